@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Baton demo on loopback: three DemoBackends (b1..b3 on 5101-5103) behind the gateway on 8080,
+# configured by the root appsettings.json. Ctrl-C stops everything it started.
+set -euo pipefail
+root=$(cd "$(dirname "$0")" && pwd)
+cd "$root"
+
+dotnet build -c Release --nologo -v quiet
+
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  [ ${#pids[@]} -gt 0 ] && kill "${pids[@]}" 2>/dev/null
+  wait 2>/dev/null
+  echo "demo stopped"
+}
+trap cleanup EXIT INT TERM
+
+for i in 1 2 3; do
+  dotnet src/DemoBackend/bin/Release/net10.0/Baton.DemoBackend.dll \
+    --contentRoot "$root/src/DemoBackend" --urls "http://127.0.0.1:510$i" --Demo:InstanceId="b$i" &
+  pids+=($!)
+done
+
+# The gateway reads ./appsettings.json (the route config); Development supplies a dev secret.
+ASPNETCORE_ENVIRONMENT=Development dotnet src/Gateway/bin/Release/net10.0/Baton.Gateway.dll &
+pids+=($!)
+
+cat <<'MSG'
+
+Baton demo: gateway http://127.0.0.1:8080  ->  b1 :5101, b2 :5102, b3 :5103
+  curl -c jar -b jar -X POST http://127.0.0.1:8080/counter     # increments; note "instance"
+  curl -c jar -b jar http://127.0.0.1:8080/counter             # same instance, same count
+  curl http://127.0.0.1:8080/_baton/ready                      # gateway readiness
+Ctrl-C stops everything.
+
+MSG
+wait -n "${pids[@]}" || true

@@ -1,0 +1,133 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+
+namespace Baton.DemoBackend;
+
+internal sealed record CartItem(string Sku, int Qty);
+
+internal sealed record CounterAnswer(int Count, string Instance);
+
+internal sealed record CartAnswer(IReadOnlyList<CartItem> Items, string Instance);
+
+internal sealed record BlobAnswer(string Sha256, int Bytes, string Instance);
+
+internal sealed record HealthAnswer(string Status, string Instance);
+
+internal sealed record ErrorAnswer(string Error, string Instance);
+
+/// <summary>
+/// The demo's endpoints. State lives only in the standard <see cref="ISession"/>: what a real app does.
+/// </summary>
+internal static class DemoEndpoints
+{
+    public const int MaxSkuLength = 64;
+    public const int MaxQty = 1000;
+    private const string CounterKey = "counter";
+    private const string CartKey = "cart";
+    private const string BlobKey = "blob";
+
+    public static void MapDemoEndpoints(this WebApplication app)
+    {
+        var options = app.Services.GetRequiredService<IOptions<DemoOptions>>().Value;
+        var instance = options.InstanceId;
+
+        app.MapGet("/health", () => new HealthAnswer("healthy", instance));
+
+        app.MapGet("/counter", async (HttpContext context) =>
+        {
+            var session = await LoadAsync(context);
+            return new CounterAnswer(session.GetInt32(CounterKey) ?? 0, instance);
+        });
+
+        app.MapPost("/counter", async (HttpContext context) =>
+        {
+            var session = await LoadAsync(context);
+            var count = (session.GetInt32(CounterKey) ?? 0) + 1;
+            session.SetInt32(CounterKey, count);
+            await session.CommitAsync(context.RequestAborted);
+            return new CounterAnswer(count, instance);
+        });
+
+        app.MapGet("/cart", async (HttpContext context) =>
+        {
+            var session = await LoadAsync(context);
+            return new CartAnswer(ReadCart(session), instance);
+        });
+
+        app.MapPost("/cart/items", async (HttpContext context) =>
+        {
+            CartItem? item;
+            try
+            {
+                item = await context.Request.ReadFromJsonAsync<CartItem>(context.RequestAborted);
+            }
+            catch (Exception ex) when (ex is JsonException or InvalidOperationException)
+            {
+                return Results.BadRequest(new ErrorAnswer("The body must be JSON: {\"sku\": \"...\", \"qty\": n}.", instance));
+            }
+
+            if (item is null || string.IsNullOrWhiteSpace(item.Sku) || item.Sku.Length > MaxSkuLength)
+            {
+                return Results.BadRequest(new ErrorAnswer($"sku must be 1 to {MaxSkuLength} characters.", instance));
+            }
+
+            if (item.Qty is < 1 or > MaxQty)
+            {
+                return Results.BadRequest(new ErrorAnswer($"qty must be between 1 and {MaxQty}.", instance));
+            }
+
+            var session = await LoadAsync(context);
+            var cart = ReadCart(session).ToList();
+            var index = cart.FindIndex(existing => existing.Sku == item.Sku);
+            if (index >= 0)
+            {
+                cart[index] = cart[index] with { Qty = cart[index].Qty + item.Qty };
+            }
+            else if (cart.Count >= options.MaxCartItems)
+            {
+                return Results.BadRequest(new ErrorAnswer($"The cart holds at most {options.MaxCartItems} distinct items.", instance));
+            }
+            else
+            {
+                cart.Add(item);
+            }
+
+            session.Set(CartKey, JsonSerializer.SerializeToUtf8Bytes(cart, JsonSerializerOptions.Web));
+            await session.CommitAsync(context.RequestAborted);
+            return Results.Ok(new CartAnswer(cart, instance));
+        });
+
+        app.MapGet("/blob", async (HttpContext context) =>
+        {
+            var session = await LoadAsync(context);
+            var blob = session.Get(BlobKey) ?? [];
+            return new BlobAnswer(Sha256(blob), blob.Length, instance);
+        });
+
+        app.MapPost("/blob", async (HttpContext context, int? bytes) =>
+        {
+            if (bytes is not { } size || size < 0 || size > options.MaxBlobBytes)
+            {
+                return Results.BadRequest(new ErrorAnswer($"bytes must be between 0 and {options.MaxBlobBytes}.", instance));
+            }
+
+            var blob = RandomNumberGenerator.GetBytes(size);
+            var session = await LoadAsync(context);
+            session.Set(BlobKey, blob);
+            await session.CommitAsync(context.RequestAborted);
+            return Results.Ok(new BlobAnswer(Sha256(blob), size, instance));
+        });
+    }
+
+    private static async Task<ISession> LoadAsync(HttpContext context)
+    {
+        await context.Session.LoadAsync(context.RequestAborted);
+        return context.Session;
+    }
+
+    private static List<CartItem> ReadCart(ISession session)
+        => session.Get(CartKey) is { } json ? JsonSerializer.Deserialize<List<CartItem>>(json, JsonSerializerOptions.Web) ?? [] : [];
+
+    private static string Sha256(byte[] data) => Convert.ToHexStringLower(SHA256.HashData(data));
+}

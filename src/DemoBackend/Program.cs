@@ -1,0 +1,46 @@
+using Microsoft.Extensions.Options;
+
+namespace Baton.DemoBackend;
+
+/// <summary>
+/// A small app whose state lives in the ordinary ASP.NET Core session, to show what Baton protects and to
+/// compare against a shared session store (<c>--Demo:SessionStore=Redis</c>).
+/// </summary>
+internal static class Program
+{
+    public static void Main(string[] args) => CreateApp(new WebApplicationOptions { Args = args }).Run();
+
+    public static WebApplication CreateApp(WebApplicationOptions options)
+    {
+        var builder = WebApplication.CreateBuilder(options);
+        builder.Services.AddSingleton<IValidateOptions<DemoOptions>, DemoOptionsValidator>();
+        builder.Services.AddOptionsWithValidateOnStart<DemoOptions>().BindConfiguration("Demo");
+
+        var demo = builder.Configuration.GetSection("Demo").Get<DemoOptions>() ?? new DemoOptions();
+        if (demo.SessionStore == SessionStoreKind.Redis)
+        {
+            builder.Services.AddStackExchangeRedisCache(redis =>
+            {
+                redis.Configuration = demo.Redis;
+                redis.InstanceName = "baton-demo:";
+            });
+        }
+        else
+        {
+            builder.Services.AddDistributedMemoryCache();
+        }
+
+        builder.Services.AddSession(session =>
+        {
+            session.IdleTimeout = demo.IdleTimeout;
+            session.Cookie.Name = "demo.session";
+            session.Cookie.HttpOnly = true;
+            session.Cookie.IsEssential = true;
+        });
+
+        var app = builder.Build();
+        app.UseSession();
+        app.MapDemoEndpoints();
+        return app;
+    }
+}

@@ -1,0 +1,31 @@
+namespace Baton.Gateway;
+
+/// <summary>Names and defaults that are part of Baton's public surface: config keys, paths, policy names.</summary>
+internal static class BatonConstants
+{
+    /// <summary>The configuration section of Baton's own settings.</summary>
+    public const string ConfigSection = "Baton";
+
+    /// <summary>The configuration section YARP reads routes and clusters from.</summary>
+    public const string ProxyConfigSection = "ReverseProxy";
+
+    /// <summary>The name that selects Baton's session affinity policy in a cluster's <c>SessionAffinity:Policy</c>.</summary>
+    public const string AffinityPolicyName = "Baton";
+
+    /// <summary>
+    /// The shared secret used when none is configured in the Development environment only.
+    /// Anywhere else a missing <c>Baton:Secret</c> stops startup.
+    /// </summary>
+    public const string DevelopmentSecret = "baton-development-secret-never-use-in-production";
+
+    /// <summary>Paths the gateway answers itself; everything else is proxied.</summary>
+    public static class Paths
+    {
+        public const string Prefix = "/_baton";
+        public const string Live = "/_baton/live";
+        public const string Ready = "/_baton/ready";
+    }
+
+    /// <summary>Seconds a client is told to wait (<c>Retry-After</c>) when the gateway refuses a request for capacity.</summary>
+    public const int RetryAfterSeconds = 1;
+}

@@ -1,0 +1,91 @@
+using Baton.Gateway;
+using Baton.Gateway.Configuration;
+using Baton.Gateway.Diagnostics;
+using Baton.Gateway.Operations;
+using Baton.Gateway.Sessions;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Yarp.ReverseProxy.Configuration.ClusterValidators;
+using Yarp.ReverseProxy.SessionAffinity;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Wires Baton into an ASP.NET Core host: <c>AddBatonGateway()</c> then <c>MapBatonGateway()</c>.</summary>
+internal static class BatonGatewayExtensions
+{
+    private const string ReadyTag = "ready";
+
+    public static WebApplicationBuilder AddBatonGateway(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddSingleton<BatonOptionsValidator>();
+        services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<BatonOptions>>(sp => sp.GetRequiredService<BatonOptionsValidator>());
+        services.AddSingleton<Microsoft.Extensions.Options.IPostConfigureOptions<BatonOptions>>(sp => sp.GetRequiredService<BatonOptionsValidator>());
+        services.AddOptionsWithValidateOnStart<BatonOptions>().BindConfiguration(BatonConstants.ConfigSection);
+
+        services.AddSingleton(TimeProvider.System);
+        services.AddMetrics();
+        services.AddSingleton<BatonMetrics>();
+
+        services.AddSingleton<SessionCookie>();
+        services.AddSingleton<ISessionPinTable, InMemorySessionPinTable>();
+        services.AddHostedService<SessionPinPurger>();
+
+        services.AddReverseProxy().LoadFromConfig(builder.Configuration.GetSection(BatonConstants.ProxyConfigSection));
+        services.AddSingleton<ISessionAffinityPolicy, BatonSessionAffinityPolicy>();
+        services.AddSingleton<IClusterValidator, BatonClusterValidator>();
+
+        services.AddHealthChecks().AddCheck<GatewayReadinessCheck>("gateway", tags: [ReadyTag]);
+        return builder;
+    }
+
+    public static WebApplication MapBatonGateway(this WebApplication app)
+    {
+        app.MapHealthChecks(BatonConstants.Paths.Live, new HealthCheckOptions { Predicate = _ => false });
+        app.MapHealthChecks(BatonConstants.Paths.Ready, new HealthCheckOptions { Predicate = check => check.Tags.Contains(ReadyTag) });
+
+        try
+        {
+            app.MapReverseProxy(proxy =>
+            {
+                proxy.UseMiddleware<SessionIdentityMiddleware>();
+                proxy.UseSessionAffinity();
+                proxy.UseLoadBalancing();
+                proxy.UsePassiveHealthChecks();
+            });
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new InvalidOperationException(DescribeProxyConfigError(ex), ex);
+        }
+
+        return app;
+    }
+
+    // YARP nests its findings two or three levels deep; put every one on its own line.
+    private static string DescribeProxyConfigError(Exception ex)
+    {
+        var lines = new List<string>();
+        Collect(ex, lines);
+        return $"The {BatonConstants.ProxyConfigSection} configuration is invalid:{Environment.NewLine} - " + string.Join(Environment.NewLine + " - ", lines);
+
+        static void Collect(Exception e, List<string> lines)
+        {
+            switch (e)
+            {
+                case AggregateException aggregate:
+                    foreach (var inner in aggregate.InnerExceptions)
+                    {
+                        Collect(inner, lines);
+                    }
+
+                    break;
+                case { InnerException: { } inner }:
+                    Collect(inner, lines);
+                    break;
+                default:
+                    lines.Add(e.Message);
+                    break;
+            }
+        }
+    }
+}

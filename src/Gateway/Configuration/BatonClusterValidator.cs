@@ -1,0 +1,78 @@
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Configuration.ClusterValidators;
+
+namespace Baton.Gateway.Configuration;
+
+/// <summary>
+/// Adds to YARP's own cluster checks the ones Baton relies on, each error naming the configuration key
+/// to fix. Runs at startup (a failure stops the gateway) and on every reload (a failure keeps the last
+/// good configuration).
+/// </summary>
+internal sealed class BatonClusterValidator : IClusterValidator
+{
+    public ValueTask ValidateAsync(ClusterConfig cluster, IList<Exception> errors)
+    {
+        var clusterKey = $"{BatonConstants.ProxyConfigSection}:Clusters:{cluster.ClusterId}";
+
+        foreach (var (name, destination) in cluster.Destinations ?? new Dictionary<string, DestinationConfig>())
+        {
+            var destinationKey = $"{clusterKey}:Destinations:{name}";
+            CheckHttpUri(destinationKey + ":Address", destination.Address, required: true, errors);
+            CheckHttpUri(destinationKey + ":Health", destination.Health, required: false, errors);
+        }
+
+        var affinity = cluster.SessionAffinity;
+        if (affinity is { Enabled: true } && string.Equals(affinity.Policy, BatonConstants.AffinityPolicyName, StringComparison.OrdinalIgnoreCase))
+        {
+            var affinityKey = clusterKey + ":SessionAffinity";
+            if (!IsCookieToken(affinity.AffinityKeyName))
+            {
+                errors.Add(new ArgumentException($"{affinityKey}:AffinityKeyName is the session cookie's name and must be a non-empty cookie token (letters, digits and !#$%&'*+-.^_`|~); it is '{affinity.AffinityKeyName}'."));
+            }
+
+            if (affinity.Cookie?.HttpOnly == false)
+            {
+                errors.Add(new ArgumentException($"{affinityKey}:Cookie:HttpOnly must not be false: Baton's session cookie is never readable by scripts."));
+            }
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    private static void CheckHttpUri(string key, string? value, bool required, IList<Exception> errors)
+    {
+        if (string.IsNullOrEmpty(value))
+        {
+            if (required)
+            {
+                errors.Add(new ArgumentException($"{key} is required: an absolute http:// or https:// address."));
+            }
+
+            return;
+        }
+
+        if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+        {
+            errors.Add(new ArgumentException($"{key} must be an absolute http:// or https:// address; it is '{value}'."));
+        }
+    }
+
+    /// <summary>A cookie name must be an RFC 6265 token.</summary>
+    private static bool IsCookieToken(string? name)
+    {
+        if (string.IsNullOrEmpty(name))
+        {
+            return false;
+        }
+
+        foreach (var c in name)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || "!#$%&'*+-.^_`|~".Contains(c, StringComparison.Ordinal)))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}

@@ -1,0 +1,25 @@
+using Microsoft.Net.Http.Headers;
+
+namespace Baton.Gateway;
+
+/// <summary>
+/// The one shape of an answer the gateway gives itself instead of a backend's: a status, a plain-text
+/// reason and, for 503, <c>Retry-After</c>. Never a 500.
+/// </summary>
+internal static class Refusal
+{
+    public static Task WriteAsync(HttpContext context, int statusCode, string reason)
+    {
+        var response = context.Response;
+        response.Clear();
+        response.StatusCode = statusCode;
+        if (statusCode == StatusCodes.Status503ServiceUnavailable)
+        {
+            response.Headers[HeaderNames.RetryAfter] = BatonConstants.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        response.Headers[HeaderNames.CacheControl] = "no-store";
+        response.ContentType = "text/plain; charset=utf-8";
+        return response.WriteAsync(reason, context.RequestAborted);
+    }
+}

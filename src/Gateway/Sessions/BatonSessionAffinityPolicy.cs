@@ -1,0 +1,75 @@
+using Baton.Gateway.Diagnostics;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Model;
+using Yarp.ReverseProxy.SessionAffinity;
+
+namespace Baton.Gateway.Sessions;
+
+/// <summary>
+/// The <c>"Baton"</c> session affinity policy: pins each session (by the gateway's own session id, resolved
+/// by <see cref="SessionIdentityMiddleware"/>) to one destination in the pin table. A new session goes
+/// where YARP's load balancing sends it and is pinned when its first response passes back.
+/// </summary>
+internal sealed class BatonSessionAffinityPolicy(
+    ISessionPinTable pins,
+    SessionCookie cookies,
+    BatonMetrics metrics,
+    TimeProvider timeProvider,
+    ILogger<BatonSessionAffinityPolicy> logger) : ISessionAffinityPolicy
+{
+    public string Name => BatonConstants.AffinityPolicyName;
+
+    public AffinityResult FindAffinitizedDestinations(HttpContext context, ClusterState cluster, SessionAffinityConfig config, IReadOnlyList<DestinationState> destinations)
+    {
+        var session = GetSession(context);
+        if (session.PinnedDestinationId is not { } pinned)
+        {
+            return new AffinityResult(null, AffinityStatus.AffinityKeyNotSet);
+        }
+
+        for (var i = 0; i < destinations.Count; i++)
+        {
+            if (string.Equals(destinations[i].DestinationId, pinned, StringComparison.OrdinalIgnoreCase))
+            {
+                return new AffinityResult(destinations[i], AffinityStatus.OK);
+            }
+        }
+
+        Log.PinnedDestinationUnavailable(logger, session.Id.Hash, pinned, cluster.ClusterId);
+        return new AffinityResult(null, AffinityStatus.DestinationNotFound);
+    }
+
+    public void AffinitizeResponse(HttpContext context, ClusterState cluster, SessionAffinityConfig config, DestinationState destination)
+        => AffinitizeResponseAsync(context, cluster, config, destination, context.RequestAborted).AsTask().GetAwaiter().GetResult();
+
+    public async ValueTask AffinitizeResponseAsync(HttpContext context, ClusterState cluster, SessionAffinityConfig config, DestinationState destination, CancellationToken cancellationToken)
+    {
+        var session = GetSession(context);
+        var previous = session.PinnedDestinationId;
+        if (!string.Equals(previous, destination.DestinationId, StringComparison.OrdinalIgnoreCase))
+        {
+            await pins.PinAsync(session.Id, destination.DestinationId, cancellationToken);
+            session.PinnedDestinationId = destination.DestinationId;
+            if (previous is null)
+            {
+                Log.SessionPinned(logger, session.Id.Hash, destination.DestinationId);
+            }
+            else
+            {
+                metrics.SessionRepinned();
+                Log.SessionRepinned(logger, session.Id.Hash, previous, destination.DestinationId);
+            }
+        }
+
+        if (session.IsNew)
+        {
+            metrics.SessionCreated();
+            var options = SessionCookie.CreateOptions(config.Cookie, context.Request.IsHttps, timeProvider.GetUtcNow());
+            context.Response.Cookies.Append(config.AffinityKeyName, cookies.Protect(session.Id), options);
+        }
+    }
+
+    private static BatonSessionFeature GetSession(HttpContext context)
+        => context.Features.Get<BatonSessionFeature>()
+           ?? throw new InvalidOperationException($"The '{BatonConstants.AffinityPolicyName}' affinity policy needs {nameof(SessionIdentityMiddleware)} in the proxy pipeline.");
+}

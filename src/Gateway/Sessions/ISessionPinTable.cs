@@ -1,0 +1,26 @@
+namespace Baton.Gateway.Sessions;
+
+/// <summary>A live session and the destination it is pinned to.</summary>
+internal sealed record SessionPin(SessionId Id, string DestinationId);
+
+/// <summary>
+/// Which destination each live session is pinned to. A session unused for the idle timeout is gone:
+/// lookups no longer find it and a purge removes it.
+/// </summary>
+internal interface ISessionPinTable
+{
+    /// <summary>Sessions currently tracked (expired ones may linger until the next purge).</summary>
+    int Count { get; }
+
+    /// <summary>True while a new session may be added without passing <c>Baton:Sessions:MaxSessions</c>.</summary>
+    bool HasCapacity { get; }
+
+    /// <summary>The session's pin, refreshing its idle timer; null when the session is unknown or expired.</summary>
+    ValueTask<SessionPin?> FindAsync(SessionId id, CancellationToken cancellationToken);
+
+    /// <summary>Pins the session to the destination, adding the session when it is new.</summary>
+    ValueTask PinAsync(SessionId id, string destinationId, CancellationToken cancellationToken);
+
+    /// <summary>Removes every expired session; returns how many.</summary>
+    ValueTask<int> PurgeExpiredAsync(CancellationToken cancellationToken);
+}

@@ -1,0 +1,23 @@
+namespace Baton.Gateway.Sessions;
+
+/// <summary>Session log events (ids 1000–1099). Session ids appear only as hashes.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1001, LogLevel.Information, "Session cookie rejected ({Reason}); a new session is issued.", EventName = "SessionCookieRejected")]
+    public static partial void SessionCookieRejected(ILogger logger, string reason);
+
+    [LoggerMessage(1002, LogLevel.Warning, "Session limit reached ({Count} sessions); a new session was refused with 503.", EventName = "SessionCapacityReached")]
+    public static partial void SessionCapacityReached(ILogger logger, int count);
+
+    [LoggerMessage(1003, LogLevel.Debug, "Session {SessionHash} pinned to destination '{DestinationId}'.", EventName = "SessionPinned")]
+    public static partial void SessionPinned(ILogger logger, string sessionHash, string destinationId);
+
+    [LoggerMessage(1004, LogLevel.Information, "Session {SessionHash} moved from destination '{From}' to '{To}'.", EventName = "SessionRepinned")]
+    public static partial void SessionRepinned(ILogger logger, string sessionHash, string from, string to);
+
+    [LoggerMessage(1005, LogLevel.Information, "Session {SessionHash} is pinned to destination '{DestinationId}', which is not available in cluster '{ClusterId}'.", EventName = "PinnedDestinationUnavailable")]
+    public static partial void PinnedDestinationUnavailable(ILogger logger, string sessionHash, string destinationId, string clusterId);
+
+    [LoggerMessage(1006, LogLevel.Debug, "Purged {Purged} expired sessions; {Remaining} remain.", EventName = "ExpiredSessionsPurged")]
+    public static partial void ExpiredSessionsPurged(ILogger logger, int purged, int remaining);
+}

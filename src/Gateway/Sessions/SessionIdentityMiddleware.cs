@@ -1,0 +1,63 @@
+using Baton.Gateway.Diagnostics;
+using Yarp.ReverseProxy.Model;
+
+namespace Baton.Gateway.Sessions;
+
+/// <summary>
+/// Proxy-pipeline step that decides which session a request belongs to, before affinity runs.
+/// A cookie is adopted only when the gateway signed it and still tracks the session; anything else —
+/// garbage, forged, unknown, expired — gets a fresh id (no session fixation) and is logged and counted.
+/// </summary>
+internal sealed class SessionIdentityMiddleware(
+    RequestDelegate next,
+    SessionCookie cookies,
+    ISessionPinTable pins,
+    BatonMetrics metrics,
+    ILogger<SessionIdentityMiddleware> logger)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var affinity = context.GetReverseProxyFeature().Cluster.Config.SessionAffinity;
+        if (affinity is not { Enabled: true } || !string.Equals(affinity.Policy, BatonConstants.AffinityPolicyName, StringComparison.OrdinalIgnoreCase))
+        {
+            await next(context);
+            return;
+        }
+
+        var verdict = cookies.Unprotect(context.Request.Cookies[affinity.AffinityKeyName!], out var id);
+        var pin = verdict == CookieVerdict.Valid ? await pins.FindAsync(id, context.RequestAborted) : null;
+
+        BatonSessionFeature session;
+        if (pin is not null)
+        {
+            session = new BatonSessionFeature(pin.Id, pin.DestinationId, isNew: false);
+        }
+        else
+        {
+            if (verdict != CookieVerdict.Missing)
+            {
+                var reason = verdict switch
+                {
+                    CookieVerdict.Malformed => "malformed",
+                    CookieVerdict.BadSignature => "bad_signature",
+                    _ => "unknown",
+                };
+                metrics.CookieRejected(reason);
+                Log.SessionCookieRejected(logger, reason);
+            }
+
+            if (!pins.HasCapacity)
+            {
+                metrics.SessionRefused();
+                Log.SessionCapacityReached(logger, pins.Count);
+                await Refusal.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "The gateway is at its session limit (Baton:Sessions:MaxSessions); retry shortly.");
+                return;
+            }
+
+            session = new BatonSessionFeature(SessionId.New(), pinnedDestinationId: null, isNew: true);
+        }
+
+        context.Features.Set(session);
+        await next(context);
+    }
+}

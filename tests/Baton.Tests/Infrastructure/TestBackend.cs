@@ -1,0 +1,44 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Baton.Tests.Infrastructure;
+
+/// <summary>A real DemoBackend on Kestrel, loopback, port 0.</summary>
+internal sealed class TestBackend : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private TestBackend(string instanceId, WebApplication app, Uri address)
+    {
+        InstanceId = instanceId;
+        _app = app;
+        Address = address;
+    }
+
+    public string InstanceId { get; }
+
+    public Uri Address { get; }
+
+    public static async Task<TestBackend> StartAsync(string instanceId, params string[] extraArgs)
+    {
+        var app = DemoBackend.Program.CreateApp(new WebApplicationOptions
+        {
+            Args = ["--urls=http://127.0.0.1:0", $"--Demo:InstanceId={instanceId}", "--Logging:LogLevel:Default=Warning", .. extraArgs],
+            ContentRootPath = TestPaths.NewFolder("backend"),
+            EnvironmentName = "Production",
+        });
+        await app.StartAsync();
+        return new TestBackend(instanceId, app, ServerAddress(app));
+    }
+
+    public static Uri ServerAddress(WebApplication app)
+        => new(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}

@@ -1,0 +1,81 @@
+using Microsoft.AspNetCore.Builder;
+
+namespace Baton.Tests.Infrastructure;
+
+/// <summary>
+/// A real Baton gateway on Kestrel, loopback, port 0, started from the shipped appsettings.json with the
+/// demo cluster's destinations pointed at the given backends.
+/// </summary>
+internal sealed class TestGateway : IAsyncDisposable
+{
+    public const string Secret = "test-secret-0123456789abcdef0123456789abcdef";
+    public const string CookieName = "baton.sid";
+
+    private TestGateway(WebApplication app, Uri address)
+    {
+        App = app;
+        Address = address;
+    }
+
+    public WebApplication App { get; }
+
+    public Uri Address { get; }
+
+    public IServiceProvider Services => App.Services;
+
+    public static async Task<TestGateway> StartAsync(IReadOnlyList<TestBackend> backends, IEnumerable<string>? extraArgs = null, Action<WebApplicationBuilder>? configure = null)
+    {
+        var app = CreateApp(Arguments(backends, extraArgs), configure);
+        try
+        {
+            await app.StartAsync();
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
+
+        return new TestGateway(app, TestBackend.ServerAddress(app));
+    }
+
+    /// <summary>Builds (without starting) a gateway from the shipped config plus these arguments.</summary>
+    public static WebApplication CreateApp(IEnumerable<string> args, Action<WebApplicationBuilder>? configure = null, string environment = "Production")
+        => Gateway.Program.CreateApp(
+            new WebApplicationOptions
+            {
+                Args = [.. args],
+                ContentRootPath = AppContext.BaseDirectory,
+                EnvironmentName = environment,
+            },
+            configure);
+
+    public static List<string> Arguments(IReadOnlyList<TestBackend> backends, IEnumerable<string>? extraArgs = null)
+    {
+        var args = new List<string>
+        {
+            "--urls=http://127.0.0.1:0",
+            $"--Baton:Secret={Secret}",
+            "--Logging:LogLevel:Default=Warning",
+        };
+        for (var i = 0; i < backends.Count; i++)
+        {
+            args.Add($"--ReverseProxy:Clusters:demo:Destinations:b{i + 1}:Address={backends[i].Address}");
+        }
+
+        args.AddRange(extraArgs ?? []);
+        return args;
+    }
+
+    /// <summary>A client with its own cookie jar: one browser, one session.</summary>
+    public HttpClient NewClient() => new(new HttpClientHandler { UseCookies = true, AllowAutoRedirect = false }) { BaseAddress = Address };
+
+    /// <summary>A client that keeps no cookies, to see and send raw cookie headers.</summary>
+    public HttpClient NewRawClient() => new(new HttpClientHandler { UseCookies = false, AllowAutoRedirect = false }) { BaseAddress = Address };
+
+    public async ValueTask DisposeAsync()
+    {
+        await App.StopAsync();
+        await App.DisposeAsync();
+    }
+}
