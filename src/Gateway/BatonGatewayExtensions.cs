@@ -40,6 +40,7 @@ internal static class BatonGatewayExtensions
 
     public static WebApplication MapBatonGateway(this WebApplication app)
     {
+        app.UseMiddleware<GatewayErrorMiddleware>();
         app.MapHealthChecks(BatonConstants.Paths.Live, new HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks(BatonConstants.Paths.Ready, new HealthCheckOptions { Predicate = check => check.Tags.Contains(ReadyTag) });
 

@@ -11,6 +11,7 @@ internal sealed class BatonMetrics
     private readonly Counter<long> _cookiesRejected;
     private readonly Counter<long> _sessionsRefused;
     private readonly Counter<long> _sessionsRepinned;
+    private readonly Counter<long> _gatewayErrors;
 
     public BatonMetrics(IMeterFactory meterFactory)
     {
@@ -19,6 +20,7 @@ internal sealed class BatonMetrics
         _cookiesRejected = meter.CreateCounter<long>("baton.session.cookie.rejected", "{cookie}", "Session cookies not adopted, by reason (malformed, bad_signature, unknown).");
         _sessionsRefused = meter.CreateCounter<long>("baton.session.refused", "{request}", "Requests refused a new session because the pin table is full.");
         _sessionsRepinned = meter.CreateCounter<long>("baton.session.repinned", "{session}", "Sessions moved to another destination because theirs was not available.");
+        _gatewayErrors = meter.CreateCounter<long>("baton.gateway.errors", "{request}", "Unexpected errors in the gateway's own code, answered 503 instead of 500.");
     }
 
     public void SessionCreated() => _sessionsCreated.Add(1);
@@ -28,4 +30,6 @@ internal sealed class BatonMetrics
     public void SessionRefused() => _sessionsRefused.Add(1);
 
     public void SessionRepinned() => _sessionsRepinned.Add(1);
+
+    public void GatewayError() => _gatewayErrors.Add(1);
 }

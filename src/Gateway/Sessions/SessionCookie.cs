@@ -69,15 +69,15 @@ internal sealed class SessionCookie
             return CookieVerdict.Malformed;
         }
 
-        Span<byte> presented = stackalloc byte[MacLength + 2];
-        if (!Base64Url.TryDecodeFromChars(cookie.AsSpan(SessionId.EncodedLength + 1), presented, out var written) || written != MacLength)
+        Span<byte> presented = stackalloc byte[MacLength];
+        if (!SessionId.TryDecodeCanonical(cookie.AsSpan(SessionId.EncodedLength + 1), presented))
         {
             return CookieVerdict.Malformed;
         }
 
         Span<byte> expected = stackalloc byte[HMACSHA256.HashSizeInBytes];
         ComputeMac(candidate.Value, expected);
-        if (!CryptographicOperations.FixedTimeEquals(expected[..MacLength], presented[..MacLength]))
+        if (!CryptographicOperations.FixedTimeEquals(expected[..MacLength], presented))
         {
             return CookieVerdict.BadSignature;
         }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text;
@@ -34,21 +35,31 @@ internal readonly record struct SessionId
             return false;
         }
 
-        Span<byte> bytes = stackalloc byte[ByteLength + 2];
-        if (!Base64Url.TryDecodeFromChars(text, bytes, out var written) || written != ByteLength)
-        {
-            return false;
-        }
-
-        // The last character carries four unused bits; only the canonical spelling is an id.
-        Span<char> canonical = stackalloc char[EncodedLength];
-        if (!Base64Url.TryEncodeToChars(bytes[..ByteLength], canonical, out _) || !canonical.SequenceEqual(text))
+        Span<byte> bytes = stackalloc byte[ByteLength];
+        if (!TryDecodeCanonical(text, bytes))
         {
             return false;
         }
 
         id = new SessionId(text.ToString());
         return true;
+    }
+
+    /// <summary>
+    /// Decodes base64url text that encodes exactly <paramref name="destination"/>'s length, in its one
+    /// canonical spelling. Never throws: this runs on bytes straight from clients.
+    /// </summary>
+    internal static bool TryDecodeCanonical(ReadOnlySpan<char> text, Span<byte> destination)
+    {
+        var status = Base64Url.DecodeFromChars(text, destination, out var consumed, out var written);
+        if (status != OperationStatus.Done || consumed != text.Length || written != destination.Length)
+        {
+            return false;
+        }
+
+        // A final character can carry unused bits; a second spelling of the same bytes is not accepted.
+        Span<char> canonical = stackalloc char[Base64Url.GetEncodedLength(destination.Length)];
+        return Base64Url.TryEncodeToChars(destination, canonical, out var encoded) && canonical[..encoded].SequenceEqual(text);
     }
 
     /// <summary>A short, stable hash of the id, for logs and traces.</summary>

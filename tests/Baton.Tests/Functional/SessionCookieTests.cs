@@ -46,6 +46,8 @@ public sealed class SessionCookieTests(TestCluster cluster) : IClassFixture<Test
         { "garbage", "not-a-session-cookie" },
         { "empty-ish", "." },
         { "oversized", new string('A', 5000) },
+        { "right-length-bad-alphabet", "AAAAAAAAAAAAAAAAAAAAA!.AAAAAAAAAAAAAAAAAAAAA!" },
+        { "non-canonical-signature", "AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAB" },
         { "forged", new SessionCookie("another-deployments-secret-0123456789abcdef").Protect(SessionId.New()) },
         { "tampered", Tamper(new SessionCookie(TestGateway.Secret).Protect(SessionId.New())) },
         { "never-issued", new SessionCookie(TestGateway.Secret).Protect(SessionId.New()) },

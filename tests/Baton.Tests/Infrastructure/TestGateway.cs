@@ -68,7 +68,12 @@ internal sealed class TestGateway : IAsyncDisposable
     }
 
     /// <summary>A client with its own cookie jar: one browser, one session.</summary>
-    public HttpClient NewClient() => new(new HttpClientHandler { UseCookies = true, AllowAutoRedirect = false }) { BaseAddress = Address };
+    public HttpClient NewClient()
+    {
+        var client = CookieJar.WithJar(new System.Net.CookieContainer());
+        client.BaseAddress = Address;
+        return client;
+    }
 
     /// <summary>A client that keeps no cookies, to see and send raw cookie headers.</summary>
     public HttpClient NewRawClient() => new(new HttpClientHandler { UseCookies = false, AllowAutoRedirect = false }) { BaseAddress = Address };

@@ -1,0 +1,31 @@
+using Baton.Gateway.Diagnostics;
+
+namespace Baton.Gateway.Operations;
+
+/// <summary>
+/// Last line of the no-500 rule: an exception that escapes the gateway's own code becomes a logged,
+/// counted 503 with <c>Retry-After</c> while the response has not started, instead of the host's 500.
+/// </summary>
+internal sealed class GatewayErrorMiddleware(RequestDelegate next, BatonMetrics metrics, ILogger<GatewayErrorMiddleware> logger)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        try
+        {
+            await next(context);
+        }
+        catch (Exception ex) when (!context.RequestAborted.IsCancellationRequested)
+        {
+            metrics.GatewayError();
+            Log.UnhandledGatewayError(logger, context.Request.Method, context.Request.Path, ex);
+            if (context.Response.HasStarted)
+            {
+                // Too late for a status code: end the response abruptly so the client sees a broken answer, not a short one.
+                context.Abort();
+                return;
+            }
+
+            await Refusal.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "The gateway could not handle this request; retry shortly.");
+        }
+    }
+}

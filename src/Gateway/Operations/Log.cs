@@ -1,0 +1,8 @@
+namespace Baton.Gateway.Operations;
+
+/// <summary>Operations log events (ids 9000–9099).</summary>
+internal static partial class Log
+{
+    [LoggerMessage(9001, LogLevel.Error, "Unhandled error in the gateway for {Method} {Path}; answered 503.", EventName = "UnhandledGatewayError")]
+    public static partial void UnhandledGatewayError(ILogger logger, string method, PathString path, Exception exception);
+}

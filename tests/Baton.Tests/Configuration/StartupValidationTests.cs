@@ -1,0 +1,77 @@
+using Baton.Tests.Infrastructure;
+
+namespace Baton.Tests.Configuration;
+
+/// <summary>A bad setting stops the gateway before it serves, with a message naming the key to fix.</summary>
+public sealed class StartupValidationTests
+{
+    private static readonly string[] Destinations =
+    [
+        "--ReverseProxy:Clusters:demo:Destinations:b1:Address=http://127.0.0.1:1",
+        "--ReverseProxy:Clusters:demo:Destinations:b2:Address=http://127.0.0.1:2",
+        "--ReverseProxy:Clusters:demo:Destinations:b3:Address=http://127.0.0.1:3",
+    ];
+
+    public static TheoryData<string, string[]> BadSettings => new()
+    {
+        { "Baton:Secret", [] },
+        { "Baton:Secret must be at least 32", ["--Baton:Secret=short"] },
+        { "Baton:Sessions:IdleTimeout", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Sessions:IdleTimeout=00:00:00"] },
+        { "Baton:Sessions:IdleTimeout", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Sessions:IdleTimeout=soon"] },
+        { "Baton:Sessions:MaxSessions", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Sessions:MaxSessions=0"] },
+        { "Baton:Sessions:PurgeInterval", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Sessions:PurgeInterval=-00:00:01"] },
+        { "ReverseProxy:Clusters:demo:Destinations:b2:Address", [$"--Baton:Secret={TestGateway.Secret}", "--ReverseProxy:Clusters:demo:Destinations:b2:Address=not a url"] },
+        { "ReverseProxy:Clusters:demo:Destinations:b2:Address", [$"--Baton:Secret={TestGateway.Secret}", "--ReverseProxy:Clusters:demo:Destinations:b2:Address=ftp://127.0.0.1:21"] },
+        { "ReverseProxy:Clusters:demo:SessionAffinity:AffinityKeyName", [$"--Baton:Secret={TestGateway.Secret}", "--ReverseProxy:Clusters:demo:SessionAffinity:AffinityKeyName=bad name"] },
+        { "ReverseProxy:Clusters:demo:SessionAffinity:Cookie:HttpOnly", [$"--Baton:Secret={TestGateway.Secret}", "--ReverseProxy:Clusters:demo:SessionAffinity:Cookie:HttpOnly=false"] },
+        { "session affinity policy 'Sticky' set on the cluster 'demo'", [$"--Baton:Secret={TestGateway.Secret}", "--ReverseProxy:Clusters:demo:SessionAffinity:Policy=Sticky"] },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadSettings))]
+    public async Task BadSetting_StopsStartup_WithAMessageNamingIt(string expected, string[] settings)
+    {
+        var error = await StartupErrorAsync([.. Destinations, .. settings]);
+
+        Assert.NotNull(error);
+        Assert.Contains(expected, Describe(error), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AllBadBatonSettings_AreReportedTogether()
+    {
+        var error = await StartupErrorAsync([.. Destinations, "--Baton:Secret=short", "--Baton:Sessions:MaxSessions=0", "--Baton:Sessions:IdleTimeout=00:00:00"]);
+
+        var message = Describe(Assert.IsAssignableFrom<Exception>(error));
+        Assert.Contains("Baton:Secret", message, StringComparison.Ordinal);
+        Assert.Contains("Baton:Sessions:MaxSessions", message, StringComparison.Ordinal);
+        Assert.Contains("Baton:Sessions:IdleTimeout", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task MissingSecret_InDevelopment_UsesTheDocumentedDevelopmentSecret()
+    {
+        await using var app = TestGateway.CreateApp(["--urls=http://127.0.0.1:0", .. Destinations], environment: "Development");
+
+        await app.StartAsync();
+        await app.StopAsync();
+    }
+
+    private static async Task<Exception?> StartupErrorAsync(string[] args)
+    {
+        try
+        {
+            await using var app = TestGateway.CreateApp(["--urls=http://127.0.0.1:0", .. args]);
+            await app.StartAsync();
+            await app.StopAsync();
+            return null;
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or Microsoft.Extensions.Options.OptionsValidationException)
+        {
+            return ex;
+        }
+    }
+
+    // Everything an operator would read: the exception and its causes.
+    private static string Describe(Exception error) => error.ToString();
+}
