@@ -23,9 +23,11 @@ internal sealed class TestGateway : IAsyncDisposable
 
     public IServiceProvider Services => App.Services;
 
-    public static async Task<TestGateway> StartAsync(IReadOnlyList<TestBackend> backends, IEnumerable<string>? extraArgs = null, Action<WebApplicationBuilder>? configure = null)
+    public static Task<TestGateway> StartAsync(IReadOnlyList<TestBackend> backends, IEnumerable<string>? extraArgs = null, Action<WebApplicationBuilder>? configure = null)
+        => StartAsync(CreateApp(Arguments(backends, extraArgs), configure));
+
+    public static async Task<TestGateway> StartAsync(WebApplication app)
     {
-        var app = CreateApp(Arguments(backends, extraArgs), configure);
         try
         {
             await app.StartAsync();
@@ -40,12 +42,12 @@ internal sealed class TestGateway : IAsyncDisposable
     }
 
     /// <summary>Builds (without starting) a gateway from the shipped config plus these arguments.</summary>
-    public static WebApplication CreateApp(IEnumerable<string> args, Action<WebApplicationBuilder>? configure = null, string environment = "Production")
+    public static WebApplication CreateApp(IEnumerable<string> args, Action<WebApplicationBuilder>? configure = null, string environment = "Production", string? contentRoot = null)
         => Gateway.Program.CreateApp(
             new WebApplicationOptions
             {
                 Args = [.. args],
-                ContentRootPath = AppContext.BaseDirectory,
+                ContentRootPath = contentRoot ?? AppContext.BaseDirectory,
                 EnvironmentName = environment,
             },
             configure);
