@@ -16,14 +16,16 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# Both sides use the documented development secret.
+export ASPNETCORE_ENVIRONMENT=Development
 for i in 1 2 3; do
   dotnet src/DemoBackend/bin/Release/net10.0/Baton.DemoBackend.dll \
     --contentRoot "$root/src/DemoBackend" --urls "http://127.0.0.1:510$i" --Demo:InstanceId="b$i" &
   pids+=($!)
 done
 
-# The gateway reads ./appsettings.json (the route config); Development supplies a dev secret.
-ASPNETCORE_ENVIRONMENT=Development dotnet src/Gateway/bin/Release/net10.0/Baton.Gateway.dll &
+# The gateway reads ./appsettings.json (the route config).
+dotnet src/Gateway/bin/Release/net10.0/Baton.Gateway.dll &
 pids+=($!)
 
 cat <<'MSG'

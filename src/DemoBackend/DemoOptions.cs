@@ -5,7 +5,10 @@ namespace Baton.DemoBackend;
 /// <summary>Where the demo keeps sessions.</summary>
 public enum SessionStoreKind
 {
-    /// <summary>In this process's memory (the sticky-session setup Baton protects).</summary>
+    /// <summary>In this process's memory through the Baton backend library: checkpointed by the gateway.</summary>
+    Baton,
+
+    /// <summary>ASP.NET Core's own in-memory session: plain sticky sessions, lost with the process.</summary>
     Memory,
 
     /// <summary>ASP.NET Core distributed session on Redis: every request reads and writes the store.</summary>
@@ -18,7 +21,7 @@ public sealed class DemoOptions
     /// <summary>The name every JSON answer carries as <c>"instance"</c>.</summary>
     public string InstanceId { get; set; } = "demo";
 
-    public SessionStoreKind SessionStore { get; set; } = SessionStoreKind.Memory;
+    public SessionStoreKind SessionStore { get; set; } = SessionStoreKind.Baton;
 
     /// <summary>StackExchange.Redis configuration, required when <see cref="SessionStore"/> is Redis.</summary>
     public string? Redis { get; set; }

@@ -10,36 +10,54 @@ internal static class Program
 {
     public static void Main(string[] args) => CreateApp(new WebApplicationOptions { Args = args }).Run();
 
-    public static WebApplication CreateApp(WebApplicationOptions options)
+    /// <param name="options">Host options (arguments, content root, environment).</param>
+    /// <param name="configure">Runs before the app is built: a place to replace services.</param>
+    public static WebApplication CreateApp(WebApplicationOptions options, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(options);
         builder.Services.AddSingleton<IValidateOptions<DemoOptions>, DemoOptionsValidator>();
         builder.Services.AddOptionsWithValidateOnStart<DemoOptions>().BindConfiguration("Demo");
 
         var demo = builder.Configuration.GetSection("Demo").Get<DemoOptions>() ?? new DemoOptions();
-        if (demo.SessionStore == SessionStoreKind.Redis)
+        if (demo.SessionStore == SessionStoreKind.Baton)
         {
-            builder.Services.AddStackExchangeRedisCache(redis =>
-            {
-                redis.Configuration = demo.Redis;
-                redis.InstanceName = "baton-demo:";
-            });
+            builder.Services.AddBatonSession();
         }
         else
         {
-            builder.Services.AddDistributedMemoryCache();
+            if (demo.SessionStore == SessionStoreKind.Redis)
+            {
+                builder.Services.AddStackExchangeRedisCache(redis =>
+                {
+                    redis.Configuration = demo.Redis;
+                    redis.InstanceName = "baton-demo:";
+                });
+            }
+            else
+            {
+                builder.Services.AddDistributedMemoryCache();
+            }
+
+            builder.Services.AddSession(session =>
+            {
+                session.IdleTimeout = demo.IdleTimeout;
+                session.Cookie.Name = "demo.session";
+                session.Cookie.HttpOnly = true;
+                session.Cookie.IsEssential = true;
+            });
         }
 
-        builder.Services.AddSession(session =>
-        {
-            session.IdleTimeout = demo.IdleTimeout;
-            session.Cookie.Name = "demo.session";
-            session.Cookie.HttpOnly = true;
-            session.Cookie.IsEssential = true;
-        });
-
+        configure?.Invoke(builder);
         var app = builder.Build();
-        app.UseSession();
+        if (demo.SessionStore == SessionStoreKind.Baton)
+        {
+            app.UseBatonSession();
+        }
+        else
+        {
+            app.UseSession();
+        }
+
         app.MapDemoEndpoints();
         return app;
     }

@@ -12,12 +12,6 @@ internal static class BatonConstants
     /// <summary>The name that selects Baton's session affinity policy in a cluster's <c>SessionAffinity:Policy</c>.</summary>
     public const string AffinityPolicyName = "Baton";
 
-    /// <summary>
-    /// The shared secret used when none is configured in the Development environment only.
-    /// Anywhere else a missing <c>Baton:Secret</c> stops startup.
-    /// </summary>
-    public const string DevelopmentSecret = "baton-development-secret-never-use-in-production";
-
     /// <summary>Paths the gateway answers itself; everything else is proxied.</summary>
     public static class Paths
     {

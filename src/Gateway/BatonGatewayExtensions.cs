@@ -1,9 +1,13 @@
 using Baton.Gateway;
+using Baton.Gateway.Checkpoints;
 using Baton.Gateway.Configuration;
 using Baton.Gateway.Diagnostics;
 using Baton.Gateway.Operations;
 using Baton.Gateway.Sessions;
+using Baton.Gateway.Store;
+using Baton.Protocol;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Configuration.ClusterValidators;
 using Yarp.ReverseProxy.SessionAffinity;
 
@@ -18,19 +22,28 @@ internal static class BatonGatewayExtensions
     {
         var services = builder.Services;
         services.AddSingleton<BatonOptionsValidator>();
-        services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<BatonOptions>>(sp => sp.GetRequiredService<BatonOptionsValidator>());
-        services.AddSingleton<Microsoft.Extensions.Options.IPostConfigureOptions<BatonOptions>>(sp => sp.GetRequiredService<BatonOptionsValidator>());
+        services.AddSingleton<IValidateOptions<BatonOptions>>(sp => sp.GetRequiredService<BatonOptionsValidator>());
+        services.AddSingleton<IPostConfigureOptions<BatonOptions>>(sp => sp.GetRequiredService<BatonOptionsValidator>());
         services.AddOptionsWithValidateOnStart<BatonOptions>().BindConfiguration(BatonConstants.ConfigSection);
 
         services.AddSingleton(TimeProvider.System);
         services.AddMetrics();
         services.AddSingleton<BatonMetrics>();
 
+        services.AddSingleton(sp => new ProtocolKeys(sp.GetRequiredService<IOptions<BatonOptions>>().Value.Secret!));
+        services.AddSingleton<JournalTier>();
+        services.AddSingleton<RedisTier>();
+        services.AddSingleton<SessionStore>();
+        services.AddSingleton<IPinPersistence>(sp => sp.GetRequiredService<SessionStore>());
+        services.AddHostedService<JournalMaintenance>();
+
         services.AddSingleton<SessionCookie>();
-        services.AddSingleton<ISessionPinTable, InMemorySessionPinTable>();
+        services.AddSingleton<ISessionPinTable, SessionPinTable>();
         services.AddHostedService<SessionPinPurger>();
 
-        services.AddReverseProxy().LoadFromConfig(builder.Configuration.GetSection(BatonConstants.ProxyConfigSection));
+        services.AddReverseProxy()
+            .LoadFromConfig(builder.Configuration.GetSection(BatonConstants.ProxyConfigSection))
+            .AddTransforms<BatonTransformProvider>();
         services.AddSingleton<ISessionAffinityPolicy, BatonSessionAffinityPolicy>();
         services.AddSingleton<IClusterValidator, BatonClusterValidator>();
 

@@ -9,8 +9,89 @@ public sealed class BatonOptions
     /// </summary>
     public string? Secret { get; set; }
 
+    /// <summary>
+    /// StackExchange.Redis configuration of the fast tier (<c>Baton:Redis</c>), e.g. <c>127.0.0.1:6379</c>.
+    /// Empty: the journal alone stores sessions.
+    /// </summary>
+    public string? Redis { get; set; }
+
+    /// <summary>The SQLite journal file (<c>Baton:JournalPath</c>); relative paths are under the content root.</summary>
+    public string JournalPath { get; set; } = "data/baton-journal.db";
+
     /// <summary>Session identity and pinning (<c>Baton:Sessions</c>).</summary>
     public BatonSessionOptions Sessions { get; set; } = new();
+
+    /// <summary>Checkpoint capture (<c>Baton:Checkpoints</c>).</summary>
+    public BatonCheckpointOptions Checkpoints { get; set; } = new();
+
+    /// <summary>The durable tier (<c>Baton:Journal</c>).</summary>
+    public BatonJournalOptions Journal { get; set; } = new();
+
+    /// <summary>The fast tier (<c>Baton:Store</c>).</summary>
+    public BatonStoreOptions Store { get; set; } = new();
+}
+
+/// <summary>When a response is released relative to its checkpoint being stored.</summary>
+public enum DurabilityMode
+{
+    /// <summary>
+    /// The default: a response is released only once its checkpoint is committed to the journal and
+    /// written to Redis (when Redis is up). An acknowledged change survives any single failure.
+    /// </summary>
+    Durable,
+
+    /// <summary>
+    /// A response is released once its checkpoint is written to Redis; the journal commit follows without
+    /// waiting. Risk: checkpoints acknowledged in the last moments before a gateway crash, and in that
+    /// same window lost by Redis, are gone. With Redis down it behaves as <see cref="Durable"/>.
+    /// </summary>
+    RiskLossOnGatewayCrash,
+}
+
+/// <summary>Checkpoint capture settings (<c>Baton:Checkpoints</c>).</summary>
+public sealed class BatonCheckpointOptions
+{
+    /// <summary>The largest session state stored. Backends roll back a change beyond it and answer 413. Default 1 MiB.</summary>
+    public int MaxStateBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>See <see cref="DurabilityMode"/>. Default <see cref="DurabilityMode.Durable"/>.</summary>
+    public DurabilityMode Durability { get; set; } = DurabilityMode.Durable;
+}
+
+/// <summary>SQLite's <c>synchronous</c> setting for the journal.</summary>
+public enum JournalSynchronous
+{
+    /// <summary>Every commit reaches the disk before it is acknowledged (default).</summary>
+    Full,
+
+    /// <summary>Commits survive a process crash but the last ones may be lost on power loss.</summary>
+    Normal,
+}
+
+/// <summary>Journal settings (<c>Baton:Journal</c>).</summary>
+public sealed class BatonJournalOptions
+{
+    /// <summary>Default <see cref="JournalSynchronous.Full"/>.</summary>
+    public JournalSynchronous Synchronous { get; set; } = JournalSynchronous.Full;
+
+    /// <summary>Most writes committed in one transaction (group commit). Default 256.</summary>
+    public int MaxBatchSize { get; set; } = 256;
+
+    /// <summary>Most writes waiting for the journal; beyond it a checkpoint is refused with 503. Default 10,000.</summary>
+    public int QueueLength { get; set; } = 10_000;
+
+    /// <summary>How often the journal drops long-expired rows, checkpoints its WAL and frees pages. Default 10 minutes.</summary>
+    public TimeSpan CompactInterval { get; set; } = TimeSpan.FromMinutes(10);
+}
+
+/// <summary>Redis tier settings (<c>Baton:Store</c>).</summary>
+public sealed class BatonStoreOptions
+{
+    /// <summary>Longest a request waits for a Redis read or write before going on with the journal alone. Default 50 ms.</summary>
+    public TimeSpan RedisBudget { get; set; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>Prefix of every Redis key Baton writes. Default <c>baton:</c>.</summary>
+    public string RedisKeyPrefix { get; set; } = "baton:";
 }
 
 /// <summary>Session identity and pinning settings (<c>Baton:Sessions</c>).</summary>

@@ -7,7 +7,7 @@ namespace Baton.Gateway.Configuration;
 /// </summary>
 internal sealed class BatonOptionsValidator(IHostEnvironment environment) : IValidateOptions<BatonOptions>, IPostConfigureOptions<BatonOptions>
 {
-    public const int MinimumSecretLength = 32;
+    public const int MinimumSecretLength = Baton.Protocol.ProtocolConstants.MinimumSecretLength;
 
     private static readonly TimeSpan MinimumIdleTimeout = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MaximumIdleTimeout = TimeSpan.FromDays(30);
@@ -18,7 +18,7 @@ internal sealed class BatonOptionsValidator(IHostEnvironment environment) : IVal
     {
         if (string.IsNullOrEmpty(options.Secret) && environment.IsDevelopment())
         {
-            options.Secret = BatonConstants.DevelopmentSecret;
+            options.Secret = Baton.Protocol.ProtocolConstants.DevelopmentSecret;
         }
     }
 
@@ -50,6 +50,66 @@ internal sealed class BatonOptionsValidator(IHostEnvironment environment) : IVal
         if (sessions.PurgeInterval < MinimumPurgeInterval || sessions.PurgeInterval > MaximumPurgeInterval)
         {
             errors.Add($"{Section}:Sessions:PurgeInterval must be between {MinimumPurgeInterval} and {MaximumPurgeInterval} (it is {sessions.PurgeInterval}).");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.JournalPath))
+        {
+            errors.Add($"{Section}:JournalPath must name the SQLite journal file.");
+        }
+
+        if (!string.IsNullOrWhiteSpace(options.Redis))
+        {
+            try
+            {
+                StackExchange.Redis.ConfigurationOptions.Parse(options.Redis);
+            }
+            catch (ArgumentException ex)
+            {
+                errors.Add($"{Section}:Redis is not a valid StackExchange.Redis configuration string: {ex.Message}");
+            }
+        }
+
+        var checkpoints = options.Checkpoints;
+        if (checkpoints.MaxStateBytes is < 1024 or > 256 * 1024 * 1024)
+        {
+            errors.Add($"{Section}:Checkpoints:MaxStateBytes must be between 1024 and 268435456 (it is {checkpoints.MaxStateBytes}).");
+        }
+
+        if (!Enum.IsDefined(checkpoints.Durability))
+        {
+            errors.Add($"{Section}:Checkpoints:Durability must be one of {string.Join(", ", Enum.GetNames<DurabilityMode>())}.");
+        }
+
+        var journal = options.Journal;
+        if (journal.MaxBatchSize is < 1 or > 10_000)
+        {
+            errors.Add($"{Section}:Journal:MaxBatchSize must be between 1 and 10000 (it is {journal.MaxBatchSize}).");
+        }
+
+        if (journal.QueueLength is < 1 or > 1_000_000)
+        {
+            errors.Add($"{Section}:Journal:QueueLength must be between 1 and 1000000 (it is {journal.QueueLength}).");
+        }
+
+        if (journal.CompactInterval < TimeSpan.FromSeconds(1) || journal.CompactInterval > TimeSpan.FromDays(1))
+        {
+            errors.Add($"{Section}:Journal:CompactInterval must be between 00:00:01 and 1.00:00:00 (it is {journal.CompactInterval}).");
+        }
+
+        if (!Enum.IsDefined(journal.Synchronous))
+        {
+            errors.Add($"{Section}:Journal:Synchronous must be one of {string.Join(", ", Enum.GetNames<JournalSynchronous>())}.");
+        }
+
+        var store = options.Store;
+        if (store.RedisBudget < TimeSpan.FromMilliseconds(1) || store.RedisBudget > TimeSpan.FromSeconds(10))
+        {
+            errors.Add($"{Section}:Store:RedisBudget must be between 00:00:00.001 and 00:00:10 (it is {store.RedisBudget}).");
+        }
+
+        if (string.IsNullOrEmpty(store.RedisKeyPrefix))
+        {
+            errors.Add($"{Section}:Store:RedisKeyPrefix must not be empty.");
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

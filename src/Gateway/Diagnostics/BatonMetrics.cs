@@ -12,6 +12,15 @@ internal sealed class BatonMetrics
     private readonly Counter<long> _sessionsRefused;
     private readonly Counter<long> _sessionsRepinned;
     private readonly Counter<long> _gatewayErrors;
+    private readonly Counter<long> _checkpoints;
+    private readonly Counter<long> _checkpointBytes;
+    private readonly Histogram<double> _checkpointDuration;
+    private readonly Counter<long> _protocolHeadersStripped;
+    private readonly Histogram<long> _journalBatch;
+    private readonly Histogram<double> _journalCommitDuration;
+    private readonly Counter<long> _journalErrors;
+    private readonly Counter<long> _redisUnavailable;
+    private readonly Counter<long> _storeFallbacks;
 
     public BatonMetrics(IMeterFactory meterFactory)
     {
@@ -21,6 +30,15 @@ internal sealed class BatonMetrics
         _sessionsRefused = meter.CreateCounter<long>("baton.session.refused", "{request}", "Requests refused a new session because the pin table is full.");
         _sessionsRepinned = meter.CreateCounter<long>("baton.session.repinned", "{session}", "Sessions moved to another destination because theirs was not available.");
         _gatewayErrors = meter.CreateCounter<long>("baton.gateway.errors", "{request}", "Unexpected errors in the gateway's own code, answered 503 instead of 500.");
+        _checkpoints = meter.CreateCounter<long>("baton.checkpoint.count", "{checkpoint}", "Checkpoints received, by baton.outcome (stored, stale, rejected, failed).");
+        _checkpointBytes = meter.CreateCounter<long>("baton.checkpoint.size", "By", "Bytes of session state stored.");
+        _checkpointDuration = meter.CreateHistogram<double>("baton.checkpoint.duration", "s", "Time to store a checkpoint in both tiers, as the client waits for it.");
+        _protocolHeadersStripped = meter.CreateCounter<long>("baton.protocol.headers.stripped", "{header}", "Protocol headers removed, by baton.direction (request: sent by clients; response).");
+        _journalBatch = meter.CreateHistogram<long>("baton.journal.commit.batch_size", "{write}", "Writes committed together in one journal transaction.");
+        _journalCommitDuration = meter.CreateHistogram<double>("baton.journal.commit.duration", "s", "Time of one journal commit.");
+        _journalErrors = meter.CreateCounter<long>("baton.journal.errors", "{error}", "Journal failures, by baton.reason (queue_full, commit).");
+        _redisUnavailable = meter.CreateCounter<long>("baton.redis.unavailable", "{call}", "Redis calls skipped or failed, by baton.operation and baton.reason (disconnected, budget, error).");
+        _storeFallbacks = meter.CreateCounter<long>("baton.store.fallback.count", "{call}", "Store operations served by the journal alone because Redis could not answer.");
     }
 
     public void SessionCreated() => _sessionsCreated.Add(1);
@@ -32,4 +50,36 @@ internal sealed class BatonMetrics
     public void SessionRepinned() => _sessionsRepinned.Add(1);
 
     public void GatewayError() => _gatewayErrors.Add(1);
+
+    public void CheckpointCompleted(bool stored, int bytes, TimeSpan duration)
+    {
+        _checkpoints.Add(1, new KeyValuePair<string, object?>("baton.outcome", stored ? "stored" : "stale"));
+        if (stored)
+        {
+            _checkpointBytes.Add(bytes);
+        }
+
+        _checkpointDuration.Record(duration.TotalSeconds);
+    }
+
+    public void CheckpointRejected() => _checkpoints.Add(1, new KeyValuePair<string, object?>("baton.outcome", "rejected"));
+
+    public void CheckpointFailed() => _checkpoints.Add(1, new KeyValuePair<string, object?>("baton.outcome", "failed"));
+
+    public void ProtocolHeadersStripped(string direction, int count) => _protocolHeadersStripped.Add(count, new KeyValuePair<string, object?>("baton.direction", direction));
+
+    public void JournalCommitted(int batchSize, long milliseconds)
+    {
+        _journalBatch.Record(batchSize);
+        _journalCommitDuration.Record(milliseconds / 1000.0);
+    }
+
+    public void JournalQueueFull() => _journalErrors.Add(1, new KeyValuePair<string, object?>("baton.reason", "queue_full"));
+
+    public void JournalCommitFailed() => _journalErrors.Add(1, new KeyValuePair<string, object?>("baton.reason", "commit"));
+
+    public void RedisUnavailable(string operation, string reason)
+        => _redisUnavailable.Add(1, new KeyValuePair<string, object?>("baton.operation", operation), new KeyValuePair<string, object?>("baton.reason", reason));
+
+    public void StoreFallback(string operation) => _storeFallbacks.Add(1, new KeyValuePair<string, object?>("baton.operation", operation));
 }

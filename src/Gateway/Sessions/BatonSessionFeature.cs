@@ -4,12 +4,15 @@ namespace Baton.Gateway.Sessions;
 /// The session a proxied request belongs to, as resolved by the session middleware: an existing session
 /// with its pin, or a new one whose cookie is issued with the response.
 /// </summary>
-internal sealed class BatonSessionFeature(SessionId id, string? pinnedDestinationId, bool isNew)
+internal sealed class BatonSessionFeature(SessionId id, string? pinnedDestinationId, long version, bool isNew)
 {
     public SessionId Id { get; } = id;
 
     /// <summary>The destination the session is pinned to; null for a session that has not been served yet.</summary>
     public string? PinnedDestinationId { get; set; } = pinnedDestinationId;
+
+    /// <summary>The newest checkpoint version stored for the session when the request arrived; 0 for none.</summary>
+    public long Version { get; } = version;
 
     /// <summary>True when the gateway issued this id for this request and must send the cookie.</summary>
     public bool IsNew { get; } = isNew;

@@ -1,11 +1,11 @@
 namespace Baton.Gateway.Sessions;
 
-/// <summary>A live session and the destination it is pinned to.</summary>
-internal sealed record SessionPin(SessionId Id, string DestinationId);
+/// <summary>A live session, the destination it is pinned to, and the newest checkpoint version stored for it.</summary>
+internal sealed record SessionPin(SessionId Id, string DestinationId, long Version);
 
 /// <summary>
 /// Which destination each live session is pinned to. A session unused for the idle timeout is gone:
-/// lookups no longer find it and a purge removes it.
+/// lookups no longer find it and a purge removes it everywhere.
 /// </summary>
 internal interface ISessionPinTable
 {
@@ -21,6 +21,12 @@ internal interface ISessionPinTable
     /// <summary>Pins the session to the destination, adding the session when it is new.</summary>
     ValueTask PinAsync(SessionId id, string destinationId, CancellationToken cancellationToken);
 
+    /// <summary>Notes that a checkpoint of this version is stored; versions only move forward.</summary>
+    void RecordVersion(SessionId id, long version);
+
     /// <summary>Removes every expired session; returns how many.</summary>
     ValueTask<int> PurgeExpiredAsync(CancellationToken cancellationToken);
+
+    /// <summary>Adds the live sessions the store knows (at startup).</summary>
+    Task LoadAsync(CancellationToken cancellationToken);
 }

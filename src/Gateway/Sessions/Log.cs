@@ -18,6 +18,9 @@ internal static partial class Log
     [LoggerMessage(1005, LogLevel.Information, "Session {SessionHash} is pinned to destination '{DestinationId}', which is not available in cluster '{ClusterId}'.", EventName = "PinnedDestinationUnavailable")]
     public static partial void PinnedDestinationUnavailable(ILogger logger, string sessionHash, string destinationId, string clusterId);
 
+    [LoggerMessage(1007, LogLevel.Information, "Loaded {Count} live sessions.", EventName = "SessionsLoaded")]
+    public static partial void SessionsLoaded(ILogger logger, int count);
+
     [LoggerMessage(1006, LogLevel.Debug, "Purged {Purged} expired sessions; {Remaining} remain.", EventName = "ExpiredSessionsPurged")]
     public static partial void ExpiredSessionsPurged(ILogger logger, int purged, int remaining);
 }

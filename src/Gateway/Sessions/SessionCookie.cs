@@ -1,8 +1,7 @@
 using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text;
-using Baton.Gateway.Configuration;
-using Microsoft.Extensions.Options;
+using Baton.Protocol;
 using Yarp.ReverseProxy.Configuration;
 
 namespace Baton.Gateway.Sessions;
@@ -25,7 +24,7 @@ internal enum CookieVerdict
 
 /// <summary>
 /// The session cookie: <c>{id}.{mac}</c>, where mac is HMAC-SHA256 over the id, truncated to 128 bits,
-/// keyed by a key derived from <c>Baton:Secret</c>. The signature lets the gateway tell its own ids from
+/// keyed by the cookie key derived from <c>Baton:Secret</c> (<see cref="ProtocolKeys"/>). The signature lets the gateway tell its own ids from
 /// guesses before any lookup, and lets any gateway instance sharing the secret accept the cookie.
 /// </summary>
 internal sealed class SessionCookie
@@ -34,19 +33,10 @@ internal sealed class SessionCookie
     public const int EncodedMacLength = 22;
     public const int EncodedLength = SessionId.EncodedLength + 1 + EncodedMacLength;
     private const char Separator = '.';
-    private static readonly byte[] KeyPurpose = Encoding.ASCII.GetBytes("baton/session-cookie/v1");
 
-    private readonly byte[] _key;
+    private readonly ProtocolKeys _keys;
 
-    public SessionCookie(IOptions<BatonOptions> options)
-        : this(options.Value.Secret ?? throw new InvalidOperationException("Baton:Secret is not set."))
-    {
-    }
-
-    public SessionCookie(string secret)
-    {
-        _key = HKDF.DeriveKey(HashAlgorithmName.SHA256, Encoding.UTF8.GetBytes(secret), 32, salt: null, info: KeyPurpose);
-    }
+    public SessionCookie(ProtocolKeys keys) => _keys = keys;
 
     public string Protect(SessionId id)
     {
@@ -70,7 +60,7 @@ internal sealed class SessionCookie
         }
 
         Span<byte> presented = stackalloc byte[MacLength];
-        if (!SessionId.TryDecodeCanonical(cookie.AsSpan(SessionId.EncodedLength + 1), presented))
+        if (!Ids.TryDecodeCanonical(cookie.AsSpan(SessionId.EncodedLength + 1), presented))
         {
             return CookieVerdict.Malformed;
         }
@@ -111,6 +101,6 @@ internal sealed class SessionCookie
     {
         Span<byte> idBytes = stackalloc byte[SessionId.EncodedLength];
         Encoding.ASCII.GetBytes(id, idBytes);
-        HMACSHA256.HashData(_key, idBytes, destination);
+        _keys.SignCookie(idBytes, destination);
     }
 }

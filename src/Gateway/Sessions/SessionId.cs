@@ -1,7 +1,4 @@
-using System.Buffers;
-using System.Buffers.Text;
-using System.Security.Cryptography;
-using System.Text;
+using Baton.Protocol;
 
 namespace Baton.Gateway.Sessions;
 
@@ -11,66 +8,23 @@ namespace Baton.Gateway.Sessions;
 /// </summary>
 internal readonly record struct SessionId
 {
-    public const int ByteLength = 16;
-    public const int EncodedLength = 22;
+    public const int EncodedLength = ProtocolConstants.IdLength;
 
     private SessionId(string value) => Value = value;
 
-    /// <summary>The id as it travels in the cookie.</summary>
+    /// <summary>The id as it travels in the cookie and the protocol.</summary>
     public string Value { get; }
 
-    public static SessionId New()
-    {
-        Span<byte> bytes = stackalloc byte[ByteLength];
-        RandomNumberGenerator.Fill(bytes);
-        return new SessionId(Base64Url.EncodeToString(bytes));
-    }
+    /// <summary>A short, stable hash of the id, for logs and traces.</summary>
+    public string Hash => Ids.LogHash(Value ?? string.Empty);
+
+    public static SessionId New() => new(Ids.New());
 
     /// <summary>Accepts exactly the canonical encoding of 16 bytes, nothing else.</summary>
     public static bool TryParse(ReadOnlySpan<char> text, out SessionId id)
     {
-        id = default;
-        if (text.Length != EncodedLength)
-        {
-            return false;
-        }
-
-        Span<byte> bytes = stackalloc byte[ByteLength];
-        if (!TryDecodeCanonical(text, bytes))
-        {
-            return false;
-        }
-
-        id = new SessionId(text.ToString());
-        return true;
-    }
-
-    /// <summary>
-    /// Decodes base64url text that encodes exactly <paramref name="destination"/>'s length, in its one
-    /// canonical spelling. Never throws: this runs on bytes straight from clients.
-    /// </summary>
-    internal static bool TryDecodeCanonical(ReadOnlySpan<char> text, Span<byte> destination)
-    {
-        var status = Base64Url.DecodeFromChars(text, destination, out var consumed, out var written);
-        if (status != OperationStatus.Done || consumed != text.Length || written != destination.Length)
-        {
-            return false;
-        }
-
-        // A final character can carry unused bits; a second spelling of the same bytes is not accepted.
-        Span<char> canonical = stackalloc char[Base64Url.GetEncodedLength(destination.Length)];
-        return Base64Url.TryEncodeToChars(destination, canonical, out var encoded) && canonical[..encoded].SequenceEqual(text);
-    }
-
-    /// <summary>A short, stable hash of the id, for logs and traces.</summary>
-    public string Hash
-    {
-        get
-        {
-            Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
-            SHA256.HashData(Encoding.ASCII.GetBytes(Value ?? string.Empty), digest);
-            return Convert.ToHexStringLower(digest[..6]);
-        }
+        id = Ids.IsValidId(text) ? new SessionId(text.ToString()) : default;
+        return id.Value is not null;
     }
 
     public override string ToString() => "sid#" + Hash;

@@ -1,4 +1,3 @@
-using Baton.Gateway;
 using Baton.Gateway.Configuration;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Hosting;
@@ -26,7 +25,7 @@ public sealed class BatonOptionsValidatorTests
         new BatonOptionsValidator(new Environment("Development")).PostConfigure(null, development);
         new BatonOptionsValidator(new Environment("Production")).PostConfigure(null, production);
 
-        Assert.Equal(BatonConstants.DevelopmentSecret, development.Secret);
+        Assert.Equal(Baton.Protocol.ProtocolConstants.DevelopmentSecret, development.Secret);
         Assert.Null(production.Secret);
     }
 

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Baton.Gateway.Sessions;
 using Baton.Tests.Infrastructure;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 
@@ -33,8 +34,17 @@ public sealed class SessionLifetimeTests : IAsyncLifetime
     [Fact]
     public async Task SessionIdleLongerThanTheTimeout_IsNotAdopted_AndGetsAFreshSession()
     {
+        // One clock for the gateway and its backends, as on hosts with synchronised clocks.
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        await using var gateway = await TestGateway.StartAsync(_backends, ["--Baton:Sessions:IdleTimeout=00:20:00"], builder => builder.Services.AddSingleton<TimeProvider>(time));
+        void UseFakeTime(WebApplicationBuilder builder) => builder.Services.AddSingleton<TimeProvider>(time);
+        var backends = new List<TestBackend>();
+        for (var i = 1; i <= 3; i++)
+        {
+            backends.Add(await TestBackend.StartAsync($"b{i}", [], UseFakeTime));
+        }
+
+        await using var cleanup = new AsyncDisposables(backends);
+        await using var gateway = await TestGateway.StartAsync(backends, ["--Baton:Sessions:IdleTimeout=00:20:00"], UseFakeTime);
         using var client = gateway.NewClient();
         Assert.Equal(1, (await client.IncrementAsync()).Count);
         time.Advance(TimeSpan.FromMinutes(19));
@@ -88,7 +98,7 @@ public sealed class SessionLifetimeTests : IAsyncLifetime
         await using var gateway = await TestGateway.StartAsync(_backends, configure: builder => builder.Services.AddSingleton<ISessionPinTable, FailingPinTable>());
         using var client = gateway.NewRawClient();
         using var request = new HttpRequestMessage(HttpMethod.Get, "/counter");
-        request.Headers.Add("Cookie", $"{TestGateway.CookieName}={new SessionCookie(TestGateway.Secret).Protect(SessionId.New())}");
+        request.Headers.Add("Cookie", $"{TestGateway.CookieName}={new SessionCookie(new Baton.Protocol.ProtocolKeys(TestGateway.Secret)).Protect(SessionId.New())}");
 
         using var response = await client.SendAsync(request);
 
@@ -139,5 +149,11 @@ public sealed class SessionLifetimeTests : IAsyncLifetime
         public ValueTask PinAsync(SessionId id, string destinationId, CancellationToken cancellationToken) => throw new IOException("pin table unavailable");
 
         public ValueTask<int> PurgeExpiredAsync(CancellationToken cancellationToken) => ValueTask.FromResult(0);
+
+        public void RecordVersion(SessionId id, long version)
+        {
+        }
+
+        public Task LoadAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }

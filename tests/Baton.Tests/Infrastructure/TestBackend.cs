@@ -21,14 +21,16 @@ internal sealed class TestBackend : IAsyncDisposable
 
     public Uri Address { get; }
 
-    public static async Task<TestBackend> StartAsync(string instanceId, params string[] extraArgs)
+    public static Task<TestBackend> StartAsync(string instanceId, params string[] extraArgs) => StartAsync(instanceId, extraArgs, configure: null);
+
+    public static async Task<TestBackend> StartAsync(string instanceId, string[] extraArgs, Action<WebApplicationBuilder>? configure)
     {
         var app = DemoBackend.Program.CreateApp(new WebApplicationOptions
         {
-            Args = ["--urls=http://127.0.0.1:0", $"--Demo:InstanceId={instanceId}", "--Logging:LogLevel:Default=Warning", .. extraArgs],
+            Args = ["--urls=http://127.0.0.1:0", $"--Demo:InstanceId={instanceId}", $"--Baton:Secret={TestGateway.Secret}", "--Logging:LogLevel:Default=Warning", .. extraArgs],
             ContentRootPath = TestPaths.NewFolder("backend"),
             EnvironmentName = "Production",
-        });
+        }, configure);
         await app.StartAsync();
         return new TestBackend(instanceId, app, ServerAddress(app));
     }

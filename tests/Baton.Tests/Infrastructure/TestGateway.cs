@@ -58,6 +58,7 @@ internal sealed class TestGateway : IAsyncDisposable
         {
             "--urls=http://127.0.0.1:0",
             $"--Baton:Secret={Secret}",
+            $"--Baton:JournalPath={Path.Combine(TestPaths.NewFolder("journal"), "journal.db")}",
             "--Logging:LogLevel:Default=Warning",
         };
         for (var i = 0; i < backends.Count; i++)

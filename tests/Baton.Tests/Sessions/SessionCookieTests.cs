@@ -1,4 +1,5 @@
 using Baton.Gateway.Sessions;
+using Baton.Protocol;
 using Microsoft.AspNetCore.Http;
 using Yarp.ReverseProxy.Configuration;
 
@@ -7,7 +8,7 @@ namespace Baton.Tests.Sessions;
 public sealed class SessionCookieTests
 {
     private const string Secret = "unit-test-secret-0123456789abcdef0123456789";
-    private readonly SessionCookie _cookie = new(Secret);
+    private readonly SessionCookie _cookie = new(new ProtocolKeys(Secret));
 
     [Fact]
     public void Unprotect_OfProtect_GivesBackTheId()
@@ -24,7 +25,7 @@ public sealed class SessionCookieTests
     [Fact]
     public void Unprotect_AcceptsACookieFromAnotherGatewayWithTheSameSecret()
     {
-        var value = new SessionCookie(Secret).Protect(SessionId.New());
+        var value = new SessionCookie(new ProtocolKeys(Secret)).Protect(SessionId.New());
 
         Assert.Equal(CookieVerdict.Valid, _cookie.Unprotect(value, out _));
     }
@@ -32,7 +33,7 @@ public sealed class SessionCookieTests
     [Fact]
     public void Unprotect_RejectsACookieSignedWithAnotherSecret()
     {
-        var value = new SessionCookie("some-other-secret-0123456789abcdef0123").Protect(SessionId.New());
+        var value = new SessionCookie(new ProtocolKeys("some-other-secret-0123456789abcdef0123")).Protect(SessionId.New());
 
         Assert.Equal(CookieVerdict.BadSignature, _cookie.Unprotect(value, out var id));
         Assert.Equal(default, id);

@@ -1,0 +1,109 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Options;
+
+namespace Baton.Backend;
+
+/// <summary>One session held in this backend's memory.</summary>
+internal sealed class SessionEntry(long ttlMilliseconds, long now)
+{
+    private long _lastAccess = now;
+    private long _ttl = ttlMilliseconds;
+
+    /// <summary>Held by the request that is working on the session, until its checkpoint is taken.</summary>
+    public SemaphoreSlim Lock { get; } = new(1, 1);
+
+    /// <summary>The committed contents; replaced whole on every commit, never changed in place.</summary>
+    public IReadOnlyDictionary<string, byte[]> Data { get; private set; } = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+
+    /// <summary>The version of <see cref="Data"/>: 0 for a session never changed, +1 per commit.</summary>
+    public long Version { get; private set; }
+
+    public void Commit(IReadOnlyDictionary<string, byte[]> data)
+    {
+        Data = data;
+        Version++;
+    }
+
+    public void Install(IReadOnlyDictionary<string, byte[]> data, long version)
+    {
+        Data = data;
+        Version = version;
+    }
+
+    public void Touch(long now, long ttlMilliseconds)
+    {
+        Volatile.Write(ref _ttl, ttlMilliseconds);
+        Volatile.Write(ref _lastAccess, now);
+    }
+
+    public bool IsExpired(long now) => now - Volatile.Read(ref _lastAccess) >= Volatile.Read(ref _ttl);
+}
+
+/// <summary>The sessions this backend process holds, by the gateway's session id.</summary>
+internal sealed class BackendSessionStore(IOptions<BatonBackendOptions> options, TimeProvider time)
+{
+    private readonly ConcurrentDictionary<string, SessionEntry> _sessions = new(StringComparer.Ordinal);
+    private readonly int _maxSessions = options.Value.Backend.MaxSessions;
+    private int _count;
+
+    public int Count => Volatile.Read(ref _count);
+
+    /// <summary>The session's entry, creating it when absent; null when memory is full.</summary>
+    public SessionEntry? GetOrAdd(string sessionId, long ttlMilliseconds)
+    {
+        var now = Now();
+        while (true)
+        {
+            if (_sessions.TryGetValue(sessionId, out var entry))
+            {
+                if (!entry.IsExpired(now))
+                {
+                    return entry;
+                }
+
+                Remove(sessionId, entry);
+                continue;
+            }
+
+            if (Count >= _maxSessions)
+            {
+                return null;
+            }
+
+            var fresh = new SessionEntry(ttlMilliseconds, now);
+            if (_sessions.TryAdd(sessionId, fresh))
+            {
+                Interlocked.Increment(ref _count);
+                return fresh;
+            }
+        }
+    }
+
+    public int PurgeExpired()
+    {
+        var now = Now();
+        var purged = 0;
+        foreach (var (id, entry) in _sessions)
+        {
+            if (entry.IsExpired(now) && entry.Lock.CurrentCount == 1 && Remove(id, entry))
+            {
+                purged++;
+            }
+        }
+
+        return purged;
+    }
+
+    public long Now() => time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    private bool Remove(string id, SessionEntry entry)
+    {
+        if (_sessions.TryRemove(new KeyValuePair<string, SessionEntry>(id, entry)))
+        {
+            Interlocked.Decrement(ref _count);
+            return true;
+        }
+
+        return false;
+    }
+}

@@ -1,0 +1,95 @@
+using Baton.Protocol;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Baton.Backend;
+
+/// <summary>
+/// The backend library's settings, bound from the <c>Baton</c> section: <c>Baton:Secret</c> (the same key
+/// and value as the gateway's) and <c>Baton:Backend:*</c>.
+/// </summary>
+public sealed class BatonBackendOptions
+{
+    /// <summary>The secret shared with the gateway (<c>Baton:Secret</c>). Required outside Development.</summary>
+    public string? Secret { get; set; }
+
+    /// <summary>The library's own limits (<c>Baton:Backend</c>).</summary>
+    public BatonBackendLimits Backend { get; set; } = new();
+}
+
+/// <summary>Limits of the backend library (<c>Baton:Backend</c>).</summary>
+public sealed class BatonBackendLimits
+{
+    /// <summary>
+    /// The largest session state this backend keeps, serialized. A change beyond it (or beyond the
+    /// gateway's own cap, whichever is smaller) is rolled back and answered 413. Default 1 MiB.
+    /// </summary>
+    public int MaxStateBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// How much of a response is held back so the session's checkpoint can lead it. A larger response
+    /// starts streaming; changes after that ride with the session's next response. Default 1 MiB.
+    /// </summary>
+    public int MaxBufferedResponseBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>How far a grant's or restore's timestamp may be from this host's clock. Default 60 s.</summary>
+    public TimeSpan ClockSkew { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How long a request waits for another request of the same session to finish. Default 10 s.</summary>
+    public TimeSpan SessionLockTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Most sessions held in memory; a new one beyond it is answered 503. Default 1,000,000.</summary>
+    public int MaxSessions { get; set; } = 1_000_000;
+
+    /// <summary>Most restore nonces remembered to refuse replays; a restore beyond it is answered 503. Default 100,000.</summary>
+    public int MaxRememberedRestores { get; set; } = 100_000;
+
+    /// <summary>Idle timeout of sessions of requests that did not come through a gateway. Default 20 minutes.</summary>
+    public TimeSpan LocalIdleTimeout { get; set; } = TimeSpan.FromMinutes(20);
+
+    /// <summary>How often expired sessions are removed from memory. Default 1 minute.</summary>
+    public TimeSpan PurgeInterval { get; set; } = TimeSpan.FromMinutes(1);
+}
+
+internal sealed class BatonBackendOptionsValidator(IHostEnvironment environment) : IValidateOptions<BatonBackendOptions>, IPostConfigureOptions<BatonBackendOptions>
+{
+    public void PostConfigure(string? name, BatonBackendOptions options)
+    {
+        if (string.IsNullOrEmpty(options.Secret) && environment.IsDevelopment())
+        {
+            options.Secret = ProtocolConstants.DevelopmentSecret;
+        }
+    }
+
+    public ValidateOptionsResult Validate(string? name, BatonBackendOptions options)
+    {
+        var errors = new List<string>();
+        if (string.IsNullOrEmpty(options.Secret))
+        {
+            errors.Add($"Baton:Secret is required outside the Development environment: set it to the gateway's secret (at least {ProtocolConstants.MinimumSecretLength} characters), for example with the environment variable Baton__Secret.");
+        }
+        else if (options.Secret.Length < ProtocolConstants.MinimumSecretLength)
+        {
+            errors.Add($"Baton:Secret must be at least {ProtocolConstants.MinimumSecretLength} characters long (it has {options.Secret.Length}).");
+        }
+
+        var b = options.Backend;
+        Check(b.MaxStateBytes is >= 1024 and <= 256 * 1024 * 1024, $"Baton:Backend:MaxStateBytes must be between 1024 and 268435456 (it is {b.MaxStateBytes}).");
+        Check(b.MaxBufferedResponseBytes is >= 0 and <= 256 * 1024 * 1024, $"Baton:Backend:MaxBufferedResponseBytes must be between 0 and 268435456 (it is {b.MaxBufferedResponseBytes}).");
+        Check(b.ClockSkew >= TimeSpan.FromSeconds(1) && b.ClockSkew <= TimeSpan.FromHours(1), $"Baton:Backend:ClockSkew must be between 00:00:01 and 01:00:00 (it is {b.ClockSkew}).");
+        Check(b.SessionLockTimeout > TimeSpan.Zero && b.SessionLockTimeout <= TimeSpan.FromMinutes(10), $"Baton:Backend:SessionLockTimeout must be above 0 and at most 00:10:00 (it is {b.SessionLockTimeout}).");
+        Check(b.MaxSessions >= 1, $"Baton:Backend:MaxSessions must be at least 1 (it is {b.MaxSessions}).");
+        Check(b.MaxRememberedRestores >= 1, $"Baton:Backend:MaxRememberedRestores must be at least 1 (it is {b.MaxRememberedRestores}).");
+        Check(b.LocalIdleTimeout >= TimeSpan.FromSeconds(1), $"Baton:Backend:LocalIdleTimeout must be at least 00:00:01 (it is {b.LocalIdleTimeout}).");
+        Check(b.PurgeInterval >= TimeSpan.FromMilliseconds(100) && b.PurgeInterval <= TimeSpan.FromHours(1), $"Baton:Backend:PurgeInterval must be between 00:00:00.1 and 01:00:00 (it is {b.PurgeInterval}).");
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+
+        void Check(bool ok, string message)
+        {
+            if (!ok)
+            {
+                errors.Add(message);
+            }
+        }
+    }
+}

@@ -1,0 +1,271 @@
+using System.Text;
+using Baton.Protocol;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Baton.Backend;
+
+/// <summary>
+/// Gives every request the session the gateway names (authenticated by the grant header), serialises the
+/// session's requests, and leads each response with a checkpoint whenever this backend holds a newer
+/// version of the session than the gateway. Requests without a grant (direct access, health probes) get
+/// a local session of their own that no gateway checkpoints.
+/// </summary>
+internal sealed class BatonSessionMiddleware(
+    RequestDelegate next,
+    BackendSessionStore store,
+    BackendIdentity identity,
+    RestoreEndpoint restores,
+    IOptions<BatonBackendOptions> options,
+    TimeProvider time,
+    BackendMetrics metrics,
+    ILogger<BatonSessionMiddleware> logger)
+{
+    /// <summary>The cookie of local sessions (requests that did not come through a gateway).</summary>
+    public const string LocalCookie = "baton.local";
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        if (context.Request.Path.Equals(ProtocolConstants.RestorePath, StringComparison.OrdinalIgnoreCase))
+        {
+            await restores.HandleAsync(context);
+            return;
+        }
+
+        context.Response.OnStarting(() =>
+        {
+            context.Response.Headers[ProtocolConstants.IncarnationHeader] = identity.Incarnation;
+            return Task.CompletedTask;
+        });
+
+        var limits = options.Value.Backend;
+        var scope = context.Request.Headers[ProtocolConstants.SessionHeader] is { Count: > 0 } grantHeader
+            ? await GrantedScopeAsync(context, grantHeader.Count == 1 ? grantHeader[0] : null, limits)
+            : LocalScope(context, limits);
+        if (scope is null)
+        {
+            return;
+        }
+
+        var entry = store.GetOrAdd(scope.Key, scope.TtlMilliseconds);
+        if (entry is null)
+        {
+            await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, "memory_full", "This backend holds its most sessions (Baton:Backend:MaxSessions); retry shortly.");
+            return;
+        }
+
+        if (!await entry.Lock.WaitAsync(limits.SessionLockTimeout, context.RequestAborted))
+        {
+            await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, "session_busy", "Another request of this session is still running; retry shortly.");
+            return;
+        }
+
+        scope.Entry = entry;
+        scope.LockHeld = true;
+        var innerBody = context.Features.GetRequiredFeature<IHttpResponseBodyFeature>();
+        var innerSession = context.Features.Get<ISessionFeature>();
+        try
+        {
+            entry.Touch(store.Now(), scope.TtlMilliseconds);
+            if (scope.Checkpointed && entry.Version < scope.GatewayVersion)
+            {
+                // Serving from this memory would hand out an old state (a backend that came back after its
+                // sessions moved away, or restarted empty). The gateway restores the session first.
+                Log.StaleSessionRefused(logger, Ids.LogHash(scope.Key), entry.Version, scope.GatewayVersion);
+                await RefuseAsync(context, StatusCodes.Status409Conflict, "stale", "This backend's copy of the session is older than the gateway's checkpoint.", entry.Version);
+                return;
+            }
+
+            scope.Session = new BatonSession(scope.Key, entry.Data);
+            context.Features.Set<ISessionFeature>(new SessionFeature { Session = scope.Session });
+            var body = new CheckpointingResponseBody(innerBody, limits.MaxBufferedResponseBytes, streaming => BeforeStartAsync(context, scope, streaming));
+            scope.Body = body;
+            context.Features.Set<IHttpResponseBodyFeature>(body);
+
+            await next(context);
+            await body.FinishAsync(context.RequestAborted);
+            if (scope.Session.IsDirty)
+            {
+                await CommitLateChangeAsync(scope, limits);
+            }
+        }
+        finally
+        {
+            context.Features.Set(innerBody);
+            context.Features.Set(innerSession);
+            ReleaseLock(scope);
+        }
+    }
+
+    /// <summary>Runs once, just before the response's first byte: commits the request's changes and leads the body with the checkpoint.</summary>
+    private ValueTask<StartDecision> BeforeStartAsync(HttpContext context, RequestScope scope, bool streaming)
+    {
+        var entry = scope.Entry!;
+        var session = scope.Session!;
+        var response = context.Response;
+        byte[]? state = null;
+        if (session.IsDirty)
+        {
+            var data = session.ApplyTo(entry.Data);
+            state = SessionStateCodec.Encode(data);
+            if (state.Length > scope.MaxStateBytes)
+            {
+                session.Discard();
+                ReleaseLock(scope);
+                metrics.ChangeOversized();
+                Log.OversizedChangeRolledBack(logger, Ids.LogHash(scope.Key), state.Length, scope.MaxStateBytes);
+                var reason = Encoding.UTF8.GetBytes(FormattableString.Invariant(
+                    $"The session state would be {state.Length} bytes, over its limit of {scope.MaxStateBytes}; the change was not saved and the session is as it was."));
+                Refusal.Prepare(response, StatusCodes.Status413PayloadTooLarge, reason.Length);
+                return ValueTask.FromResult(StartDecision.Replace(reason));
+            }
+
+            entry.Commit(data);
+            session.Committed(data);
+        }
+
+        var version = entry.Version;
+        var committed = entry.Data;
+        ReleaseLock(scope);
+
+        if (!scope.Checkpointed || version <= scope.GatewayVersion)
+        {
+            return ValueTask.FromResult(StartDecision.Proceed(ReadOnlyMemory<byte>.Empty));
+        }
+
+        if (!CanHaveBody(context))
+        {
+            metrics.ChangeDeferred();
+            Log.ChangeDeferred(logger, Ids.LogHash(scope.Key), version, "the response has no body");
+            return ValueTask.FromResult(StartDecision.Proceed(ReadOnlyMemory<byte>.Empty));
+        }
+
+        state ??= SessionStateCodec.Encode(committed);
+        var checkpoint = new CheckpointDescriptor(scope.Key, version, state.Length, Ids.Sha256(state), identity.Incarnation);
+        response.Headers[ProtocolConstants.CheckpointHeader] = checkpoint.Format(identity.Keys);
+        if (!streaming)
+        {
+            response.ContentLength = state.Length + scope.Body!.BufferedLength;
+        }
+        else if (response.ContentLength is { } appLength)
+        {
+            response.ContentLength = appLength + state.Length;
+        }
+
+        metrics.CheckpointSent(state.Length);
+        return ValueTask.FromResult(StartDecision.Proceed(state));
+    }
+
+    /// <summary>A change made after the response started: committed now, it rides with the session's next response.</summary>
+    private async Task CommitLateChangeAsync(RequestScope scope, BatonBackendLimits limits)
+    {
+        var entry = scope.Entry!;
+        var session = scope.Session!;
+        var hash = Ids.LogHash(scope.Key);
+        if (!await entry.Lock.WaitAsync(limits.SessionLockTimeout))
+        {
+            Log.LateChangeLost(logger, hash, "the session stayed busy past Baton:Backend:SessionLockTimeout");
+            return;
+        }
+
+        try
+        {
+            var data = session.ApplyTo(entry.Data);
+            var size = SessionStateCodec.Encode(data).Length;
+            if (size > scope.MaxStateBytes)
+            {
+                metrics.ChangeOversized();
+                Log.LateChangeLost(logger, hash, FormattableString.Invariant($"the state would be {size} bytes, over its limit of {scope.MaxStateBytes}"));
+                return;
+            }
+
+            entry.Commit(data);
+            session.Committed(data);
+            metrics.ChangeDeferred();
+            Log.ChangeDeferred(logger, hash, entry.Version, "the app changed the session after the response started");
+        }
+        finally
+        {
+            entry.Lock.Release();
+        }
+    }
+
+    private async Task<RequestScope?> GrantedScopeAsync(HttpContext context, string? header, BatonBackendLimits limits)
+    {
+        var verdict = SessionGrant.TryParse(header, identity.Keys, out var grant);
+        if (verdict != ProtocolVerdict.Valid)
+        {
+            var (status, reason) = verdict == ProtocolVerdict.BadSignature
+                ? (StatusCodes.Status401Unauthorized, "bad_signature")
+                : (StatusCodes.Status400BadRequest, verdict == ProtocolVerdict.UnsupportedVersion ? "unsupported_version" : "malformed");
+            await RefuseAsync(context, status, "grant_" + reason, $"The {ProtocolConstants.SessionHeader} header is {reason.Replace('_', ' ')}.");
+            return null;
+        }
+
+        if (!ProtocolTime.IsFresh(grant!.Timestamp, time, limits.ClockSkew))
+        {
+            await RefuseAsync(context, StatusCodes.Status401Unauthorized, "grant_expired", $"The {ProtocolConstants.SessionHeader} timestamp is outside the clock skew ({limits.ClockSkew}); check the clocks of gateway and backend.");
+            return null;
+        }
+
+        return new RequestScope(grant.SessionId, grant.Version, grant.TtlMilliseconds, Math.Min(grant.MaxStateBytes, limits.MaxStateBytes), Checkpointed: true);
+    }
+
+    private static RequestScope LocalScope(HttpContext context, BatonBackendLimits limits)
+    {
+        var id = context.Request.Cookies[LocalCookie];
+        if (id is null || !Ids.IsValidId(id))
+        {
+            id = Ids.New();
+            context.Response.Cookies.Append(LocalCookie, id, new CookieOptions { HttpOnly = true, SameSite = SameSiteMode.Lax, Secure = context.Request.IsHttps, IsEssential = true });
+        }
+
+        return new RequestScope("local:" + id, GatewayVersion: 0, (long)limits.LocalIdleTimeout.TotalMilliseconds, limits.MaxStateBytes, Checkpointed: false);
+    }
+
+    private static bool CanHaveBody(HttpContext context)
+        => !HttpMethods.IsHead(context.Request.Method)
+           && context.Response.StatusCode is >= 200 and not StatusCodes.Status204NoContent and not StatusCodes.Status304NotModified;
+
+    private static void ReleaseLock(RequestScope scope)
+    {
+        if (scope.LockHeld)
+        {
+            scope.LockHeld = false;
+            scope.Entry!.Lock.Release();
+        }
+    }
+
+    private async Task RefuseAsync(HttpContext context, int status, string reason, string detail, long? staleVersion = null)
+    {
+        metrics.Refused(reason);
+        Log.RequestRefused(logger, reason, detail);
+        var body = Encoding.UTF8.GetBytes(detail);
+        Refusal.Prepare(context.Response, status, body.Length);
+        if (staleVersion is { } have)
+        {
+            context.Response.Headers[ProtocolConstants.StaleHeader] = FormattableString.Invariant($"have={have}");
+        }
+
+        await context.Response.Body.WriteAsync(body, context.RequestAborted);
+    }
+
+    /// <summary>What one request works on.</summary>
+    private sealed record RequestScope(string Key, long GatewayVersion, long TtlMilliseconds, long MaxStateBytes, bool Checkpointed)
+    {
+        public SessionEntry? Entry { get; set; }
+
+        public BatonSession? Session { get; set; }
+
+        public CheckpointingResponseBody? Body { get; set; }
+
+        public bool LockHeld { get; set; }
+    }
+
+    private sealed class SessionFeature : ISessionFeature
+    {
+        public ISession Session { get; set; } = null!;
+    }
+}

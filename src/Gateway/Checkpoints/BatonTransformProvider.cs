@@ -1,0 +1,85 @@
+using Baton.Gateway.Configuration;
+using Baton.Gateway.Diagnostics;
+using Baton.Gateway.Sessions;
+using Baton.Gateway.Store;
+using Baton.Protocol;
+using Microsoft.Extensions.Options;
+using Yarp.ReverseProxy.Transforms;
+using Yarp.ReverseProxy.Transforms.Builder;
+
+namespace Baton.Gateway.Checkpoints;
+
+/// <summary>
+/// Adds Baton's transforms to every route: protocol headers are stripped from client requests and from
+/// responses and trailers of every status; on routes to a cluster using the <c>Baton</c> affinity policy,
+/// each request carries a signed session grant and each response's checkpoint is captured and stored
+/// before the response is released.
+/// </summary>
+internal sealed class BatonTransformProvider(
+    SessionStore store,
+    ISessionPinTable pins,
+    ProtocolKeys keys,
+    IOptions<BatonOptions> options,
+    TimeProvider time,
+    BatonMetrics metrics,
+    ILogger<BatonTransformProvider> logger) : ITransformProvider
+{
+    public void ValidateRoute(TransformRouteValidationContext context)
+    {
+    }
+
+    public void ValidateCluster(TransformClusterValidationContext context)
+    {
+    }
+
+    public void Apply(TransformBuilderContext context)
+    {
+        context.AddRequestTransform(StripRequestAsync);
+        context.AddResponseTransform(StripResponseAsync);
+        context.AddResponseTrailersTransform(trailers =>
+        {
+            if (trailers.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseTrailersFeature>()?.Trailers is { } sent)
+            {
+                ProtocolHeaders.Strip(sent);
+            }
+
+            return default;
+        });
+
+        var affinity = context.Cluster?.SessionAffinity;
+        if (affinity is { Enabled: true } && string.Equals(affinity.Policy, BatonConstants.AffinityPolicyName, StringComparison.OrdinalIgnoreCase))
+        {
+            var grants = new SessionGrantTransform(keys, options, time, affinity.AffinityKeyName!);
+            context.RequestTransforms.Add(grants);
+            context.ResponseTransforms.Add(new CheckpointCaptureTransform(store, pins, keys, options, time, metrics, logger));
+        }
+    }
+
+    private ValueTask StripRequestAsync(RequestTransformContext context)
+    {
+        var removed = ProtocolHeaders.Strip(context.ProxyRequest.Headers);
+        if (context.ProxyRequest.Content is { } content)
+        {
+            removed += ProtocolHeaders.Strip(content.Headers);
+        }
+
+        if (removed > 0)
+        {
+            metrics.ProtocolHeadersStripped("request", removed);
+            Log.ClientProtocolHeadersStripped(logger, removed);
+        }
+
+        return default;
+    }
+
+    private ValueTask StripResponseAsync(ResponseTransformContext context)
+    {
+        var removed = ProtocolHeaders.Strip(context.HttpContext.Response.Headers);
+        if (removed > 0)
+        {
+            metrics.ProtocolHeadersStripped("response", removed);
+        }
+
+        return default;
+    }
+}

@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using Baton.Gateway.Configuration;
+using Baton.Gateway.Diagnostics;
+using Baton.Gateway.Sessions;
+using Baton.Gateway.Store;
+using Baton.Protocol;
+using Microsoft.Extensions.Options;
+using Yarp.ReverseProxy.Model;
+using Yarp.ReverseProxy.Transforms;
+
+namespace Baton.Gateway.Checkpoints;
+
+/// <summary>
+/// Takes the checkpoint off the front of a backend's response body, checks it (signature, session,
+/// size, digest), stores it in both tiers, and only then lets the response go to the client — without
+/// the state and without any protocol header. A checkpoint that does not check out is never stored and
+/// its response never released: the client gets 502 with a reason. A checkpoint that cannot be stored
+/// gets 503 with <c>Retry-After</c>.
+/// </summary>
+internal sealed class CheckpointCaptureTransform(
+    SessionStore store,
+    ISessionPinTable pins,
+    ProtocolKeys keys,
+    IOptions<BatonOptions> options,
+    TimeProvider time,
+    BatonMetrics metrics,
+    ILogger logger) : ResponseTransform
+{
+    private readonly int _maxState = options.Value.Checkpoints.MaxStateBytes;
+
+    public override async ValueTask ApplyAsync(ResponseTransformContext context)
+    {
+        var response = context.ProxyResponse;
+        if (response is null || !response.Headers.TryGetValues(ProtocolConstants.CheckpointHeader, out var values))
+        {
+            return;
+        }
+
+        var http = context.HttpContext;
+        var session = http.Features.Get<BatonSessionFeature>();
+        var header = values.Count() == 1 ? values.First() : null;
+        var verdict = CheckpointDescriptor.TryParse(header, keys, out var checkpoint);
+        string? problem = verdict switch
+        {
+            ProtocolVerdict.Valid when session is null => "no session",
+            ProtocolVerdict.Valid when checkpoint!.SessionId != session!.Id.Value => "another session's id",
+            ProtocolVerdict.Valid when checkpoint!.Length > _maxState => $"{checkpoint.Length} bytes, over Baton:Checkpoints:MaxStateBytes ({_maxState})",
+            ProtocolVerdict.Valid => null,
+            _ => verdict.ToString(),
+        };
+
+        byte[]? state = null;
+        if (problem is null)
+        {
+            state = await ReadStateAsync(response, checkpoint!.Length, context.CancellationToken);
+            if (state is null || Ids.Sha256(state) != checkpoint.Sha256)
+            {
+                problem = "body does not match its digest";
+            }
+        }
+
+        if (problem is not null)
+        {
+            metrics.CheckpointRejected();
+            Log.CheckpointRejected(logger, session?.Id.Hash ?? "-", problem);
+            await RefuseAsync(context, StatusCodes.Status502BadGateway, "The backend sent an invalid session checkpoint; the change was not saved.");
+            return;
+        }
+
+        var owner = session!;
+        var destination = http.GetReverseProxyFeature().ProxiedDestination?.DestinationId;
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var started = Stopwatch.GetTimestamp();
+        SaveOutcome outcome;
+        try
+        {
+            outcome = await store.SaveCheckpointAsync(new SessionRecord(checkpoint!.SessionId, checkpoint.Version, state!, destination, now, now));
+        }
+        catch (JournalUnavailableException ex)
+        {
+            metrics.CheckpointFailed();
+            Log.CheckpointNotStored(logger, owner.Id.Hash, checkpoint!.Version, ex.Message);
+            await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, "The session change could not be stored; retry shortly.");
+            return;
+        }
+
+        metrics.CheckpointCompleted(outcome == SaveOutcome.Stored, state!.Length, Stopwatch.GetElapsedTime(started));
+        if (outcome == SaveOutcome.Stored)
+        {
+            pins.RecordVersion(owner.Id, checkpoint.Version);
+        }
+        else
+        {
+            Log.StaleCheckpoint(logger, owner.Id.Hash, checkpoint.Version);
+        }
+
+        if (http.Response.ContentLength is { } length)
+        {
+            http.Response.ContentLength = length - checkpoint.Length;
+        }
+    }
+
+    private static async Task<byte[]?> ReadStateAsync(HttpResponseMessage response, int length, CancellationToken cancellationToken)
+    {
+        // The forwarder later copies the rest of this same stream (HttpContent hands out one read stream).
+        var body = await response.Content.ReadAsStreamAsync(cancellationToken);
+        var state = new byte[length];
+        return await body.ReadAtLeastAsync(state, length, throwOnEndOfStream: false, cancellationToken) == length ? state : null;
+    }
+
+    private static async Task RefuseAsync(ResponseTransformContext context, int status, string reason)
+    {
+        context.SuppressResponseBody = true;
+        await Refusal.WriteAsync(context.HttpContext, status, reason);
+    }
+}

@@ -1,0 +1,17 @@
+namespace Baton.Gateway.Checkpoints;
+
+/// <summary>Checkpoint log events (ids 2000–2099). Session ids appear only as hashes; state never.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(2001, LogLevel.Warning, "Checkpoint for session {SessionHash} rejected ({Problem}); answered 502, nothing stored.", EventName = "CheckpointRejected")]
+    public static partial void CheckpointRejected(ILogger logger, string sessionHash, string problem);
+
+    [LoggerMessage(2002, LogLevel.Error, "Checkpoint version {Version} of session {SessionHash} could not be stored ({Reason}); answered 503.", EventName = "CheckpointNotStored")]
+    public static partial void CheckpointNotStored(ILogger logger, string sessionHash, long version, string reason);
+
+    [LoggerMessage(2003, LogLevel.Debug, "Checkpoint version {Version} of session {SessionHash} was not newer than the stored one.", EventName = "StaleCheckpoint")]
+    public static partial void StaleCheckpoint(ILogger logger, string sessionHash, long version);
+
+    [LoggerMessage(2004, LogLevel.Information, "Stripped {Count} protocol headers sent by a client.", EventName = "ClientProtocolHeadersStripped")]
+    public static partial void ClientProtocolHeadersStripped(ILogger logger, int count);
+}

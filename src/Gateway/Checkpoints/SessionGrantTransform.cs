@@ -1,0 +1,31 @@
+using Baton.Gateway.Configuration;
+using Baton.Gateway.Sessions;
+using Baton.Protocol;
+using Microsoft.Extensions.Options;
+using Yarp.ReverseProxy.Transforms;
+
+namespace Baton.Gateway.Checkpoints;
+
+/// <summary>
+/// Tells the backend, authenticated, which session a request belongs to (<c>Baton-Session</c>), and keeps
+/// the gateway's own cookie from reaching it: the backend never needs the cookie, only the grant.
+/// </summary>
+internal sealed class SessionGrantTransform(ProtocolKeys keys, IOptions<BatonOptions> options, TimeProvider time, string cookieName) : RequestTransform
+{
+    private readonly long _ttl = (long)options.Value.Sessions.IdleTimeout.TotalMilliseconds;
+    private readonly int _maxState = options.Value.Checkpoints.MaxStateBytes;
+
+    public override ValueTask ApplyAsync(RequestTransformContext context)
+    {
+        var session = context.HttpContext.Features.Get<BatonSessionFeature>();
+        if (session is null)
+        {
+            return default;
+        }
+
+        ProtocolHeaders.RemoveCookie(context.ProxyRequest.Headers, cookieName);
+        var grant = new SessionGrant(session.Id.Value, session.Version, _ttl, _maxState, ProtocolTime.Now(time));
+        context.ProxyRequest.Headers.TryAddWithoutValidation(ProtocolConstants.SessionHeader, grant.Format(keys));
+        return default;
+    }
+}

@@ -1,0 +1,17 @@
+namespace Baton.Gateway.Store;
+
+/// <summary>Where the pin table keeps its pins so that a restarted gateway still knows them.</summary>
+internal interface IPinPersistence
+{
+    /// <summary>Durably pins the session (as durable as the durability mode asks).</summary>
+    Task PinAsync(string sessionId, string owner, long now);
+
+    /// <summary>Records that the session was used; best effort, in the background.</summary>
+    void Touch(string sessionId, long now);
+
+    /// <summary>Forgets the session everywhere; best effort, in the background.</summary>
+    void Delete(string sessionId);
+
+    /// <summary>Every session used at or after <paramref name="cutoff"/> (Unix ms).</summary>
+    Task<List<StoredPin>> LoadLiveAsync(long cutoff, CancellationToken cancellationToken);
+}

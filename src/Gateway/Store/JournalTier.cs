@@ -1,0 +1,323 @@
+using System.Threading.Channels;
+using Baton.Gateway.Configuration;
+using Baton.Gateway.Diagnostics;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Options;
+
+namespace Baton.Gateway.Store;
+
+/// <summary>
+/// The durable tier: one SQLite file in WAL mode. Every write goes through one writer task that commits
+/// whatever is queued in a single transaction (group commit), so many concurrent requests share one
+/// fsync. The highest version of a session wins; reads use their own connections.
+/// </summary>
+internal sealed partial class JournalTier : IAsyncDisposable
+{
+    private const string Schema = """
+        CREATE TABLE IF NOT EXISTS sessions (
+            id          TEXT PRIMARY KEY,
+            version     INTEGER NOT NULL,
+            state       BLOB    NOT NULL,
+            owner       TEXT,
+            updated_at  INTEGER NOT NULL,
+            last_access INTEGER NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS sessions_last_access ON sessions(last_access);
+        """;
+
+    private readonly Channel<JournalWrite> _queue;
+    private readonly string _connectionString;
+    private readonly int _maxBatch;
+    private readonly BatonMetrics _metrics;
+    private readonly ILogger<JournalTier> _logger;
+    private readonly Task _writer;
+    private readonly SqliteConnection _writeConnection;
+
+    public JournalTier(IOptions<BatonOptions> options, IHostEnvironment environment, BatonMetrics metrics, ILogger<JournalTier> logger)
+    {
+        var settings = options.Value;
+        Path = System.IO.Path.GetFullPath(settings.JournalPath, environment.ContentRootPath);
+        _maxBatch = settings.Journal.MaxBatchSize;
+        _metrics = metrics;
+        _logger = logger;
+        _connectionString = new SqliteConnectionStringBuilder { DataSource = Path, Pooling = true, DefaultTimeout = 30 }.ToString();
+        _queue = Channel.CreateBounded<JournalWrite>(new BoundedChannelOptions(settings.Journal.QueueLength)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Path)!);
+        _writeConnection = Open(settings.Journal.Synchronous);
+        _writer = Task.Factory.StartNew(WriteLoopAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+    }
+
+    /// <summary>The journal file's full path.</summary>
+    public string Path { get; }
+
+    /// <summary>Stores the checkpoint unless the journal holds the same or a newer version.</summary>
+    public async Task<SaveOutcome> SaveAsync(SessionRecord record)
+        => await EnqueueAsync(new JournalWrite(JournalWriteKind.Checkpoint, record)) == 1 ? SaveOutcome.Stored : SaveOutcome.Stale;
+
+    /// <summary>Pins the session to <see cref="SessionRecord.Owner"/>, creating an empty version-0 record when new.</summary>
+    public Task PinAsync(SessionRecord record) => EnqueueAsync(new JournalWrite(JournalWriteKind.Pin, record));
+
+    /// <summary>Moves the session's last access forward (never back).</summary>
+    public Task TouchAsync(string sessionId, long lastAccess)
+        => EnqueueAsync(new JournalWrite(JournalWriteKind.Touch, new SessionRecord(sessionId, 0, [], null, 0, lastAccess)));
+
+    public Task DeleteAsync(string sessionId)
+        => EnqueueAsync(new JournalWrite(JournalWriteKind.Delete, new SessionRecord(sessionId, 0, [], null, 0, 0)));
+
+    /// <summary>Deletes every session last used before <paramref name="cutoff"/>; returns how many.</summary>
+    public Task<int> DeleteIdleSinceAsync(long cutoff)
+        => EnqueueAsync(new JournalWrite(JournalWriteKind.DeleteIdle, new SessionRecord(string.Empty, 0, [], null, 0, cutoff)));
+
+    public async Task<SessionRecord?> GetAsync(string sessionId, CancellationToken cancellationToken)
+    {
+        await using var connection = new SqliteConnection(_connectionString);
+        await connection.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT version, state, owner, updated_at, last_access FROM sessions WHERE id = $id";
+        command.Parameters.AddWithValue("$id", sessionId);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+
+        return new SessionRecord(sessionId, reader.GetInt64(0), (byte[])reader.GetValue(1), reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4));
+    }
+
+    /// <summary>Every session used at or after <paramref name="cutoff"/>: what a starting gateway must know.</summary>
+    public async Task<List<StoredPin>> LoadLiveAsync(long cutoff, CancellationToken cancellationToken)
+    {
+        var pins = new List<StoredPin>();
+        await using var connection = new SqliteConnection(_connectionString);
+        await connection.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT id, version, owner, last_access FROM sessions WHERE last_access >= $cutoff";
+        command.Parameters.AddWithValue("$cutoff", cutoff);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            pins.Add(new StoredPin(reader.GetString(0), reader.GetInt64(1), reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetInt64(3)));
+        }
+
+        return pins;
+    }
+
+    /// <summary>Writes the WAL back into the database and returns free pages to the file system.</summary>
+    public Task CompactAsync() => EnqueueAsync(new JournalWrite(JournalWriteKind.Compact, new SessionRecord(string.Empty, 0, [], null, 0, 0)));
+
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        await _writer;
+        using (var command = _writeConnection.CreateCommand())
+        {
+            command.CommandText = "PRAGMA wal_checkpoint(TRUNCATE);";
+            command.ExecuteNonQuery();
+        }
+
+        await _writeConnection.DisposeAsync();
+        SqliteConnection.ClearPool(new SqliteConnection(_connectionString));
+    }
+
+    private async Task<int> EnqueueAsync(JournalWrite write)
+    {
+        if (!_queue.Writer.TryWrite(write))
+        {
+            _metrics.JournalQueueFull();
+            throw new JournalUnavailableException("The journal's write queue is full (Baton:Journal:QueueLength).");
+        }
+
+        return await write.Completion.Task;
+    }
+
+    private SqliteConnection Open(JournalSynchronous synchronous)
+    {
+        var connection = new SqliteConnection(_connectionString);
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA auto_vacuum = INCREMENTAL;";
+        command.ExecuteNonQuery();
+        command.CommandText = "PRAGMA journal_mode = WAL;";
+        command.ExecuteNonQuery();
+        command.CommandText = $"PRAGMA synchronous = {(synchronous == JournalSynchronous.Full ? "FULL" : "NORMAL")};";
+        command.ExecuteNonQuery();
+        command.CommandText = "PRAGMA quick_check;";
+        var verdict = command.ExecuteScalar() as string;
+        if (!string.Equals(verdict, "ok", StringComparison.Ordinal))
+        {
+            connection.Dispose();
+            throw new JournalUnavailableException($"The journal {Path} failed its integrity check: {verdict}");
+        }
+
+        command.CommandText = Schema;
+        command.ExecuteNonQuery();
+        Log.JournalOpened(_logger, Path, synchronous.ToString());
+        return connection;
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        var batch = new List<JournalWrite>(_maxBatch);
+        using var statements = new Statements(_writeConnection);
+        while (await _queue.Reader.WaitToReadAsync())
+        {
+            batch.Clear();
+            while (batch.Count < _maxBatch && _queue.Reader.TryRead(out var write))
+            {
+                batch.Add(write);
+            }
+
+            var started = Environment.TickCount64;
+            try
+            {
+                var results = statements.Commit(batch);
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    batch[i].Completion.TrySetResult(results[i]);
+                }
+
+                _metrics.JournalCommitted(batch.Count, Environment.TickCount64 - started);
+            }
+            catch (Exception ex) when (ex is SqliteException or IOException or InvalidOperationException)
+            {
+                _metrics.JournalCommitFailed();
+                Log.JournalCommitFailed(_logger, batch.Count, ex);
+                var failure = new JournalUnavailableException("The journal could not commit: " + ex.Message, ex);
+                foreach (var write in batch)
+                {
+                    write.Completion.TrySetException(failure);
+                }
+            }
+        }
+    }
+
+    private enum JournalWriteKind
+    {
+        Checkpoint,
+        Pin,
+        Touch,
+        Delete,
+        DeleteIdle,
+        Compact,
+    }
+
+    private sealed record JournalWrite(JournalWriteKind Kind, SessionRecord Record)
+    {
+        public TaskCompletionSource<int> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>The writer's prepared statements, on the one write connection.</summary>
+    private sealed class Statements : IDisposable
+    {
+        private readonly SqliteConnection _connection;
+        private readonly SqliteCommand _checkpoint;
+        private readonly SqliteCommand _pin;
+        private readonly SqliteCommand _touch;
+        private readonly SqliteCommand _delete;
+        private readonly SqliteCommand _deleteIdle;
+
+        public Statements(SqliteConnection connection)
+        {
+            _connection = connection;
+            _checkpoint = Prepare("""
+                INSERT INTO sessions (id, version, state, owner, updated_at, last_access) VALUES ($id, $version, $state, $owner, $updated, $access)
+                ON CONFLICT (id) DO UPDATE SET version = excluded.version, state = excluded.state, owner = coalesce(excluded.owner, owner),
+                    updated_at = excluded.updated_at, last_access = max(last_access, excluded.last_access)
+                WHERE excluded.version > sessions.version
+                """, "$id", "$version", "$state", "$owner", "$updated", "$access");
+            _pin = Prepare("""
+                INSERT INTO sessions (id, version, state, owner, updated_at, last_access) VALUES ($id, 0, x'', $owner, $updated, $access)
+                ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, last_access = max(last_access, excluded.last_access)
+                """, "$id", "$owner", "$updated", "$access");
+            _touch = Prepare("UPDATE sessions SET last_access = max(last_access, $access) WHERE id = $id", "$id", "$access");
+            _delete = Prepare("DELETE FROM sessions WHERE id = $id", "$id");
+            _deleteIdle = Prepare("DELETE FROM sessions WHERE last_access < $access", "$access");
+        }
+
+        public int[] Commit(List<JournalWrite> batch)
+        {
+            var results = new int[batch.Count];
+            var compact = false;
+            using (var transaction = _connection.BeginTransaction())
+            {
+                foreach (var command in new[] { _checkpoint, _pin, _touch, _delete, _deleteIdle })
+                {
+                    command.Transaction = transaction;
+                }
+
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    var (kind, r) = (batch[i].Kind, batch[i].Record);
+                    results[i] = kind switch
+                    {
+                        JournalWriteKind.Checkpoint => Run(_checkpoint, r.SessionId, r.Version, r.State, (object?)r.Owner ?? DBNull.Value, r.UpdatedAt, r.LastAccess),
+                        JournalWriteKind.Pin => Run(_pin, r.SessionId, (object?)r.Owner ?? DBNull.Value, r.UpdatedAt, r.LastAccess),
+                        JournalWriteKind.Touch => Run(_touch, r.SessionId, r.LastAccess),
+                        JournalWriteKind.Delete => Run(_delete, r.SessionId),
+                        JournalWriteKind.DeleteIdle => Run(_deleteIdle, r.LastAccess),
+                        _ => 0,
+                    };
+                    compact |= kind == JournalWriteKind.Compact;
+                }
+
+                transaction.Commit();
+            }
+
+            if (compact)
+            {
+                using var command = _connection.CreateCommand();
+                command.CommandText = "PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);";
+                command.ExecuteNonQuery();
+            }
+
+            return results;
+        }
+
+        public void Dispose()
+        {
+            foreach (var command in new[] { _checkpoint, _pin, _touch, _delete, _deleteIdle })
+            {
+                command.Dispose();
+            }
+        }
+
+        private static int Run(SqliteCommand command, params object[] values)
+        {
+            for (var i = 0; i < values.Length; i++)
+            {
+                command.Parameters[i].Value = values[i];
+            }
+
+            return command.ExecuteNonQuery();
+        }
+
+        private SqliteCommand Prepare(string sql, params string[] parameters)
+        {
+            var command = _connection.CreateCommand();
+            command.CommandText = sql;
+            foreach (var name in parameters)
+            {
+                command.Parameters.Add(new SqliteParameter { ParameterName = name });
+            }
+
+            return command;
+        }
+    }
+}
+
+/// <summary>The journal cannot take or give a write now (queue full, disk error, failed integrity check).</summary>
+internal sealed class JournalUnavailableException : Exception
+{
+    public JournalUnavailableException(string message) : base(message)
+    {
+    }
+
+    public JournalUnavailableException(string message, Exception inner) : base(message, inner)
+    {
+    }
+}

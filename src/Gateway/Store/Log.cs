@@ -1,0 +1,29 @@
+namespace Baton.Gateway.Store;
+
+/// <summary>Store log events (ids 3000–3099).</summary>
+internal static partial class Log
+{
+    [LoggerMessage(3001, LogLevel.Information, "Journal open at {Path} (synchronous={Synchronous}).", EventName = "JournalOpened")]
+    public static partial void JournalOpened(ILogger logger, string path, string synchronous);
+
+    [LoggerMessage(3002, LogLevel.Error, "Journal commit of {Count} writes failed; none of them is acknowledged.", EventName = "JournalCommitFailed")]
+    public static partial void JournalCommitFailed(ILogger logger, int count, Exception exception);
+
+    [LoggerMessage(3003, LogLevel.Warning, "Redis connection to {EndPoint} failed ({FailureType}); the journal carries on alone.", EventName = "RedisConnectionFailed")]
+    public static partial void RedisConnectionFailed(ILogger logger, string endPoint, string failureType);
+
+    [LoggerMessage(3004, LogLevel.Information, "Redis connection to {EndPoint} restored.", EventName = "RedisConnectionRestored")]
+    public static partial void RedisConnectionRestored(ILogger logger, string endPoint);
+
+    [LoggerMessage(3005, LogLevel.Debug, "Redis {Operation} took longer than its budget of {Budget}; going on without it.", EventName = "RedisOverBudget")]
+    public static partial void RedisOverBudget(ILogger logger, string operation, TimeSpan budget);
+
+    [LoggerMessage(3006, LogLevel.Warning, "Redis {Operation} failed; going on without it.", EventName = "RedisCallFailed")]
+    public static partial void RedisCallFailed(ILogger logger, string operation, Exception exception);
+
+    [LoggerMessage(3007, LogLevel.Warning, "A background {Operation} write failed.", EventName = "BackgroundWriteFailed")]
+    public static partial void BackgroundWriteFailed(ILogger logger, string operation, Exception exception);
+
+    [LoggerMessage(3009, LogLevel.Debug, "Journal compacted: {Deleted} long-idle sessions removed.", EventName = "JournalCompacted")]
+    public static partial void JournalCompacted(ILogger logger, int deleted);
+}

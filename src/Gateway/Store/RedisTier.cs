@@ -1,0 +1,161 @@
+using Baton.Gateway.Configuration;
+using Baton.Gateway.Diagnostics;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace Baton.Gateway.Store;
+
+/// <summary>
+/// The fast tier: one Redis hash per session (<c>{prefix}s:{id}</c>: v version, s state, o owner,
+/// u updated, a last access) with the idle timeout as its TTL. Checkpoints go through a check-and-set
+/// script, so an older version never lands over a newer one — not even a write that waited in a client
+/// backlog through an outage. Every call has a time budget; past it, or with Redis down, the answer is
+/// "unavailable" and the journal carries on alone.
+/// </summary>
+internal sealed partial class RedisTier : IAsyncDisposable
+{
+    private const string SaveScript = """
+        local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '-1')
+        if current >= tonumber(ARGV[1]) then return 0 end
+        redis.call('HSET', KEYS[1], 'v', ARGV[1], 's', ARGV[2], 'u', ARGV[4], 'a', ARGV[5])
+        if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'o', ARGV[3]) end
+        redis.call('PEXPIRE', KEYS[1], ARGV[6])
+        return 1
+        """;
+
+    private const string PinScript = """
+        redis.call('HSETNX', KEYS[1], 'v', '0')
+        redis.call('HSETNX', KEYS[1], 's', '')
+        redis.call('HSETNX', KEYS[1], 'u', ARGV[2])
+        redis.call('HSET', KEYS[1], 'o', ARGV[1], 'a', ARGV[2])
+        redis.call('PEXPIRE', KEYS[1], ARGV[3])
+        return 1
+        """;
+
+    private readonly ConnectionMultiplexer? _redis;
+    private readonly string _prefix;
+    private readonly TimeSpan _budget;
+    private readonly long _ttlMilliseconds;
+    private readonly BatonMetrics _metrics;
+    private readonly ILogger<RedisTier> _logger;
+
+    public RedisTier(IOptions<BatonOptions> options, BatonMetrics metrics, ILogger<RedisTier> logger)
+    {
+        var settings = options.Value;
+        _prefix = settings.Store.RedisKeyPrefix + "s:";
+        _budget = settings.Store.RedisBudget;
+        _ttlMilliseconds = (long)(settings.Sessions.IdleTimeout + settings.Sessions.PurgeInterval).TotalMilliseconds;
+        _metrics = metrics;
+        _logger = logger;
+        if (string.IsNullOrWhiteSpace(settings.Redis))
+        {
+            return;
+        }
+
+        var configuration = ConfigurationOptions.Parse(settings.Redis);
+
+        // Start and serve without Redis; reconnect in the background; never queue writes through an outage.
+        configuration.AbortOnConnectFail = false;
+        configuration.BacklogPolicy = BacklogPolicy.FailFast;
+        _redis = ConnectionMultiplexer.Connect(configuration);
+        _redis.ConnectionFailed += (_, e) => Log.RedisConnectionFailed(_logger, e.EndPoint?.ToString() ?? "?", e.FailureType.ToString());
+        _redis.ConnectionRestored += (_, e) => Log.RedisConnectionRestored(_logger, e.EndPoint?.ToString() ?? "?");
+    }
+
+    /// <summary>True when a Redis tier is configured at all.</summary>
+    public bool IsConfigured => _redis is not null;
+
+    /// <summary>True when configured and connected now.</summary>
+    public bool IsConnected => _redis?.IsConnected == true;
+
+    /// <summary>Stored, Stale, or null when Redis is not configured, down, or over budget.</summary>
+    public async Task<SaveOutcome?> SaveAsync(SessionRecord record)
+    {
+        var (ok, result) = await CallAsync("save", db => db.ScriptEvaluateAsync(SaveScript, [Key(record.SessionId)],
+            [record.Version, record.State, record.Owner ?? string.Empty, record.UpdatedAt, record.LastAccess, _ttlMilliseconds]));
+        return ok ? ((long)result == 1 ? SaveOutcome.Stored : SaveOutcome.Stale) : null;
+    }
+
+    /// <summary>True when written; false when Redis is not configured, down, or over budget.</summary>
+    public async Task<bool> PinAsync(string sessionId, string owner, long now)
+        => (await CallAsync("pin", db => db.ScriptEvaluateAsync(PinScript, [Key(sessionId)], [owner, now, _ttlMilliseconds]))).Ok;
+
+    public async Task<bool> TouchAsync(string sessionId, long now)
+        => (await CallAsync("touch", async db =>
+        {
+            var batch = db.CreateBatch();
+            var set = batch.HashSetAsync(Key(sessionId), "a", now, When.Exists);
+            var expire = batch.KeyExpireAsync(Key(sessionId), TimeSpan.FromMilliseconds(_ttlMilliseconds));
+            batch.Execute();
+            await Task.WhenAll(set, expire);
+            return expire.Result;
+        })).Ok;
+
+    public async Task<bool> DeleteAsync(string sessionId) => (await CallAsync("delete", db => db.KeyDeleteAsync(Key(sessionId)))).Ok;
+
+    /// <summary>Whether Redis answered in budget, and the record it holds (null when none).</summary>
+    public async Task<(bool Available, SessionRecord? Record)> GetAsync(string sessionId)
+    {
+        var (ok, fields) = await CallAsync("get", db => db.HashGetAllAsync(Key(sessionId)));
+        if (!ok)
+        {
+            return (false, null);
+        }
+
+        var map = fields.ToDictionary(f => (string)f.Name!, f => f.Value, StringComparer.Ordinal);
+        if (!map.TryGetValue("v", out var version) || !map.TryGetValue("s", out var state))
+        {
+            return (true, null);
+        }
+
+        return (true, new SessionRecord(
+            sessionId,
+            (long)version,
+            (byte[]?)state ?? [],
+            map.TryGetValue("o", out var owner) && owner.HasValue ? (string?)owner : null,
+            map.TryGetValue("u", out var updated) ? (long)updated : 0,
+            map.TryGetValue("a", out var access) ? (long)access : 0));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_redis is not null)
+        {
+            await _redis.CloseAsync();
+            await _redis.DisposeAsync();
+        }
+    }
+
+    private string Key(string sessionId) => _prefix + sessionId;
+
+    private async Task<(bool Ok, T Result)> CallAsync<T>(string operation, Func<IDatabase, Task<T>> call)
+    {
+        if (_redis is null)
+        {
+            return (false, default!);
+        }
+
+        if (!_redis.IsConnected)
+        {
+            _metrics.RedisUnavailable(operation, "disconnected");
+            return (false, default!);
+        }
+
+        try
+        {
+            return (true, await call(_redis.GetDatabase()).WaitAsync(_budget));
+        }
+        catch (TimeoutException)
+        {
+            _metrics.RedisUnavailable(operation, "budget");
+            Log.RedisOverBudget(_logger, operation, _budget);
+            return (false, default!);
+        }
+        catch (RedisException ex)
+        {
+            _metrics.RedisUnavailable(operation, "error");
+            Log.RedisCallFailed(_logger, operation, ex);
+            return (false, default!);
+        }
+    }
+}

@@ -1,0 +1,21 @@
+namespace Baton.Gateway.Store;
+
+/// <summary>
+/// One session as the store keeps it: its newest checkpoint (version and opaque state), the destination it
+/// is pinned to, and times in Unix milliseconds. Version 0 with an empty state is a session that was
+/// pinned but never changed.
+/// </summary>
+internal sealed record SessionRecord(string SessionId, long Version, byte[] State, string? Owner, long UpdatedAt, long LastAccess);
+
+/// <summary>A live session's pin as loaded at startup.</summary>
+internal sealed record StoredPin(string SessionId, long Version, string? Owner, long LastAccess);
+
+/// <summary>What became of a checkpoint.</summary>
+internal enum SaveOutcome
+{
+    /// <summary>Stored: it is the newest version.</summary>
+    Stored,
+
+    /// <summary>Not stored: the store already holds this version or a newer one.</summary>
+    Stale,
+}

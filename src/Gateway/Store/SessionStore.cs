@@ -1,0 +1,98 @@
+using Baton.Gateway.Configuration;
+using Baton.Gateway.Diagnostics;
+using Microsoft.Extensions.Options;
+
+namespace Baton.Gateway.Store;
+
+/// <summary>
+/// The two tiers as one store. Writes go to both at once; the journal's answer is authoritative (Redis is
+/// a cache of it); reads try Redis within its budget and fall back to the journal. How long a write is
+/// awaited follows <c>Baton:Checkpoints:Durability</c>.
+/// </summary>
+internal sealed class SessionStore(
+    JournalTier journal,
+    RedisTier redis,
+    IOptions<BatonOptions> options,
+    BatonMetrics metrics,
+    ILogger<SessionStore> logger) : IPinPersistence
+{
+    private readonly DurabilityMode _durability = options.Value.Checkpoints.Durability;
+
+    public JournalTier Journal => journal;
+
+    public RedisTier Redis => redis;
+
+    /// <summary>Stores a checkpoint; returns once it is as durable as the durability mode asks.</summary>
+    public async Task<SaveOutcome> SaveCheckpointAsync(SessionRecord record)
+    {
+        var toJournal = journal.SaveAsync(record);
+        var toRedis = redis.SaveAsync(record);
+        if (_durability == DurabilityMode.RiskLossOnGatewayCrash && await toRedis is { } fast)
+        {
+            Observe(toJournal, "checkpoint");
+            return fast;
+        }
+
+        var outcome = await toJournal;
+        if (await toRedis is null && redis.IsConfigured)
+        {
+            metrics.StoreFallback("checkpoint");
+        }
+
+        return outcome;
+    }
+
+    public async Task PinAsync(string sessionId, string owner, long now)
+    {
+        var toJournal = journal.PinAsync(new SessionRecord(sessionId, 0, [], owner, now, now));
+        var toRedis = redis.PinAsync(sessionId, owner, now);
+        if (_durability == DurabilityMode.RiskLossOnGatewayCrash && await toRedis)
+        {
+            Observe(toJournal, "pin");
+            return;
+        }
+
+        await toJournal;
+        await toRedis;
+    }
+
+    public void Touch(string sessionId, long now)
+    {
+        Observe(journal.TouchAsync(sessionId, now), "touch");
+        Observe(redis.TouchAsync(sessionId, now), "touch");
+    }
+
+    public void Delete(string sessionId)
+    {
+        Observe(journal.DeleteAsync(sessionId), "delete");
+        Observe(redis.DeleteAsync(sessionId), "delete");
+    }
+
+    /// <summary>The session's newest checkpoint: from Redis when it answers in budget and has it, else from the journal.</summary>
+    public async Task<SessionRecord?> GetAsync(string sessionId, CancellationToken cancellationToken)
+    {
+        var (available, record) = await redis.GetAsync(sessionId);
+        if (record is not null)
+        {
+            return record;
+        }
+
+        if (!available && redis.IsConfigured)
+        {
+            metrics.StoreFallback("read");
+        }
+
+        return await journal.GetAsync(sessionId, cancellationToken);
+    }
+
+    public Task<List<StoredPin>> LoadLiveAsync(long cutoff, CancellationToken cancellationToken) => journal.LoadLiveAsync(cutoff, cancellationToken);
+
+    private void Observe(Task task, string operation)
+    {
+        task.ContinueWith(
+            t => Log.BackgroundWriteFailed(logger, operation, t.Exception!.GetBaseException()),
+            CancellationToken.None,
+            TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+    }
+}

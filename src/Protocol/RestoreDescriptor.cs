@@ -1,0 +1,57 @@
+namespace Baton.Protocol;
+
+/// <summary>
+/// Gateway → backend, header <c>Baton-Restore</c> on <c>POST /_baton/restore</c>: install this state
+/// (the request body, <see cref="Length"/> bytes) as version <see cref="Version"/> of the session.
+/// Signed with the restore key; bound to one backend process (<see cref="Target"/>), a time and a nonce.
+/// </summary>
+public sealed record RestoreDescriptor(string SessionId, long Version, int Length, string Sha256, string Target, long Timestamp, string Nonce)
+{
+    private static readonly string[] Keys = ["v", "sid", "ver", "len", "sha256", "target", "ts", "nonce", "mac"];
+
+    public string Format(ProtocolKeys keys)
+        => FormattableString.Invariant($"v=1; sid={SessionId}; ver={Version}; len={Length}; sha256={Sha256}; target={Target}; ts={Timestamp}; nonce={Nonce}; mac={Mac.Compute(keys.Restore, Canonical())}");
+
+    public static ProtocolVerdict TryParse(string? header, ProtocolKeys keys, out RestoreDescriptor? restore)
+    {
+        restore = null;
+        if (string.IsNullOrEmpty(header))
+        {
+            return ProtocolVerdict.Missing;
+        }
+
+        Span<string?> v = new string?[Keys.Length];
+        if (!ParameterList.TryParse(header, Keys, v))
+        {
+            return ProtocolVerdict.Malformed;
+        }
+
+        var version = Mac.CheckVersion(v[0]);
+        if (version != ProtocolVerdict.Valid)
+        {
+            return version;
+        }
+
+        if (!Ids.IsValidId(v[1])
+            || !ParameterList.TryParseLong(v[2], 0, long.MaxValue, out var ver)
+            || !ParameterList.TryParseLong(v[3], 0, int.MaxValue, out var len)
+            || !Ids.IsValidDigest(v[4])
+            || !Ids.IsValidId(v[5])
+            || !ParameterList.TryParseLong(v[6], 0, long.MaxValue, out var ts)
+            || !Ids.IsValidId(v[7]))
+        {
+            return ProtocolVerdict.Malformed;
+        }
+
+        var candidate = new RestoreDescriptor(v[1]!, ver, (int)len, v[4]!, v[5]!, ts, v[7]!);
+        if (!Mac.Verify(keys.Restore, candidate.Canonical(), v[8]!))
+        {
+            return ProtocolVerdict.BadSignature;
+        }
+
+        restore = candidate;
+        return ProtocolVerdict.Valid;
+    }
+
+    internal string Canonical() => FormattableString.Invariant($"restore\n1\n{SessionId}\n{Version}\n{Length}\n{Sha256}\n{Target}\n{Timestamp}\n{Nonce}");
+}
