@@ -32,7 +32,7 @@ internal sealed partial class RedisTier : IAsyncDisposable
         return 1
         """;
 
-    private readonly ConnectionMultiplexer? _redis;
+    private readonly Task<ConnectionMultiplexer>? _connecting;
     private readonly string _prefix;
     private readonly TimeSpan _budget;
     private readonly long _ttlMilliseconds;
@@ -57,16 +57,17 @@ internal sealed partial class RedisTier : IAsyncDisposable
         // Start and serve without Redis; reconnect in the background; never queue writes through an outage.
         configuration.AbortOnConnectFail = false;
         configuration.BacklogPolicy = BacklogPolicy.FailFast;
-        _redis = ConnectionMultiplexer.Connect(configuration);
-        _redis.ConnectionFailed += (_, e) => Log.RedisConnectionFailed(_logger, e.EndPoint?.ToString() ?? "?", e.FailureType.ToString());
-        _redis.ConnectionRestored += (_, e) => Log.RedisConnectionRestored(_logger, e.EndPoint?.ToString() ?? "?");
+        _connecting = ConnectAsync(configuration);
     }
 
     /// <summary>True when a Redis tier is configured at all.</summary>
-    public bool IsConfigured => _redis is not null;
+    public bool IsConfigured => _connecting is not null;
 
     /// <summary>True when configured and connected now.</summary>
-    public bool IsConnected => _redis?.IsConnected == true;
+    public bool IsConnected => Connection?.IsConnected == true;
+
+    // Null until the first connection attempt has finished: startup never waits for Redis.
+    private ConnectionMultiplexer? Connection => _connecting is { IsCompletedSuccessfully: true } ? _connecting.Result : null;
 
     /// <summary>Stored, Stale, or null when Redis is not configured, down, or over budget.</summary>
     public async Task<SaveOutcome?> SaveAsync(SessionRecord record)
@@ -119,23 +120,38 @@ internal sealed partial class RedisTier : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (_redis is not null)
+        if (_connecting is not null)
         {
-            await _redis.CloseAsync();
-            await _redis.DisposeAsync();
+            var redis = await _connecting;
+            await redis.CloseAsync();
+            await redis.DisposeAsync();
         }
+    }
+
+    private async Task<ConnectionMultiplexer> ConnectAsync(ConfigurationOptions configuration)
+    {
+        var redis = await ConnectionMultiplexer.ConnectAsync(configuration);
+        redis.ConnectionFailed += (_, e) => Log.RedisConnectionFailed(_logger, e.EndPoint?.ToString() ?? "?", e.FailureType.ToString());
+        redis.ConnectionRestored += (_, e) => Log.RedisConnectionRestored(_logger, e.EndPoint?.ToString() ?? "?");
+        if (!redis.IsConnected)
+        {
+            Log.RedisConnectionFailed(_logger, configuration.ToString(includePassword: false), "initial connect");
+        }
+
+        return redis;
     }
 
     private string Key(string sessionId) => _prefix + sessionId;
 
     private async Task<(bool Ok, T Result)> CallAsync<T>(string operation, Func<IDatabase, Task<T>> call)
     {
-        if (_redis is null)
+        if (_connecting is null)
         {
             return (false, default!);
         }
 
-        if (!_redis.IsConnected)
+        var redis = Connection;
+        if (redis is null || !redis.IsConnected)
         {
             _metrics.RedisUnavailable(operation, "disconnected");
             return (false, default!);
@@ -143,7 +159,7 @@ internal sealed partial class RedisTier : IAsyncDisposable
 
         try
         {
-            return (true, await call(_redis.GetDatabase()).WaitAsync(_budget));
+            return (true, await call(redis.GetDatabase()).WaitAsync(_budget));
         }
         catch (TimeoutException)
         {

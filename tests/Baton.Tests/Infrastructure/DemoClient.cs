@@ -14,4 +14,31 @@ internal static class DemoClient
         Assert.True(response.IsSuccessStatusCode, $"POST /counter answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
         return (await response.Content.ReadFromJsonAsync<CounterAnswer>(JsonSerializerOptions.Web))!;
     }
+
+    public static async Task<CounterAnswer> ReadCounterAsync(this HttpClient client)
+    {
+        using var response = await client.GetAsync(new Uri("/counter", UriKind.Relative));
+        Assert.True(response.IsSuccessStatusCode, $"GET /counter answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+        return (await response.Content.ReadFromJsonAsync<CounterAnswer>(JsonSerializerOptions.Web))!;
+    }
+
+    public static async Task<BlobAnswer> BlobAsync(this HttpClient client, HttpMethod method, int? bytes = null)
+    {
+        using var response = await client.SendAsync(new HttpRequestMessage(method, bytes is null ? "/blob" : $"/blob?bytes={bytes}"));
+        Assert.True(response.IsSuccessStatusCode, $"{method} /blob answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+        return (await response.Content.ReadFromJsonAsync<BlobAnswer>(JsonSerializerOptions.Web))!;
+    }
+}
+
+internal sealed record BlobAnswer(string Sha256, int Bytes, string Instance);
+
+/// <summary>Reading the gateway's session id from a client's cookie jar.</summary>
+internal static class SessionCookies
+{
+    public static string SessionIdOf(HttpClient client, TestGateway gateway)
+    {
+        var cookie = CookieJar.Of(client).GetCookies(gateway.Address)[TestGateway.CookieName]?.Value;
+        Assert.NotNull(cookie);
+        return cookie[..Baton.Protocol.ProtocolConstants.IdLength];
+    }
 }

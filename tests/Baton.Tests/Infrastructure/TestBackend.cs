@@ -31,6 +31,11 @@ internal sealed class TestBackend : IAsyncDisposable
             ContentRootPath = TestPaths.NewFolder("backend"),
             EnvironmentName = "Production",
         }, configure);
+        return await StartAppAsync(instanceId, app);
+    }
+
+    public static async Task<TestBackend> StartAppAsync(string instanceId, WebApplication app)
+    {
         await app.StartAsync();
         return new TestBackend(instanceId, app, ServerAddress(app));
     }

@@ -1,7 +1,7 @@
 namespace Baton.Tests.Infrastructure;
 
-/// <summary>Three DemoBackends (b1..b3) behind one gateway, all real, all on loopback.</summary>
-public sealed class TestCluster : IAsyncLifetime
+/// <summary>Three DemoBackends (b1..b3) behind one gateway (journal only), all real, all on loopback.</summary>
+public class TestCluster : IAsyncLifetime
 {
     private readonly List<TestBackend> _backends = [];
 
@@ -9,14 +9,33 @@ public sealed class TestCluster : IAsyncLifetime
 
     internal IReadOnlyList<TestBackend> Backends => _backends;
 
+    /// <summary>The Redis tier, when this cluster has one.</summary>
+    public RedisServer? Redis { get; private set; }
+
+    internal string JournalPath => Gateway.JournalPath;
+
+    protected virtual bool WithRedis => false;
+
     public async Task InitializeAsync()
     {
+        List<string> args = [];
+        if (WithRedis)
+        {
+            Redis = new RedisServer();
+            await Redis.InitializeAsync();
+            args.Add($"--Baton:Redis={Redis.Configuration}");
+        }
+
         for (var i = 1; i <= 3; i++)
         {
             _backends.Add(await TestBackend.StartAsync($"b{i}"));
         }
 
-        Gateway = await TestGateway.StartAsync(_backends);
+        Gateway = await TestGateway.StartAsync(_backends, args);
+        if (Redis is not null)
+        {
+            await Gateway.WaitForRedisAsync();
+        }
     }
 
     public async Task DisposeAsync()
@@ -30,5 +49,16 @@ public sealed class TestCluster : IAsyncLifetime
         {
             await backend.DisposeAsync();
         }
+
+        if (Redis is not null)
+        {
+            await Redis.DisposeAsync();
+        }
     }
+}
+
+/// <summary>The same, with a real redis-server as the fast tier.</summary>
+public sealed class RedisTestCluster : TestCluster
+{
+    protected override bool WithRedis => true;
 }

@@ -23,6 +23,9 @@ internal sealed class TestGateway : IAsyncDisposable
 
     public IServiceProvider Services => App.Services;
 
+    /// <summary>The gateway's SQLite journal file.</summary>
+    public string JournalPath => Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<Gateway.Store.JournalTier>(App.Services).Path;
+
     public static Task<TestGateway> StartAsync(IReadOnlyList<TestBackend> backends, IEnumerable<string>? extraArgs = null, Action<WebApplicationBuilder>? configure = null)
         => StartAsync(CreateApp(Arguments(backends, extraArgs), configure));
 
@@ -70,13 +73,23 @@ internal sealed class TestGateway : IAsyncDisposable
         return args;
     }
 
-    /// <summary>A client with its own cookie jar: one browser, one session.</summary>
-    public HttpClient NewClient()
+    /// <summary>Waits until the gateway's Redis tier is connected (it connects in the background).</summary>
+    public Task WaitForRedisAsync()
+        => Eventually.TrueAsync(
+            () => Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<Gateway.Store.RedisTier>(App.Services).IsConnected,
+            TimeSpan.FromSeconds(20),
+            "the gateway should connect to Redis");
+
+    /// <summary>A client on this gateway sharing another client's cookie jar: the same browser after a restart.</summary>
+    public HttpClient ClientWithJar(System.Net.CookieContainer jar)
     {
-        var client = CookieJar.WithJar(new System.Net.CookieContainer());
+        var client = CookieJar.WithJar(jar);
         client.BaseAddress = Address;
         return client;
     }
+
+    /// <summary>A client with its own cookie jar: one browser, one session.</summary>
+    public HttpClient NewClient() => ClientWithJar(new System.Net.CookieContainer());
 
     /// <summary>A client that keeps no cookies, to see and send raw cookie headers.</summary>
     public HttpClient NewRawClient() => new(new HttpClientHandler { UseCookies = false, AllowAutoRedirect = false }) { BaseAddress = Address };

@@ -1,0 +1,123 @@
+using System.Security.Cryptography;
+using Baton.Gateway.Sessions;
+using Baton.Gateway.Store;
+using Baton.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Baton.Tests.Checkpoints;
+
+/// <summary>Checkpoints through real backends, a real gateway, a real SQLite journal and a real redis-server.</summary>
+public sealed class CheckpointStoreTests(RedisTestCluster cluster) : IClassFixture<RedisTestCluster>
+{
+    [Fact]
+    public async Task TwentySessionsOfTenIncrements_BothTiersHoldVersionTenAndTheCount_AndReadsWriteNothing()
+    {
+        var sessions = new List<(HttpClient Client, string Id)>();
+        for (var s = 0; s < 20; s++)
+        {
+            var client = cluster.Gateway.NewClient();
+            for (var i = 0; i < 10; i++)
+            {
+                await client.IncrementAsync();
+            }
+
+            sessions.Add((client, SessionCookies.SessionIdOf(client, cluster.Gateway)));
+        }
+
+        // Read at once: an answered request's checkpoint is already stored (acknowledged means durable).
+        var before = new Dictionary<string, (StoredSession Journal, StoredSession Redis)>();
+        foreach (var (_, id) in sessions)
+        {
+            var journal = StoredSessions.FromJournal(cluster.JournalPath, id);
+            var redis = StoredSessions.FromRedis(cluster.Redis!.Database, id);
+            Assert.NotNull(journal);
+            Assert.NotNull(redis);
+            Assert.Equal(10, journal.Version);
+            Assert.Equal(10, redis.Version);
+            Assert.Equal(10, journal.Int32("counter"));
+            Assert.Equal(journal.State, redis.State);
+            before[id] = (journal, redis);
+        }
+
+        foreach (var (client, _) in sessions)
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                Assert.Equal(10, (await client.ReadCounterAsync()).Count);
+            }
+        }
+
+        foreach (var (client, id) in sessions)
+        {
+            Assert.Equal(before[id].Journal.UpdatedAt, StoredSessions.FromJournal(cluster.JournalPath, id)!.UpdatedAt);
+            Assert.Equal(before[id].Redis.UpdatedAt, StoredSessions.FromRedis(cluster.Redis!.Database, id)!.UpdatedAt);
+            client.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task OneMegabyteBlob_RoundTripsByteExact_ThroughCheckpointAndBothTiers()
+    {
+        using var client = cluster.Gateway.NewClient();
+
+        var written = await client.BlobAsync(HttpMethod.Post, 1_000_000);
+        var read = await client.BlobAsync(HttpMethod.Get);
+
+        Assert.Equal(written.Sha256, read.Sha256);
+        var id = SessionCookies.SessionIdOf(client, cluster.Gateway);
+        foreach (var stored in new[] { StoredSessions.FromJournal(cluster.JournalPath, id)!, StoredSessions.FromRedis(cluster.Redis!.Database, id)! })
+        {
+            var blob = stored.Values["blob"];
+            Assert.Equal(1_000_000, blob.Length);
+            Assert.Equal(written.Sha256, Convert.ToHexStringLower(SHA256.HashData(blob)));
+        }
+    }
+
+    [Fact]
+    public async Task ConcurrentRequestsOfOneSession_CountExactly_AndTheStoredVersionNeverGoesBack()
+    {
+        using var client = cluster.Gateway.NewClient();
+        await client.IncrementAsync();
+        var id = SessionCookies.SessionIdOf(client, cluster.Gateway);
+        var versions = new List<long>();
+        using var done = new CancellationTokenSource();
+        var sampler = Task.Run(async () =>
+        {
+            while (!done.IsCancellationRequested)
+            {
+                versions.Add(StoredSessions.FromJournal(cluster.JournalPath, id)?.Version ?? 0);
+                await Task.Delay(1);
+            }
+        });
+
+        await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => client.IncrementAsync()));
+        await done.CancelAsync();
+        await sampler;
+
+        Assert.Equal(21, (await client.ReadCounterAsync()).Count);
+        Assert.Equal(21, StoredSessions.FromJournal(cluster.JournalPath, id)!.Version);
+        Assert.Equal(21, StoredSessions.FromRedis(cluster.Redis!.Database, id)!.Version);
+        Assert.Equal(versions.Order(), versions);
+    }
+
+    [Fact]
+    public async Task AnOlderCheckpoint_IsRejectedByBothTiers_AndTheNewerOneStays()
+    {
+        var store = cluster.Gateway.Services.GetRequiredService<SessionStore>();
+        var id = SessionId.New().Value;
+        byte[] newer = [1, 2, 3];
+        byte[] older = [9, 9];
+
+        Assert.Equal(SaveOutcome.Stored, await store.SaveCheckpointAsync(new SessionRecord(id, 5, newer, "b1", 1, 1)));
+        Assert.Equal(SaveOutcome.Stale, await store.Journal.SaveAsync(new SessionRecord(id, 4, older, "b2", 2, 2)));
+        Assert.Equal(SaveOutcome.Stale, await store.Redis.SaveAsync(new SessionRecord(id, 4, older, "b2", 2, 2)));
+        Assert.Equal(SaveOutcome.Stale, await store.SaveCheckpointAsync(new SessionRecord(id, 5, older, "b2", 2, 2)));
+
+        foreach (var stored in new[] { StoredSessions.FromJournal(cluster.JournalPath, id)!, StoredSessions.FromRedis(cluster.Redis!.Database, id)! })
+        {
+            Assert.Equal(5, stored.Version);
+            Assert.Equal(newer, stored.State);
+            Assert.Equal("b1", stored.Owner);
+        }
+    }
+}

@@ -1,0 +1,157 @@
+using System.Net;
+using Baton.Tests.Infrastructure;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Baton.Tests.Checkpoints;
+
+/// <summary>Limits, expiry and restarts, each on a gateway of its own over a real Redis and journal.</summary>
+public sealed class SessionLifecycleTests : IAsyncLifetime
+{
+    private readonly RedisServer _redis = new();
+
+    public Task InitializeAsync() => _redis.InitializeAsync();
+
+    public Task DisposeAsync() => _redis.DisposeAsync();
+
+    [Fact]
+    public async Task AStateOverTheCap_IsRolledBackWith413_AndThePreviousCheckpointStaysInBothTiers()
+    {
+        await using var servers = await StartAsync(["--Baton:Checkpoints:MaxStateBytes=65536"]);
+        using var client = servers.Gateway.NewClient();
+        var small = await client.BlobAsync(HttpMethod.Post, 10_000);
+
+        using var tooLarge = await client.PostAsync(new Uri("/blob?bytes=100000", UriKind.Relative), null);
+
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, tooLarge.StatusCode);
+        Assert.Contains("limit of 65536", await tooLarge.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(small.Sha256, (await client.BlobAsync(HttpMethod.Get)).Sha256);
+        var id = SessionCookies.SessionIdOf(client, servers.Gateway);
+        foreach (var stored in new[] { StoredSessions.FromJournal(servers.Gateway.JournalPath, id)!, StoredSessions.FromRedis(_redis.Database, id)! })
+        {
+            Assert.Equal(1, stored.Version);
+            Assert.Equal(10_000, stored.Values["blob"].Length);
+        }
+    }
+
+    [Fact]
+    public async Task AnIdleSession_ExpiresInTheGatewayBothTiersAndTheBackend_OnAVirtualClock()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var servers = await StartAsync([], builder => builder.Services.AddSingleton<TimeProvider>(time));
+        using var client = servers.Gateway.NewClient();
+        await client.IncrementAsync();
+        await client.IncrementAsync();
+        var id = SessionCookies.SessionIdOf(client, servers.Gateway);
+        Assert.NotNull(StoredSessions.FromJournal(servers.Gateway.JournalPath, id));
+
+        time.Advance(TimeSpan.FromMinutes(21));
+
+        await Eventually.TrueAsync(
+            () => StoredSessions.FromJournal(servers.Gateway.JournalPath, id) is null && StoredSessions.FromRedis(_redis.Database, id) is null,
+            TimeSpan.FromSeconds(10),
+            "the purge should delete the expired session from both tiers");
+        Assert.Equal(1, (await client.IncrementAsync()).Count);
+        Assert.NotEqual(id, SessionCookies.SessionIdOf(client, servers.Gateway));
+    }
+
+    [Fact]
+    public async Task AnIdleSession_ExpiresEverywhere_WithARealShortTimeout()
+    {
+        await using var servers = await StartAsync(["--Baton:Sessions:IdleTimeout=00:00:02", "--Baton:Sessions:PurgeInterval=00:00:00.200"]);
+        using var client = servers.Gateway.NewClient();
+        await client.IncrementAsync();
+        var id = SessionCookies.SessionIdOf(client, servers.Gateway);
+        Assert.NotNull(StoredSessions.FromRedis(_redis.Database, id));
+
+        await Eventually.TrueAsync(
+            () => StoredSessions.FromJournal(servers.Gateway.JournalPath, id) is null && StoredSessions.FromRedis(_redis.Database, id) is null,
+            TimeSpan.FromSeconds(15),
+            "the idle session should be deleted from both tiers");
+        Assert.Equal(1, (await client.IncrementAsync()).Count);
+    }
+
+    [Fact]
+    public async Task AGatewayRestart_KeepsEverySessionItsPinAndItsCookie()
+    {
+        var journal = Path.Combine(TestPaths.NewFolder("restart"), "journal.db");
+        await using var servers = await StartAsync([$"--Baton:JournalPath={journal}"]);
+        var browsers = new List<(CookieContainer Jar, string Instance)>();
+        for (var i = 0; i < 6; i++)
+        {
+            var jar = new CookieContainer();
+            using var client = servers.Gateway.ClientWithJar(jar);
+            await client.IncrementAsync();
+            browsers.Add((jar, (await client.IncrementAsync()).Instance));
+        }
+
+        await servers.RestartGatewayAsync();
+
+        foreach (var (jar, instance) in browsers)
+        {
+            using var client = servers.Gateway.ClientWithJar(jar);
+            var answer = await client.IncrementAsync();
+            Assert.Equal(3, answer.Count);
+            Assert.Equal(instance, answer.Instance);
+        }
+    }
+
+    [Fact]
+    public async Task WithRedisUnreachable_TheGatewayStartsAndServesFromTheJournal()
+    {
+        await using var servers = await StartAsync(["--Baton:Redis=127.0.0.1:1"], redis: false);
+        using var client = servers.Gateway.NewClient();
+
+        await client.IncrementAsync();
+        Assert.Equal(2, (await client.IncrementAsync()).Count);
+
+        Assert.Equal(2, StoredSessions.FromJournal(servers.Gateway.JournalPath, SessionCookies.SessionIdOf(client, servers.Gateway))!.Version);
+    }
+
+    private async Task<Servers> StartAsync(string[] args, Action<WebApplicationBuilder>? configure = null, bool redis = true)
+    {
+        var backends = new List<TestBackend>();
+        for (var i = 1; i <= 3; i++)
+        {
+            backends.Add(await TestBackend.StartAsync($"b{i}", [], configure));
+        }
+
+        string[] gatewayArgs = redis ? [$"--Baton:Redis={_redis.Configuration}", .. args] : args;
+        var servers = new Servers(backends, gatewayArgs, configure);
+        await servers.StartGatewayAsync(redis);
+        return servers;
+    }
+
+    private sealed class Servers(List<TestBackend> backends, string[] args, Action<WebApplicationBuilder>? configure) : IAsyncDisposable
+    {
+        private bool _redis;
+
+        public TestGateway Gateway { get; private set; } = null!;
+
+        public async Task StartGatewayAsync(bool redis)
+        {
+            _redis = redis;
+            Gateway = await TestGateway.StartAsync(backends, args, configure);
+            if (redis)
+            {
+                await Gateway.WaitForRedisAsync();
+            }
+        }
+
+        public async Task RestartGatewayAsync()
+        {
+            await Gateway.DisposeAsync();
+            await StartGatewayAsync(_redis);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Gateway.DisposeAsync();
+            foreach (var backend in backends)
+            {
+                await backend.DisposeAsync();
+            }
+        }
+    }
+}
