@@ -1,0 +1,89 @@
+using Baton.Protocol;
+
+namespace Baton.Tests.Protocol;
+
+public sealed class ProtocolMessageTests
+{
+    private static readonly ProtocolKeys Keys = new("protocol-test-secret-0123456789abcdef0123");
+    private static readonly ProtocolKeys OtherKeys = new("another-test-secret-0123456789abcdef01234");
+
+    [Theory]
+    [InlineData("Baton-Session", true)]
+    [InlineData("baton-checkpoint", true)]
+    [InlineData("BATON_RESTORE", true)]
+    [InlineData("baton_x", true)]
+    [InlineData("Baton-", true)]
+    [InlineData("Batonx", false)]
+    [InlineData("X-Baton-Session", false)]
+    [InlineData("Bat", false)]
+    public void IsProtocolHeader_MatchesEverySpellingOfThePrefixOnly(string name, bool expected)
+    {
+        Assert.Equal(expected, ProtocolConstants.IsProtocolHeader(name));
+    }
+
+    [Fact]
+    public void SessionGrant_RoundTrips_AndFailsWithAnotherKey()
+    {
+        var grant = new SessionGrant(Ids.New(), 12, 1_200_000, 1 << 20, 1_700_000_000_000);
+        var header = grant.Format(Keys);
+
+        Assert.Equal(ProtocolVerdict.Valid, SessionGrant.TryParse(header, Keys, out var parsed));
+        Assert.Equal(grant, parsed);
+        Assert.Equal(ProtocolVerdict.BadSignature, SessionGrant.TryParse(header, OtherKeys, out _));
+    }
+
+    [Fact]
+    public void CheckpointDescriptor_RoundTrips()
+    {
+        var checkpoint = new CheckpointDescriptor(Ids.New(), 3, 1024, Ids.Sha256(new byte[1024]), Ids.New());
+
+        Assert.Equal(ProtocolVerdict.Valid, CheckpointDescriptor.TryParse(checkpoint.Format(Keys), Keys, out var parsed));
+        Assert.Equal(checkpoint, parsed);
+    }
+
+    [Fact]
+    public void AMacForOneMessageKind_NeverPassesAsAnother()
+    {
+        var id = Ids.New();
+        var restoreHeader = new RestoreDescriptor(id, 1, 0, Ids.Sha256([]), Ids.New(), 1, Ids.New()).Format(Keys);
+        var asCheckpoint = restoreHeader.Split("; ").Where(p => !p.StartsWith("target=", StringComparison.Ordinal) && !p.StartsWith("ts=", StringComparison.Ordinal) && !p.StartsWith("nonce=", StringComparison.Ordinal));
+
+        Assert.Equal(ProtocolVerdict.Malformed, CheckpointDescriptor.TryParse(restoreHeader, Keys, out _));
+        Assert.NotEqual(ProtocolVerdict.Valid, CheckpointDescriptor.TryParse(string.Join("; ", asCheckpoint) + "; inc=" + Ids.New(), Keys, out _));
+    }
+
+    [Theory]
+    [InlineData("ver=12", "ver=13")]
+    [InlineData("ttl=1200000", "ttl=9999999")]
+    [InlineData("max=1048576", "max=99999999")]
+    [InlineData("ts=1700000000000", "ts=1700000000001")]
+    public void AnyAlteredField_BreaksTheSignature(string from, string to)
+    {
+        var header = new SessionGrant(Ids.New(), 12, 1_200_000, 1 << 20, 1_700_000_000_000).Format(Keys);
+
+        Assert.Equal(ProtocolVerdict.BadSignature, SessionGrant.TryParse(header.Replace(from, to, StringComparison.Ordinal), Keys, out _));
+    }
+
+    [Theory]
+    [InlineData(null, nameof(ProtocolVerdict.Missing))]
+    [InlineData("", nameof(ProtocolVerdict.Missing))]
+    [InlineData("garbage", nameof(ProtocolVerdict.Malformed))]
+    [InlineData("v=2; sid=AAAAAAAAAAAAAAAAAAAAAA; ver=1; ttl=1; max=1; ts=1; mac=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", nameof(ProtocolVerdict.UnsupportedVersion))]
+    [InlineData("v=1; sid=AAAAAAAAAAAAAAAAAAAAAA; ver=1; ttl=1; max=1; ts=1", nameof(ProtocolVerdict.Malformed))]
+    [InlineData("v=1; sid=AAAAAAAAAAAAAAAAAAAAAA; ver=1; ver=1; ttl=1; max=1; ts=1; mac=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", nameof(ProtocolVerdict.Malformed))]
+    [InlineData("v=1; sid=AAAAAAAAAAAAAAAAAAAAAA; ver=-1; ttl=1; max=1; ts=1; mac=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", nameof(ProtocolVerdict.Malformed))]
+    [InlineData("v=1; sid=AAAAAAAAAAAAAAAAAAAAA!; ver=1; ttl=1; max=1; ts=1; mac=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", nameof(ProtocolVerdict.Malformed))]
+    [InlineData("v=1; sid=AAAAAAAAAAAAAAAAAAAAAA; ver=1; ttl=1; max=1; ts=1; mac=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA; x=1", nameof(ProtocolVerdict.Malformed))]
+    [InlineData("v=1; sid=AAAAAAAAAAAAAAAAAAAAAA; ver=1; ttl=1; max=1; ts=1; mac=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", nameof(ProtocolVerdict.BadSignature))]
+    public void SessionGrant_TryParse_ClassifiesBadInput_WithoutThrowing(string? header, string expected)
+    {
+        Assert.Equal(expected, SessionGrant.TryParse(header, Keys, out var grant).ToString());
+        Assert.Null(grant);
+    }
+
+    [Fact]
+    public void AnOverlongHeader_IsMalformed()
+    {
+        Assert.Equal(ProtocolVerdict.Malformed, SessionGrant.TryParse("v=1; " + new string('x', 5000), Keys, out _));
+    }
+}
