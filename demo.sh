@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Baton demo on loopback: three DemoBackends (b1..b3 on 5101-5103) behind the gateway on 8080,
-# configured by the root appsettings.json. Ctrl-C stops everything it started.
+# configured by the root appsettings.json, with redis-server on 6379 when it is installed and the
+# port is free (otherwise the SQLite journal alone stores sessions). Ctrl-C stops everything it started.
 set -euo pipefail
 root=$(cd "$(dirname "$0")" && pwd)
 cd "$root"
@@ -18,6 +19,17 @@ trap cleanup EXIT INT TERM
 
 # Both sides use the documented development secret.
 export ASPNETCORE_ENVIRONMENT=Development
+mkdir -p .demo
+store_args=(--Baton:JournalPath="$root/.demo/journal.db")
+if command -v redis-server >/dev/null && ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
+  redis-server "$root/config/redis.conf" --dir "$root/.demo" >"$root/.demo/redis.log" 2>&1 &
+  pids+=($!)
+  store_args+=(--Baton:Redis=127.0.0.1:6379)
+  store="Redis 127.0.0.1:6379 + journal .demo/journal.db"
+else
+  store="journal .demo/journal.db (no redis-server started)"
+fi
+
 for i in 1 2 3; do
   dotnet src/DemoBackend/bin/Release/net10.0/Baton.DemoBackend.dll \
     --contentRoot "$root/src/DemoBackend" --urls "http://127.0.0.1:510$i" --Demo:InstanceId="b$i" &
@@ -25,12 +37,13 @@ for i in 1 2 3; do
 done
 
 # The gateway reads ./appsettings.json (the route config).
-dotnet src/Gateway/bin/Release/net10.0/Baton.Gateway.dll &
+dotnet src/Gateway/bin/Release/net10.0/Baton.Gateway.dll "${store_args[@]}" &
 pids+=($!)
 
-cat <<'MSG'
+cat <<MSG
 
 Baton demo: gateway http://127.0.0.1:8080  ->  b1 :5101, b2 :5102, b3 :5103
+Session store: $store
   curl -c jar -b jar -X POST http://127.0.0.1:8080/counter     # increments; note "instance"
   curl -c jar -b jar http://127.0.0.1:8080/counter             # same instance, same count
   curl http://127.0.0.1:8080/_baton/ready                      # gateway readiness
