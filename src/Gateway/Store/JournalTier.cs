@@ -49,7 +49,7 @@ internal sealed partial class JournalTier : IAsyncDisposable
 
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Path)!);
         _writeConnection = Open(settings.Journal.Synchronous);
-        _writer = Task.Factory.StartNew(WriteLoopAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        _writer = Task.Factory.StartNew(WriteLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
     /// <summary>The journal file's full path.</summary>
@@ -160,11 +160,13 @@ internal sealed partial class JournalTier : IAsyncDisposable
         return connection;
     }
 
-    private async Task WriteLoopAsync()
+    // Runs on its own thread and blocks between batches: no thread-pool hop stands between a queued
+    // write and its commit.
+    private void WriteLoop()
     {
         var batch = new List<JournalWrite>(_maxBatch);
         using var statements = new Statements(_writeConnection);
-        while (await _queue.Reader.WaitToReadAsync())
+        while (_queue.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
         {
             batch.Clear();
             while (batch.Count < _maxBatch && _queue.Reader.TryRead(out var write))
