@@ -18,16 +18,31 @@ internal sealed class SessionEntry(long ttlMilliseconds, long now)
     /// <summary>The version of <see cref="Data"/>: 0 for a session never changed, +1 per commit.</summary>
     public long Version { get; private set; }
 
+    /// <summary>The session's move count when this copy was made current here (by a restore or its first grant).</summary>
+    public long Epoch { get; private set; }
+
+    /// <summary>True until the first request or restore has used this entry.</summary>
+    public bool IsFresh { get; private set; } = true;
+
     public void Commit(IReadOnlyDictionary<string, byte[]> data)
     {
         Data = data;
         Version++;
     }
 
-    public void Install(IReadOnlyDictionary<string, byte[]> data, long version)
+    public void Install(IReadOnlyDictionary<string, byte[]> data, long version, long epoch)
     {
         Data = data;
         Version = version;
+        Epoch = epoch;
+        IsFresh = false;
+    }
+
+    /// <summary>A fresh, empty entry joins the epoch of the grant that created it.</summary>
+    public void Adopt(long epoch)
+    {
+        Epoch = epoch;
+        IsFresh = false;
     }
 
     public void Touch(long now, long ttlMilliseconds)

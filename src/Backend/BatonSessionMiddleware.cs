@@ -28,17 +28,17 @@ internal sealed class BatonSessionMiddleware(
 
     public async Task InvokeAsync(HttpContext context)
     {
-        if (context.Request.Path.Equals(ProtocolConstants.RestorePath, StringComparison.OrdinalIgnoreCase))
-        {
-            await restores.HandleAsync(context);
-            return;
-        }
-
         context.Response.OnStarting(() =>
         {
             context.Response.Headers[ProtocolConstants.IncarnationHeader] = identity.Incarnation;
             return Task.CompletedTask;
         });
+
+        if (context.Request.Path.Equals(ProtocolConstants.RestorePath, StringComparison.OrdinalIgnoreCase))
+        {
+            await restores.HandleAsync(context);
+            return;
+        }
 
         var limits = options.Value.Backend;
         var scope = context.Request.Headers[ProtocolConstants.SessionHeader] is { Count: > 0 } grantHeader
@@ -69,10 +69,15 @@ internal sealed class BatonSessionMiddleware(
         try
         {
             entry.Touch(store.Now(), scope.TtlMilliseconds);
-            if (scope.Checkpointed && entry.Version < scope.GatewayVersion)
+            if (entry.IsFresh && scope.GatewayVersion == 0)
             {
-                // Serving from this memory would hand out an old state (a backend that came back after its
-                // sessions moved away, or restarted empty). The gateway restores the session first.
+                entry.Adopt(scope.Epoch);
+            }
+
+            if (scope.Checkpointed && (entry.Version < scope.GatewayVersion || entry.Epoch != scope.Epoch))
+            {
+                // Serving from this memory would hand out an old state: a backend that restarted empty, or
+                // one that came back after the session moved away (another epoch). The gateway restores first.
                 Log.StaleSessionRefused(logger, Ids.LogHash(scope.Key), entry.Version, scope.GatewayVersion);
                 await RefuseAsync(context, StatusCodes.Status409Conflict, "stale", "This backend's copy of the session is older than the gateway's checkpoint.", entry.Version);
                 return;
@@ -210,7 +215,7 @@ internal sealed class BatonSessionMiddleware(
             return null;
         }
 
-        return new RequestScope(grant.SessionId, grant.Version, grant.TtlMilliseconds, Math.Min(grant.MaxStateBytes, limits.MaxStateBytes), Checkpointed: true);
+        return new RequestScope(grant.SessionId, grant.Version, grant.Epoch, grant.TtlMilliseconds, Math.Min(grant.MaxStateBytes, limits.MaxStateBytes), Checkpointed: true);
     }
 
     private static RequestScope LocalScope(HttpContext context, BatonBackendLimits limits)
@@ -222,7 +227,7 @@ internal sealed class BatonSessionMiddleware(
             context.Response.Cookies.Append(LocalCookie, id, new CookieOptions { HttpOnly = true, SameSite = SameSiteMode.Lax, Secure = context.Request.IsHttps, IsEssential = true });
         }
 
-        return new RequestScope("local:" + id, GatewayVersion: 0, (long)limits.LocalIdleTimeout.TotalMilliseconds, limits.MaxStateBytes, Checkpointed: false);
+        return new RequestScope("local:" + id, GatewayVersion: 0, Epoch: 0, (long)limits.LocalIdleTimeout.TotalMilliseconds, limits.MaxStateBytes, Checkpointed: false);
     }
 
     private static bool CanHaveBody(HttpContext context)
@@ -253,7 +258,7 @@ internal sealed class BatonSessionMiddleware(
     }
 
     /// <summary>What one request works on.</summary>
-    private sealed record RequestScope(string Key, long GatewayVersion, long TtlMilliseconds, long MaxStateBytes, bool Checkpointed)
+    private sealed record RequestScope(string Key, long GatewayVersion, long Epoch, long TtlMilliseconds, long MaxStateBytes, bool Checkpointed)
     {
         public SessionEntry? Entry { get; set; }
 

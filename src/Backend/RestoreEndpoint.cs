@@ -94,13 +94,14 @@ internal sealed class RestoreEndpoint(
 
         try
         {
-            if (entry.Version > restore.Version)
+            // A restore from a later epoch (the session moved since this copy was made) always wins.
+            if (!entry.IsFresh && (restore.Epoch < entry.Epoch || (restore.Epoch == entry.Epoch && restore.Version < entry.Version)))
             {
-                await RefuseAsync(context, StatusCodes.Status409Conflict, "older_than_held", $"This backend holds version {entry.Version}, newer than {restore.Version}.");
+                await RefuseAsync(context, StatusCodes.Status409Conflict, "older_than_held", $"This backend holds version {entry.Version} of epoch {entry.Epoch}, newer than version {restore.Version} of epoch {restore.Epoch}.");
                 return;
             }
 
-            entry.Install(data, restore.Version);
+            entry.Install(data, restore.Version, restore.Epoch);
         }
         finally
         {

@@ -2,6 +2,7 @@ using Baton.Gateway;
 using Baton.Gateway.Checkpoints;
 using Baton.Gateway.Configuration;
 using Baton.Gateway.Diagnostics;
+using Baton.Gateway.Failover;
 using Baton.Gateway.Operations;
 using Baton.Gateway.Sessions;
 using Baton.Gateway.Store;
@@ -37,6 +38,11 @@ internal static class BatonGatewayExtensions
         services.AddSingleton<IPinPersistence>(sp => sp.GetRequiredService<SessionStore>());
         services.AddHostedService<JournalMaintenance>();
 
+        services.AddSingleton<DestinationIncarnations>();
+        services.AddSingleton<RestoreClient>();
+        services.AddSingleton<SessionMover>();
+        services.AddSingleton<IAffinityFailurePolicy, BatonAffinityFailurePolicy>();
+
         services.AddSingleton<SessionCookie>();
         services.AddSingleton<ISessionPinTable, SessionPinTable>();
         services.AddHostedService<SessionPinPurger>();
@@ -62,6 +68,7 @@ internal static class BatonGatewayExtensions
             app.MapReverseProxy(proxy =>
             {
                 proxy.UseMiddleware<SessionIdentityMiddleware>();
+                proxy.UseMiddleware<FailoverMiddleware>();
                 proxy.UseSessionAffinity();
                 proxy.UseLoadBalancing();
                 proxy.UsePassiveHealthChecks();

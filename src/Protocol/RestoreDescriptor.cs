@@ -2,15 +2,16 @@ namespace Baton.Protocol;
 
 /// <summary>
 /// Gateway → backend, header <c>Baton-Restore</c> on <c>POST /_baton/restore</c>: install this state
-/// (the request body, <see cref="Length"/> bytes) as version <see cref="Version"/> of the session.
+/// (the request body, <see cref="Length"/> bytes) as version <see cref="Version"/> of the session, in
+/// epoch <see cref="Epoch"/> (the session's move count).
 /// Signed with the restore key; bound to one backend process (<see cref="Target"/>), a time and a nonce.
 /// </summary>
-public sealed record RestoreDescriptor(string SessionId, long Version, int Length, string Sha256, string Target, long Timestamp, string Nonce)
+public sealed record RestoreDescriptor(string SessionId, long Version, long Epoch, int Length, string Sha256, string Target, long Timestamp, string Nonce)
 {
-    private static readonly string[] Keys = ["v", "sid", "ver", "len", "sha256", "target", "ts", "nonce", "mac"];
+    private static readonly string[] Keys = ["v", "sid", "ver", "epoch", "len", "sha256", "target", "ts", "nonce", "mac"];
 
     public string Format(ProtocolKeys keys)
-        => FormattableString.Invariant($"v=1; sid={SessionId}; ver={Version}; len={Length}; sha256={Sha256}; target={Target}; ts={Timestamp}; nonce={Nonce}; mac={Mac.Compute(keys.Restore, Canonical())}");
+        => FormattableString.Invariant($"v=1; sid={SessionId}; ver={Version}; epoch={Epoch}; len={Length}; sha256={Sha256}; target={Target}; ts={Timestamp}; nonce={Nonce}; mac={Mac.Compute(keys.Restore, Canonical())}");
 
     public static ProtocolVerdict TryParse(string? header, ProtocolKeys keys, out RestoreDescriptor? restore)
     {
@@ -34,17 +35,18 @@ public sealed record RestoreDescriptor(string SessionId, long Version, int Lengt
 
         if (!Ids.IsValidId(v[1])
             || !ParameterList.TryParseLong(v[2], 0, long.MaxValue, out var ver)
-            || !ParameterList.TryParseLong(v[3], 0, int.MaxValue, out var len)
-            || !Ids.IsValidDigest(v[4])
-            || !Ids.IsValidId(v[5])
-            || !ParameterList.TryParseLong(v[6], 0, long.MaxValue, out var ts)
-            || !Ids.IsValidId(v[7]))
+            || !ParameterList.TryParseLong(v[3], 0, long.MaxValue, out var epoch)
+            || !ParameterList.TryParseLong(v[4], 0, int.MaxValue, out var len)
+            || !Ids.IsValidDigest(v[5])
+            || !Ids.IsValidId(v[6])
+            || !ParameterList.TryParseLong(v[7], 0, long.MaxValue, out var ts)
+            || !Ids.IsValidId(v[8]))
         {
             return ProtocolVerdict.Malformed;
         }
 
-        var candidate = new RestoreDescriptor(v[1]!, ver, (int)len, v[4]!, v[5]!, ts, v[7]!);
-        if (!Mac.Verify(keys.Restore, candidate.Canonical(), v[8]!))
+        var candidate = new RestoreDescriptor(v[1]!, ver, epoch, (int)len, v[5]!, v[6]!, ts, v[8]!);
+        if (!Mac.Verify(keys.Restore, candidate.Canonical(), v[9]!))
         {
             return ProtocolVerdict.BadSignature;
         }
@@ -53,5 +55,5 @@ public sealed record RestoreDescriptor(string SessionId, long Version, int Lengt
         return ProtocolVerdict.Valid;
     }
 
-    internal string Canonical() => FormattableString.Invariant($"restore\n1\n{SessionId}\n{Version}\n{Length}\n{Sha256}\n{Target}\n{Timestamp}\n{Nonce}");
+    internal string Canonical() => FormattableString.Invariant($"restore\n1\n{SessionId}\n{Version}\n{Epoch}\n{Length}\n{Sha256}\n{Target}\n{Timestamp}\n{Nonce}");
 }

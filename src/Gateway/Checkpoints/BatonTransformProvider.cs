@@ -18,6 +18,7 @@ namespace Baton.Gateway.Checkpoints;
 internal sealed class BatonTransformProvider(
     SessionStore store,
     ISessionPinTable pins,
+    DestinationIncarnations incarnations,
     ProtocolKeys keys,
     IOptions<BatonOptions> options,
     TimeProvider time,
@@ -51,7 +52,7 @@ internal sealed class BatonTransformProvider(
         {
             var grants = new SessionGrantTransform(keys, options, time, affinity.AffinityKeyName!);
             context.RequestTransforms.Add(grants);
-            context.ResponseTransforms.Add(new CheckpointCaptureTransform(store, pins, keys, options, time, metrics, logger));
+            context.ResponseTransforms.Add(new CheckpointCaptureTransform(store, pins, incarnations, keys, options, time, metrics, logger));
         }
     }
 

@@ -20,6 +20,7 @@ namespace Baton.Gateway.Checkpoints;
 internal sealed class CheckpointCaptureTransform(
     SessionStore store,
     ISessionPinTable pins,
+    DestinationIncarnations incarnations,
     ProtocolKeys keys,
     IOptions<BatonOptions> options,
     TimeProvider time,
@@ -31,12 +32,31 @@ internal sealed class CheckpointCaptureTransform(
     public override async ValueTask ApplyAsync(ResponseTransformContext context)
     {
         var response = context.ProxyResponse;
-        if (response is null || !response.Headers.TryGetValues(ProtocolConstants.CheckpointHeader, out var values))
+        if (response is null)
         {
             return;
         }
 
         var http = context.HttpContext;
+        var proxy = http.GetReverseProxyFeature();
+        if (proxy.ProxiedDestination is { } served && response.Headers.TryGetValues(ProtocolConstants.IncarnationHeader, out var incarnation))
+        {
+            incarnations.Report(proxy.Cluster.Config.ClusterId, served.DestinationId, incarnation.First());
+        }
+
+        if (response.StatusCode == System.Net.HttpStatusCode.Conflict && response.Headers.Contains(ProtocolConstants.StaleHeader))
+        {
+            // The backend did not process the request; the failover step restores the session and resends.
+            http.Features.Set(StaleSessionSignal.Instance);
+            context.SuppressResponseBody = true;
+            return;
+        }
+
+        if (!response.Headers.TryGetValues(ProtocolConstants.CheckpointHeader, out var values))
+        {
+            return;
+        }
+
         var session = http.Features.Get<BatonSessionFeature>();
         var header = values.Count() == 1 ? values.First() : null;
         var verdict = CheckpointDescriptor.TryParse(header, keys, out var checkpoint);
@@ -68,7 +88,7 @@ internal sealed class CheckpointCaptureTransform(
         }
 
         var owner = session!;
-        var destination = http.GetReverseProxyFeature().ProxiedDestination?.DestinationId;
+        var destination = proxy.ProxiedDestination?.DestinationId;
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         var started = Stopwatch.GetTimestamp();
         SaveOutcome outcome;
@@ -88,6 +108,7 @@ internal sealed class CheckpointCaptureTransform(
         if (outcome == SaveOutcome.Stored)
         {
             pins.RecordVersion(owner.Id, checkpoint.Version);
+            owner.Version = Math.Max(owner.Version, checkpoint.Version);
         }
         else
         {

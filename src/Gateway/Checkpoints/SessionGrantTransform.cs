@@ -24,7 +24,7 @@ internal sealed class SessionGrantTransform(ProtocolKeys keys, IOptions<BatonOpt
         }
 
         ProtocolHeaders.RemoveCookie(context.ProxyRequest.Headers, cookieName);
-        var grant = new SessionGrant(session.Id.Value, session.Version, _ttl, _maxState, ProtocolTime.Now(time));
+        var grant = new SessionGrant(session.Id.Value, session.Version, session.Epoch, _ttl, _maxState, ProtocolTime.Now(time));
         context.ProxyRequest.Headers.TryAddWithoutValidation(ProtocolConstants.SessionHeader, grant.Format(keys));
         return default;
     }

@@ -29,6 +29,37 @@ public sealed class BatonOptions
 
     /// <summary>The fast tier (<c>Baton:Store</c>).</summary>
     public BatonStoreOptions Store { get; set; } = new();
+
+    /// <summary>Moving sessions off failed backends (<c>Baton:Failover</c>).</summary>
+    public BatonFailoverOptions Failover { get; set; } = new();
+}
+
+/// <summary>Failover settings (<c>Baton:Failover</c>).</summary>
+public sealed class BatonFailoverOptions
+{
+    /// <summary>Most destinations one request is sent to. Default 3.</summary>
+    public int MaxAttempts { get; set; } = 3;
+
+    /// <summary>Longest a request waits for any healthy destination before 503 + Retry-After. Default 10 s.</summary>
+    public TimeSpan NoDestinationWait { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Longest one restore may take, including waiting for a restore slot. Default 5 s.</summary>
+    public TimeSpan RestoreTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Most restores running at once onto one destination, so a kill does not become a restore storm. Default 8.</summary>
+    public int MaxConcurrentRestoresPerDestination { get; set; } = 8;
+
+    /// <summary>Largest request body kept so the request can be resent elsewhere. Larger or streamed bodies are not resent. Default 1 MiB.</summary>
+    public int MaxBufferedRequestBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// Resend requests a failed backend may already have processed even when they are not idempotent and
+    /// carry no <c>Idempotency-Key</c>. Default false.
+    /// </summary>
+    public bool ResendNonIdempotent { get; set; }
+
+    /// <summary>How long a destination that failed a request stays out before probes may bring it back. Default 10 s.</summary>
+    public TimeSpan ReactivationPeriod { get; set; } = TimeSpan.FromSeconds(10);
 }
 
 /// <summary>When a response is released relative to its checkpoint being stored.</summary>

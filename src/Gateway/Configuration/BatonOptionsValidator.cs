@@ -112,6 +112,37 @@ internal sealed class BatonOptionsValidator(IHostEnvironment environment) : IVal
             errors.Add($"{Section}:Store:RedisKeyPrefix must not be empty.");
         }
 
+        var failover = options.Failover;
+        if (failover.MaxAttempts is < 1 or > 10)
+        {
+            errors.Add($"{Section}:Failover:MaxAttempts must be between 1 and 10 (it is {failover.MaxAttempts}).");
+        }
+
+        if (failover.NoDestinationWait < TimeSpan.Zero || failover.NoDestinationWait > TimeSpan.FromMinutes(5))
+        {
+            errors.Add($"{Section}:Failover:NoDestinationWait must be between 00:00:00 and 00:05:00 (it is {failover.NoDestinationWait}).");
+        }
+
+        if (failover.RestoreTimeout < TimeSpan.FromMilliseconds(10) || failover.RestoreTimeout > TimeSpan.FromMinutes(5))
+        {
+            errors.Add($"{Section}:Failover:RestoreTimeout must be between 00:00:00.010 and 00:05:00 (it is {failover.RestoreTimeout}).");
+        }
+
+        if (failover.MaxConcurrentRestoresPerDestination is < 1 or > 10_000)
+        {
+            errors.Add($"{Section}:Failover:MaxConcurrentRestoresPerDestination must be between 1 and 10000 (it is {failover.MaxConcurrentRestoresPerDestination}).");
+        }
+
+        if (failover.MaxBufferedRequestBytes is < 0 or > 256 * 1024 * 1024)
+        {
+            errors.Add($"{Section}:Failover:MaxBufferedRequestBytes must be between 0 and 268435456 (it is {failover.MaxBufferedRequestBytes}).");
+        }
+
+        if (failover.ReactivationPeriod < TimeSpan.FromMilliseconds(100) || failover.ReactivationPeriod > TimeSpan.FromHours(1))
+        {
+            errors.Add($"{Section}:Failover:ReactivationPeriod must be between 00:00:00.100 and 01:00:00 (it is {failover.ReactivationPeriod}).");
+        }
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

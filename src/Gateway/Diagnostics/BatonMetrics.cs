@@ -21,6 +21,12 @@ internal sealed class BatonMetrics
     private readonly Counter<long> _journalErrors;
     private readonly Counter<long> _redisUnavailable;
     private readonly Counter<long> _storeFallbacks;
+    private readonly Counter<long> _failovers;
+    private readonly Counter<long> _moves;
+    private readonly Counter<long> _restores;
+    private readonly Counter<long> _restoreBytes;
+    private readonly Counter<long> _resends;
+    private readonly Counter<long> _refusals;
 
     public BatonMetrics(IMeterFactory meterFactory)
     {
@@ -38,6 +44,12 @@ internal sealed class BatonMetrics
         _journalCommitDuration = meter.CreateHistogram<double>("baton.journal.commit.duration", "s", "Time of one journal commit.");
         _journalErrors = meter.CreateCounter<long>("baton.journal.errors", "{error}", "Journal failures, by baton.reason (queue_full, commit).");
         _redisUnavailable = meter.CreateCounter<long>("baton.redis.unavailable", "{call}", "Redis calls skipped or failed, by baton.operation and baton.reason (disconnected, budget, error).");
+        _failovers = meter.CreateCounter<long>("baton.failover.count", "{request}", "Requests whose destination failed them, by baton.error.");
+        _moves = meter.CreateCounter<long>("baton.session.moved", "{session}", "Sessions moved to another destination with their state.");
+        _restores = meter.CreateCounter<long>("baton.restore.count", "{restore}", "Restores onto backends, by baton.outcome (ok, failed).");
+        _restoreBytes = meter.CreateCounter<long>("baton.restore.size", "By", "Bytes of state restored.");
+        _resends = meter.CreateCounter<long>("baton.resend.count", "{request}", "Requests resent to another destination (or the same one after a restore).");
+        _refusals = meter.CreateCounter<long>("baton.failover.refused", "{request}", "Failed-over requests answered with an error, by baton.reason (not_resent, no_destination).");
         _storeFallbacks = meter.CreateCounter<long>("baton.store.fallback.count", "{call}", "Store operations served by the journal alone because Redis could not answer.");
     }
 
@@ -80,6 +92,24 @@ internal sealed class BatonMetrics
 
     public void RedisUnavailable(string operation, string reason)
         => _redisUnavailable.Add(1, new KeyValuePair<string, object?>("baton.operation", operation), new KeyValuePair<string, object?>("baton.reason", reason));
+
+    public void Failover(string error) => _failovers.Add(1, new KeyValuePair<string, object?>("baton.error", error));
+
+    public void SessionMoved() => _moves.Add(1);
+
+    public void Restored(int bytes)
+    {
+        _restores.Add(1, new KeyValuePair<string, object?>("baton.outcome", "ok"));
+        _restoreBytes.Add(bytes);
+    }
+
+    public void RestoreFailed() => _restores.Add(1, new KeyValuePair<string, object?>("baton.outcome", "failed"));
+
+    public void Resent() => _resends.Add(1);
+
+    public void ResendRefused() => _refusals.Add(1, new KeyValuePair<string, object?>("baton.reason", "not_resent"));
+
+    public void NoDestination() => _refusals.Add(1, new KeyValuePair<string, object?>("baton.reason", "no_destination"));
 
     public void StoreFallback(string operation) => _storeFallbacks.Add(1, new KeyValuePair<string, object?>("baton.operation", operation));
 }

@@ -48,8 +48,9 @@ internal sealed class BatonSessionAffinityPolicy(
         var previous = session.PinnedDestinationId;
         if (!string.Equals(previous, destination.DestinationId, StringComparison.OrdinalIgnoreCase))
         {
-            await pins.PinAsync(session.Id, destination.DestinationId, cancellationToken);
-            session.PinnedDestinationId = destination.DestinationId;
+            var pin = await pins.PinAsync(session.Id, destination.DestinationId, cancellationToken);
+            session.PinnedDestinationId = pin.DestinationId;
+            session.Epoch = pin.Epoch;
             if (previous is null)
             {
                 Log.SessionPinned(logger, session.Id.Hash, destination.DestinationId);

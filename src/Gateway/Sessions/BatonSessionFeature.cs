@@ -4,7 +4,7 @@ namespace Baton.Gateway.Sessions;
 /// The session a proxied request belongs to, as resolved by the session middleware: an existing session
 /// with its pin, or a new one whose cookie is issued with the response.
 /// </summary>
-internal sealed class BatonSessionFeature(SessionId id, string? pinnedDestinationId, long version, bool isNew)
+internal sealed class BatonSessionFeature(SessionId id, string? pinnedDestinationId, long version, long epoch, bool isNew)
 {
     public SessionId Id { get; } = id;
 
@@ -12,7 +12,10 @@ internal sealed class BatonSessionFeature(SessionId id, string? pinnedDestinatio
     public string? PinnedDestinationId { get; set; } = pinnedDestinationId;
 
     /// <summary>The newest checkpoint version stored for the session when the request arrived; 0 for none.</summary>
-    public long Version { get; } = version;
+    public long Version { get; set; } = version;
+
+    /// <summary>The session's move count; changes when a failover moves it.</summary>
+    public long Epoch { get; set; } = epoch;
 
     /// <summary>True when the gateway issued this id for this request and must send the cookie.</summary>
     public bool IsNew { get; } = isNew;

@@ -1,7 +1,10 @@
 namespace Baton.Gateway.Sessions;
 
-/// <summary>A live session, the destination it is pinned to, and the newest checkpoint version stored for it.</summary>
-internal sealed record SessionPin(SessionId Id, string DestinationId, long Version);
+/// <summary>
+/// A live session, the destination it is pinned to, the newest checkpoint version stored for it, and its
+/// epoch: how many times it has moved to another destination.
+/// </summary>
+internal sealed record SessionPin(SessionId Id, string DestinationId, long Version, long Epoch);
 
 /// <summary>
 /// Which destination each live session is pinned to. A session unused for the idle timeout is gone:
@@ -18,8 +21,11 @@ internal interface ISessionPinTable
     /// <summary>The session's pin, refreshing its idle timer; null when the session is unknown or expired.</summary>
     ValueTask<SessionPin?> FindAsync(SessionId id, CancellationToken cancellationToken);
 
-    /// <summary>Pins the session to the destination, adding the session when it is new.</summary>
-    ValueTask PinAsync(SessionId id, string destinationId, CancellationToken cancellationToken);
+    /// <summary>
+    /// Pins the session to the destination, adding the session when it is new; a move to another
+    /// destination starts a new epoch. Returns the pin now in force.
+    /// </summary>
+    ValueTask<SessionPin> PinAsync(SessionId id, string destinationId, CancellationToken cancellationToken);
 
     /// <summary>Notes that a checkpoint of this version is stored; versions only move forward.</summary>
     void RecordVersion(SessionId id, long version);

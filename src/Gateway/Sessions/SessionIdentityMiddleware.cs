@@ -30,7 +30,7 @@ internal sealed class SessionIdentityMiddleware(
         BatonSessionFeature session;
         if (pin is not null)
         {
-            session = new BatonSessionFeature(pin.Id, pin.DestinationId, pin.Version, isNew: false);
+            session = new BatonSessionFeature(pin.Id, pin.DestinationId, pin.Version, pin.Epoch, isNew: false);
         }
         else
         {
@@ -54,7 +54,7 @@ internal sealed class SessionIdentityMiddleware(
                 return;
             }
 
-            session = new BatonSessionFeature(SessionId.New(), pinnedDestinationId: null, version: 0, isNew: true);
+            session = new BatonSessionFeature(SessionId.New(), pinnedDestinationId: null, version: 0, epoch: 0, isNew: true);
         }
 
         context.Features.Set(session);

@@ -45,26 +45,29 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
             persistence.Touch(id.Value, now);
         }
 
-        return ValueTask.FromResult<SessionPin?>(new SessionPin(id, entry.DestinationId, entry.Version));
+        return ValueTask.FromResult<SessionPin?>(new SessionPin(id, entry.DestinationId, entry.Version, entry.Epoch));
     }
 
-    public async ValueTask PinAsync(SessionId id, string destinationId, CancellationToken cancellationToken)
+    public async ValueTask<SessionPin> PinAsync(SessionId id, string destinationId, CancellationToken cancellationToken)
     {
         var now = Now();
-        await persistence.PinAsync(id.Value, destinationId, now);
-        _entries.AddOrUpdate(
+        _entries.TryGetValue(id, out var existing);
+        var epoch = existing is null ? 0 : existing.Epoch + (string.Equals(existing.DestinationId, destinationId, StringComparison.OrdinalIgnoreCase) ? 0 : 1);
+        await persistence.PinAsync(id.Value, destinationId, epoch, now);
+        var entry = _entries.AddOrUpdate(
             id,
             static (_, state) =>
             {
                 Interlocked.Increment(ref state.Table._count);
-                return new Entry(state.DestinationId, version: 0, state.Now);
+                return new Entry(state.DestinationId, version: 0, state.Epoch, state.Now);
             },
             static (_, existing, state) =>
             {
-                existing.Repin(state.DestinationId, state.Now);
+                existing.Repin(state.DestinationId, state.Epoch, state.Now);
                 return existing;
             },
-            (Table: this, DestinationId: destinationId, Now: now));
+            (Table: this, DestinationId: destinationId, Epoch: epoch, Now: now));
+        return new SessionPin(id, entry.DestinationId, entry.Version, entry.Epoch);
     }
 
     public void RecordVersion(SessionId id, long version)
@@ -102,7 +105,7 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
             // The stored time may lag the real last use by up to TouchInterval: assume the later.
             var lastAccess = Math.Min(now, pin.LastAccess + TouchInterval);
-            if (_entries.TryAdd(id, new Entry(pin.Owner, pin.Version, lastAccess)))
+            if (_entries.TryAdd(id, new Entry(pin.Owner, pin.Version, pin.Epoch, lastAccess)))
             {
                 Interlocked.Increment(ref _count);
             }
@@ -123,16 +126,19 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
     private long Now() => timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
 
-    private sealed class Entry(string destinationId, long version, long lastAccess)
+    private sealed class Entry(string destinationId, long version, long epoch, long lastAccess)
     {
         private string _destinationId = destinationId;
         private long _version = version;
+        private long _epoch = epoch;
         private long _lastAccess = lastAccess;
         private long _lastStoredAccess = lastAccess;
 
         public string DestinationId => Volatile.Read(ref _destinationId);
 
         public long Version => Volatile.Read(ref _version);
+
+        public long Epoch => Volatile.Read(ref _epoch);
 
         public bool IsExpired(long now, long idleTimeout) => now - Volatile.Read(ref _lastAccess) >= idleTimeout;
 
@@ -144,9 +150,10 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
             return now - stored >= touchInterval && Interlocked.CompareExchange(ref _lastStoredAccess, now, stored) == stored;
         }
 
-        public void Repin(string destinationId, long now)
+        public void Repin(string destinationId, long epoch, long now)
         {
             Volatile.Write(ref _destinationId, destinationId);
+            Volatile.Write(ref _epoch, Math.Max(epoch, Volatile.Read(ref _epoch)));
             Volatile.Write(ref _lastAccess, now);
             Volatile.Write(ref _lastStoredAccess, now);
         }

@@ -3,8 +3,8 @@ namespace Baton.Gateway.Store;
 /// <summary>Where the pin table keeps its pins so that a restarted gateway still knows them.</summary>
 internal interface IPinPersistence
 {
-    /// <summary>Durably pins the session (as durable as the durability mode asks).</summary>
-    Task PinAsync(string sessionId, string owner, long now);
+    /// <summary>Durably pins the session to <paramref name="owner"/> in move count <paramref name="epoch"/> (as durable as the durability mode asks).</summary>
+    Task PinAsync(string sessionId, string owner, long epoch, long now);
 
     /// <summary>Records that the session was used; best effort, in the background.</summary>
     void Touch(string sessionId, long now);

@@ -19,6 +19,7 @@ internal sealed partial class JournalTier : IAsyncDisposable
             version     INTEGER NOT NULL,
             state       BLOB    NOT NULL,
             owner       TEXT,
+            epoch       INTEGER NOT NULL DEFAULT 0,
             updated_at  INTEGER NOT NULL,
             last_access INTEGER NOT NULL
         );
@@ -59,7 +60,10 @@ internal sealed partial class JournalTier : IAsyncDisposable
     public async Task<SaveOutcome> SaveAsync(SessionRecord record)
         => await EnqueueAsync(new JournalWrite(JournalWriteKind.Checkpoint, record)) == 1 ? SaveOutcome.Stored : SaveOutcome.Stale;
 
-    /// <summary>Pins the session to <see cref="SessionRecord.Owner"/>, creating an empty version-0 record when new.</summary>
+    /// <summary>
+    /// Pins the session to <see cref="SessionRecord.Owner"/> in the epoch carried as <see cref="SessionRecord.Version"/>,
+    /// creating an empty version-0 record when new.
+    /// </summary>
     public Task PinAsync(SessionRecord record) => EnqueueAsync(new JournalWrite(JournalWriteKind.Pin, record));
 
     /// <summary>Moves the session's last access forward (never back).</summary>
@@ -96,12 +100,12 @@ internal sealed partial class JournalTier : IAsyncDisposable
         await using var connection = new SqliteConnection(_connectionString);
         await connection.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT id, version, owner, last_access FROM sessions WHERE last_access >= $cutoff";
+        command.CommandText = "SELECT id, version, owner, epoch, last_access FROM sessions WHERE last_access >= $cutoff";
         command.Parameters.AddWithValue("$cutoff", cutoff);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            pins.Add(new StoredPin(reader.GetString(0), reader.GetInt64(1), reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetInt64(3)));
+            pins.Add(new StoredPin(reader.GetString(0), reader.GetInt64(1), reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4)));
         }
 
         return pins;
@@ -156,6 +160,14 @@ internal sealed partial class JournalTier : IAsyncDisposable
 
         command.CommandText = Schema;
         command.ExecuteNonQuery();
+
+        // Journals written before sessions had epochs gain the column; their sessions start at epoch 0.
+        command.CommandText = "SELECT count(*) FROM pragma_table_info('sessions') WHERE name = 'epoch';";
+        if (Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
+        {
+            command.CommandText = "ALTER TABLE sessions ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;";
+            command.ExecuteNonQuery();
+        }
         Log.JournalOpened(_logger, Path, synchronous.ToString());
         return connection;
     }
@@ -233,9 +245,9 @@ internal sealed partial class JournalTier : IAsyncDisposable
                 WHERE excluded.version > sessions.version
                 """, "$id", "$version", "$state", "$owner", "$updated", "$access");
             _pin = Prepare("""
-                INSERT INTO sessions (id, version, state, owner, updated_at, last_access) VALUES ($id, 0, x'', $owner, $updated, $access)
-                ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, last_access = max(last_access, excluded.last_access)
-                """, "$id", "$owner", "$updated", "$access");
+                INSERT INTO sessions (id, version, state, owner, epoch, updated_at, last_access) VALUES ($id, 0, x'', $owner, $epoch, $updated, $access)
+                ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, epoch = max(epoch, excluded.epoch), last_access = max(last_access, excluded.last_access)
+                """, "$id", "$owner", "$epoch", "$updated", "$access");
             _touch = Prepare("UPDATE sessions SET last_access = max(last_access, $access) WHERE id = $id", "$id", "$access");
             _delete = Prepare("DELETE FROM sessions WHERE id = $id", "$id");
             _deleteIdle = Prepare("DELETE FROM sessions WHERE last_access < $access", "$access");
@@ -258,7 +270,7 @@ internal sealed partial class JournalTier : IAsyncDisposable
                     results[i] = kind switch
                     {
                         JournalWriteKind.Checkpoint => Run(_checkpoint, r.SessionId, r.Version, r.State, (object?)r.Owner ?? DBNull.Value, r.UpdatedAt, r.LastAccess),
-                        JournalWriteKind.Pin => Run(_pin, r.SessionId, (object?)r.Owner ?? DBNull.Value, r.UpdatedAt, r.LastAccess),
+                        JournalWriteKind.Pin => Run(_pin, r.SessionId, (object?)r.Owner ?? DBNull.Value, r.Version, r.UpdatedAt, r.LastAccess),
                         JournalWriteKind.Touch => Run(_touch, r.SessionId, r.LastAccess),
                         JournalWriteKind.Delete => Run(_delete, r.SessionId),
                         JournalWriteKind.DeleteIdle => Run(_deleteIdle, r.LastAccess),

@@ -7,7 +7,7 @@ namespace Baton.Gateway.Store;
 
 /// <summary>
 /// The fast tier: one Redis hash per session (<c>{prefix}s:{id}</c>: v version, s state, o owner,
-/// u updated, a last access) with the idle timeout as its TTL. Checkpoints go through a check-and-set
+/// e epoch, u updated, a last access) with the idle timeout as its TTL. Checkpoints go through a check-and-set
 /// script, so an older version never lands over a newer one — not even a write that waited in a client
 /// backlog through an outage. Every call has a time budget; past it, or with Redis down, the answer is
 /// "unavailable" and the journal carries on alone.
@@ -27,7 +27,7 @@ internal sealed partial class RedisTier : IAsyncDisposable
         redis.call('HSETNX', KEYS[1], 'v', '0')
         redis.call('HSETNX', KEYS[1], 's', '')
         redis.call('HSETNX', KEYS[1], 'u', ARGV[2])
-        redis.call('HSET', KEYS[1], 'o', ARGV[1], 'a', ARGV[2])
+        redis.call('HSET', KEYS[1], 'o', ARGV[1], 'a', ARGV[2], 'e', ARGV[4])
         redis.call('PEXPIRE', KEYS[1], ARGV[3])
         return 1
         """;
@@ -78,8 +78,8 @@ internal sealed partial class RedisTier : IAsyncDisposable
     }
 
     /// <summary>True when written; false when Redis is not configured, down, or over budget.</summary>
-    public async Task<bool> PinAsync(string sessionId, string owner, long now)
-        => (await CallAsync("pin", db => db.ScriptEvaluateAsync(PinScript, [Key(sessionId)], [owner, now, _ttlMilliseconds]))).Ok;
+    public async Task<bool> PinAsync(string sessionId, string owner, long epoch, long now)
+        => (await CallAsync("pin", db => db.ScriptEvaluateAsync(PinScript, [Key(sessionId)], [owner, now, _ttlMilliseconds, epoch]))).Ok;
 
     public async Task<bool> TouchAsync(string sessionId, long now)
         => (await CallAsync("touch", async db =>

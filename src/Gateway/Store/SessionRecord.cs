@@ -8,7 +8,7 @@ namespace Baton.Gateway.Store;
 internal sealed record SessionRecord(string SessionId, long Version, byte[] State, string? Owner, long UpdatedAt, long LastAccess);
 
 /// <summary>A live session's pin as loaded at startup.</summary>
-internal sealed record StoredPin(string SessionId, long Version, string? Owner, long LastAccess);
+internal sealed record StoredPin(string SessionId, long Version, string? Owner, long Epoch, long LastAccess);
 
 /// <summary>What became of a checkpoint.</summary>
 internal enum SaveOutcome

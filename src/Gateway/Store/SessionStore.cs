@@ -42,10 +42,10 @@ internal sealed class SessionStore(
         return outcome;
     }
 
-    public async Task PinAsync(string sessionId, string owner, long now)
+    public async Task PinAsync(string sessionId, string owner, long epoch, long now)
     {
-        var toJournal = journal.PinAsync(new SessionRecord(sessionId, 0, [], owner, now, now));
-        var toRedis = redis.PinAsync(sessionId, owner, now);
+        var toJournal = journal.PinAsync(new SessionRecord(sessionId, epoch, [], owner, now, now));
+        var toRedis = redis.PinAsync(sessionId, owner, epoch, now);
         if (_durability == DurabilityMode.RiskLossOnGatewayCrash && await toRedis)
         {
             Observe(toJournal, "pin");

@@ -44,7 +44,7 @@ public sealed class ProtocolHeaderTests : IAsyncLifetime
 
         // A correctly signed grant for the victim's session: valid protocol, but from a client.
         var keys = new ProtocolKeys(TestGateway.Secret);
-        var forgedGrant = new SessionGrant(victimId, 0, 60_000, 1_000_000, ProtocolTime.Now(TimeProvider.System)).Format(keys);
+        var forgedGrant = new SessionGrant(victimId, 0, 0, 60_000, 1_000_000, ProtocolTime.Now(TimeProvider.System)).Format(keys);
         using var attacker = _gateway.NewClient();
         foreach (var name in Spellings)
         {

@@ -35,7 +35,7 @@ public sealed class RestoreEndpointTests : IAsyncLifetime, IDisposable
         Assert.Equal(HttpStatusCode.NoContent, restored.StatusCode);
 
         using var request = new HttpRequestMessage(HttpMethod.Post, "/counter");
-        request.Headers.Add(ProtocolConstants.SessionHeader, new SessionGrant(sessionId, 7, 60_000, 1 << 20, Now()).Format(Keys));
+        request.Headers.Add(ProtocolConstants.SessionHeader, new SessionGrant(sessionId, 7, 0, 60_000, 1 << 20, Now()).Format(Keys));
         using var response = await _client.SendAsync(request);
         Assert.Contains("\"count\":42", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         var checkpoint = response.Headers.GetValues(ProtocolConstants.CheckpointHeader).Single();
@@ -83,19 +83,19 @@ public sealed class RestoreEndpointTests : IAsyncLifetime, IDisposable
                 header = null;
                 break;
             case "wrong secret":
-                header = new RestoreDescriptor(sessionId, 3, state.Length, Ids.Sha256(state), _incarnation, Now(), Ids.New()).Format(new ProtocolKeys("another-secret-0123456789abcdef0123456789"));
+                header = new RestoreDescriptor(sessionId, 3, 0, state.Length, Ids.Sha256(state), _incarnation, Now(), Ids.New()).Format(new ProtocolKeys("another-secret-0123456789abcdef0123456789"));
                 break;
             case "altered version":
                 header = header.Replace("ver=3", "ver=9", StringComparison.Ordinal);
                 break;
             case "another instance":
-                header = new RestoreDescriptor(sessionId, 3, state.Length, Ids.Sha256(state), Ids.New(), Now(), Ids.New()).Format(Keys);
+                header = new RestoreDescriptor(sessionId, 3, 0, state.Length, Ids.Sha256(state), Ids.New(), Now(), Ids.New()).Format(Keys);
                 break;
             case "too old":
-                header = new RestoreDescriptor(sessionId, 3, state.Length, Ids.Sha256(state), _incarnation, Now() - 600_000, Ids.New()).Format(Keys);
+                header = new RestoreDescriptor(sessionId, 3, 0, state.Length, Ids.Sha256(state), _incarnation, Now() - 600_000, Ids.New()).Format(Keys);
                 break;
             case "from the future":
-                header = new RestoreDescriptor(sessionId, 3, state.Length, Ids.Sha256(state), _incarnation, Now() + 600_000, Ids.New()).Format(Keys);
+                header = new RestoreDescriptor(sessionId, 3, 0, state.Length, Ids.Sha256(state), _incarnation, Now() + 600_000, Ids.New()).Format(Keys);
                 break;
             case "body differs from digest":
                 body = CounterState(6);
@@ -123,7 +123,7 @@ public sealed class RestoreEndpointTests : IAsyncLifetime, IDisposable
     public async Task ARequestWithAForgedGrant_IsRefused401()
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, "/counter");
-        request.Headers.Add(ProtocolConstants.SessionHeader, new SessionGrant(Ids.New(), 0, 60_000, 1 << 20, Now()).Format(new ProtocolKeys("another-secret-0123456789abcdef0123456789")));
+        request.Headers.Add(ProtocolConstants.SessionHeader, new SessionGrant(Ids.New(), 0, 0, 60_000, 1 << 20, Now()).Format(new ProtocolKeys("another-secret-0123456789abcdef0123456789")));
 
         using var response = await _client.SendAsync(request);
 
@@ -133,14 +133,14 @@ public sealed class RestoreEndpointTests : IAsyncLifetime, IDisposable
     private async Task<int> CountOfAsync(string sessionId, long gatewayVersion)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, "/counter");
-        request.Headers.Add(ProtocolConstants.SessionHeader, new SessionGrant(sessionId, gatewayVersion, 60_000, 1 << 20, Now()).Format(Keys));
+        request.Headers.Add(ProtocolConstants.SessionHeader, new SessionGrant(sessionId, gatewayVersion, 0, 60_000, 1 << 20, Now()).Format(Keys));
         using var response = await _client.SendAsync(request);
         var json = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         return json.RootElement.GetProperty("count").GetInt32();
     }
 
     private string Restore(string sessionId, long version, byte[] state)
-        => new RestoreDescriptor(sessionId, version, state.Length, Ids.Sha256(state), _incarnation, Now(), Ids.New()).Format(Keys);
+        => new RestoreDescriptor(sessionId, version, 0, state.Length, Ids.Sha256(state), _incarnation, Now(), Ids.New()).Format(Keys);
 
     private Task<HttpResponseMessage> SendAsync(string? header, byte[] body)
     {

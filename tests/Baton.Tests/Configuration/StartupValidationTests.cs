@@ -51,7 +51,8 @@ public sealed class StartupValidationTests
     [Fact]
     public async Task MissingSecret_InDevelopment_UsesTheDocumentedDevelopmentSecret()
     {
-        await using var app = TestGateway.CreateApp(["--urls=http://127.0.0.1:0", .. Destinations], environment: "Development");
+        var journal = Path.Combine(TestPaths.NewFolder("dev"), "journal.db");
+        await using var app = TestGateway.CreateApp(["--urls=http://127.0.0.1:0", $"--Baton:JournalPath={journal}", .. Destinations], environment: "Development");
 
         await app.StartAsync();
         await app.StopAsync();

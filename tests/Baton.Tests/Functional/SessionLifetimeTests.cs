@@ -146,7 +146,7 @@ public sealed class SessionLifetimeTests : IAsyncLifetime
 
         public ValueTask<SessionPin?> FindAsync(SessionId id, CancellationToken cancellationToken) => throw new IOException("pin table unavailable");
 
-        public ValueTask PinAsync(SessionId id, string destinationId, CancellationToken cancellationToken) => throw new IOException("pin table unavailable");
+        public ValueTask<SessionPin> PinAsync(SessionId id, string destinationId, CancellationToken cancellationToken) => throw new IOException("pin table unavailable");
 
         public ValueTask<int> PurgeExpiredAsync(CancellationToken cancellationToken) => ValueTask.FromResult(0);
 

@@ -24,7 +24,7 @@ public sealed class ProtocolMessageTests
     [Fact]
     public void SessionGrant_RoundTrips_AndFailsWithAnotherKey()
     {
-        var grant = new SessionGrant(Ids.New(), 12, 1_200_000, 1 << 20, 1_700_000_000_000);
+        var grant = new SessionGrant(Ids.New(), 12, 0, 1_200_000, 1 << 20, 1_700_000_000_000);
         var header = grant.Format(Keys);
 
         Assert.Equal(ProtocolVerdict.Valid, SessionGrant.TryParse(header, Keys, out var parsed));
@@ -45,7 +45,7 @@ public sealed class ProtocolMessageTests
     public void AMacForOneMessageKind_NeverPassesAsAnother()
     {
         var id = Ids.New();
-        var restoreHeader = new RestoreDescriptor(id, 1, 0, Ids.Sha256([]), Ids.New(), 1, Ids.New()).Format(Keys);
+        var restoreHeader = new RestoreDescriptor(id, 1, 0, 0, Ids.Sha256([]), Ids.New(), 1, Ids.New()).Format(Keys);
         var asCheckpoint = restoreHeader.Split("; ").Where(p => !p.StartsWith("target=", StringComparison.Ordinal) && !p.StartsWith("ts=", StringComparison.Ordinal) && !p.StartsWith("nonce=", StringComparison.Ordinal));
 
         Assert.Equal(ProtocolVerdict.Malformed, CheckpointDescriptor.TryParse(restoreHeader, Keys, out _));
@@ -54,12 +54,13 @@ public sealed class ProtocolMessageTests
 
     [Theory]
     [InlineData("ver=12", "ver=13")]
+    [InlineData("epoch=0", "epoch=1")]
     [InlineData("ttl=1200000", "ttl=9999999")]
     [InlineData("max=1048576", "max=99999999")]
     [InlineData("ts=1700000000000", "ts=1700000000001")]
     public void AnyAlteredField_BreaksTheSignature(string from, string to)
     {
-        var header = new SessionGrant(Ids.New(), 12, 1_200_000, 1 << 20, 1_700_000_000_000).Format(Keys);
+        var header = new SessionGrant(Ids.New(), 12, 0, 1_200_000, 1 << 20, 1_700_000_000_000).Format(Keys);
 
         Assert.Equal(ProtocolVerdict.BadSignature, SessionGrant.TryParse(header.Replace(from, to, StringComparison.Ordinal), Keys, out _));
     }
@@ -68,13 +69,13 @@ public sealed class ProtocolMessageTests
     [InlineData(null, nameof(ProtocolVerdict.Missing))]
     [InlineData("", nameof(ProtocolVerdict.Missing))]
     [InlineData("garbage", nameof(ProtocolVerdict.Malformed))]
-    [InlineData("v=2; sid=AAAAAAAAAAAAAAAAAAAAAA; ver=1; ttl=1; max=1; ts=1; mac=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", nameof(ProtocolVerdict.UnsupportedVersion))]
-    [InlineData("v=1; sid=AAAAAAAAAAAAAAAAAAAAAA; ver=1; ttl=1; max=1; ts=1", nameof(ProtocolVerdict.Malformed))]
-    [InlineData("v=1; sid=AAAAAAAAAAAAAAAAAAAAAA; ver=1; ver=1; ttl=1; max=1; ts=1; mac=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", nameof(ProtocolVerdict.Malformed))]
-    [InlineData("v=1; sid=AAAAAAAAAAAAAAAAAAAAAA; ver=-1; ttl=1; max=1; ts=1; mac=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", nameof(ProtocolVerdict.Malformed))]
-    [InlineData("v=1; sid=AAAAAAAAAAAAAAAAAAAAA!; ver=1; ttl=1; max=1; ts=1; mac=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", nameof(ProtocolVerdict.Malformed))]
-    [InlineData("v=1; sid=AAAAAAAAAAAAAAAAAAAAAA; ver=1; ttl=1; max=1; ts=1; mac=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA; x=1", nameof(ProtocolVerdict.Malformed))]
-    [InlineData("v=1; sid=AAAAAAAAAAAAAAAAAAAAAA; ver=1; ttl=1; max=1; ts=1; mac=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", nameof(ProtocolVerdict.BadSignature))]
+    [InlineData("v=2; sid=AAAAAAAAAAAAAAAAAAAAAA; ver=1; epoch=0; ttl=1; max=1; ts=1; mac=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", nameof(ProtocolVerdict.UnsupportedVersion))]
+    [InlineData("v=1; sid=AAAAAAAAAAAAAAAAAAAAAA; ver=1; epoch=0; ttl=1; max=1; ts=1", nameof(ProtocolVerdict.Malformed))]
+    [InlineData("v=1; sid=AAAAAAAAAAAAAAAAAAAAAA; ver=1; ver=1; epoch=0; ttl=1; max=1; ts=1; mac=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", nameof(ProtocolVerdict.Malformed))]
+    [InlineData("v=1; sid=AAAAAAAAAAAAAAAAAAAAAA; ver=-1; epoch=0; ttl=1; max=1; ts=1; mac=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", nameof(ProtocolVerdict.Malformed))]
+    [InlineData("v=1; sid=AAAAAAAAAAAAAAAAAAAAA!; ver=1; epoch=0; ttl=1; max=1; ts=1; mac=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", nameof(ProtocolVerdict.Malformed))]
+    [InlineData("v=1; sid=AAAAAAAAAAAAAAAAAAAAAA; ver=1; epoch=0; ttl=1; max=1; ts=1; mac=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA; x=1", nameof(ProtocolVerdict.Malformed))]
+    [InlineData("v=1; sid=AAAAAAAAAAAAAAAAAAAAAA; ver=1; epoch=0; ttl=1; max=1; ts=1; mac=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", nameof(ProtocolVerdict.BadSignature))]
     public void SessionGrant_TryParse_ClassifiesBadInput_WithoutThrowing(string? header, string expected)
     {
         Assert.Equal(expected, SessionGrant.TryParse(header, Keys, out var grant).ToString());

@@ -31,10 +31,10 @@ public sealed class SessionPinTableTests
         var id = SessionId.New();
 
         await table.PinAsync(id, "b1", default);
-        Assert.Equal(new SessionPin(id, "b1", 0), await table.FindAsync(id, default));
+        Assert.Equal(new SessionPin(id, "b1", 0, 0), await table.FindAsync(id, default));
 
         await table.PinAsync(id, "b3", default);
-        Assert.Equal(new SessionPin(id, "b3", 0), await table.FindAsync(id, default));
+        Assert.Equal(new SessionPin(id, "b3", 0, 1), await table.FindAsync(id, default));
         Assert.Equal(1, table.Count);
     }
 
@@ -144,13 +144,13 @@ public sealed class SessionPinTableTests
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         var live = SessionId.New();
         var expired = SessionId.New();
-        _store.Stored.Add(new StoredPin(live.Value, 7, "b3", now - 1000));
-        _store.Stored.Add(new StoredPin(expired.Value, 2, "b1", now - (long)IdleTimeout.TotalMilliseconds * 2));
+        _store.Stored.Add(new StoredPin(live.Value, 7, "b3", 2, now - 1000));
+        _store.Stored.Add(new StoredPin(expired.Value, 2, "b1", 0, now - (long)IdleTimeout.TotalMilliseconds * 2));
         var table = NewTable();
 
         await table.LoadAsync(default);
 
-        Assert.Equal(new SessionPin(live, "b3", 7), await table.FindAsync(live, default));
+        Assert.Equal(new SessionPin(live, "b3", 7, 2), await table.FindAsync(live, default));
         Assert.Null(await table.FindAsync(expired, default));
     }
 
@@ -160,7 +160,7 @@ public sealed class SessionPinTableTests
 
         public List<StoredPin> Stored { get; } = [];
 
-        public Task PinAsync(string sessionId, string owner, long now)
+        public Task PinAsync(string sessionId, string owner, long epoch, long now)
         {
             Writes.Add(("pin", sessionId, owner));
             return Task.CompletedTask;

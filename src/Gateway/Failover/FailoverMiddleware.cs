@@ -1,0 +1,171 @@
+using System.Net.Sockets;
+using Baton.Gateway.Configuration;
+using Baton.Gateway.Diagnostics;
+using Baton.Gateway.Sessions;
+using Microsoft.Extensions.Options;
+using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Health;
+using Yarp.ReverseProxy.Model;
+
+namespace Baton.Gateway.Failover;
+
+/// <summary>
+/// Proxy-pipeline step around affinity, load balancing and forwarding: when the attempt fails before any
+/// of the response reached the client — the destination refused the connection, reset it, timed out, or
+/// refused the session as stale — it marks the destination down, moves the session (restoring its last
+/// checkpoint on a healthy destination, once per session), and resends the buffered request there.
+/// A request the dead backend may already have processed is resent only when that is safe.
+/// </summary>
+internal sealed class FailoverMiddleware(
+    RequestDelegate next,
+    SessionMover mover,
+    IDestinationHealthUpdater health,
+    IOptions<BatonOptions> options,
+    BatonMetrics metrics,
+    ILogger<FailoverMiddleware> logger)
+{
+    private readonly BatonFailoverOptions _options = options.Value.Failover;
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var session = context.Features.Get<BatonSessionFeature>();
+        if (session is null)
+        {
+            await next(context);
+            return;
+        }
+
+        var proxy = context.GetReverseProxyFeature();
+        var cluster = proxy.Route.Cluster!;
+        var resendable = PrepareBody(context);
+        var tried = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        for (var attempt = 1; ; attempt++)
+        {
+            await next(context);
+
+            var error = context.Features.Get<IForwarderErrorFeature>();
+            var stale = context.Features.Get<StaleSessionSignal>() is not null;
+            if ((error is null && !stale) || context.Response.HasStarted || context.RequestAborted.IsCancellationRequested)
+            {
+                return;
+            }
+
+            var destination = proxy.ProxiedDestination;
+            DestinationState? target;
+            if (stale && destination is not null)
+            {
+                Log.StaleCopyRefreshed(logger, destination.DestinationId, session.Id.Hash);
+                target = await mover.RefreshAsync(session, cluster, destination, context.RequestAborted)
+                    ? destination
+                    : await MoveAsync(destination.DestinationId);
+            }
+            else if (error!.Error == ForwarderError.NoAvailableDestinations)
+            {
+                // Nothing was sent anywhere: wait (bounded) for a destination, then let affinity and load balancing choose again.
+                target = null;
+                if (!await mover.WaitForAnyDestinationAsync(cluster, context.RequestAborted))
+                {
+                    await RefuseNoDestinationAsync();
+                    return;
+                }
+            }
+            else
+            {
+                var failed = destination?.DestinationId;
+                if (destination is not null)
+                {
+                    health.SetPassive(cluster, destination, DestinationHealth.Unhealthy, _options.ReactivationPeriod);
+                }
+
+                metrics.Failover(error.Error.ToString());
+                Log.FailingOver(logger, failed ?? "-", error.Error.ToString());
+                target = await MoveAsync(failed);
+                if (!NeverReached(error) && !MayResend(context.Request))
+                {
+                    metrics.ResendRefused();
+                    Log.ResendRefused(logger, session.Id.Hash, error.Error.ToString(), context.Request.Method);
+                    await Refusal.WriteAsync(context, StatusCodes.Status502BadGateway,
+                        "The backend failed while handling this request, which may have been applied; it was not resent. The session is safe: retry if the request is safe to repeat.");
+                    return;
+                }
+
+                if (target is null)
+                {
+                    await RefuseNoDestinationAsync();
+                    return;
+                }
+            }
+
+            if (attempt >= _options.MaxAttempts || !resendable)
+            {
+                await Refusal.WriteAsync(context, StatusCodes.Status503ServiceUnavailable,
+                    resendable ? "No backend could answer this request; retry shortly." : "The backend failed and this request's body could not be resent; retry shortly.");
+                return;
+            }
+
+            // Resend: a clean response, no error, the body from the start, and the chosen destination.
+            context.Response.Clear();
+            context.Features.Set<IForwarderErrorFeature>(null);
+            context.Features.Set<StaleSessionSignal>(null);
+            if (context.Request.Body.CanSeek)
+            {
+                context.Request.Body.Position = 0;
+            }
+
+            proxy.AvailableDestinations = target is null ? cluster.DestinationsState.AvailableDestinations : target;
+            metrics.Resent();
+        }
+
+        async Task<DestinationState?> MoveAsync(string? failed)
+        {
+            if (failed is not null)
+            {
+                tried.Add(failed);
+            }
+
+            return await mover.MoveAsync(session, cluster, failed, tried, context.RequestAborted);
+        }
+
+        Task RefuseNoDestinationAsync()
+        {
+            metrics.NoDestination();
+            Log.NoDestination(logger, cluster.ClusterId);
+            return Refusal.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "No healthy backend is available; retry shortly.");
+        }
+    }
+
+    /// <summary>Keeps the body so it can be sent again; false when it cannot be (too large, streamed, upgraded).</summary>
+    private bool PrepareBody(HttpContext context)
+    {
+        var request = context.Request;
+        if (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpUpgradeFeature>()?.IsUpgradableRequest == true
+            || string.Equals(request.ContentType, "application/grpc", StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        if (request.ContentLength is 0 || (request.ContentLength is null && request.Headers.TransferEncoding.Count == 0))
+        {
+            return true;
+        }
+
+        if (request.ContentLength is { } length && length <= _options.MaxBufferedRequestBytes)
+        {
+            request.EnableBuffering(bufferThreshold: 64 * 1024, bufferLimit: _options.MaxBufferedRequestBytes);
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>True when the backend cannot have received the request: the connection was never made.</summary>
+    private static bool NeverReached(IForwarderErrorFeature error)
+        => error.Error is ForwarderError.Request or ForwarderError.RequestCreation
+           && error.Exception is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError } or HttpRequestException { InnerException: SocketException { SocketErrorCode: SocketError.ConnectionRefused } };
+
+    private bool MayResend(HttpRequest request)
+        => _options.ResendNonIdempotent
+           || HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method) || HttpMethods.IsOptions(request.Method)
+           || HttpMethods.IsTrace(request.Method) || HttpMethods.IsPut(request.Method) || HttpMethods.IsDelete(request.Method)
+           || request.Headers.ContainsKey("Idempotency-Key");
+}

@@ -1,0 +1,26 @@
+namespace Baton.Gateway.Failover;
+
+/// <summary>Failover log events (ids 4000–4099). Session ids appear only as hashes.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(4001, LogLevel.Warning, "Request to destination '{DestinationId}' failed ({Error}); the session moves and the request is resent.", EventName = "FailingOver")]
+    public static partial void FailingOver(ILogger logger, string destinationId, string error);
+
+    [LoggerMessage(4002, LogLevel.Information, "Session {SessionHash} moved from '{From}' to '{To}'.", EventName = "SessionMoved")]
+    public static partial void SessionMoved(ILogger logger, string sessionHash, string from, string to);
+
+    [LoggerMessage(4003, LogLevel.Information, "Session {SessionHash} restored on '{DestinationId}' at version {Version}, epoch {Epoch}.", EventName = "SessionRestored")]
+    public static partial void SessionRestored(ILogger logger, string sessionHash, string destinationId, long version, long epoch);
+
+    [LoggerMessage(4004, LogLevel.Warning, "Restore of session {SessionHash} on '{DestinationId}' failed; trying another destination.", EventName = "RestoreFailed")]
+    public static partial void RestoreFailed(ILogger logger, string sessionHash, string destinationId);
+
+    [LoggerMessage(4005, LogLevel.Warning, "Request for session {SessionHash} not resent after '{Error}': it may have been processed ({Method} without Idempotency-Key).", EventName = "ResendRefused")]
+    public static partial void ResendRefused(ILogger logger, string sessionHash, string error, string method);
+
+    [LoggerMessage(4006, LogLevel.Warning, "No healthy destination in cluster '{ClusterId}' within the wait; answered 503.", EventName = "NoDestination")]
+    public static partial void NoDestination(ILogger logger, string clusterId);
+
+    [LoggerMessage(4007, LogLevel.Information, "Destination '{DestinationId}' has a stale copy of session {SessionHash}; restoring it there.", EventName = "StaleCopyRefreshed")]
+    public static partial void StaleCopyRefreshed(ILogger logger, string destinationId, string sessionHash);
+}

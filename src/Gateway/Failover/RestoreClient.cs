@@ -1,0 +1,125 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Baton.Gateway.Configuration;
+using Baton.Gateway.Sessions;
+using Baton.Gateway.Store;
+using Baton.Protocol;
+using Microsoft.Extensions.Options;
+using Yarp.ReverseProxy.Model;
+
+namespace Baton.Gateway.Failover;
+
+/// <summary>
+/// Sends a session's last checkpoint to a backend over the authenticated restore channel, bound to the
+/// backend process's incarnation. At most <c>MaxConcurrentRestoresPerDestination</c> run at once per
+/// destination; each has <c>RestoreTimeout</c> in all.
+/// </summary>
+internal sealed class RestoreClient : IDisposable
+{
+    private readonly HttpMessageInvoker _http;
+    private readonly ProtocolKeys _keys;
+    private readonly DestinationIncarnations _incarnations;
+    private readonly BatonFailoverOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _slots = new(StringComparer.OrdinalIgnoreCase);
+
+    public RestoreClient(ProtocolKeys keys, DestinationIncarnations incarnations, IOptions<BatonOptions> options, TimeProvider time)
+    {
+        _keys = keys;
+        _incarnations = incarnations;
+        _options = options.Value.Failover;
+        _time = time;
+        _http = new HttpMessageInvoker(new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            UseCookies = false,
+            ConnectTimeout = _options.RestoreTimeout,
+        });
+    }
+
+    /// <summary>True when the backend installed the state.</summary>
+    public async Task<bool> RestoreAsync(ClusterState cluster, DestinationState destination, SessionId session, SessionRecord? record, long epoch, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.RestoreTimeout);
+        var slot = _slots.GetOrAdd(destination.DestinationId, _ => new SemaphoreSlim(_options.MaxConcurrentRestoresPerDestination));
+        try
+        {
+            await slot.WaitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+
+        try
+        {
+            for (var attempt = 0; attempt < 2; attempt++)
+            {
+                var incarnation = _incarnations.Get(cluster.ClusterId, destination.DestinationId) ?? await ProbeAsync(cluster, destination, timeout.Token);
+                if (incarnation is null)
+                {
+                    return false;
+                }
+
+                var status = await SendAsync(destination, session, record, epoch, incarnation, timeout.Token);
+                if (status == HttpStatusCode.NoContent)
+                {
+                    return true;
+                }
+
+                // Another process answers at that address now: learn its incarnation and try once more.
+                if (status != HttpStatusCode.Forbidden)
+                {
+                    return false;
+                }
+
+                _incarnations.Forget(cluster.ClusterId, destination.DestinationId);
+            }
+
+            return false;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+        finally
+        {
+            slot.Release();
+        }
+    }
+
+    public void Dispose() => _http.Dispose();
+
+    private async Task<HttpStatusCode> SendAsync(DestinationState destination, SessionId session, SessionRecord? record, long epoch, string incarnation, CancellationToken cancellationToken)
+    {
+        var state = record?.State ?? [];
+        var descriptor = new RestoreDescriptor(session.Value, record?.Version ?? 0, epoch, state.Length, Ids.Sha256(state), incarnation, ProtocolTime.Now(_time), Ids.New());
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(BaseAddress(destination), ProtocolConstants.RestorePath))
+        {
+            Content = new ByteArrayContent(state),
+        };
+        request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/octet-stream");
+        request.Headers.TryAddWithoutValidation(ProtocolConstants.RestoreHeader, descriptor.Format(_keys));
+        using var response = await _http.SendAsync(request, cancellationToken);
+        return response.StatusCode;
+    }
+
+    /// <summary>Asks the backend which process it is: every answer of the library names its incarnation.</summary>
+    private async Task<string?> ProbeAsync(ClusterState cluster, DestinationState destination, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(BaseAddress(destination), ProtocolConstants.RestorePath));
+        using var response = await _http.SendAsync(request, cancellationToken);
+        if (!response.Headers.TryGetValues(ProtocolConstants.IncarnationHeader, out var values))
+        {
+            return null;
+        }
+
+        var incarnation = values.First();
+        _incarnations.Report(cluster.ClusterId, destination.DestinationId, incarnation);
+        return incarnation;
+    }
+
+    private static Uri BaseAddress(DestinationState destination) => new(destination.Model.Config.Address, UriKind.Absolute);
+}

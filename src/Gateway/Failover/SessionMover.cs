@@ -1,0 +1,166 @@
+using Baton.Gateway.Configuration;
+using Baton.Gateway.Diagnostics;
+using Baton.Gateway.Sessions;
+using Baton.Gateway.Store;
+using Microsoft.Extensions.Options;
+using Yarp.ReverseProxy.Model;
+
+namespace Baton.Gateway.Failover;
+
+/// <summary>
+/// Moves a session off a destination that failed it: picks a healthy destination (never one already
+/// tried), restores the session's last checkpoint there, and re-pins the session — all under a lock per
+/// session, so when many requests of one session fail together exactly one of them restores and the
+/// others follow the new pin.
+/// </summary>
+internal sealed class SessionMover(
+    ISessionPinTable pins,
+    SessionStore store,
+    RestoreClient restores,
+    IOptions<BatonOptions> options,
+    TimeProvider time,
+    BatonMetrics metrics,
+    ILogger<SessionMover> logger)
+{
+    private const int LockStripes = 256;
+    private static readonly TimeSpan AvailabilityPoll = TimeSpan.FromMilliseconds(100);
+    private readonly SemaphoreSlim[] _locks = Enumerable.Range(0, LockStripes).Select(_ => new SemaphoreSlim(1, 1)).ToArray();
+    private readonly BatonFailoverOptions _options = options.Value.Failover;
+
+    /// <summary>
+    /// Makes sure the session lives on a healthy destination other than <paramref name="failed"/> and those
+    /// in <paramref name="excluded"/>, restoring it there if it has to move. Null when no destination
+    /// could take it within <c>NoDestinationWait</c>.
+    /// </summary>
+    public async Task<DestinationState?> MoveAsync(BatonSessionFeature session, ClusterState cluster, string? failed, IReadOnlySet<string> excluded, CancellationToken cancellationToken)
+    {
+        var stripe = _locks[(session.Id.Value.GetHashCode(StringComparison.Ordinal) & int.MaxValue) % LockStripes];
+        await stripe.WaitAsync(cancellationToken);
+        try
+        {
+            var pin = await pins.FindAsync(session.Id, cancellationToken);
+
+            // Another request of this session already moved it somewhere healthy: follow.
+            if (pin is not null && !string.Equals(pin.DestinationId, failed, StringComparison.OrdinalIgnoreCase) && !excluded.Contains(pin.DestinationId)
+                && Available(cluster).FirstOrDefault(d => string.Equals(d.DestinationId, pin.DestinationId, StringComparison.OrdinalIgnoreCase)) is { } current)
+            {
+                Adopt(session, pin);
+                return current;
+            }
+
+            var deadline = time.GetUtcNow() + _options.NoDestinationWait;
+            var refused = new HashSet<string>(excluded, StringComparer.OrdinalIgnoreCase);
+            if (failed is not null)
+            {
+                refused.Add(failed);
+            }
+
+            while (true)
+            {
+                foreach (var target in Candidates(cluster, refused))
+                {
+                    if (await PlaceAsync(session, pin, cluster, target, cancellationToken) is { } placed)
+                    {
+                        metrics.SessionMoved();
+                        Log.SessionMoved(logger, session.Id.Hash, failed ?? "-", placed.DestinationId);
+                        return placed;
+                    }
+
+                    refused.Add(target.DestinationId);
+                }
+
+                if (time.GetUtcNow() >= deadline)
+                {
+                    return null;
+                }
+
+                await Task.Delay(AvailabilityPoll, time, cancellationToken);
+
+                // A destination that failed a restore may be fine again later: only the failed and tried ones stay out.
+                refused = new HashSet<string>(excluded, StringComparer.OrdinalIgnoreCase);
+                if (failed is not null)
+                {
+                    refused.Add(failed);
+                }
+            }
+        }
+        finally
+        {
+            stripe.Release();
+        }
+    }
+
+    /// <summary>
+    /// Restores the session onto the destination it is pinned to, whose backend refused it as stale (it
+    /// restarted empty or came back after the session moved). False when the restore failed.
+    /// </summary>
+    public async Task<bool> RefreshAsync(BatonSessionFeature session, ClusterState cluster, DestinationState destination, CancellationToken cancellationToken)
+    {
+        var stripe = _locks[(session.Id.Value.GetHashCode(StringComparison.Ordinal) & int.MaxValue) % LockStripes];
+        await stripe.WaitAsync(cancellationToken);
+        try
+        {
+            var pin = await pins.FindAsync(session.Id, cancellationToken);
+            return await PlaceAsync(session, pin, cluster, destination, cancellationToken) is not null;
+        }
+        finally
+        {
+            stripe.Release();
+        }
+    }
+
+    /// <summary>Waits up to <c>NoDestinationWait</c> for any healthy destination; null if none came.</summary>
+    public async Task<bool> WaitForAnyDestinationAsync(ClusterState cluster, CancellationToken cancellationToken)
+    {
+        var deadline = time.GetUtcNow() + _options.NoDestinationWait;
+        while (Available(cluster).Count == 0)
+        {
+            if (time.GetUtcNow() >= deadline)
+            {
+                return false;
+            }
+
+            await Task.Delay(AvailabilityPoll, time, cancellationToken);
+        }
+
+        return true;
+    }
+
+    private async Task<DestinationState?> PlaceAsync(BatonSessionFeature session, SessionPin? pin, ClusterState cluster, DestinationState target, CancellationToken cancellationToken)
+    {
+        if (pin is null)
+        {
+            // Never served: nothing to restore; the target simply gets the session.
+            return target;
+        }
+
+        var moving = !string.Equals(pin.DestinationId, target.DestinationId, StringComparison.OrdinalIgnoreCase);
+        var epoch = pin.Epoch + (moving ? 1 : 0);
+        var record = await store.GetAsync(session.Id.Value, cancellationToken);
+        if (!await restores.RestoreAsync(cluster, target, session.Id, record, epoch, cancellationToken))
+        {
+            metrics.RestoreFailed();
+            Log.RestoreFailed(logger, session.Id.Hash, target.DestinationId);
+            return null;
+        }
+
+        metrics.Restored(record?.State.Length ?? 0);
+        Log.SessionRestored(logger, session.Id.Hash, target.DestinationId, record?.Version ?? 0, epoch);
+        var repinned = await pins.PinAsync(session.Id, target.DestinationId, cancellationToken);
+        Adopt(session, repinned with { Version = Math.Max(repinned.Version, record?.Version ?? 0) });
+        return target;
+    }
+
+    private static void Adopt(BatonSessionFeature session, SessionPin pin)
+    {
+        session.PinnedDestinationId = pin.DestinationId;
+        session.Epoch = pin.Epoch;
+        session.Version = Math.Max(session.Version, pin.Version);
+    }
+
+    private static IReadOnlyList<DestinationState> Available(ClusterState cluster) => cluster.DestinationsState.AvailableDestinations;
+
+    // Least busy first, so the sessions of a dead backend spread over the living.
+    private static List<DestinationState> Candidates(ClusterState cluster, HashSet<string> refused)
+        => Available(cluster).Where(d => !refused.Contains(d.DestinationId)).OrderBy(d => d.ConcurrentRequestCount).ThenBy(_ => Random.Shared.Next()).ToList();
+}
