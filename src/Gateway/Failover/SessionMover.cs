@@ -136,7 +136,7 @@ internal sealed class SessionMover(
 
         var moving = !string.Equals(pin.DestinationId, target.DestinationId, StringComparison.OrdinalIgnoreCase);
         var epoch = pin.Epoch + (moving ? 1 : 0);
-        var record = await store.GetAsync(session.Id.Value, cancellationToken);
+        var record = await store.GetAsync(session.Id.Value, Math.Max(pin.Version, session.Version), cancellationToken);
         if (!await restores.RestoreAsync(cluster, target, session.Id, record, epoch, cancellationToken))
         {
             metrics.RestoreFailed();

@@ -68,21 +68,26 @@ internal sealed class SessionStore(
         Observe(redis.DeleteAsync(sessionId), "delete");
     }
 
-    /// <summary>The session's newest checkpoint: from Redis when it answers in budget and has it, else from the journal.</summary>
-    public async Task<SessionRecord?> GetAsync(string sessionId, CancellationToken cancellationToken)
+    /// <summary>
+    /// The session's newest checkpoint: from Redis when it answers in budget with at least
+    /// <paramref name="minimumVersion"/> (the newest version the gateway knows it stored), else from the
+    /// journal. Redis can be behind — a write that missed its budget — and must never win then.
+    /// </summary>
+    public async Task<SessionRecord?> GetAsync(string sessionId, long minimumVersion, CancellationToken cancellationToken)
     {
         var (available, record) = await redis.GetAsync(sessionId);
-        if (record is not null)
+        if (record is not null && record.Version >= minimumVersion)
         {
             return record;
         }
 
-        if (!available && redis.IsConfigured)
+        if (redis.IsConfigured)
         {
-            metrics.StoreFallback("read");
+            metrics.StoreFallback(available ? "read_behind" : "read");
         }
 
-        return await journal.GetAsync(sessionId, cancellationToken);
+        var journaled = await journal.GetAsync(sessionId, cancellationToken);
+        return record is not null && (journaled is null || record.Version > journaled.Version) ? record : journaled;
     }
 
     public Task<List<StoredPin>> LoadLiveAsync(long cutoff, CancellationToken cancellationToken) => journal.LoadLiveAsync(cutoff, cancellationToken);

@@ -27,7 +27,10 @@ internal sealed class TestGateway : IAsyncDisposable
     public string JournalPath => Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<Gateway.Store.JournalTier>(App.Services).Path;
 
     public static Task<TestGateway> StartAsync(IReadOnlyList<TestBackend> backends, IEnumerable<string>? extraArgs = null, Action<WebApplicationBuilder>? configure = null)
-        => StartAsync(CreateApp(Arguments(backends, extraArgs), configure));
+        => StartAsync(CreateApp(Arguments(backends.Select(b => b.Address).ToList(), extraArgs), configure));
+
+    public static Task<TestGateway> StartAsync(IReadOnlyList<BackendProcess> backends, IEnumerable<string>? extraArgs = null, Action<WebApplicationBuilder>? configure = null)
+        => StartAsync(CreateApp(Arguments(backends.Select(b => b.Address).ToList(), extraArgs), configure));
 
     public static async Task<TestGateway> StartAsync(WebApplication app)
     {
@@ -55,7 +58,7 @@ internal sealed class TestGateway : IAsyncDisposable
             },
             configure);
 
-    public static List<string> Arguments(IReadOnlyList<TestBackend> backends, IEnumerable<string>? extraArgs = null)
+    public static List<string> Arguments(IReadOnlyList<Uri> backends, IEnumerable<string>? extraArgs = null)
     {
         var args = new List<string>
         {
@@ -66,7 +69,7 @@ internal sealed class TestGateway : IAsyncDisposable
         };
         for (var i = 0; i < backends.Count; i++)
         {
-            args.Add($"--ReverseProxy:Clusters:demo:Destinations:b{i + 1}:Address={backends[i].Address}");
+            args.Add($"--ReverseProxy:Clusters:demo:Destinations:b{i + 1}:Address={backends[i]}");
         }
 
         args.AddRange(extraArgs ?? []);

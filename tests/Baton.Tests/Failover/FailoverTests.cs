@@ -1,0 +1,255 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Net;
+using Baton.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Baton.Tests.Failover;
+
+/// <summary>Backends in their own processes, killed, paused and restarted for real, behind a real gateway and Redis.</summary>
+public sealed class FailoverTests : IAsyncLifetime
+{
+    private static readonly string[] GatewaySettings =
+    [
+        "--ReverseProxy:Clusters:demo:HttpRequest:ActivityTimeout=00:00:02",
+        "--ReverseProxy:Clusters:demo:HealthCheck:Active:Interval=00:00:01",
+        "--Baton:Failover:NoDestinationWait=00:00:03",
+    ];
+
+    private readonly RedisServer _redis = new();
+    private readonly List<BackendProcess> _backends = [];
+    private TestGateway _gateway = null!;
+
+    public async Task InitializeAsync()
+    {
+        await _redis.InitializeAsync();
+        await Task.WhenAll(Enumerable.Range(1, 3).Select(async i =>
+        {
+            var backend = await BackendProcess.StartAsync($"b{i}");
+            lock (_backends)
+            {
+                _backends.Add(backend);
+            }
+        }));
+        _backends.Sort((a, b) => string.CompareOrdinal(a.InstanceId, b.InstanceId));
+        _gateway = await TestGateway.StartAsync(_backends, [$"--Baton:Redis={_redis.Configuration}", .. GatewaySettings]);
+        await _gateway.WaitForRedisAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _gateway.DisposeAsync();
+        foreach (var backend in _backends)
+        {
+            await backend.DisposeAsync();
+        }
+
+        await _redis.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task KillingThePinnedBackendBetweenRequests_TheNextRequestAnswersFromAnotherInstance_WithTheCountContinuing()
+    {
+        using var client = _gateway.NewClient();
+        await client.IncrementAsync();
+        var before = await client.IncrementAsync();
+
+        await Backend(before.Instance).KillAsync();
+        var after = await client.IncrementAsync();
+
+        Assert.Equal(3, after.Count);
+        Assert.NotEqual(before.Instance, after.Instance);
+        Assert.Equal(4, (await client.IncrementAsync()).Count);
+    }
+
+    [Fact]
+    public async Task AHundredSessionsUnderLoad_WhenABackendIsKilled_GetNoErrorAndLoseNothing()
+    {
+        const int Sessions = 100;
+        const int Increments = 8;
+        var clients = Enumerable.Range(0, Sessions).Select(_ => _gateway.NewClient()).ToList();
+        var failures = new ConcurrentBag<string>();
+        var done = 0;
+        var victim = _backends[1];
+        var kill = Task.Run(async () =>
+        {
+            await Eventually.TrueAsync(() => Volatile.Read(ref done) >= Sessions * Increments / 3, TimeSpan.FromSeconds(60));
+            await victim.KillAsync();
+        });
+
+        await Parallel.ForEachAsync(clients, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (client, cancellationToken) =>
+        {
+            for (var i = 1; i <= Increments; i++)
+            {
+                // Each increment carries an Idempotency-Key, as a client that wants retries does: a POST caught in
+                // flight by the kill may be resent. (Without one it is answered 502; see the test below.)
+                using var request = new HttpRequestMessage(HttpMethod.Post, "/counter");
+                request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+                using var response = await client.SendAsync(request, cancellationToken);
+                var body = await response.Content.ReadAsStringAsync(cancellationToken);
+                if (!response.IsSuccessStatusCode || !body.Contains($"\"count\":{i},", StringComparison.Ordinal))
+                {
+                    failures.Add($"expected {i}: {(int)response.StatusCode} {body}");
+                }
+
+                Interlocked.Increment(ref done);
+            }
+        });
+        await kill;
+
+        Assert.True(failures.IsEmpty, string.Join(Environment.NewLine, failures.Take(12)));
+        foreach (var client in clients)
+        {
+            Assert.Equal(Increments, (await client.ReadCounterAsync()).Count);
+            client.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task TwentyConcurrentRequestsOfOneSession_WhenItsBackendDies_RestoreItOnce_AndAllAreAnswered()
+    {
+        using var client = _gateway.NewClient();
+        for (var i = 0; i < 5; i++)
+        {
+            await client.IncrementAsync();
+        }
+
+        var owner = (await client.ReadCounterAsync()).Instance;
+        using var restores = new RestoreCounter(_gateway);
+        await Backend(owner).KillAsync();
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => client.IncrementAsync()));
+
+        Assert.Equal(Enumerable.Range(6, 20), answers.Select(a => a.Count).Order());
+        Assert.Equal(25, (await client.ReadCounterAsync()).Count);
+        Assert.Equal(1, restores.Count);
+    }
+
+    [Fact]
+    public async Task APausedBackend_LosesItsSessionsWithinTheAttemptTimeout_AndAfterResumingServesNoneOfThemStale()
+    {
+        using var client = _gateway.NewClient();
+        await client.IncrementAsync();
+        var owner = Backend((await client.IncrementAsync()).Instance);
+
+        owner.Pause();
+        var moved = await client.ReadCounterAsync();
+        Assert.Equal(2, moved.Count);
+        Assert.NotEqual(owner.InstanceId, moved.Instance);
+        Assert.Equal(3, (await client.IncrementAsync()).Count);
+
+        owner.Resume();
+
+        // Leave the resumed backend as the only one: the session must come back to it restored, not stale.
+        foreach (var other in _backends.Where(b => b != owner))
+        {
+            await other.KillAsync();
+        }
+
+        var back = await client.IncrementAsync();
+        Assert.Equal(owner.InstanceId, back.Instance);
+        Assert.Equal(4, back.Count);
+    }
+
+    [Fact]
+    public async Task ABackendRestartedOnTheSamePort_NeverServesASessionFromItsEmptyMemory()
+    {
+        using var client = _gateway.NewClient();
+        for (var i = 0; i < 3; i++)
+        {
+            await client.IncrementAsync();
+        }
+
+        var owner = Backend((await client.ReadCounterAsync()).Instance);
+        await owner.KillAsync();
+        await owner.StartAsync();
+
+        Assert.Equal(4, (await client.IncrementAsync()).Count);
+        Assert.Equal(5, (await client.IncrementAsync()).Count);
+    }
+
+    [Fact]
+    public async Task WithEveryBackendDown_TheAnswerIs503WithRetryAfterWithinTheWait_AndSessionsResumeWhenOneReturns()
+    {
+        using var client = _gateway.NewClient();
+        await client.IncrementAsync();
+        await client.IncrementAsync();
+        foreach (var backend in _backends)
+        {
+            await backend.KillAsync();
+        }
+
+        var started = DateTime.UtcNow;
+        using var refused = await client.PostAsync(new Uri("/counter", UriKind.Relative), null);
+        var waited = DateTime.UtcNow - started;
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        Assert.NotNull(refused.Headers.RetryAfter);
+        Assert.True(waited < TimeSpan.FromSeconds(3 + 5), $"answered after {waited}, bound is NoDestinationWait (3 s) plus margin");
+
+        await _backends[2].StartAsync();
+        await Eventually.TrueAsync(async () =>
+        {
+            using var response = await client.GetAsync(new Uri("/counter", UriKind.Relative));
+            return response.IsSuccessStatusCode;
+        }, TimeSpan.FromSeconds(20), "a returning backend should take the session");
+        Assert.Equal(3, (await client.IncrementAsync()).Count);
+    }
+
+    [Fact]
+    public async Task APostThatMayHaveBeenProcessed_IsNotResent_UnlessItCarriesAnIdempotencyKey()
+    {
+        using var client = _gateway.NewClient();
+        await client.IncrementAsync();
+        var owner = Backend((await client.ReadCounterAsync()).Instance);
+
+        owner.Pause();
+        using var plain = await client.PostAsync(new Uri("/counter", UriKind.Relative), null);
+        Assert.Equal(HttpStatusCode.BadGateway, plain.StatusCode);
+        Assert.Contains("not resent", await plain.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        // The session already moved: the next POST is applied once, on top of the checkpoint.
+        using var keyed = new HttpRequestMessage(HttpMethod.Post, "/counter");
+        keyed.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+        using var answered = await client.SendAsync(keyed);
+        Assert.Equal(HttpStatusCode.OK, answered.StatusCode);
+        Assert.Contains("\"count\":2,", await answered.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        owner.Resume();
+    }
+
+    private BackendProcess Backend(string instance) => _backends.Single(b => b.InstanceId == instance);
+
+    /// <summary>Counts successful restores made by this gateway (its own meter, not other tests').</summary>
+    private sealed class RestoreCounter : IDisposable
+    {
+        private readonly MeterListener _listener = new();
+        private int _count;
+
+        public RestoreCounter(TestGateway gateway)
+        {
+            var factory = gateway.Services.GetRequiredService<IMeterFactory>();
+            _listener.InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Name == "baton.restore.count" && ReferenceEquals(instrument.Meter.Scope, factory))
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            };
+            _listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+            {
+                foreach (var tag in tags)
+                {
+                    if (tag.Key == "baton.outcome" && (string?)tag.Value == "ok")
+                    {
+                        Interlocked.Add(ref _count, (int)value);
+                    }
+                }
+            });
+            _listener.Start();
+        }
+
+        public int Count => Volatile.Read(ref _count);
+
+        public void Dispose() => _listener.Dispose();
+    }
+}
