@@ -18,6 +18,7 @@ internal static class BatonConstants
         public const string Prefix = "/_baton";
         public const string Live = "/_baton/live";
         public const string Ready = "/_baton/ready";
+        public const string Admin = "/_baton/admin";
     }
 
     /// <summary>Seconds a client is told to wait (<c>Retry-After</c>) when the gateway refuses a request for capacity.</summary>

@@ -39,6 +39,7 @@ internal static class BatonGatewayExtensions
         services.AddHostedService<JournalMaintenance>();
 
         services.AddSingleton<DestinationIncarnations>();
+        services.AddSingleton<DrainRegistry>();
         services.AddSingleton<RestoreClient>();
         services.AddSingleton<SessionMover>();
         services.AddSingleton<IAffinityFailurePolicy, BatonAffinityFailurePolicy>();
@@ -62,6 +63,7 @@ internal static class BatonGatewayExtensions
         app.UseMiddleware<GatewayErrorMiddleware>();
         app.MapHealthChecks(BatonConstants.Paths.Live, new HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks(BatonConstants.Paths.Ready, new HealthCheckOptions { Predicate = check => check.Tags.Contains(ReadyTag) });
+        app.MapBatonAdmin();
 
         try
         {

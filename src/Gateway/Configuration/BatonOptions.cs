@@ -32,6 +32,22 @@ public sealed class BatonOptions
 
     /// <summary>Moving sessions off failed backends (<c>Baton:Failover</c>).</summary>
     public BatonFailoverOptions Failover { get; set; } = new();
+
+    /// <summary>The admin endpoints (<c>Baton:Admin</c>).</summary>
+    public BatonAdminOptions Admin { get; set; } = new();
+}
+
+/// <summary>Admin endpoint settings (<c>Baton:Admin</c>).</summary>
+public sealed class BatonAdminOptions
+{
+    /// <summary>
+    /// The bearer token the admin endpoints require (at least 32 characters). Empty: the admin endpoints
+    /// are off and answer 404.
+    /// </summary>
+    public string? Token { get; set; }
+
+    /// <summary>Accept admin requests from addresses other than loopback. Default false.</summary>
+    public bool AllowRemote { get; set; }
 }
 
 /// <summary>Failover settings (<c>Baton:Failover</c>).</summary>

@@ -112,6 +112,11 @@ internal sealed class BatonOptionsValidator(IHostEnvironment environment) : IVal
             errors.Add($"{Section}:Store:RedisKeyPrefix must not be empty.");
         }
 
+        if (!string.IsNullOrEmpty(options.Admin.Token) && options.Admin.Token.Length < MinimumSecretLength)
+        {
+            errors.Add($"{Section}:Admin:Token must be at least {MinimumSecretLength} characters long (it has {options.Admin.Token.Length}), or empty to turn the admin endpoints off.");
+        }
+
         var failover = options.Failover;
         if (failover.MaxAttempts is < 1 or > 10)
         {

@@ -17,6 +17,7 @@ internal sealed class SessionMover(
     ISessionPinTable pins,
     SessionStore store,
     RestoreClient restores,
+    DrainRegistry drains,
     IOptions<BatonOptions> options,
     TimeProvider time,
     BatonMetrics metrics,
@@ -158,9 +159,9 @@ internal sealed class SessionMover(
         session.Version = Math.Max(session.Version, pin.Version);
     }
 
-    private static IReadOnlyList<DestinationState> Available(ClusterState cluster) => cluster.DestinationsState.AvailableDestinations;
+    private IReadOnlyList<DestinationState> Available(ClusterState cluster) => drains.Filter(cluster.ClusterId, cluster.DestinationsState.AvailableDestinations);
 
     // Least busy first, so the sessions of a dead backend spread over the living.
-    private static List<DestinationState> Candidates(ClusterState cluster, HashSet<string> refused)
+    private List<DestinationState> Candidates(ClusterState cluster, HashSet<string> refused)
         => Available(cluster).Where(d => !refused.Contains(d.DestinationId)).OrderBy(d => d.ConcurrentRequestCount).ThenBy(_ => Random.Shared.Next()).ToList();
 }

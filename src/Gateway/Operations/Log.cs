@@ -5,4 +5,10 @@ internal static partial class Log
 {
     [LoggerMessage(9001, LogLevel.Error, "Unhandled error in the gateway for {Method} {Path}; answered 503.", EventName = "UnhandledGatewayError")]
     public static partial void UnhandledGatewayError(ILogger logger, string method, PathString path, Exception exception);
+
+    [LoggerMessage(9002, LogLevel.Warning, "Admin request refused ({Reason}).", EventName = "AdminRefused")]
+    public static partial void AdminRefused(ILogger logger, string reason);
+
+    [LoggerMessage(9003, LogLevel.Information, "Destination '{DestinationId}' of cluster '{ClusterId}' {Change}.", EventName = "DrainChanged")]
+    public static partial void DrainChanged(ILogger logger, string clusterId, string destinationId, string change);
 }

@@ -12,17 +12,22 @@ internal sealed class SessionIdentityMiddleware(
     RequestDelegate next,
     SessionCookie cookies,
     ISessionPinTable pins,
+    DrainRegistry drains,
     BatonMetrics metrics,
     ILogger<SessionIdentityMiddleware> logger)
 {
     public async Task InvokeAsync(HttpContext context)
     {
-        var affinity = context.GetReverseProxyFeature().Cluster.Config.SessionAffinity;
+        var proxy = context.GetReverseProxyFeature();
+        var affinity = proxy.Cluster.Config.SessionAffinity;
         if (affinity is not { Enabled: true } || !string.Equals(affinity.Policy, BatonConstants.AffinityPolicyName, StringComparison.OrdinalIgnoreCase))
         {
             await next(context);
             return;
         }
+
+        // Draining destinations take no new sessions, and their sessions move on this request.
+        proxy.AvailableDestinations = drains.Filter(proxy.Cluster.Config.ClusterId, proxy.AvailableDestinations);
 
         var verdict = cookies.Unprotect(context.Request.Cookies[affinity.AffinityKeyName!], out var id);
         var pin = verdict == CookieVerdict.Valid ? await pins.FindAsync(id, context.RequestAborted) : null;

@@ -14,7 +14,10 @@ public sealed class FailoverTests : IAsyncLifetime
         "--ReverseProxy:Clusters:demo:HttpRequest:ActivityTimeout=00:00:02",
         "--ReverseProxy:Clusters:demo:HealthCheck:Active:Interval=00:00:01",
         "--Baton:Failover:NoDestinationWait=00:00:03",
+        $"--Baton:Admin:Token={AdminToken}",
     ];
+
+    private const string AdminToken = "admin-token-0123456789abcdef0123456789abcdef";
 
     private readonly RedisServer _redis = new();
     private readonly List<BackendProcess> _backends = [];
@@ -215,6 +218,70 @@ public sealed class FailoverTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, answered.StatusCode);
         Assert.Contains("\"count\":2,", await answered.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         owner.Resume();
+    }
+
+    [Fact]
+    public async Task ARollingRestartOfEveryBackendThroughDrain_LosesNothing_AndAnswersEveryRequest()
+    {
+        var clients = Enumerable.Range(0, 30).Select(_ => _gateway.NewClient()).ToList();
+        var expected = new int[clients.Count];
+        async Task IncrementAllAsync()
+        {
+            for (var i = 0; i < clients.Count; i++)
+            {
+                Assert.Equal(++expected[i], (await clients[i].IncrementAsync()).Count);
+            }
+        }
+
+        await IncrementAllAsync();
+        using var admin = new HttpClient { BaseAddress = _gateway.Address };
+        admin.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", AdminToken);
+        foreach (var backend in _backends)
+        {
+            using (var drained = await admin.PostAsync(new Uri($"/_baton/admin/clusters/demo/destinations/{backend.InstanceId}/drain", UriKind.Relative), null))
+            {
+                Assert.Equal(HttpStatusCode.OK, drained.StatusCode);
+            }
+
+            // Every session's next request moves it off the draining backend, state and all.
+            await IncrementAllAsync();
+            foreach (var client in clients)
+            {
+                Assert.NotEqual(backend.InstanceId, (await client.ReadCounterAsync()).Instance);
+            }
+
+            await backend.KillAsync();
+            await backend.StartAsync();
+            using (var undrained = await admin.PostAsync(new Uri($"/_baton/admin/clusters/demo/destinations/{backend.InstanceId}/undrain", UriKind.Relative), null))
+            {
+                Assert.Equal(HttpStatusCode.OK, undrained.StatusCode);
+            }
+
+            await IncrementAllAsync();
+        }
+
+        foreach (var client in clients)
+        {
+            client.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task TheAdminEndpoints_RequireTheToken()
+    {
+        using var anonymous = new HttpClient { BaseAddress = _gateway.Address };
+        using var wrong = new HttpRequestMessage(HttpMethod.Post, "/_baton/admin/clusters/demo/destinations/b1/drain");
+        wrong.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "not-the-token");
+
+        using var none = await anonymous.PostAsync(new Uri("/_baton/admin/clusters/demo/destinations/b1/drain", UriKind.Relative), null);
+        using var bad = await anonymous.SendAsync(wrong);
+        using var unknown = new HttpRequestMessage(HttpMethod.Post, "/_baton/admin/clusters/demo/destinations/nope/drain");
+        unknown.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", AdminToken);
+        using var missing = await anonymous.SendAsync(unknown);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, none.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, bad.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
     }
 
     private BackendProcess Backend(string instance) => _backends.Single(b => b.InstanceId == instance);
