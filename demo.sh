@@ -38,7 +38,8 @@ done
 
 # The gateway reads ./appsettings.json (the route config).
 dotnet src/Gateway/bin/Release/net10.0/Baton.Gateway.dll "${store_args[@]}" &
-pids+=($!)
+gateway=$!
+pids+=($gateway)
 
 cat <<MSG
 
@@ -47,7 +48,9 @@ Session store: $store
   curl -c jar -b jar -X POST http://127.0.0.1:8080/counter     # increments; note "instance"
   curl -c jar -b jar http://127.0.0.1:8080/counter             # same instance, same count
   curl http://127.0.0.1:8080/_baton/ready                      # gateway readiness
+Kill a backend (kill -9) and keep going: its sessions move with their state.
 Ctrl-C stops everything.
 
 MSG
-wait -n "${pids[@]}" || true
+# Backends may die (that is the demo); the demo ends when the gateway does, or on Ctrl-C.
+wait "$gateway" || true
