@@ -20,21 +20,11 @@ public sealed record CheckpointDescriptor(string SessionId, long Version, int Le
     public static ProtocolVerdict TryParse(string? header, ProtocolKeys keys, out CheckpointDescriptor? checkpoint)
     {
         checkpoint = null;
-        if (string.IsNullOrEmpty(header))
-        {
-            return ProtocolVerdict.Missing;
-        }
-
         Span<string?> v = new string?[Keys.Length];
-        if (!ParameterList.TryParse(header, Keys, v))
+        var read = ParameterList.Read(header, Keys, v);
+        if (read != ProtocolVerdict.Valid)
         {
-            return ProtocolVerdict.Malformed;
-        }
-
-        var version = Mac.CheckVersion(v[0]);
-        if (version != ProtocolVerdict.Valid)
-        {
-            return version;
+            return read;
         }
 
         if (!Ids.IsValidId(v[1])

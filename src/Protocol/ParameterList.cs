@@ -10,6 +10,21 @@ internal static class ParameterList
     /// <summary>Longest header value any protocol message needs; anything longer is malformed.</summary>
     public const int MaxLength = 1024;
 
+    /// <summary>
+    /// Reads a message's fields into <paramref name="values"/> (in the order of <paramref name="keys"/>,
+    /// whose first is <c>v</c>): Valid, Missing, Malformed or UnsupportedVersion. Field values are not
+    /// checked further here, nor the MAC.
+    /// </summary>
+    public static ProtocolVerdict Read(string? header, ReadOnlySpan<string> keys, Span<string?> values)
+    {
+        if (string.IsNullOrEmpty(header))
+        {
+            return ProtocolVerdict.Missing;
+        }
+
+        return TryParse(header, keys, values) ? Mac.CheckVersion(values[0]) : ProtocolVerdict.Malformed;
+    }
+
     public static bool TryParse(string? text, ReadOnlySpan<string> keys, Span<string?> values)
     {
         if (string.IsNullOrEmpty(text) || text.Length > MaxLength)

@@ -16,21 +16,11 @@ public sealed record RestoreDescriptor(string SessionId, long Version, long Epoc
     public static ProtocolVerdict TryParse(string? header, ProtocolKeys keys, out RestoreDescriptor? restore)
     {
         restore = null;
-        if (string.IsNullOrEmpty(header))
-        {
-            return ProtocolVerdict.Missing;
-        }
-
         Span<string?> v = new string?[Keys.Length];
-        if (!ParameterList.TryParse(header, Keys, v))
+        var read = ParameterList.Read(header, Keys, v);
+        if (read != ProtocolVerdict.Valid)
         {
-            return ProtocolVerdict.Malformed;
-        }
-
-        var version = Mac.CheckVersion(v[0]);
-        if (version != ProtocolVerdict.Valid)
-        {
-            return version;
+            return read;
         }
 
         if (!Ids.IsValidId(v[1])

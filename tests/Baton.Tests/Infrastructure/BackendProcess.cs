@@ -10,22 +10,7 @@ namespace Baton.Tests.Infrastructure;
 /// </summary>
 internal sealed class BackendProcess : IAsyncDisposable
 {
-    private static readonly List<Process> Running = [];
     private Process? _process;
-
-    static BackendProcess()
-    {
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-        {
-            lock (Running)
-            {
-                foreach (var process in Running)
-                {
-                    KillQuietly(process);
-                }
-            }
-        };
-    }
 
     private BackendProcess(string instanceId, int port)
     {
@@ -42,7 +27,7 @@ internal sealed class BackendProcess : IAsyncDisposable
 
     public static async Task<BackendProcess> StartAsync(string instanceId)
     {
-        var backend = new BackendProcess(instanceId, FreePort());
+        var backend = new BackendProcess(instanceId, TestProcesses.FreePort());
         await backend.StartAsync();
         return backend;
     }
@@ -50,7 +35,7 @@ internal sealed class BackendProcess : IAsyncDisposable
     /// <summary>Starts a (new) process on this backend's port and waits until it answers.</summary>
     public async Task StartAsync()
     {
-        var start = new ProcessStartInfo("dotnet")
+        _process = TestProcesses.Start(new ProcessStartInfo("dotnet")
         {
             ArgumentList =
             {
@@ -61,19 +46,7 @@ internal sealed class BackendProcess : IAsyncDisposable
                 "--contentRoot", TestPaths.NewFolder("backend-process"),
                 "--Logging:LogLevel:Default=Warning",
             },
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        _process = Process.Start(start) ?? throw new InvalidOperationException("could not start a DemoBackend process");
-        _process.OutputDataReceived += (_, _) => { };
-        _process.ErrorDataReceived += (_, _) => { };
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
-        lock (Running)
-        {
-            Running.Add(_process);
-        }
+        });
 
         using var client = new HttpClient { BaseAddress = Address, Timeout = TimeSpan.FromSeconds(2) };
         await Eventually.TrueAsync(async () =>
@@ -98,15 +71,8 @@ internal sealed class BackendProcess : IAsyncDisposable
     public async Task KillAsync()
     {
         var process = _process!;
-        KillQuietly(process);
-        await process.WaitForExitAsync();
-        lock (Running)
-        {
-            Running.Remove(process);
-        }
-
-        process.Dispose();
         _process = null;
+        await TestProcesses.StopAsync(process);
     }
 
     /// <summary>SIGSTOP: the process keeps its sockets (connections are still accepted) but answers nothing.</summary>
@@ -135,27 +101,6 @@ internal sealed class BackendProcess : IAsyncDisposable
         if (kill.ExitCode != 0)
         {
             throw new InvalidOperationException($"kill -{signal} {_process.Id} failed");
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static void KillQuietly(Process process)
-    {
-        try
-        {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-            }
-        }
-        catch (InvalidOperationException)
-        {
         }
     }
 }

@@ -11,23 +11,8 @@ namespace Baton.Tests.Infrastructure;
 /// </summary>
 public sealed class RedisServer : IAsyncLifetime
 {
-    private static readonly List<Process> Running = [];
     private Process? _process;
     private ConnectionMultiplexer? _client;
-
-    static RedisServer()
-    {
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-        {
-            lock (Running)
-            {
-                foreach (var process in Running)
-                {
-                    KillQuietly(process);
-                }
-            }
-        };
-    }
 
     public int Port { get; private set; }
 
@@ -39,23 +24,11 @@ public sealed class RedisServer : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Port = FreePort();
-        var start = new ProcessStartInfo("redis-server")
+        Port = TestProcesses.FreePort();
+        _process = TestProcesses.Start(new ProcessStartInfo("redis-server")
         {
             ArgumentList = { "--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", TestPaths.NewFolder("redis") },
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        _process = Process.Start(start) ?? throw new InvalidOperationException("redis-server did not start; is it installed (apt-get install redis-server)?");
-        _process.OutputDataReceived += (_, _) => { };
-        _process.ErrorDataReceived += (_, _) => { };
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
-        lock (Running)
-        {
-            Running.Add(_process);
-        }
+        });
 
         await Eventually.TrueAsync(CanConnect, TimeSpan.FromSeconds(20), "redis-server should accept connections");
         _client = await ConnectionMultiplexer.ConnectAsync($"{Configuration},allowAdmin=true");
@@ -70,14 +43,7 @@ public sealed class RedisServer : IAsyncLifetime
 
         if (_process is not null)
         {
-            KillQuietly(_process);
-            await _process.WaitForExitAsync();
-            lock (Running)
-            {
-                Running.Remove(_process);
-            }
-
-            _process.Dispose();
+            await TestProcesses.StopAsync(_process);
         }
     }
 
@@ -92,27 +58,6 @@ public sealed class RedisServer : IAsyncLifetime
         catch (SocketException)
         {
             return false;
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static void KillQuietly(Process process)
-    {
-        try
-        {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-            }
-        }
-        catch (InvalidOperationException)
-        {
         }
     }
 }

@@ -1,0 +1,78 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Baton.Tests.Infrastructure;
+
+/// <summary>Processes tests start (redis-server, backends): free ports, and a kill for every one left at exit.</summary>
+internal static class TestProcesses
+{
+    private static readonly List<Process> Running = [];
+
+    static TestProcesses()
+    {
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            lock (Running)
+            {
+                foreach (var process in Running)
+                {
+                    Kill(process);
+                }
+            }
+        };
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Starts the process with its output drained, and tracks it until <see cref="StopAsync"/>.</summary>
+    public static Process Start(ProcessStartInfo start)
+    {
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        start.UseShellExecute = false;
+        var process = Process.Start(start) ?? throw new InvalidOperationException($"{start.FileName} did not start");
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        lock (Running)
+        {
+            Running.Add(process);
+        }
+
+        return process;
+    }
+
+    /// <summary>kill -9, then forget the process.</summary>
+    public static async Task StopAsync(Process process)
+    {
+        Kill(process);
+        await process.WaitForExitAsync();
+        lock (Running)
+        {
+            Running.Remove(process);
+        }
+
+        process.Dispose();
+    }
+
+    private static void Kill(Process process)
+    {
+        try
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+        }
+    }
+}
