@@ -67,7 +67,9 @@ internal sealed class SessionMover(
                         return placed;
                     }
 
+                    // The failed attempt may have moved the pin (and its epoch) already.
                     refused.Add(target.DestinationId);
+                    pin = await pins.FindAsync(session.Id, cancellationToken);
                 }
 
                 if (time.GetUtcNow() >= deadline)
@@ -138,7 +140,13 @@ internal sealed class SessionMover(
         var moving = !string.Equals(pin.DestinationId, target.DestinationId, StringComparison.OrdinalIgnoreCase);
         var epoch = pin.Epoch + (moving ? 1 : 0);
         var record = await store.GetAsync(session.Id.Value, Math.Max(pin.Version, session.Version), cancellationToken);
-        if (!await restores.RestoreAsync(cluster, target, session.Id, record, epoch, cancellationToken))
+
+        // The pin is written while the restore runs. Pinning first is safe: a session pinned to a backend
+        // without its state is refused there as stale and restored before it is served.
+        var pinning = pins.PinAsync(session.Id, target.DestinationId, cancellationToken).AsTask();
+        var restored = await restores.RestoreAsync(cluster, target, session.Id, record, epoch, cancellationToken);
+        var repinned = await pinning;
+        if (!restored)
         {
             metrics.RestoreFailed();
             Log.RestoreFailed(logger, session.Id.Hash, target.DestinationId);
@@ -147,7 +155,6 @@ internal sealed class SessionMover(
 
         metrics.Restored(record?.State.Length ?? 0);
         Log.SessionRestored(logger, session.Id.Hash, target.DestinationId, record?.Version ?? 0, epoch);
-        var repinned = await pins.PinAsync(session.Id, target.DestinationId, cancellationToken);
         Adopt(session, repinned with { Version = Math.Max(repinned.Version, record?.Version ?? 0) });
         return target;
     }
