@@ -37,6 +37,7 @@ internal static class BatonGatewayExtensions
         services.AddSingleton<SessionStore>();
         services.AddSingleton<IPinPersistence>(sp => sp.GetRequiredService<SessionStore>());
         services.AddHostedService<JournalMaintenance>();
+        services.AddHostedService<RedisRefill>();
 
         services.AddSingleton<DestinationIncarnations>();
         services.AddSingleton<DrainRegistry>();

@@ -139,6 +139,9 @@ public sealed class BatonStoreOptions
 
     /// <summary>Prefix of every Redis key Baton writes. Default <c>baton:</c>.</summary>
     public string RedisKeyPrefix { get; set; } = "baton:";
+
+    /// <summary>How often the gateway checks whether Redis restarted or lost its data (and refills it). Default 2 s.</summary>
+    public TimeSpan RedisCheckInterval { get; set; } = TimeSpan.FromSeconds(2);
 }
 
 /// <summary>Session identity and pinning settings (<c>Baton:Sessions</c>).</summary>

@@ -107,6 +107,11 @@ internal sealed class BatonOptionsValidator(IHostEnvironment environment) : IVal
             errors.Add($"{Section}:Store:RedisBudget must be between 00:00:00.001 and 00:00:10 (it is {store.RedisBudget}).");
         }
 
+        if (store.RedisCheckInterval < TimeSpan.FromMilliseconds(100) || store.RedisCheckInterval > TimeSpan.FromMinutes(10))
+        {
+            errors.Add($"{Section}:Store:RedisCheckInterval must be between 00:00:00.100 and 00:10:00 (it is {store.RedisCheckInterval}).");
+        }
+
         if (string.IsNullOrEmpty(store.RedisKeyPrefix))
         {
             errors.Add($"{Section}:Store:RedisKeyPrefix must not be empty.");

@@ -28,6 +28,7 @@ internal sealed class BatonMetrics
     private readonly Counter<long> _resends;
     private readonly Counter<long> _refusals;
     private readonly Counter<long> _drains;
+    private readonly Counter<long> _refilled;
 
     public BatonMetrics(IMeterFactory meterFactory)
     {
@@ -51,6 +52,7 @@ internal sealed class BatonMetrics
         _restoreBytes = meter.CreateCounter<long>("baton.restore.size", "By", "Bytes of state restored.");
         _resends = meter.CreateCounter<long>("baton.resend.count", "{request}", "Requests resent to another destination (or the same one after a restore).");
         _refusals = meter.CreateCounter<long>("baton.failover.refused", "{request}", "Failed-over requests answered with an error, by baton.reason (not_resent, no_destination).");
+        _refilled = meter.CreateCounter<long>("baton.redis.refilled", "{session}", "Sessions written back into Redis from the journal after Redis restarted or lost its data.");
         _drains = meter.CreateCounter<long>("baton.drain.count", "{change}", "Destinations put into or taken out of drain, by baton.change.");
         _storeFallbacks = meter.CreateCounter<long>("baton.store.fallback.count", "{call}", "Store operations served by the journal alone because Redis could not answer.");
     }
@@ -112,6 +114,8 @@ internal sealed class BatonMetrics
     public void ResendRefused() => _refusals.Add(1, new KeyValuePair<string, object?>("baton.reason", "not_resent"));
 
     public void NoDestination() => _refusals.Add(1, new KeyValuePair<string, object?>("baton.reason", "no_destination"));
+
+    public void RedisRefilled(int sessions) => _refilled.Add(sessions);
 
     public void DrainChanged(bool drained) => _drains.Add(1, new KeyValuePair<string, object?>("baton.change", drained ? "drain" : "undrain"));
 

@@ -24,6 +24,9 @@ internal static partial class Log
     [LoggerMessage(3007, LogLevel.Warning, "A background {Operation} write failed.", EventName = "BackgroundWriteFailed")]
     public static partial void BackgroundWriteFailed(ILogger logger, string operation, Exception exception);
 
+    [LoggerMessage(3010, LogLevel.Information, "Redis refilled from the journal ({Reason}): {Sessions} sessions in {Elapsed}.", EventName = "RedisRefilled")]
+    public static partial void RedisRefilled(ILogger logger, string reason, int sessions, TimeSpan elapsed);
+
     [LoggerMessage(3009, LogLevel.Debug, "Journal compacted: {Deleted} long-idle sessions removed.", EventName = "JournalCompacted")]
     public static partial void JournalCompacted(ILogger logger, int deleted);
 }

@@ -34,6 +34,8 @@ internal sealed partial class RedisTier : IAsyncDisposable
 
     private readonly Task<ConnectionMultiplexer>? _connecting;
     private readonly string _prefix;
+    private readonly string _markerKey;
+    private readonly TimeSpan _identifyTimeout = TimeSpan.FromSeconds(2);
     private readonly TimeSpan _budget;
     private readonly long _ttlMilliseconds;
     private readonly BatonMetrics _metrics;
@@ -43,6 +45,7 @@ internal sealed partial class RedisTier : IAsyncDisposable
     {
         var settings = options.Value;
         _prefix = settings.Store.RedisKeyPrefix + "s:";
+        _markerKey = settings.Store.RedisKeyPrefix + "marker";
         _budget = settings.Store.RedisBudget;
         _ttlMilliseconds = (long)(settings.Sessions.IdleTimeout + settings.Sessions.PurgeInterval).TotalMilliseconds;
         _metrics = metrics;
@@ -57,6 +60,9 @@ internal sealed partial class RedisTier : IAsyncDisposable
         // Start and serve without Redis; reconnect in the background; never queue writes through an outage.
         configuration.AbortOnConnectFail = false;
         configuration.BacklogPolicy = BacklogPolicy.FailFast;
+
+        // INFO (the server's run id, to notice a restart or a promoted replica) is an admin command to the client.
+        configuration.AllowAdmin = true;
         _connecting = ConnectAsync(configuration);
     }
 
@@ -93,6 +99,42 @@ internal sealed partial class RedisTier : IAsyncDisposable
         })).Ok;
 
     public async Task<bool> DeleteAsync(string sessionId) => (await CallAsync("delete", db => db.KeyDeleteAsync(Key(sessionId)))).Ok;
+
+    /// <summary>
+    /// Who the connected Redis is: its run id (new on every restart, different on a promoted replica) and
+    /// whether Baton's marker key is still there (gone when Redis lost its data). Null when not connected.
+    /// </summary>
+    public async Task<(string RunId, bool MarkerPresent)?> IdentifyAsync()
+    {
+        var redis = Connection;
+        if (redis is null || !redis.IsConnected)
+        {
+            return null;
+        }
+
+        try
+        {
+            var server = redis.GetServers().FirstOrDefault(s => s.IsConnected && !s.IsReplica);
+            if (server is null)
+            {
+                return null;
+            }
+
+            var info = await server.InfoAsync("server").WaitAsync(_identifyTimeout);
+            var runId = info.SelectMany(group => group).FirstOrDefault(pair => pair.Key == "run_id").Value ?? string.Empty;
+            var marker = await redis.GetDatabase().KeyExistsAsync(_markerKey).WaitAsync(_identifyTimeout);
+            return (runId, marker);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            Log.RedisCallFailed(_logger, "identify", ex);
+            return null;
+        }
+    }
+
+    /// <summary>Sets the marker whose absence later tells that Redis lost what it held.</summary>
+    public async Task<bool> MarkAsync()
+        => (await CallAsync("mark", db => db.StringSetAsync(_markerKey, "1"))).Ok;
 
     /// <summary>Whether Redis answered in budget, and the record it holds (null when none).</summary>
     public async Task<(bool Available, SessionRecord? Record)> GetAsync(string sessionId)

@@ -25,13 +25,27 @@ public sealed class RedisServer : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Port = TestProcesses.FreePort();
+        await StartAsync();
+        _client = await ConnectionMultiplexer.ConnectAsync($"{Configuration},allowAdmin=true,abortConnect=false");
+    }
+
+    /// <summary>kill -9: Redis and everything it held are gone.</summary>
+    public async Task KillAsync()
+    {
+        var process = _process!;
+        _process = null;
+        await TestProcesses.StopAsync(process);
+    }
+
+    /// <summary>A new, empty redis-server on the same port.</summary>
+    public async Task StartAsync()
+    {
         _process = TestProcesses.Start(new ProcessStartInfo("redis-server")
         {
             ArgumentList = { "--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", TestPaths.NewFolder("redis") },
         });
 
         await Eventually.TrueAsync(CanConnect, TimeSpan.FromSeconds(20), "redis-server should accept connections");
-        _client = await ConnectionMultiplexer.ConnectAsync($"{Configuration},allowAdmin=true");
     }
 
     public async Task DisposeAsync()

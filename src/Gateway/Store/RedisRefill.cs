@@ -1,0 +1,77 @@
+using Baton.Gateway.Configuration;
+using Baton.Gateway.Diagnostics;
+using Microsoft.Extensions.Options;
+
+namespace Baton.Gateway.Store;
+
+/// <summary>
+/// Watches who the Redis tier is. When it comes back different — restarted empty, or a replica promoted
+/// without Baton's marker — it is refilled from the journal in the background, every live session
+/// through the same check-and-set as checkpoints, so the highest version wins and a write that raced
+/// the refill is never overwritten by an older one.
+/// </summary>
+internal sealed class RedisRefill(
+    RedisTier redis,
+    JournalTier journal,
+    IOptions<BatonOptions> options,
+    TimeProvider time,
+    BatonMetrics metrics,
+    ILogger<RedisRefill> logger) : BackgroundService
+{
+    private string? _knownRunId;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!redis.IsConfigured)
+        {
+            return;
+        }
+
+        using var timer = new PeriodicTimer(options.Value.Store.RedisCheckInterval, time);
+        try
+        {
+            do
+            {
+                await CheckAsync(stoppingToken);
+            }
+            while (await timer.WaitForNextTickAsync(stoppingToken));
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task CheckAsync(CancellationToken cancellationToken)
+    {
+        if (await redis.IdentifyAsync() is not { } identity)
+        {
+            return;
+        }
+
+        if (identity.RunId == _knownRunId && identity.MarkerPresent)
+        {
+            return;
+        }
+
+        var reason = _knownRunId is null ? "first connection" : identity.RunId != _knownRunId ? "Redis restarted or was replaced" : "Redis lost its data";
+        var started = time.GetTimestamp();
+        var written = 0;
+        var cutoff = time.GetUtcNow().ToUnixTimeMilliseconds() - (long)(options.Value.Sessions.IdleTimeout * 1.125 + options.Value.Sessions.PurgeInterval).TotalMilliseconds;
+        foreach (var pin in await journal.LoadLiveAsync(cutoff, cancellationToken))
+        {
+            if (await journal.GetAsync(pin.SessionId, cancellationToken) is { } record && await redis.SaveAsync(record) is not null)
+            {
+                written++;
+            }
+        }
+
+        // Marked only once refilled: a refill cut short by another outage is done again.
+        if (await redis.MarkAsync())
+        {
+            _knownRunId = identity.RunId;
+        }
+
+        metrics.RedisRefilled(written);
+        Log.RedisRefilled(logger, reason, written, time.GetElapsedTime(started));
+    }
+}

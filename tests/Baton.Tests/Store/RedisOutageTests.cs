@@ -1,0 +1,67 @@
+using Baton.Tests.Infrastructure;
+
+namespace Baton.Tests.Store;
+
+/// <summary>Redis killed for real under load, and brought back empty.</summary>
+public sealed class RedisOutageTests : IAsyncLifetime
+{
+    private readonly RedisServer _redis = new();
+    private readonly List<TestBackend> _backends = [];
+    private TestGateway _gateway = null!;
+
+    public async Task InitializeAsync()
+    {
+        await _redis.InitializeAsync();
+        for (var i = 1; i <= 3; i++)
+        {
+            _backends.Add(await TestBackend.StartAsync($"b{i}"));
+        }
+
+        _gateway = await TestGateway.StartAsync(_backends, [$"--Baton:Redis={_redis.Configuration}", "--Baton:Store:RedisCheckInterval=00:00:00.200"]);
+        await _gateway.WaitForRedisAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _gateway.DisposeAsync();
+        foreach (var backend in _backends)
+        {
+            await backend.DisposeAsync();
+        }
+
+        await _redis.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task RedisKilledUnderLoadAndRestartedEmpty_NoRequestFails_AndRedisIsRefilledWithEveryLiveSession()
+    {
+        var clients = Enumerable.Range(0, 50).Select(_ => _gateway.NewClient()).ToList();
+        var expected = new int[clients.Count];
+        async Task RoundAsync() => await Parallel.ForAsync(0, clients.Count, new ParallelOptions { MaxDegreeOfParallelism = 10 }, async (i, _) =>
+        {
+            Assert.Equal(++expected[i], (await clients[i].IncrementAsync()).Count);
+        });
+
+        await RoundAsync();
+        await _redis.KillAsync();
+
+        // The journal alone carries every checkpoint while Redis is gone.
+        await RoundAsync();
+        await RoundAsync();
+
+        await _redis.StartAsync();
+        await Eventually.TrueAsync(
+            () => clients.Select((c, i) => StoredSessions.FromRedis(_redis.Database, SessionCookies.SessionIdOf(c, _gateway))?.Version == expected[i]).All(ok => ok),
+            TimeSpan.FromSeconds(30),
+            "Redis should be refilled from the journal with every session's newest version");
+
+        await RoundAsync();
+        for (var i = 0; i < clients.Count; i++)
+        {
+            var id = SessionCookies.SessionIdOf(clients[i], _gateway);
+            Assert.Equal(expected[i], StoredSessions.FromRedis(_redis.Database, id)!.Int32("counter"));
+            Assert.Equal(expected[i], StoredSessions.FromJournal(_gateway.JournalPath, id)!.Int32("counter"));
+            clients[i].Dispose();
+        }
+    }
+}
