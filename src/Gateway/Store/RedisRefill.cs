@@ -56,7 +56,9 @@ internal sealed class RedisRefill(
         var reason = _knownRunId is null ? "first connection" : identity.RunId != _knownRunId ? "Redis restarted or was replaced" : "Redis lost its data";
         var started = time.GetTimestamp();
         var written = 0;
-        var cutoff = time.GetUtcNow().ToUnixTimeMilliseconds() - (long)(options.Value.Sessions.IdleTimeout * 1.125 + options.Value.Sessions.PurgeInterval).TotalMilliseconds;
+        // Sessions used within the idle timeout: an expired one must not come back into Redis (a session whose
+        // stored last use lags a little is left out and read from the journal when it is needed).
+        var cutoff = (time.GetUtcNow() - options.Value.Sessions.IdleTimeout).ToUnixTimeMilliseconds();
         foreach (var pin in await journal.LoadLiveAsync(cutoff, cancellationToken))
         {
             if (await journal.GetAsync(pin.SessionId, cancellationToken) is { } record && await redis.SaveAsync(record) is not null)
