@@ -91,16 +91,9 @@ internal sealed class BackendProcess : IAsyncDisposable
 
     private void Signal(string signal)
     {
-        if (_process is null)
+        if (_process is not null)
         {
-            return;
-        }
-
-        using var kill = Process.Start("kill", ["-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
-        kill.WaitForExit();
-        if (kill.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"kill -{signal} {_process.Id} failed");
+            TestProcesses.Signal(_process, signal);
         }
     }
 }

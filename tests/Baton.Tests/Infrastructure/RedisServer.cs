@@ -37,6 +37,11 @@ public sealed class RedisServer : IAsyncLifetime
         await TestProcesses.StopAsync(process);
     }
 
+    /// <summary>SIGSTOP: Redis keeps its connections open but answers nothing (a hung Redis).</summary>
+    public void Pause() => TestProcesses.Signal(_process!, "STOP");
+
+    public void Resume() => TestProcesses.Signal(_process!, "CONT");
+
     /// <summary>A new, empty redis-server on the same port.</summary>
     public async Task StartAsync()
     {
@@ -57,6 +62,7 @@ public sealed class RedisServer : IAsyncLifetime
 
         if (_process is not null)
         {
+            TestProcesses.Signal(_process, "CONT");
             await TestProcesses.StopAsync(_process);
         }
     }

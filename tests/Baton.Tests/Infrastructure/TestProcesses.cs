@@ -62,6 +62,17 @@ internal static class TestProcesses
         process.Dispose();
     }
 
+    /// <summary>Sends a signal by name (STOP, CONT, ...) with kill(1).</summary>
+    public static void Signal(Process process, string signal)
+    {
+        using var kill = Process.Start("kill", ["-" + signal, process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+        if (kill.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"kill -{signal} {process.Id} failed");
+        }
+    }
+
     private static void Kill(Process process)
     {
         try

@@ -17,7 +17,7 @@ public sealed class RedisOutageTests : IAsyncLifetime
             _backends.Add(await TestBackend.StartAsync($"b{i}"));
         }
 
-        _gateway = await TestGateway.StartAsync(_backends, [$"--Baton:Redis={_redis.Configuration}", "--Baton:Store:RedisCheckInterval=00:00:00.200"]);
+        _gateway = await TestGateway.StartAsync(_backends, [$"--Baton:Redis={_redis.Configuration}", "--Baton:Store:RedisCheckInterval=00:00:00.200", "--Baton:Store:RedisBudget=00:00:00.100"]);
         await _gateway.WaitForRedisAsync();
     }
 
@@ -62,6 +62,45 @@ public sealed class RedisOutageTests : IAsyncLifetime
             Assert.Equal(expected[i], StoredSessions.FromRedis(_redis.Database, id)!.Int32("counter"));
             Assert.Equal(expected[i], StoredSessions.FromJournal(_gateway.JournalPath, id)!.Int32("counter"));
             clients[i].Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task AHungRedis_CostsEachRequestNoMoreThanTheBudget_AndNoRequestFails()
+    {
+        var clients = Enumerable.Range(0, 20).Select(_ => _gateway.NewClient()).ToList();
+        foreach (var client in clients)
+        {
+            await client.IncrementAsync();
+        }
+
+        _redis.Pause();
+        var slowest = TimeSpan.Zero;
+        try
+        {
+            for (var round = 2; round <= 4; round++)
+            {
+                foreach (var client in clients)
+                {
+                    var started = System.Diagnostics.Stopwatch.GetTimestamp();
+                    Assert.Equal(round, (await client.IncrementAsync()).Count);
+                    var took = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+                    slowest = took > slowest ? took : slowest;
+                }
+            }
+        }
+        finally
+        {
+            _redis.Resume();
+        }
+
+        // Bounded by Baton:Store:RedisBudget (100 ms) plus a generous margin for a busy machine, far below
+        // StackExchange.Redis's own 5 s timeout.
+        Assert.True(slowest < TimeSpan.FromMilliseconds(100) + TimeSpan.FromSeconds(2), $"slowest request took {slowest}");
+        foreach (var client in clients)
+        {
+            Assert.Equal(4, StoredSessions.FromJournal(_gateway.JournalPath, SessionCookies.SessionIdOf(client, _gateway))!.Int32("counter"));
+            client.Dispose();
         }
     }
 }
