@@ -94,6 +94,8 @@ internal sealed class BatonMetrics
 
     public void JournalCommitFailed() => _journalErrors.Add(1, new KeyValuePair<string, object?>("baton.reason", "commit"));
 
+    public void JournalQuarantined() => _journalErrors.Add(1, new KeyValuePair<string, object?>("baton.reason", "quarantined"));
+
     public void RedisUnavailable(string operation, string reason)
         => _redisUnavailable.Add(1, new KeyValuePair<string, object?>("baton.operation", operation), new KeyValuePair<string, object?>("baton.reason", reason));
 

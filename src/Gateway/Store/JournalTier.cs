@@ -34,7 +34,7 @@ internal sealed partial class JournalTier : IAsyncDisposable
     private readonly Task _writer;
     private readonly SqliteConnection _writeConnection;
 
-    public JournalTier(IOptions<BatonOptions> options, IHostEnvironment environment, BatonMetrics metrics, ILogger<JournalTier> logger)
+    public JournalTier(IOptions<BatonOptions> options, IHostEnvironment environment, TimeProvider time, BatonMetrics metrics, ILogger<JournalTier> logger)
     {
         var settings = options.Value;
         Path = System.IO.Path.GetFullPath(settings.JournalPath, environment.ContentRootPath);
@@ -49,12 +49,15 @@ internal sealed partial class JournalTier : IAsyncDisposable
         });
 
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Path)!);
-        _writeConnection = Open(settings.Journal.Synchronous);
+        _writeConnection = OpenOrQuarantine(settings.Journal.Synchronous, time);
         _writer = Task.Factory.StartNew(WriteLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
     /// <summary>The journal file's full path.</summary>
     public string Path { get; }
+
+    /// <summary>Where a damaged journal found at startup was moved; null when the journal opened cleanly.</summary>
+    public string? QuarantinedTo { get; private set; }
 
     /// <summary>Stores the checkpoint unless the journal holds the same or a newer version.</summary>
     public async Task<SaveOutcome> SaveAsync(SessionRecord record)
@@ -137,6 +140,35 @@ internal sealed partial class JournalTier : IAsyncDisposable
         }
 
         return await write.Completion.Task;
+    }
+
+    /// <summary>
+    /// Opens the journal; a damaged one (not a database, or failing its integrity check) is renamed aside
+    /// — never deleted, never retried in a crash loop — and a fresh journal is started, for the session
+    /// store to rebuild from Redis.
+    /// </summary>
+    private SqliteConnection OpenOrQuarantine(JournalSynchronous synchronous, TimeProvider time)
+    {
+        try
+        {
+            return Open(synchronous);
+        }
+        catch (Exception ex) when (ex is JournalUnavailableException or SqliteException { SqliteErrorCode: 11 or 26 })
+        {
+            SqliteConnection.ClearAllPools();
+            QuarantinedTo = $"{Path}.corrupt-{time.GetUtcNow().ToString("yyyyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture)}";
+            foreach (var suffix in new[] { string.Empty, "-wal", "-shm" })
+            {
+                if (File.Exists(Path + suffix))
+                {
+                    File.Move(Path + suffix, QuarantinedTo + suffix);
+                }
+            }
+
+            _metrics.JournalQuarantined();
+            Log.JournalQuarantined(_logger, Path, QuarantinedTo, ex.Message);
+            return Open(synchronous);
+        }
     }
 
     private SqliteConnection Open(JournalSynchronous synchronous)

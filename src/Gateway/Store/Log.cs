@@ -27,6 +27,12 @@ internal static partial class Log
     [LoggerMessage(3010, LogLevel.Information, "Redis refilled from the journal ({Reason}): {Sessions} sessions in {Elapsed}.", EventName = "RedisRefilled")]
     public static partial void RedisRefilled(ILogger logger, string reason, int sessions, TimeSpan elapsed);
 
+    [LoggerMessage(3011, LogLevel.Error, "The journal {Path} was damaged ({Reason}); it was moved to {QuarantinedTo} and a new journal started.", EventName = "JournalQuarantined")]
+    public static partial void JournalQuarantined(ILogger logger, string path, string quarantinedTo, string reason);
+
+    [LoggerMessage(3012, LogLevel.Warning, "The new journal was rebuilt from Redis: {Sessions} sessions.", EventName = "JournalRebuilt")]
+    public static partial void JournalRebuilt(ILogger logger, int sessions);
+
     [LoggerMessage(3009, LogLevel.Debug, "Journal compacted: {Deleted} long-idle sessions removed.", EventName = "JournalCompacted")]
     public static partial void JournalCompacted(ILogger logger, int deleted);
 }

@@ -132,6 +132,26 @@ internal sealed partial class RedisTier : IAsyncDisposable
         }
     }
 
+    /// <summary>Every session record Redis holds (for rebuilding a lost journal); empty when Redis is not connected.</summary>
+    public async IAsyncEnumerable<SessionRecord> ScanAsync()
+    {
+        var redis = Connection;
+        var server = redis?.GetServers().FirstOrDefault(s => s.IsConnected && !s.IsReplica);
+        if (redis is null || server is null)
+        {
+            yield break;
+        }
+
+        await foreach (var key in server.KeysAsync(pattern: _prefix + "*", pageSize: 500))
+        {
+            var id = ((string)key!)[_prefix.Length..];
+            if (await GetAsync(id) is (true, { } record))
+            {
+                yield return record;
+            }
+        }
+    }
+
     /// <summary>Sets the marker whose absence later tells that Redis lost what it held.</summary>
     public async Task<bool> MarkAsync()
         => (await CallAsync("mark", db => db.StringSetAsync(_markerKey, "1"))).Ok;

@@ -13,9 +13,13 @@ internal sealed class SessionStore(
     JournalTier journal,
     RedisTier redis,
     IOptions<BatonOptions> options,
+    TimeProvider time,
     BatonMetrics metrics,
     ILogger<SessionStore> logger) : IPinPersistence
 {
+    /// <summary>Longest a starting gateway waits for Redis to rebuild a quarantined journal from.</summary>
+    private static readonly TimeSpan RebuildWait = TimeSpan.FromSeconds(10);
+
     private readonly DurabilityMode _durability = options.Value.Checkpoints.Durability;
 
     public JournalTier Journal => journal;
@@ -90,7 +94,39 @@ internal sealed class SessionStore(
         return record is not null && (journaled is null || record.Version > journaled.Version) ? record : journaled;
     }
 
-    public Task<List<StoredPin>> LoadLiveAsync(long cutoff, CancellationToken cancellationToken) => journal.LoadLiveAsync(cutoff, cancellationToken);
+    public async Task<List<StoredPin>> LoadLiveAsync(long cutoff, CancellationToken cancellationToken)
+    {
+        if (journal.QuarantinedTo is not null)
+        {
+            await RebuildFromRedisAsync(cancellationToken);
+        }
+
+        return await journal.LoadLiveAsync(cutoff, cancellationToken);
+    }
+
+    /// <summary>A journal found damaged at startup starts empty: Redis holds the sessions it can give back.</summary>
+    private async Task RebuildFromRedisAsync(CancellationToken cancellationToken)
+    {
+        var deadline = time.GetUtcNow() + RebuildWait;
+        while (redis.IsConfigured && !redis.IsConnected && time.GetUtcNow() < deadline)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(100), time, cancellationToken);
+        }
+
+        var rebuilt = 0;
+        await foreach (var record in redis.ScanAsync().WithCancellation(cancellationToken))
+        {
+            if (record.Owner is not null)
+            {
+                await journal.PinAsync(record with { Version = 0 });
+            }
+
+            await journal.SaveAsync(record);
+            rebuilt++;
+        }
+
+        Log.JournalRebuilt(logger, rebuilt);
+    }
 
     private void Observe(Task task, string operation)
     {

@@ -98,6 +98,38 @@ public sealed class SessionLifecycleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ACorruptedJournal_IsQuarantinedAtStartup_AndRebuiltFromRedis_SoSessionsCarryOn()
+    {
+        var journal = Path.Combine(TestPaths.NewFolder("corrupt"), "journal.db");
+        await using var servers = await StartAsync([$"--Baton:JournalPath={journal}"]);
+        var browsers = new List<(CookieContainer Jar, string Instance)>();
+        for (var i = 0; i < 5; i++)
+        {
+            var jar = new CookieContainer();
+            using var client = servers.Gateway.ClientWithJar(jar);
+            await client.IncrementAsync();
+            browsers.Add((jar, (await client.IncrementAsync()).Instance));
+        }
+
+        await servers.Gateway.DisposeAsync();
+        await using (var file = File.OpenWrite(journal))
+        {
+            await file.WriteAsync(new byte[4096]);
+        }
+
+        await servers.StartGatewayAsync(redis: true);
+
+        Assert.Single(Directory.GetFiles(Path.GetDirectoryName(journal)!, "journal.db.corrupt-*"));
+        foreach (var (jar, instance) in browsers)
+        {
+            using var client = servers.Gateway.ClientWithJar(jar);
+            var answer = await client.IncrementAsync();
+            Assert.Equal(3, answer.Count);
+            Assert.Equal(instance, answer.Instance);
+        }
+    }
+
+    [Fact]
     public async Task WithRedisUnreachable_TheGatewayStartsAndServesFromTheJournal()
     {
         await using var servers = await StartAsync(["--Baton:Redis=127.0.0.1:1"], redis: false);
