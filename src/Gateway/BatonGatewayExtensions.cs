@@ -56,6 +56,8 @@ internal static class BatonGatewayExtensions
         services.AddSingleton<IClusterValidator, BatonClusterValidator>();
 
         services.AddHealthChecks().AddCheck<GatewayReadinessCheck>("gateway", tags: [ReadyTag]);
+        services.AddHostedService<ShutdownDelay>();
+        services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(30));
         return builder;
     }
 

@@ -18,6 +18,13 @@ public sealed class BatonOptions
     /// <summary>The SQLite journal file (<c>Baton:JournalPath</c>); relative paths are under the content root.</summary>
     public string JournalPath { get; set; } = "data/baton-journal.db";
 
+    /// <summary>
+    /// On a graceful stop, how long the gateway keeps serving with readiness already failing, so load
+    /// balancers stop sending to it first (<c>Baton:ShutdownDelay</c>). Default 2 s; 0 turns it off.
+    /// Keep it under the host's shutdown timeout (30 s).
+    /// </summary>
+    public TimeSpan ShutdownDelay { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Session identity and pinning (<c>Baton:Sessions</c>).</summary>
     public BatonSessionOptions Sessions { get; set; } = new();
 

@@ -52,6 +52,11 @@ internal sealed class BatonOptionsValidator(IHostEnvironment environment) : IVal
             errors.Add($"{Section}:Sessions:PurgeInterval must be between {MinimumPurgeInterval} and {MaximumPurgeInterval} (it is {sessions.PurgeInterval}).");
         }
 
+        if (options.ShutdownDelay < TimeSpan.Zero || options.ShutdownDelay > TimeSpan.FromSeconds(25))
+        {
+            errors.Add($"{Section}:ShutdownDelay must be between 00:00:00 and 00:00:25, under the host's 30 s shutdown timeout (it is {options.ShutdownDelay}).");
+        }
+
         if (string.IsNullOrWhiteSpace(options.JournalPath))
         {
             errors.Add($"{Section}:JournalPath must name the SQLite journal file.");

@@ -6,6 +6,9 @@ internal static partial class Log
     [LoggerMessage(9001, LogLevel.Error, "Unhandled error in the gateway for {Method} {Path}; answered 503.", EventName = "UnhandledGatewayError")]
     public static partial void UnhandledGatewayError(ILogger logger, string method, PathString path, Exception exception);
 
+    [LoggerMessage(9004, LogLevel.Information, "Stopping: not ready any more; serving {Delay} longer before the server drains.", EventName = "ShuttingDown")]
+    public static partial void ShuttingDown(ILogger logger, TimeSpan delay);
+
     [LoggerMessage(9002, LogLevel.Warning, "Admin request refused ({Reason}).", EventName = "AdminRefused")]
     public static partial void AdminRefused(ILogger logger, string reason);
 

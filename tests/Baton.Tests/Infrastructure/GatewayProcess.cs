@@ -47,6 +47,19 @@ internal sealed class GatewayProcess
         }, TimeSpan.FromSeconds(30), "the gateway should become ready");
     }
 
+    /// <summary>SIGTERM: a graceful stop. Returns the exit code once the process has ended.</summary>
+    public async Task<int> TerminateAsync(TimeSpan timeout)
+    {
+        var process = _process!;
+        TestProcesses.Signal(process, "TERM");
+        using var deadline = new CancellationTokenSource(timeout);
+        await process.WaitForExitAsync(deadline.Token);
+        var code = process.ExitCode;
+        _process = null;
+        await TestProcesses.StopAsync(process);
+        return code;
+    }
+
     /// <summary>kill -9: no shutdown, no flush; only what was committed survives.</summary>
     public async Task KillAsync()
     {

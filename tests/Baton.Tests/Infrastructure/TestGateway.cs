@@ -66,6 +66,7 @@ internal sealed class TestGateway : IAsyncDisposable
             $"--Baton:Secret={Secret}",
             $"--Baton:JournalPath={Path.Combine(TestPaths.NewFolder("journal"), "journal.db")}",
             "--Logging:LogLevel:Default=Warning",
+            "--Baton:ShutdownDelay=00:00:00",
         };
         for (var i = 0; i < backends.Count; i++)
         {
