@@ -8,11 +8,16 @@ namespace Baton.Gateway.Operations;
 /// answers 503, so load balancers take the gateway out before it stops accepting requests. Then the
 /// server drains in-flight requests and the journal is flushed and closed.
 /// </summary>
-internal sealed class ShutdownDelay(IOptions<BatonOptions> options, TimeProvider time, ILogger<ShutdownDelay> logger) : IHostedService
+internal sealed class ShutdownDelay(IOptions<BatonOptions> options, TimeProvider time, ILogger<ShutdownDelay> logger) : IHostedLifecycleService
 {
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public async Task StopAsync(CancellationToken cancellationToken)
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    // Runs before any hosted service stops — the server included — while ApplicationStopping already fails readiness.
+    public async Task StoppingAsync(CancellationToken cancellationToken)
     {
         var delay = options.Value.ShutdownDelay;
         if (delay <= TimeSpan.Zero)
@@ -29,4 +34,8 @@ internal sealed class ShutdownDelay(IOptions<BatonOptions> options, TimeProvider
         {
         }
     }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
