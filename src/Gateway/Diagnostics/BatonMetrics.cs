@@ -94,6 +94,8 @@ internal sealed class BatonMetrics
 
     public void JournalCommitFailed() => _journalErrors.Add(1, new KeyValuePair<string, object?>("baton.reason", "commit"));
 
+    public void JournalDegraded(string operation) => _journalErrors.Add(1, new KeyValuePair<string, object?>("baton.reason", "degraded_" + operation));
+
     public void JournalQuarantined() => _journalErrors.Add(1, new KeyValuePair<string, object?>("baton.reason", "quarantined"));
 
     public void RedisUnavailable(string operation, string reason)

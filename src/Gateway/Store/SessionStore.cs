@@ -26,7 +26,11 @@ internal sealed class SessionStore(
 
     public RedisTier Redis => redis;
 
-    /// <summary>Stores a checkpoint; returns once it is as durable as the durability mode asks.</summary>
+    /// <summary>
+    /// Stores a checkpoint; returns once it is as durable as the durability mode asks. When the journal
+    /// cannot commit but Redis took the write, the checkpoint is acknowledged on Redis alone (logged and
+    /// counted); when neither holds it, it is not acknowledged (<see cref="JournalUnavailableException"/>).
+    /// </summary>
     public async Task<SaveOutcome> SaveCheckpointAsync(SessionRecord record)
     {
         var toJournal = journal.SaveAsync(record);
@@ -37,7 +41,23 @@ internal sealed class SessionStore(
             return fast;
         }
 
-        var outcome = await toJournal;
+        SaveOutcome outcome;
+        try
+        {
+            outcome = await toJournal;
+        }
+        catch (JournalUnavailableException ex)
+        {
+            if (await toRedis is not { } held)
+            {
+                throw;
+            }
+
+            metrics.JournalDegraded("checkpoint");
+            Log.JournalDegraded(logger, "checkpoint", ex.Message);
+            return held;
+        }
+
         if (await toRedis is null && redis.IsConfigured)
         {
             metrics.StoreFallback("checkpoint");
@@ -56,7 +76,21 @@ internal sealed class SessionStore(
             return;
         }
 
-        await toJournal;
+        try
+        {
+            await toJournal;
+        }
+        catch (JournalUnavailableException ex)
+        {
+            if (!await toRedis)
+            {
+                throw;
+            }
+
+            metrics.JournalDegraded("pin");
+            Log.JournalDegraded(logger, "pin", ex.Message);
+        }
+
         await toRedis;
     }
 

@@ -130,6 +130,45 @@ public sealed class SessionLifecycleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AJournalThatCannotWrite_LeavesRedisHoldingAcknowledgedChanges_WithNoGateway5xx_AndCatchesUpAfterwards()
+    {
+        await using var servers = await StartAsync([]);
+        using var client = servers.Gateway.NewClient();
+        await client.IncrementAsync();
+        await client.IncrementAsync();
+        var id = SessionCookies.SessionIdOf(client, servers.Gateway);
+        var wal = servers.Gateway.JournalPath + "-wal";
+        Assert.True(File.Exists(wal));
+
+        // An immutable WAL refuses every write, root's included: a journal disk that fails.
+        Chattr("+i", wal);
+        try
+        {
+            for (var i = 3; i <= 5; i++)
+            {
+                Assert.Equal(i, (await client.IncrementAsync()).Count);
+            }
+
+            Assert.Equal(5, StoredSessions.FromRedis(_redis.Database, id)!.Version);
+            Assert.Equal(2, StoredSessions.FromJournal(servers.Gateway.JournalPath, id)!.Version);
+        }
+        finally
+        {
+            Chattr("-i", wal);
+        }
+
+        Assert.Equal(6, (await client.IncrementAsync()).Count);
+        Assert.Equal(6, StoredSessions.FromJournal(servers.Gateway.JournalPath, id)!.Int32("counter"));
+    }
+
+    private static void Chattr(string change, string path)
+    {
+        using var chattr = System.Diagnostics.Process.Start("chattr", [change, path]);
+        chattr.WaitForExit();
+        Assert.Equal(0, chattr.ExitCode);
+    }
+
+    [Fact]
     public async Task WithRedisUnreachable_TheGatewayStartsAndServesFromTheJournal()
     {
         await using var servers = await StartAsync(["--Baton:Redis=127.0.0.1:1"], redis: false);
