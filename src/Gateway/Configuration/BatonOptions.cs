@@ -147,6 +147,12 @@ public sealed class BatonStoreOptions
     /// <summary>Prefix of every Redis key Baton writes. Default <c>baton:</c>.</summary>
     public string RedisKeyPrefix { get; set; } = "baton:";
 
+    /// <summary>Redis calls in a row that miss their budget or fail before Redis is skipped altogether. Default 5.</summary>
+    public int RedisCircuitFailures { get; set; } = 5;
+
+    /// <summary>How long Redis is skipped once the circuit opens; then one call tries it again. Default 2 s.</summary>
+    public TimeSpan RedisCircuitBreak { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>How often the gateway checks whether Redis restarted or lost its data (and refills it). Default 2 s.</summary>
     public TimeSpan RedisCheckInterval { get; set; } = TimeSpan.FromSeconds(2);
 }

@@ -112,6 +112,16 @@ internal sealed class BatonOptionsValidator(IHostEnvironment environment) : IVal
             errors.Add($"{Section}:Store:RedisBudget must be between 00:00:00.001 and 00:00:10 (it is {store.RedisBudget}).");
         }
 
+        if (store.RedisCircuitFailures is < 1 or > 1000)
+        {
+            errors.Add($"{Section}:Store:RedisCircuitFailures must be between 1 and 1000 (it is {store.RedisCircuitFailures}).");
+        }
+
+        if (store.RedisCircuitBreak < TimeSpan.FromMilliseconds(10) || store.RedisCircuitBreak > TimeSpan.FromMinutes(10))
+        {
+            errors.Add($"{Section}:Store:RedisCircuitBreak must be between 00:00:00.010 and 00:10:00 (it is {store.RedisCircuitBreak}).");
+        }
+
         if (store.RedisCheckInterval < TimeSpan.FromMilliseconds(100) || store.RedisCheckInterval > TimeSpan.FromMinutes(10))
         {
             errors.Add($"{Section}:Store:RedisCheckInterval must be between 00:00:00.100 and 00:10:00 (it is {store.RedisCheckInterval}).");

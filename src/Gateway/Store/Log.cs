@@ -36,6 +36,9 @@ internal static partial class Log
     [LoggerMessage(3013, LogLevel.Error, "The journal could not take a {Operation} ({Reason}); it is held by Redis alone until the journal recovers.", EventName = "JournalDegraded")]
     public static partial void JournalDegraded(ILogger logger, string operation, string reason);
 
+    [LoggerMessage(3014, LogLevel.Warning, "Redis missed its budget or failed too often in a row; it is skipped for {Break}.", EventName = "RedisCircuitOpened")]
+    public static partial void RedisCircuitOpened(ILogger logger, TimeSpan @break);
+
     [LoggerMessage(3009, LogLevel.Debug, "Journal compacted: {Deleted} long-idle sessions removed.", EventName = "JournalCompacted")]
     public static partial void JournalCompacted(ILogger logger, int deleted);
 }

@@ -36,14 +36,22 @@ internal sealed partial class RedisTier : IAsyncDisposable
     private readonly string _prefix;
     private readonly string _markerKey;
     private readonly TimeSpan _identifyTimeout = TimeSpan.FromSeconds(2);
+    private readonly TimeProvider _time;
+    private readonly int _circuitFailures;
+    private readonly TimeSpan _circuitBreak;
+    private int _consecutiveFailures;
+    private long _circuitOpenUntil;
     private readonly TimeSpan _budget;
     private readonly long _ttlMilliseconds;
     private readonly BatonMetrics _metrics;
     private readonly ILogger<RedisTier> _logger;
 
-    public RedisTier(IOptions<BatonOptions> options, BatonMetrics metrics, ILogger<RedisTier> logger)
+    public RedisTier(IOptions<BatonOptions> options, TimeProvider time, BatonMetrics metrics, ILogger<RedisTier> logger)
     {
         var settings = options.Value;
+        _time = time;
+        _circuitFailures = settings.Store.RedisCircuitFailures;
+        _circuitBreak = settings.Store.RedisCircuitBreak;
         _prefix = settings.Store.RedisKeyPrefix + "s:";
         _markerKey = settings.Store.RedisKeyPrefix + "marker";
         _budget = settings.Store.RedisBudget;
@@ -219,21 +227,44 @@ internal sealed partial class RedisTier : IAsyncDisposable
             return (false, default!);
         }
 
+        var now = _time.GetTimestamp();
+        if (now < Volatile.Read(ref _circuitOpenUntil))
+        {
+            _metrics.RedisUnavailable(operation, "circuit_open");
+            return (false, default!);
+        }
+
         try
         {
-            return (true, await call(redis.GetDatabase()).WaitAsync(_budget));
+            var result = await call(redis.GetDatabase()).WaitAsync(_budget);
+            Volatile.Write(ref _consecutiveFailures, 0);
+            return (true, result);
         }
         catch (TimeoutException)
         {
             _metrics.RedisUnavailable(operation, "budget");
             Log.RedisOverBudget(_logger, operation, _budget);
+            Failed();
             return (false, default!);
         }
         catch (RedisException ex)
         {
             _metrics.RedisUnavailable(operation, "error");
             Log.RedisCallFailed(_logger, operation, ex);
+            Failed();
             return (false, default!);
+        }
+    }
+
+    // After CircuitFailures calls in a row miss their budget or fail, nobody waits on Redis for
+    // CircuitBreak; after that, calls try it again.
+    private void Failed()
+    {
+        if (Interlocked.Increment(ref _consecutiveFailures) >= _circuitFailures)
+        {
+            Volatile.Write(ref _consecutiveFailures, 0);
+            Volatile.Write(ref _circuitOpenUntil, _time.GetTimestamp() + (long)(_circuitBreak.TotalSeconds * _time.TimestampFrequency));
+            Log.RedisCircuitOpened(_logger, _circuitBreak);
         }
     }
 }

@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
-using System.Diagnostics.Metrics;
 using System.Net;
 using Baton.Tests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Baton.Tests.Failover;
 
@@ -118,14 +116,14 @@ public sealed class FailoverTests : IAsyncLifetime
         }
 
         var owner = (await client.ReadCounterAsync()).Instance;
-        using var restores = new RestoreCounter(_gateway);
+        using var restores = new InstrumentCounter(_gateway, "baton.restore.count", "baton.outcome", "ok");
         await Backend(owner).KillAsync();
 
         var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => client.IncrementAsync()));
 
         Assert.Equal(Enumerable.Range(6, 20), answers.Select(a => a.Count).Order());
         Assert.Equal(25, (await client.ReadCounterAsync()).Count);
-        Assert.Equal(1, restores.Count);
+        Assert.Equal(1, restores.Total);
     }
 
     [Fact]
@@ -285,38 +283,4 @@ public sealed class FailoverTests : IAsyncLifetime
     }
 
     private BackendProcess Backend(string instance) => _backends.Single(b => b.InstanceId == instance);
-
-    /// <summary>Counts successful restores made by this gateway (its own meter, not other tests').</summary>
-    private sealed class RestoreCounter : IDisposable
-    {
-        private readonly MeterListener _listener = new();
-        private int _count;
-
-        public RestoreCounter(TestGateway gateway)
-        {
-            var factory = gateway.Services.GetRequiredService<IMeterFactory>();
-            _listener.InstrumentPublished = (instrument, listener) =>
-            {
-                if (instrument.Name == "baton.restore.count" && ReferenceEquals(instrument.Meter.Scope, factory))
-                {
-                    listener.EnableMeasurementEvents(instrument);
-                }
-            };
-            _listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
-            {
-                foreach (var tag in tags)
-                {
-                    if (tag.Key == "baton.outcome" && (string?)tag.Value == "ok")
-                    {
-                        Interlocked.Add(ref _count, (int)value);
-                    }
-                }
-            });
-            _listener.Start();
-        }
-
-        public int Count => Volatile.Read(ref _count);
-
-        public void Dispose() => _listener.Dispose();
-    }
 }

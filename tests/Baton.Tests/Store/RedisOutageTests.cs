@@ -74,6 +74,7 @@ public sealed class RedisOutageTests : IAsyncLifetime
             await client.IncrementAsync();
         }
 
+        using var skipped = new InstrumentCounter(_gateway, "baton.redis.unavailable", "baton.reason", "circuit_open");
         _redis.Pause();
         var slowest = TimeSpan.Zero;
         try
@@ -97,6 +98,9 @@ public sealed class RedisOutageTests : IAsyncLifetime
         // Bounded by Baton:Store:RedisBudget (100 ms) plus a generous margin for a busy machine, far below
         // StackExchange.Redis's own 5 s timeout.
         Assert.True(slowest < TimeSpan.FromMilliseconds(100) + TimeSpan.FromSeconds(2), $"slowest request took {slowest}");
+
+        // After a few misses in a row the circuit opens and requests stop waiting on Redis at all.
+        Assert.True(skipped.Total > 0, "the circuit should have opened");
         foreach (var client in clients)
         {
             Assert.Equal(4, StoredSessions.FromJournal(_gateway.JournalPath, SessionCookies.SessionIdOf(client, _gateway))!.Int32("counter"));
