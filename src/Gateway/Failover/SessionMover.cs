@@ -67,9 +67,7 @@ internal sealed class SessionMover(
                         return placed;
                     }
 
-                    // The failed attempt may have moved the pin (and its epoch) already.
                     refused.Add(target.DestinationId);
-                    pin = await pins.FindAsync(session.Id, cancellationToken);
                 }
 
                 if (time.GetUtcNow() >= deadline)
@@ -141,18 +139,16 @@ internal sealed class SessionMover(
         var epoch = pin.Epoch + (moving ? 1 : 0);
         var record = await store.GetAsync(session.Id.Value, Math.Max(pin.Version, session.Version), cancellationToken);
 
-        // The pin is written while the restore runs. Pinning first is safe: a session pinned to a backend
-        // without its state is refused there as stale and restored before it is served.
-        var pinning = pins.PinAsync(session.Id, target.DestinationId, cancellationToken).AsTask();
-        var restored = await restores.RestoreAsync(cluster, target, session.Id, record, epoch, cancellationToken);
-        var repinned = await pinning;
-        if (!restored)
+        // Restore first, pin after: a request that sees the new pin must find the state already there
+        // (were it pinned first, it could reach the target before the restore and cause a second one).
+        if (!await restores.RestoreAsync(cluster, target, session.Id, record, epoch, cancellationToken))
         {
             metrics.RestoreFailed();
             Log.RestoreFailed(logger, session.Id.Hash, target.DestinationId);
             return null;
         }
 
+        var repinned = await pins.PinAsync(session.Id, target.DestinationId, cancellationToken);
         metrics.Restored(record?.State.Length ?? 0);
         Log.SessionRestored(logger, session.Id.Hash, target.DestinationId, record?.Version ?? 0, epoch);
         Adopt(session, repinned with { Version = Math.Max(repinned.Version, record?.Version ?? 0) });

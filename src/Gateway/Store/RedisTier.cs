@@ -37,6 +37,7 @@ internal sealed partial class RedisTier : IAsyncDisposable
     private readonly string _markerKey;
     private readonly TimeSpan _identifyTimeout = TimeSpan.FromSeconds(2);
     private readonly TimeProvider _time;
+    private readonly CancellationTokenSource _disposing = new();
     private readonly int _circuitFailures;
     private readonly TimeSpan _circuitBreak;
     private int _consecutiveFailures;
@@ -190,25 +191,43 @@ internal sealed partial class RedisTier : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (_connecting is not null)
+        await _disposing.CancelAsync();
+        if (_connecting is { IsCompletedSuccessfully: true })
         {
-            var redis = await _connecting;
+            var redis = _connecting.Result;
             await redis.CloseAsync();
             await redis.DisposeAsync();
         }
+
+        _disposing.Dispose();
     }
 
+    // abortConnect=false makes an unreachable Redis a background reconnect, but some first contacts still
+    // throw (a sentinel that cannot name its primary yet): try again, with backoff, until it works.
     private async Task<ConnectionMultiplexer> ConnectAsync(ConfigurationOptions configuration)
     {
-        var redis = await ConnectionMultiplexer.ConnectAsync(configuration);
-        redis.ConnectionFailed += (_, e) => Log.RedisConnectionFailed(_logger, e.EndPoint?.ToString() ?? "?", e.FailureType.ToString());
-        redis.ConnectionRestored += (_, e) => Log.RedisConnectionRestored(_logger, e.EndPoint?.ToString() ?? "?");
-        if (!redis.IsConnected)
+        var backoff = TimeSpan.FromMilliseconds(200);
+        while (true)
         {
-            Log.RedisConnectionFailed(_logger, configuration.ToString(includePassword: false), "initial connect");
-        }
+            try
+            {
+                var redis = await ConnectionMultiplexer.ConnectAsync(configuration);
+                redis.ConnectionFailed += (_, e) => Log.RedisConnectionFailed(_logger, e.EndPoint?.ToString() ?? "?", e.FailureType.ToString());
+                redis.ConnectionRestored += (_, e) => Log.RedisConnectionRestored(_logger, e.EndPoint?.ToString() ?? "?");
+                if (!redis.IsConnected)
+                {
+                    Log.RedisConnectionFailed(_logger, configuration.ToString(includePassword: false), "initial connect");
+                }
 
-        return redis;
+                return redis;
+            }
+            catch (RedisException ex)
+            {
+                Log.RedisCallFailed(_logger, "connect", ex);
+                await Task.Delay(backoff, _time, _disposing.Token);
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+            }
+        }
     }
 
     private string Key(string sessionId) => _prefix + sessionId;

@@ -84,7 +84,7 @@ internal sealed class BackendProcess : IAsyncDisposable
     {
         if (_process is not null)
         {
-            Signal("CONT");
+            TestProcesses.TrySignal(_process, "CONT");
             await KillAsync();
         }
     }

@@ -62,7 +62,7 @@ public sealed class RedisServer : IAsyncLifetime
 
         if (_process is not null)
         {
-            TestProcesses.Signal(_process, "CONT");
+            TestProcesses.TrySignal(_process, "CONT");
             await TestProcesses.StopAsync(_process);
         }
     }

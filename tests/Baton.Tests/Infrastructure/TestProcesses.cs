@@ -8,6 +8,7 @@ namespace Baton.Tests.Infrastructure;
 internal static class TestProcesses
 {
     private static readonly List<Process> Running = [];
+    private static readonly HashSet<int> HandedOut = [];
 
     static TestProcesses()
     {
@@ -23,11 +24,33 @@ internal static class TestProcesses
         };
     }
 
+    /// <summary>
+    /// A loopback port for a process to bind later. Chosen below the kernel's ephemeral range (so servers
+    /// binding port 0 in the meantime cannot take it) and never handed out twice in this run.
+    /// </summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        while (true)
+        {
+            var port = Random.Shared.Next(20_000, 32_000);
+            lock (HandedOut)
+            {
+                if (!HandedOut.Add(port))
+                {
+                    continue;
+                }
+            }
+
+            try
+            {
+                using var listener = new TcpListener(IPAddress.Loopback, port);
+                listener.Start();
+                return port;
+            }
+            catch (SocketException)
+            {
+            }
+        }
     }
 
     /// <summary>Starts the process with its output drained, and tracks it until <see cref="StopAsync"/>.</summary>
@@ -62,12 +85,18 @@ internal static class TestProcesses
         process.Dispose();
     }
 
-    /// <summary>Sends a signal by name (STOP, CONT, ...) with kill(1).</summary>
-    public static void Signal(Process process, string signal)
+    /// <summary>Sends a signal by name (STOP, CONT, ...) with kill(1); false if the process is gone.</summary>
+    public static bool TrySignal(Process process, string signal)
     {
         using var kill = Process.Start("kill", ["-" + signal, process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         kill.WaitForExit();
-        if (kill.ExitCode != 0)
+        return kill.ExitCode == 0;
+    }
+
+    /// <summary>Sends a signal by name; the process must be running.</summary>
+    public static void Signal(Process process, string signal)
+    {
+        if (!TrySignal(process, signal))
         {
             throw new InvalidOperationException($"kill -{signal} {process.Id} failed");
         }
