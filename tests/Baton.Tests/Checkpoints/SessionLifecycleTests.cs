@@ -77,24 +77,11 @@ public sealed class SessionLifecycleTests : IAsyncLifetime
     {
         var journal = Path.Combine(TestPaths.NewFolder("restart"), "journal.db");
         await using var servers = await StartAsync([$"--Baton:JournalPath={journal}"]);
-        var browsers = new List<(CookieContainer Jar, string Instance)>();
-        for (var i = 0; i < 6; i++)
-        {
-            var jar = new CookieContainer();
-            using var client = servers.Gateway.ClientWithJar(jar);
-            await client.IncrementAsync();
-            browsers.Add((jar, (await client.IncrementAsync()).Instance));
-        }
+        var browsers = await TwoIncrementsEachAsync(servers.Gateway, 6);
 
         await servers.RestartGatewayAsync();
 
-        foreach (var (jar, instance) in browsers)
-        {
-            using var client = servers.Gateway.ClientWithJar(jar);
-            var answer = await client.IncrementAsync();
-            Assert.Equal(3, answer.Count);
-            Assert.Equal(instance, answer.Instance);
-        }
+        await AssertEachCarriesOnAsync(servers.Gateway, browsers);
     }
 
     [Fact]
@@ -102,14 +89,7 @@ public sealed class SessionLifecycleTests : IAsyncLifetime
     {
         var journal = Path.Combine(TestPaths.NewFolder("corrupt"), "journal.db");
         await using var servers = await StartAsync([$"--Baton:JournalPath={journal}"]);
-        var browsers = new List<(CookieContainer Jar, string Instance)>();
-        for (var i = 0; i < 5; i++)
-        {
-            var jar = new CookieContainer();
-            using var client = servers.Gateway.ClientWithJar(jar);
-            await client.IncrementAsync();
-            browsers.Add((jar, (await client.IncrementAsync()).Instance));
-        }
+        var browsers = await TwoIncrementsEachAsync(servers.Gateway, 5);
 
         await servers.Gateway.DisposeAsync();
         await using (var file = File.OpenWrite(journal))
@@ -120,13 +100,7 @@ public sealed class SessionLifecycleTests : IAsyncLifetime
         await servers.StartGatewayAsync(redis: true);
 
         Assert.Single(Directory.GetFiles(Path.GetDirectoryName(journal)!, "journal.db.corrupt-*"));
-        foreach (var (jar, instance) in browsers)
-        {
-            using var client = servers.Gateway.ClientWithJar(jar);
-            var answer = await client.IncrementAsync();
-            Assert.Equal(3, answer.Count);
-            Assert.Equal(instance, answer.Instance);
-        }
+        await AssertEachCarriesOnAsync(servers.Gateway, browsers);
     }
 
     [Fact]
@@ -159,6 +133,33 @@ public sealed class SessionLifecycleTests : IAsyncLifetime
 
         Assert.Equal(6, (await client.IncrementAsync()).Count);
         Assert.Equal(6, StoredSessions.FromJournal(servers.Gateway.JournalPath, id)!.Int32("counter"));
+    }
+
+    /// <summary>Browsers that each made two increments, with the instance that served them.</summary>
+    private static async Task<List<(CookieContainer Jar, string Instance)>> TwoIncrementsEachAsync(TestGateway gateway, int count)
+    {
+        var browsers = new List<(CookieContainer Jar, string Instance)>();
+        for (var i = 0; i < count; i++)
+        {
+            var jar = new CookieContainer();
+            using var client = gateway.ClientWithJar(jar);
+            await client.IncrementAsync();
+            browsers.Add((jar, (await client.IncrementAsync()).Instance));
+        }
+
+        return browsers;
+    }
+
+    /// <summary>Each browser's next increment is its third, on the same instance: session, pin and cookie survived.</summary>
+    private static async Task AssertEachCarriesOnAsync(TestGateway gateway, List<(CookieContainer Jar, string Instance)> browsers)
+    {
+        foreach (var (jar, instance) in browsers)
+        {
+            using var client = gateway.ClientWithJar(jar);
+            var answer = await client.IncrementAsync();
+            Assert.Equal(3, answer.Count);
+            Assert.Equal(instance, answer.Instance);
+        }
     }
 
     private static void Chattr(string change, string path)
