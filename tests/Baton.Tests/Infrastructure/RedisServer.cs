@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using StackExchange.Redis;
 
 namespace Baton.Tests.Infrastructure;
@@ -50,7 +48,7 @@ public sealed class RedisServer : IAsyncLifetime
             ArgumentList = { "--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", TestPaths.NewFolder("redis") },
         });
 
-        await Eventually.TrueAsync(CanConnect, TimeSpan.FromSeconds(20), "redis-server should accept connections");
+        await TestProcesses.WaitForListenerAsync(Port, "redis-server");
     }
 
     public async Task DisposeAsync()
@@ -64,20 +62,6 @@ public sealed class RedisServer : IAsyncLifetime
         {
             TestProcesses.TrySignal(_process, "CONT");
             await TestProcesses.StopAsync(_process);
-        }
-    }
-
-    private bool CanConnect()
-    {
-        try
-        {
-            using var socket = new TcpClient();
-            socket.Connect(IPAddress.Loopback, Port);
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
         }
     }
 }

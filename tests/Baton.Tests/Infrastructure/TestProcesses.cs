@@ -24,6 +24,24 @@ internal static class TestProcesses
         };
     }
 
+    /// <summary>Waits until something accepts TCP connections on the loopback port.</summary>
+    public static Task WaitForListenerAsync(int port, string what) => Eventually.TrueAsync(
+        () =>
+        {
+            try
+            {
+                using var socket = new TcpClient();
+                socket.Connect(IPAddress.Loopback, port);
+                return true;
+            }
+            catch (SocketException)
+            {
+                return false;
+            }
+        },
+        TimeSpan.FromSeconds(20),
+        $"{what} should accept connections on port {port}");
+
     /// <summary>
     /// A loopback port for a process to bind later. Chosen below the kernel's ephemeral range (so servers
     /// binding port 0 in the meantime cannot take it) and never handed out twice in this run.
