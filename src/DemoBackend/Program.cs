@@ -1,3 +1,5 @@
+using Microsoft.AspNetCore.DataProtection;
+using StackExchange.Redis;
 using Microsoft.Extensions.Options;
 
 namespace Baton.DemoBackend;
@@ -32,6 +34,18 @@ internal static class Program
                     redis.Configuration = demo.Redis;
                     redis.InstanceName = "baton-demo:";
                 });
+
+                // The session cookie is protected with Data Protection keys: every instance must share them, or a
+                // cookie issued by one instance is unreadable on the next and the session looks new.
+                var keys = new Lazy<IConnectionMultiplexer>(() =>
+                {
+                    var options = ConfigurationOptions.Parse(demo.Redis!);
+                    options.AbortOnConnectFail = false;
+                    return ConnectionMultiplexer.Connect(options);
+                });
+                builder.Services.AddDataProtection()
+                    .SetApplicationName("baton-demo")
+                    .PersistKeysToStackExchangeRedis(() => keys.Value.GetDatabase(), "baton-demo:data-protection-keys");
             }
             else
             {
@@ -49,6 +63,7 @@ internal static class Program
 
         configure?.Invoke(builder);
         var app = builder.Build();
+        app.UseDemoErrors(demo.InstanceId);
         if (demo.SessionStore == SessionStoreKind.Baton)
         {
             app.UseBatonSession();
