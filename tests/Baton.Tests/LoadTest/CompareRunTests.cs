@@ -1,0 +1,67 @@
+using System.Text.Json;
+using Baton.Tests.Infrastructure;
+
+namespace Baton.Tests.LoadTest;
+
+[CollectionDefinition(nameof(LoadTestRuns), DisableParallelization = true)]
+public sealed class LoadTestRuns;
+
+/// <summary>
+/// The load-test tool's quick comparison, run for real (redis-server, backends and gateway as processes,
+/// kill -9 faults): its checker must see the sessions plain sticky routing loses, and see none lost by Baton.
+/// </summary>
+[Collection(nameof(LoadTestRuns))]
+public sealed class CompareRunTests
+{
+    [Fact]
+    public async Task QuickComparison_FindsLostSessionsWithStickyOnly_AndNoneWithCheckpoints()
+    {
+        var folder = TestPaths.NewFolder("compare");
+        using var output = new StringWriter();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(10));
+        var code = await Baton.LoadTest.Program.RunAsync(["compare", "--quick", "--out", folder], output, timeout.Token);
+        Assert.True(code == 0, output.ToString());
+
+        using var results = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(folder, "results.json")));
+        var modes = results.RootElement.EnumerateArray().ToDictionary(m => m.GetProperty("name").GetString()!, m => m);
+        Assert.Equal(["sticky-checkpoint", "sticky-only", "shared-store", "direct"], modes.Keys);
+        foreach (var mode in modes.Values)
+        {
+            foreach (var field in new[] { "requests", "rps", "p50_ms", "p99_ms", "errors_5xx", "sessions_lost" })
+            {
+                Assert.True(mode.TryGetProperty(field, out _), $"{mode.GetProperty("name")} lacks {field}");
+            }
+
+            Assert.True(mode.GetProperty("requests").GetInt64() > 0);
+        }
+
+        var baton = modes["sticky-checkpoint"];
+        Assert.Equal(0, baton.GetProperty("sessions_lost").GetInt64());
+        Assert.Equal(0, baton.GetProperty("sessions_stale").GetInt64());
+        Assert.Equal(0, baton.GetProperty("sessions_mismatched").GetInt64());
+        Assert.Equal(0, baton.GetProperty("errors_5xx").GetInt64());
+        Assert.Equal(0, baton.GetProperty("errors_5xx_gateway").GetInt64());
+        Assert.True(modes["sticky-only"].GetProperty("sessions_lost").GetInt64() > 0, "sticky-only must lose the killed backend's sessions");
+
+        foreach (var file in new[] { "report.html", "report.md", "sticky-checkpoint.hgrm", "sticky-only.hgrm", "shared-store.hgrm", "direct.hgrm" })
+        {
+            Assert.True(File.Exists(Path.Combine(folder, file)), $"{file} should be written");
+        }
+
+        var markdown = await File.ReadAllTextAsync(Path.Combine(folder, "report.md"));
+        Assert.Contains("| `sticky-checkpoint` |", markdown, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("--users", "0")]
+    [InlineData("--modes", "sticky,nothing")]
+    [InlineData("--write-fraction", "2")]
+    [InlineData("--bogus", "1")]
+    public async Task ABadOption_IsRefusedWithAReason(string option, string value)
+    {
+        using var output = new StringWriter();
+        var code = await Baton.LoadTest.Program.RunAsync(["compare", option, value], output, CancellationToken.None);
+        Assert.Equal(2, code);
+        Assert.Contains("error: ", output.ToString(), StringComparison.Ordinal);
+    }
+}
