@@ -119,6 +119,12 @@ internal sealed class BatonMetrics
 
     public void NoDestination() => _refusals.Add(1, new KeyValuePair<string, object?>("baton.reason", "no_destination"));
 
+    /// <summary>A request whose body the gateway could not read (too large for Kestrel, malformed).</summary>
+    public void BadRequest() => _refusals.Add(1, new KeyValuePair<string, object?>("baton.reason", "bad_request"));
+
+    /// <summary>A failed request that could not be sent again: attempts used up, or a body too large or streamed to keep.</summary>
+    public void ResendImpossible(string reason) => _refusals.Add(1, new KeyValuePair<string, object?>("baton.reason", reason));
+
     public void RedisRefilled(int sessions) => _refilled.Add(sessions);
 
     public void DrainChanged(bool drained) => _drains.Add(1, new KeyValuePair<string, object?>("baton.change", drained ? "drain" : "undrain"));

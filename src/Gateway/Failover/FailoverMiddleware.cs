@@ -37,7 +37,7 @@ internal sealed class FailoverMiddleware(
 
         var proxy = context.GetReverseProxyFeature();
         var cluster = proxy.Route.Cluster!;
-        var resendable = PrepareBody(context);
+        var resendable = await PrepareBodyAsync(context);
         var tried = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         for (var attempt = 1; ; attempt++)
         {
@@ -98,6 +98,9 @@ internal sealed class FailoverMiddleware(
 
             if (attempt >= _options.MaxAttempts || !resendable)
             {
+                var reason = resendable ? "attempts_exhausted" : "body_not_buffered";
+                metrics.ResendImpossible(reason);
+                Log.ResendImpossible(logger, session.Id.Hash, error?.Error.ToString() ?? "stale", resendable ? $"{attempt} attempts made" : "its body was too large or streamed to keep");
                 await Refusal.WriteAsync(context, StatusCodes.Status503ServiceUnavailable,
                     resendable ? "No backend could answer this request; retry shortly." : "The backend failed and this request's body could not be resent; retry shortly.");
                 return;
@@ -135,7 +138,7 @@ internal sealed class FailoverMiddleware(
     }
 
     /// <summary>Keeps the body so it can be sent again; false when it cannot be (too large, streamed, upgraded).</summary>
-    private bool PrepareBody(HttpContext context)
+    private async Task<bool> PrepareBodyAsync(HttpContext context)
     {
         var request = context.Request;
         if (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpUpgradeFeature>()?.IsUpgradableRequest == true
@@ -149,13 +152,37 @@ internal sealed class FailoverMiddleware(
             return true;
         }
 
-        if (request.ContentLength is { } length && length <= _options.MaxBufferedRequestBytes)
+        if (request.ContentLength is { } length)
         {
+            if (length > _options.MaxBufferedRequestBytes)
+            {
+                return false;
+            }
+
             request.EnableBuffering(bufferThreshold: 64 * 1024, bufferLimit: _options.MaxBufferedRequestBytes);
             return true;
         }
 
-        return false;
+        // A chunked body of unknown length: read it up to the limit. A small one is kept whole and can be
+        // resent; a larger one goes on as what was read followed by the rest, and is not resent.
+        var kept = new MemoryStream();
+        context.Response.RegisterForDispose(kept);
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
+        {
+            kept.Write(chunk, 0, read);
+            if (kept.Length > _options.MaxBufferedRequestBytes)
+            {
+                kept.Position = 0;
+                request.Body = new PrefixedReadStream(kept, request.Body);
+                return false;
+            }
+        }
+
+        kept.Position = 0;
+        request.Body = kept;
+        return true;
     }
 
     /// <summary>True when the backend cannot have received the request: the connection was never made.</summary>

@@ -23,4 +23,7 @@ internal static partial class Log
 
     [LoggerMessage(4007, LogLevel.Information, "Destination '{DestinationId}' has a stale copy of session {SessionHash}; restoring it there.", EventName = "StaleCopyRefreshed")]
     public static partial void StaleCopyRefreshed(ILogger logger, string destinationId, string sessionHash);
+
+    [LoggerMessage(4008, LogLevel.Warning, "Request for session {SessionHash} not resent after '{Error}': {Reason}; answered 503.", EventName = "ResendImpossible")]
+    public static partial void ResendImpossible(ILogger logger, string sessionHash, string error, string reason);
 }

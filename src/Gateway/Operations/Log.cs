@@ -14,4 +14,7 @@ internal static partial class Log
 
     [LoggerMessage(9003, LogLevel.Information, "Destination '{DestinationId}' of cluster '{ClusterId}' {Change}.", EventName = "DrainChanged")]
     public static partial void DrainChanged(ILogger logger, string clusterId, string destinationId, string change);
+
+    [LoggerMessage(9005, LogLevel.Warning, "{Method} {Path}: the request could not be read ({StatusCode}: {Reason}).", EventName = "BadRequest")]
+    public static partial void BadRequest(ILogger logger, string method, string path, int statusCode, string reason);
 }

@@ -219,6 +219,31 @@ public sealed class FailoverTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AChunkedPostToASessionWhoseBackendDied_IsResentWithItsWholeBody()
+    {
+        using var client = _gateway.NewClient();
+        await client.IncrementAsync();
+        await Backend((await client.ReadCounterAsync()).Instance).KillAsync();
+
+        // No Content-Length: the gateway keeps the body (under Baton:Failover:MaxBufferedRequestBytes) to send it again.
+        using var answer = await client.SendAsync(ChunkedCartItem("pen", padding: 0));
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        Assert.Contains("\"sku\":\"pen\"", await answer.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(2, (await client.IncrementAsync()).Count);
+    }
+
+    [Fact]
+    public async Task AChunkedPostLargerThanTheResendBuffer_StillReachesTheBackendWhole()
+    {
+        using var client = _gateway.NewClient();
+        await client.IncrementAsync();
+
+        using var answer = await client.SendAsync(ChunkedCartItem("ink", padding: (1024 * 1024) + 4096));
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        Assert.Contains("\"sku\":\"ink\"", await answer.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ARollingRestartOfEveryBackendThroughDrain_LosesNothing_AndAnswersEveryRequest()
     {
         var clients = Enumerable.Range(0, 30).Select(_ => _gateway.NewClient()).ToList();
@@ -283,4 +308,18 @@ public sealed class FailoverTests : IAsyncLifetime
     }
 
     private BackendProcess Backend(string instance) => _backends.Single(b => b.InstanceId == instance);
+
+    // A JSON cart item sent with Transfer-Encoding: chunked (a stream of unknown length), padded with whitespace.
+    private static HttpRequestMessage ChunkedCartItem(string sku, int padding)
+    {
+        var json = System.Text.Encoding.UTF8.GetBytes($"{{\"sku\":\"{sku}\",\"qty\":1}}{new string(' ', padding)}");
+        var content = new StreamContent(new UnknownLengthStream(json));
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        return new HttpRequestMessage(HttpMethod.Post, "/cart/items") { Content = content };
+    }
+
+    private sealed class UnknownLengthStream(byte[] bytes) : MemoryStream(bytes)
+    {
+        public override bool CanSeek => false;
+    }
 }
