@@ -25,6 +25,9 @@ internal sealed record CompareSettings
 
     public TimeSpan Duration { get; init; }
 
+    /// <summary>Unmeasured load before the capacity probes, so that they measure warm code (JIT, connection pools).</summary>
+    public TimeSpan Warmup { get; init; }
+
     /// <summary>How long each capacity probe (read-mostly, then write-only) runs.</summary>
     public TimeSpan CapacityDuration { get; init; }
 
@@ -52,6 +55,7 @@ internal sealed record CompareSettings
           --state-bytes N         session state blob per user (default 1024)
           --duration S            seconds of the measured run (default 20 quick, 90 full)
           --capacity-seconds S    seconds of each capacity probe (default 4 quick, 20 full)
+          --warmup-seconds S      unmeasured load before the probes (default 2 quick, 10 full)
           --capacity-users N      concurrent users in the capacity probes (default 32)
           --no-faults             run without the fault schedule
           --target URL            measure an already running gateway (no processes started, no faults)
@@ -69,6 +73,7 @@ internal sealed record CompareSettings
             Rate = quick ? 120 : 200,
             Duration = TimeSpan.FromSeconds(quick ? 20 : 90),
             CapacityDuration = TimeSpan.FromSeconds(quick ? 4 : 20),
+            Warmup = TimeSpan.FromSeconds(quick ? 2 : 10),
         };
 
         for (var i = 0; i < args.Count; i++)
@@ -85,6 +90,7 @@ internal sealed record CompareSettings
                 "--state-bytes" => settings with { StateBytes = Int(args[i], Value()) },
                 "--duration" => settings with { Duration = TimeSpan.FromSeconds(Double(args[i], Value())) },
                 "--capacity-seconds" => settings with { CapacityDuration = TimeSpan.FromSeconds(Double(args[i], Value())) },
+                "--warmup-seconds" => settings with { Warmup = TimeSpan.FromSeconds(Double(args[i], Value())) },
                 "--capacity-users" => settings with { CapacityUsers = Int(args[i], Value()) },
                 "--no-faults" => settings with { Faults = false },
                 "--target" => settings with { Target = Uri.TryCreate(Value(), UriKind.Absolute, out var uri) ? uri : throw new UsageException("--target must be an absolute URL such as http://127.0.0.1:8080/.") },
@@ -114,6 +120,7 @@ internal sealed record CompareSettings
         Require(StateBytes is >= 0 and <= 8 * 1024 * 1024, "--state-bytes must be between 0 and 8388608 (the demo backend's blob limit).");
         Require(Duration >= TimeSpan.FromSeconds(Faults ? 10 : 1) && Duration <= TimeSpan.FromHours(2), "--duration must be between 10 s (1 s without faults) and 2 h.");
         Require(CapacityDuration >= TimeSpan.Zero && CapacityDuration <= TimeSpan.FromHours(1), "--capacity-seconds must be between 0 and 3600.");
+        Require(Warmup >= TimeSpan.Zero && Warmup <= TimeSpan.FromHours(1), "--warmup-seconds must be between 0 and 3600.");
         Require(RequestTimeout >= TimeSpan.FromSeconds(1) && RequestTimeout <= TimeSpan.FromMinutes(10), "--request-timeout must be between 1 and 600 seconds.");
         Require(!string.IsNullOrWhiteSpace(Out), "--out must name a folder.");
     }

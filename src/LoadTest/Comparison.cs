@@ -57,6 +57,9 @@ internal static class Comparison
                 progress.Stage("set-up", null, TimeSpan.Zero);
                 await LoadRunner.SetUpAsync([.. capacityUsers, .. users], cancellationToken);
 
+                progress.Stage("warm-up", null, settings.Warmup);
+                await LoadRunner.RunClosedAsync(capacityUsers, 0.5, settings.Warmup, new Recorder(["warm-up"]), "warm-up", settings.Seed, cancellationToken);
+
                 var readMostly = new Recorder(["capacity"]);
                 progress.Stage("capacity read-mostly", readMostly, settings.CapacityDuration);
                 await LoadRunner.RunClosedAsync(capacityUsers, ReadMostlyWrites, settings.CapacityDuration, readMostly, "capacity", settings.Seed, cancellationToken);

@@ -188,6 +188,10 @@ internal sealed class VirtualUser : IDisposable
             if (body is not null)
             {
                 request.Content = JsonContent.Create(body, options: JsonSerializerOptions.Web);
+
+                // The cart's state lives only in the session, so sending an add again after a failure is safe; the
+                // key says so to a gateway that would otherwise not resend a POST that may have been processed.
+                request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString("N"));
             }
 
             using var response = await _client.SendAsync(request, cancellationToken);
