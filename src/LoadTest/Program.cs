@@ -23,6 +23,12 @@ internal static class Program
     {
         try
         {
+            if (args.Contains("--help") || args.Contains("-h"))
+            {
+                await console.WriteLineAsync(args.Count > 0 && args[0] == "recovery" ? RecoverySettings.Usage : CompareSettings.Usage);
+                return 0;
+            }
+
             switch (args.Count > 0 ? args[0] : string.Empty)
             {
                 case "compare":

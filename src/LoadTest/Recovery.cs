@@ -20,6 +20,8 @@ internal sealed record RecoverySettings
 
     public int Users { get; init; } = 100;
 
+    public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(15);
+
     public const string Usage = """
         Usage: dotnet run -c Release --project src/LoadTest -- recovery [options]
 
@@ -28,6 +30,7 @@ internal sealed record RecoverySettings
           --outage-seconds S      length of the Redis-outage run; Redis is dead for its middle third (default 30)
           --rate N                requests per second offered during the outage run (default 200)
           --users N               virtual users in the outage run (default 100)
+          --warmup-seconds S      unmeasured load before the outage run (default 15)
         """;
 
     public static RecoverySettings Parse(IReadOnlyList<string> args)
@@ -43,6 +46,7 @@ internal sealed record RecoverySettings
                 "--outage-seconds" => settings with { OutageRun = double.TryParse(Value(), CultureInfo.InvariantCulture, out var s) && s is >= 3 and <= 3600 ? TimeSpan.FromSeconds(s) : throw new UsageException("--outage-seconds must be between 3 and 3600.") },
                 "--rate" => settings with { Rate = double.TryParse(Value(), CultureInfo.InvariantCulture, out var r) && r is > 0 and <= 100_000 ? r : throw new UsageException("--rate must be above 0 and at most 100000.") },
                 "--users" => settings with { Users = int.TryParse(Value(), CultureInfo.InvariantCulture, out var u) && u is >= 1 and <= 10_000 ? u : throw new UsageException("--users must be between 1 and 10000.") },
+                "--warmup-seconds" => settings with { Warmup = double.TryParse(Value(), CultureInfo.InvariantCulture, out var w) && w is >= 0 and <= 3600 ? TimeSpan.FromSeconds(w) : throw new UsageException("--warmup-seconds must be between 0 and 3600.") },
                 _ => throw new UsageException($"Unknown option '{args[i]}'."),
             };
         }
@@ -76,6 +80,9 @@ internal static class Recovery
         try
         {
             await LoadRunner.SetUpAsync(users, cancellationToken);
+
+            // Warm code and connection pools first, so that "before" is not the JIT's first seconds.
+            await LoadRunner.RunClosedAsync(users.Take(32).ToList(), 0.5, settings.Warmup, new Recorder(["warm-up"]), "warm-up", 1, cancellationToken);
             await LoadRunner.RunOpenAsync(users, settings.Rate, 0.5, schedule, recorder, fault => fault.Action == FaultAction.KillRedis
                 ? Task.Run(stack.Redis.Kill, cancellationToken)
                 : stack.Redis.StartAsync(TimeSpan.FromSeconds(30), cancellationToken), 1, cancellationToken);
@@ -151,6 +158,10 @@ internal static class Recovery
             text.AppendLine(CultureInfo.InvariantCulture, $"| {key} | {value} |");
         }
 
+        text.AppendLine()
+            .AppendLine("The outage run is an open model at a constant rate, half writes; p99 counts from each request's intended start.")
+            .AppendLine("The refill time runs from the new Redis accepting connections to it holding every session, and includes the")
+            .AppendLine("gateway noticing the new Redis (it checks every Baton:Store:RedisCheckInterval, 2 s by default).");
         await File.WriteAllTextAsync(Path.Combine(outFolder, "recovery.md"), text.ToString(), cancellationToken);
         await console.WriteLineAsync(text.ToString());
     }

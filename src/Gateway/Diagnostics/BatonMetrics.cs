@@ -29,6 +29,7 @@ internal sealed class BatonMetrics
     private readonly Counter<long> _refusals;
     private readonly Counter<long> _drains;
     private readonly Counter<long> _refilled;
+    private readonly Counter<long> _unreadable;
 
     public BatonMetrics(IMeterFactory meterFactory)
     {
@@ -51,7 +52,8 @@ internal sealed class BatonMetrics
         _restores = meter.CreateCounter<long>("baton.restore.count", "{restore}", "Restores onto backends, by baton.outcome (ok, failed).");
         _restoreBytes = meter.CreateCounter<long>("baton.restore.size", "By", "Bytes of state restored.");
         _resends = meter.CreateCounter<long>("baton.resend.count", "{request}", "Requests resent to another destination (or the same one after a restore).");
-        _refusals = meter.CreateCounter<long>("baton.failover.refused", "{request}", "Failed-over requests answered with an error, by baton.reason (not_resent, no_destination).");
+        _refusals = meter.CreateCounter<long>("baton.failover.refused", "{request}", "Failed-over requests answered with an error, by baton.reason (not_resent, no_destination, body_not_buffered, attempts_exhausted).");
+        _unreadable = meter.CreateCounter<long>("baton.request.unreadable", "{request}", "Requests the server could not read (a body over its limit, a malformed body), answered with their own 4xx.");
         _refilled = meter.CreateCounter<long>("baton.redis.refilled", "{session}", "Sessions written back into Redis from the journal after Redis restarted or lost its data.");
         _drains = meter.CreateCounter<long>("baton.drain.count", "{change}", "Destinations put into or taken out of drain, by baton.change.");
         _storeFallbacks = meter.CreateCounter<long>("baton.store.fallback.count", "{call}", "Store operations served by the journal alone because Redis could not answer.");
@@ -120,7 +122,7 @@ internal sealed class BatonMetrics
     public void NoDestination() => _refusals.Add(1, new KeyValuePair<string, object?>("baton.reason", "no_destination"));
 
     /// <summary>A request whose body the gateway could not read (too large for Kestrel, malformed).</summary>
-    public void BadRequest() => _refusals.Add(1, new KeyValuePair<string, object?>("baton.reason", "bad_request"));
+    public void BadRequest() => _unreadable.Add(1);
 
     /// <summary>A failed request that could not be sent again: attempts used up, or a body too large or streamed to keep.</summary>
     public void ResendImpossible(string reason) => _refusals.Add(1, new KeyValuePair<string, object?>("baton.reason", reason));
