@@ -6,9 +6,10 @@ namespace Baton.Gateway.Store;
 
 /// <summary>
 /// Watches who the Redis tier is. When it comes back different — restarted empty, or a replica promoted
-/// without Baton's marker — it is refilled from the journal in the background, every live session
-/// through the same check-and-set as checkpoints, so the highest version wins and a write that raced
-/// the refill is never overwritten by an older one.
+/// without Baton's marker — every live session is written back into it from the journal, in the
+/// background; when it is the same Redis but missed writes (unreachable, hung or over budget for a
+/// while), the sessions written since are. Writes go through the same check-and-set as checkpoints, so
+/// the highest version wins and a write that raced the refill is never overwritten by an older one.
 /// </summary>
 internal sealed class RedisRefill(
     RedisTier redis,
@@ -18,6 +19,10 @@ internal sealed class RedisRefill(
     BatonMetrics metrics,
     ILogger<RedisRefill> logger) : BackgroundService
 {
+    // Sessions written from a little before Redis first missed a write are written again (clocks of the
+    // same host, so the margin only covers the write that was in flight).
+    private static readonly TimeSpan MissedWriteMargin = TimeSpan.FromSeconds(5);
+
     private string? _knownRunId;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -48,17 +53,29 @@ internal sealed class RedisRefill(
             return;
         }
 
-        if (identity.RunId == _knownRunId && identity.MarkerPresent)
-        {
-            return;
-        }
-
-        var reason = _knownRunId is null ? "first connection" : identity.RunId != _knownRunId ? "Redis restarted or was replaced" : "Redis lost its data";
-        var started = time.GetTimestamp();
-        var written = 0;
         // Sessions used within the idle timeout: an expired one must not come back into Redis (a session whose
         // stored last use lags a little is left out and read from the journal when it is needed).
         var cutoff = (time.GetUtcNow() - options.Value.Sessions.IdleTimeout).ToUnixTimeMilliseconds();
+        string reason;
+        if (identity.RunId == _knownRunId && identity.MarkerPresent)
+        {
+            // The same Redis, with its data: only what it missed while unreachable, hung or slow needs writing.
+            if (redis.TakeFirstMissedWrite() is not { } firstMissed)
+            {
+                return;
+            }
+
+            reason = "Redis missed writes while unreachable or slow";
+            cutoff = Math.Max(cutoff, firstMissed - (long)MissedWriteMargin.TotalMilliseconds);
+        }
+        else
+        {
+            redis.TakeFirstMissedWrite();
+            reason = _knownRunId is null ? "first connection" : identity.RunId != _knownRunId ? "Redis restarted or was replaced" : "Redis lost its data";
+        }
+
+        var started = time.GetTimestamp();
+        var written = 0;
         foreach (var pin in await journal.LoadLiveAsync(cutoff, cancellationToken))
         {
             if (await journal.GetAsync(pin.SessionId, cancellationToken) is { } record && await redis.SaveAsync(record) is not null)

@@ -33,6 +33,7 @@ internal sealed partial class RedisTier : IAsyncDisposable
         """;
 
     private readonly Task<ConnectionMultiplexer>? _connecting;
+    private long _firstMissedWrite;
     private readonly string _prefix;
     private readonly string _markerKey;
     private readonly TimeSpan _identifyTimeout = TimeSpan.FromSeconds(2);
@@ -90,6 +91,16 @@ internal sealed partial class RedisTier : IAsyncDisposable
         var (ok, result) = await CallAsync("save", db => db.ScriptEvaluateAsync(SaveScript, [Key(record.SessionId)],
             [record.Version, record.State, record.Owner ?? string.Empty, record.UpdatedAt, record.LastAccess, _ttlMilliseconds]));
         return ok ? ((long)result == 1 ? SaveOutcome.Stored : SaveOutcome.Stale) : null;
+    }
+
+    /// <summary>
+    /// When Redis first missed a write (Unix milliseconds) since the last call, or null when it missed none:
+    /// sessions written since then may be newer in the journal than in Redis.
+    /// </summary>
+    public long? TakeFirstMissedWrite()
+    {
+        var first = Interlocked.Exchange(ref _firstMissedWrite, 0);
+        return first == 0 ? null : first;
     }
 
     /// <summary>True when written; false when Redis is not configured, down, or over budget.</summary>
@@ -243,6 +254,7 @@ internal sealed partial class RedisTier : IAsyncDisposable
         if (redis is null || !redis.IsConnected)
         {
             _metrics.RedisUnavailable(operation, "disconnected");
+            Missed(operation);
             return (false, default!);
         }
 
@@ -250,6 +262,7 @@ internal sealed partial class RedisTier : IAsyncDisposable
         if (now < Volatile.Read(ref _circuitOpenUntil))
         {
             _metrics.RedisUnavailable(operation, "circuit_open");
+            Missed(operation);
             return (false, default!);
         }
 
@@ -264,6 +277,7 @@ internal sealed partial class RedisTier : IAsyncDisposable
             _metrics.RedisUnavailable(operation, "budget");
             Log.RedisOverBudget(_logger, operation, _budget);
             Failed();
+            Missed(operation);
             return (false, default!);
         }
         catch (RedisException ex)
@@ -271,7 +285,17 @@ internal sealed partial class RedisTier : IAsyncDisposable
             _metrics.RedisUnavailable(operation, "error");
             Log.RedisCallFailed(_logger, operation, ex);
             Failed();
+            Missed(operation);
             return (false, default!);
+        }
+    }
+
+    // A write Redis did not take (or may not have taken): from then on Redis may be behind the journal.
+    private void Missed(string operation)
+    {
+        if (operation is "save" or "pin" or "touch")
+        {
+            Interlocked.CompareExchange(ref _firstMissedWrite, _time.GetUtcNow().ToUnixTimeMilliseconds(), 0);
         }
     }
 

@@ -113,6 +113,16 @@ public sealed class RedisOutageTests : IAsyncLifetime
         foreach (var client in clients)
         {
             Assert.Equal(round, StoredSessions.FromJournal(_gateway.JournalPath, SessionCookies.SessionIdOf(client, _gateway))!.Int32("counter"));
+        }
+
+        // Redis resumes with what it held before (and whatever writes it had queued): what it missed is written
+        // again from the journal, and no delayed write lands over a newer version.
+        await Eventually.TrueAsync(
+            () => clients.All(c => StoredSessions.FromRedis(_redis.Database, SessionCookies.SessionIdOf(c, _gateway))?.Int32("counter") == round),
+            TimeSpan.FromSeconds(30),
+            "Redis should catch up with every session's newest version");
+        foreach (var client in clients)
+        {
             client.Dispose();
         }
     }
