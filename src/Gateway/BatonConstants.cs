@@ -19,6 +19,9 @@ internal static class BatonConstants
         public const string Live = "/_baton/live";
         public const string Ready = "/_baton/ready";
         public const string Admin = "/_baton/admin";
+        public const string Status = "/_baton/status";
+        public const string StatusJson = "/_baton/status.json";
+        public const string Metrics = "/_baton/metrics";
     }
 
     /// <summary>Seconds a client is told to wait (<c>Retry-After</c>) when the gateway refuses a request for capacity.</summary>

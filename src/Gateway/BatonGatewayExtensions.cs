@@ -9,6 +9,10 @@ using Baton.Gateway.Store;
 using Baton.Protocol;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
 using Yarp.ReverseProxy.Configuration.ClusterValidators;
 using Yarp.ReverseProxy.SessionAffinity;
 
@@ -30,6 +34,10 @@ internal static class BatonGatewayExtensions
         services.AddSingleton(TimeProvider.System);
         services.AddMetrics();
         services.AddSingleton<BatonMetrics>();
+        services.AddSingleton<BatonGauges>();
+        services.AddSingleton<FailoverEvents>();
+        services.AddSingleton<StatusReport>();
+        AddTelemetry(builder);
 
         services.AddSingleton(sp => new ProtocolKeys(sp.GetRequiredService<IOptions<BatonOptions>>().Value.Secret!));
         services.AddSingleton<JournalTier>();
@@ -67,6 +75,8 @@ internal static class BatonGatewayExtensions
         app.MapHealthChecks(BatonConstants.Paths.Live, new HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks(BatonConstants.Paths.Ready, new HealthCheckOptions { Predicate = check => check.Tags.Contains(ReadyTag) });
         app.MapBatonAdmin();
+        app.MapBatonStatus();
+        app.Services.GetRequiredService<BatonGauges>();
 
         try
         {
@@ -85,6 +95,29 @@ internal static class BatonGatewayExtensions
         }
 
         return app;
+    }
+
+    // Metrics always (Prometheus scraping at /_baton/metrics; OTLP too when OTEL_EXPORTER_OTLP_ENDPOINT is
+    // set); traces are collected only when they are exported, so that spans cost nothing otherwise.
+    private static void AddTelemetry(WebApplicationBuilder builder)
+    {
+        var telemetry = builder.Services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService("baton-gateway"))
+            .WithMetrics(metrics => metrics
+                .AddMeter(BatonMetrics.MeterName)
+                .AddAspNetCoreInstrumentation()
+                .AddHttpClientInstrumentation()
+                .AddRuntimeInstrumentation()
+                .AddPrometheusExporter());
+        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        {
+            telemetry
+                .WithTracing(tracing => tracing
+                    .AddSource(BatonTelemetry.SourceName, "Yarp.ReverseProxy")
+                    .AddAspNetCoreInstrumentation(aspnet => aspnet.Filter = context => !context.Request.Path.StartsWithSegments(BatonConstants.Paths.Prefix))
+                    .AddHttpClientInstrumentation())
+                .UseOtlpExporter();
+        }
     }
 
     // YARP nests its findings two or three levels deep; put every one on its own line.

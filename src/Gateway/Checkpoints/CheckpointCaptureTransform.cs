@@ -91,6 +91,10 @@ internal sealed class CheckpointCaptureTransform(
         var destination = proxy.ProxiedDestination?.DestinationId;
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         var started = Stopwatch.GetTimestamp();
+        using var span = BatonTelemetry.Source.StartActivity("baton.checkpoint");
+        span?.SetTag("baton.session", owner.Id.Hash);
+        span?.SetTag("baton.session.version", checkpoint!.Version);
+        span?.SetTag("baton.checkpoint.size", state!.Length);
         SaveOutcome outcome;
         try
         {
@@ -98,12 +102,14 @@ internal sealed class CheckpointCaptureTransform(
         }
         catch (JournalUnavailableException ex)
         {
+            span?.SetStatus(ActivityStatusCode.Error, "not stored");
             metrics.CheckpointFailed();
             Log.CheckpointNotStored(logger, owner.Id.Hash, checkpoint!.Version, ex.Message);
             await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, "The session change could not be stored; retry shortly.");
             return;
         }
 
+        span?.SetTag("baton.outcome", outcome == SaveOutcome.Stored ? "stored" : "stale");
         metrics.CheckpointCompleted(outcome == SaveOutcome.Stored, state!.Length, Stopwatch.GetElapsedTime(started));
         if (outcome == SaveOutcome.Stored)
         {

@@ -21,7 +21,7 @@ internal sealed class BatonAffinityFailurePolicy(SessionMover mover) : IAffinity
             return true;
         }
 
-        var target = await mover.MoveAsync(session, cluster, session.PinnedDestinationId, new HashSet<string>(), context.RequestAborted);
+        var target = await mover.MoveAsync(session, cluster, session.PinnedDestinationId, new HashSet<string>(), "unavailable", context.RequestAborted);
         if (target is null)
         {
             await Refusal.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "No healthy backend is available; retry shortly.");

@@ -51,13 +51,19 @@ internal sealed class FailoverMiddleware(
             }
 
             var destination = proxy.ProxiedDestination;
+            var reason = stale ? "stale" : error!.Error.ToString();
+            using var span = BatonTelemetry.Source.StartActivity("baton.failover");
+            span?.SetTag("baton.session", session.Id.Hash);
+            span?.SetTag("baton.destination", destination?.DestinationId);
+            span?.SetTag("baton.error", reason);
+            span?.SetTag("baton.attempt", attempt);
             DestinationState? target;
             if (stale && destination is not null)
             {
                 Log.StaleCopyRefreshed(logger, destination.DestinationId, session.Id.Hash);
                 target = await mover.RefreshAsync(session, cluster, destination, context.RequestAborted)
                     ? destination
-                    : await MoveAsync(destination.DestinationId);
+                    : await MoveAsync(destination.DestinationId, reason);
             }
             else if (error!.Error == ForwarderError.NoAvailableDestinations)
             {
@@ -79,7 +85,7 @@ internal sealed class FailoverMiddleware(
 
                 metrics.Failover(error.Error.ToString());
                 Log.FailingOver(logger, failed ?? "-", error.Error.ToString());
-                target = await MoveAsync(failed);
+                target = await MoveAsync(failed, reason);
                 if (!NeverReached(error) && !MayResend(context.Request))
                 {
                     metrics.ResendRefused();
@@ -98,9 +104,8 @@ internal sealed class FailoverMiddleware(
 
             if (attempt >= _options.MaxAttempts || !resendable)
             {
-                var reason = resendable ? "attempts_exhausted" : "body_not_buffered";
-                metrics.ResendImpossible(reason);
-                Log.ResendImpossible(logger, session.Id.Hash, error?.Error.ToString() ?? "stale", resendable ? $"{attempt} attempts made" : "its body was too large or streamed to keep");
+                metrics.ResendImpossible(resendable ? "attempts_exhausted" : "body_not_buffered");
+                Log.ResendImpossible(logger, session.Id.Hash, reason, resendable ? $"{attempt} attempts made" : "its body was too large or streamed to keep");
                 await Refusal.WriteAsync(context, StatusCodes.Status503ServiceUnavailable,
                     resendable ? "No backend could answer this request; retry shortly." : "The backend failed and this request's body could not be resent; retry shortly.");
                 return;
@@ -119,14 +124,14 @@ internal sealed class FailoverMiddleware(
             metrics.Resent();
         }
 
-        async Task<DestinationState?> MoveAsync(string? failed)
+        async Task<DestinationState?> MoveAsync(string? failed, string reason)
         {
             if (failed is not null)
             {
                 tried.Add(failed);
             }
 
-            return await mover.MoveAsync(session, cluster, failed, tried, context.RequestAborted);
+            return await mover.MoveAsync(session, cluster, failed, tried, reason, context.RequestAborted);
         }
 
         Task RefuseNoDestinationAsync()

@@ -21,6 +21,7 @@ internal sealed class SessionMover(
     IOptions<BatonOptions> options,
     TimeProvider time,
     BatonMetrics metrics,
+    FailoverEvents events,
     ILogger<SessionMover> logger)
 {
     private const int LockStripes = 256;
@@ -33,7 +34,7 @@ internal sealed class SessionMover(
     /// in <paramref name="excluded"/>, restoring it there if it has to move. Null when no destination
     /// could take it within <c>NoDestinationWait</c>.
     /// </summary>
-    public async Task<DestinationState?> MoveAsync(BatonSessionFeature session, ClusterState cluster, string? failed, IReadOnlySet<string> excluded, CancellationToken cancellationToken)
+    public async Task<DestinationState?> MoveAsync(BatonSessionFeature session, ClusterState cluster, string? failed, IReadOnlySet<string> excluded, string reason, CancellationToken cancellationToken)
     {
         var stripe = _locks[(session.Id.Value.GetHashCode(StringComparison.Ordinal) & int.MaxValue) % LockStripes];
         await stripe.WaitAsync(cancellationToken);
@@ -64,6 +65,7 @@ internal sealed class SessionMover(
                     {
                         metrics.SessionMoved();
                         Log.SessionMoved(logger, session.Id.Hash, failed ?? "-", placed.DestinationId);
+                        events.Add(new FailoverEvent(time.GetUtcNow(), cluster.ClusterId, session.Id.Hash, failed ?? "-", placed.DestinationId, reason));
                         return placed;
                     }
 
@@ -141,8 +143,14 @@ internal sealed class SessionMover(
 
         // Restore first, pin after: a request that sees the new pin must find the state already there
         // (were it pinned first, it could reach the target before the restore and cause a second one).
+        using var span = BatonTelemetry.Source.StartActivity("baton.restore");
+        span?.SetTag("baton.session", session.Id.Hash);
+        span?.SetTag("baton.destination", target.DestinationId);
+        span?.SetTag("baton.session.version", record?.Version ?? 0);
+        span?.SetTag("baton.session.epoch", epoch);
         if (!await restores.RestoreAsync(cluster, target, session.Id, record, epoch, cancellationToken))
         {
+            span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, "restore refused or failed");
             metrics.RestoreFailed();
             Log.RestoreFailed(logger, session.Id.Hash, target.DestinationId);
             return null;

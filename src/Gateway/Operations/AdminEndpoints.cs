@@ -68,7 +68,8 @@ internal static class AdminEndpoints
         return Results.Json(new { cluster, destination, draining = drain, changed });
     }
 
-    private static bool Authorized(string header, string token)
+    /// <summary>Whether an Authorization header carries the admin token (compared in constant time).</summary>
+    public static bool Authorized(string header, string token)
     {
         const string Scheme = "Bearer ";
         if (!header.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase))

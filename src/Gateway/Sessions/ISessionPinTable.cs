@@ -30,6 +30,9 @@ internal interface ISessionPinTable
     /// <summary>Notes that a checkpoint of this version is stored; versions only move forward.</summary>
     void RecordVersion(SessionId id, long version);
 
+    /// <summary>Live sessions per destination (a walk over the table: for metrics and the status page, not the hot path).</summary>
+    IReadOnlyDictionary<string, int> CountByDestination();
+
     /// <summary>Removes every expired session; returns how many.</summary>
     ValueTask<int> PurgeExpiredAsync(CancellationToken cancellationToken);
 

@@ -124,6 +124,21 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         return false;
     }
 
+    public IReadOnlyDictionary<string, int> CountByDestination()
+    {
+        var now = Now();
+        var counts = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
+        foreach (var entry in _entries.Values)
+        {
+            if (!entry.IsExpired(now, _idleTimeout))
+            {
+                counts[entry.DestinationId] = counts.GetValueOrDefault(entry.DestinationId) + 1;
+            }
+        }
+
+        return counts;
+    }
+
     private long Now() => timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
 
     private sealed class Entry(string destinationId, long version, long epoch, long lastAccess)

@@ -33,6 +33,8 @@ internal sealed partial class JournalTier : IAsyncDisposable
     private readonly ILogger<JournalTier> _logger;
     private readonly Task _writer;
     private readonly SqliteConnection _writeConnection;
+    private long _lastCommitUnixMs;
+    private long _inFlightSince;
 
     public JournalTier(IOptions<BatonOptions> options, IHostEnvironment environment, TimeProvider time, BatonMetrics metrics, ILogger<JournalTier> logger)
     {
@@ -55,6 +57,33 @@ internal sealed partial class JournalTier : IAsyncDisposable
 
     /// <summary>The journal file's full path.</summary>
     public string Path { get; }
+
+    /// <summary>Writes waiting for the writer.</summary>
+    public int QueueLength => _queue.Reader.Count;
+
+    /// <summary>When the last commit succeeded; null before the first.</summary>
+    public DateTimeOffset? LastCommit => Volatile.Read(ref _lastCommitUnixMs) is var ms and > 0 ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+
+    /// <summary>
+    /// How long the oldest write not yet committed has waited (zero when none): the time clients wait for
+    /// the journal, and in the RiskLossOnGatewayCrash mode the window of changes a gateway crash would lose.
+    /// </summary>
+    public TimeSpan Lag
+    {
+        get
+        {
+            var oldest = Volatile.Read(ref _inFlightSince);
+            if (_queue.Reader.TryPeek(out var next) && (oldest == 0 || next.Enqueued < oldest))
+            {
+                oldest = next.Enqueued;
+            }
+
+            return oldest == 0 ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Math.Max(0, Environment.TickCount64 - oldest));
+        }
+    }
+
+    /// <summary>The journal's size on disk, with its write-ahead log.</summary>
+    public long SizeBytes => new[] { Path, Path + "-wal" }.Where(File.Exists).Sum(f => new FileInfo(f).Length);
 
     /// <summary>Where a damaged journal found at startup was moved; null when the journal opened cleanly.</summary>
     public string? QuarantinedTo { get; private set; }
@@ -219,9 +248,11 @@ internal sealed partial class JournalTier : IAsyncDisposable
             }
 
             var started = Environment.TickCount64;
+            Volatile.Write(ref _inFlightSince, batch.Min(w => w.Enqueued));
             try
             {
                 var results = statements.Commit(batch);
+                Volatile.Write(ref _lastCommitUnixMs, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
                 for (var i = 0; i < batch.Count; i++)
                 {
                     batch[i].Completion.TrySetResult(results[i]);
@@ -239,6 +270,10 @@ internal sealed partial class JournalTier : IAsyncDisposable
                     write.Completion.TrySetException(failure);
                 }
             }
+            finally
+            {
+                Volatile.Write(ref _inFlightSince, 0);
+            }
         }
     }
 
@@ -255,6 +290,8 @@ internal sealed partial class JournalTier : IAsyncDisposable
     private sealed record JournalWrite(JournalWriteKind Kind, SessionRecord Record)
     {
         public TaskCompletionSource<int> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public long Enqueued { get; } = Environment.TickCount64;
     }
 
     /// <summary>The writer's prepared statements, on the one write connection.</summary>

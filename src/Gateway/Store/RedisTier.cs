@@ -82,6 +82,9 @@ internal sealed partial class RedisTier : IAsyncDisposable
     /// <summary>True when configured and connected now.</summary>
     public bool IsConnected => Connection?.IsConnected == true;
 
+    /// <summary>True while calls skip Redis after repeated misses (<c>Baton:Store:RedisCircuitBreak</c>).</summary>
+    public bool IsCircuitOpen => _time.GetTimestamp() < Volatile.Read(ref _circuitOpenUntil);
+
     // Null until the first connection attempt has finished: startup never waits for Redis.
     private ConnectionMultiplexer? Connection => _connecting is { IsCompletedSuccessfully: true } ? _connecting.Result : null;
 

@@ -150,6 +150,8 @@ public sealed class SessionLifetimeTests : IAsyncLifetime
 
         public ValueTask<int> PurgeExpiredAsync(CancellationToken cancellationToken) => ValueTask.FromResult(0);
 
+        public IReadOnlyDictionary<string, int> CountByDestination() => new Dictionary<string, int>();
+
         public void RecordVersion(SessionId id, long version)
         {
         }

@@ -72,13 +72,20 @@ internal static class TestProcesses
     }
 
     /// <summary>Starts the process with its output drained, and tracks it until <see cref="StopAsync"/>.</summary>
-    public static Process Start(ProcessStartInfo start)
+    /// <param name="output">Receives each line the process writes to stdout; discarded when null.</param>
+    public static Process Start(ProcessStartInfo start, Action<string>? output = null)
     {
         start.RedirectStandardOutput = true;
         start.RedirectStandardError = true;
         start.UseShellExecute = false;
         var process = Process.Start(start) ?? throw new InvalidOperationException($"{start.FileName} did not start");
-        process.OutputDataReceived += (_, _) => { };
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                output?.Invoke(e.Data);
+            }
+        };
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();

@@ -1,0 +1,191 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Baton.Tests.Infrastructure;
+
+namespace Baton.Tests.Operations;
+
+/// <summary>
+/// What operators see — the status page (in a real headless Chromium), its JSON, the Prometheus metrics and
+/// the traces — while a backend is killed for real and Redis dies.
+/// </summary>
+public sealed partial class StatusAndTelemetryTests : IAsyncLifetime
+{
+    private readonly RedisServer _redis = new();
+    private readonly List<BackendProcess> _backends = [];
+    private TestGateway _gateway = null!;
+
+    public async Task InitializeAsync()
+    {
+        await _redis.InitializeAsync();
+        for (var i = 1; i <= 3; i++)
+        {
+            _backends.Add(await BackendProcess.StartAsync($"b{i}"));
+        }
+
+        _gateway = await TestGateway.StartAsync(_backends, [$"--Baton:Redis={_redis.Configuration}", "--Baton:Store:RedisCheckInterval=00:00:00.200"]);
+        await _gateway.WaitForRedisAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _gateway.DisposeAsync();
+        foreach (var backend in _backends)
+        {
+            await backend.DisposeAsync();
+        }
+
+        await _redis.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task StatusJson_ShowsEveryDestinationAndTheStore_AndAKilledBackendsSessionsMovingAway()
+    {
+        var clients = Enumerable.Range(0, 9).Select(_ => _gateway.NewClient()).ToList();
+        var owners = new List<string>();
+        foreach (var client in clients)
+        {
+            owners.Add((await client.IncrementAsync()).Instance);
+        }
+
+        var status = await StatusAsync();
+        var destinations = status.GetProperty("clusters")[0].GetProperty("destinations").EnumerateArray().ToList();
+        Assert.Equal(["b1", "b2", "b3"], destinations.Select(d => d.GetProperty("id").GetString()));
+        Assert.Equal(clients.Count, destinations.Sum(d => d.GetProperty("sessions").GetInt32()));
+        Assert.True(status.GetProperty("ready").GetBoolean());
+        Assert.True(status.GetProperty("store").GetProperty("redis").GetProperty("connected").GetBoolean());
+        Assert.NotNull(status.GetProperty("store").GetProperty("journal").GetProperty("last_commit").GetString());
+
+        var victim = owners[0];
+        await Backend(victim).KillAsync();
+        foreach (var client in clients)
+        {
+            await client.IncrementAsync();
+        }
+
+        status = await StatusAsync();
+        var dead = status.GetProperty("clusters")[0].GetProperty("destinations").EnumerateArray().Single(d => d.GetProperty("id").GetString() == victim);
+        Assert.False(dead.GetProperty("available").GetBoolean());
+        Assert.Equal(0, dead.GetProperty("sessions").GetInt32());
+        Assert.Equal(owners.Count(o => o == victim), dead.GetProperty("failovers_5m").GetInt32());
+        Assert.Contains(status.GetProperty("recent_failovers").EnumerateArray(), e => e.GetProperty("from").GetString() == victim);
+    }
+
+    [Fact]
+    public async Task TheStatusPageInChromium_ShowsThreeDestinations_AndReflectsABackendKill()
+    {
+        using var client = _gateway.NewClient();
+        var owner = (await client.IncrementAsync()).Instance;
+        var page = new Uri(_gateway.Address, "/_baton/status");
+
+        var before = Rows(await Chromium.DumpDomAsync(page));
+        Assert.Equal(["b1", "b2", "b3"], before.Keys.Order());
+        Assert.All(before.Values, row => Assert.Contains("class=\"available up\">yes<", row, StringComparison.Ordinal));
+
+        await Backend(owner).KillAsync();
+        Assert.Equal(2, (await client.IncrementAsync()).Count);
+
+        var dom = await Chromium.DumpDomAsync(page);
+        var after = Rows(dom);
+        Assert.Contains("class=\"available down\">no<", after[owner], StringComparison.Ordinal);
+        Assert.Contains($"<td class=\"from\">{owner}</td>", dom, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task PrometheusMetrics_MoveOnAFailover_AndOnARedisOutage()
+    {
+        using var client = _gateway.NewClient();
+        var owner = (await client.IncrementAsync()).Instance;
+        var scrape = await ScrapeAsync();
+        Assert.True(Value(scrape, "baton_session_live", $"baton_destination=\"{owner}\"") >= 1, scrape);
+        Assert.Equal(1, Value(scrape, "baton_redis_up"));
+
+        await Backend(owner).KillAsync();
+        await client.IncrementAsync();
+        await Eventually.TrueAsync(
+            async () =>
+            {
+                var text = await ScrapeAsync();
+                return Value(text, "baton_failover_count") >= 1 && Value(text, "baton_session_moved") >= 1 && Value(text, "baton_restore_count", "baton_outcome=\"ok\"") >= 1;
+            },
+            TimeSpan.FromSeconds(10),
+            "the failover, the move and the restore should be counted");
+
+        await _redis.KillAsync();
+        await client.IncrementAsync();
+        await client.IncrementAsync();
+        await Eventually.TrueAsync(
+            async () =>
+            {
+                var text = await ScrapeAsync();
+                return Value(text, "baton_redis_up") == 0 && Value(text, "baton_store_fallback_count") >= 1 && Value(text, "baton_redis_unavailable") >= 1;
+            },
+            TimeSpan.FromSeconds(10),
+            "Redis should be reported down, and the journal's fallback counted");
+    }
+
+    [Fact]
+    public async Task AFailedOverRequest_IsOneTrace_WithTheFailoverAndRestoreSpans_JoinedToTheProxysActivity()
+    {
+        var stopped = new ConcurrentBag<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name is "Baton" or "Yarp.ReverseProxy" or "Microsoft.AspNetCore",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = stopped.Add,
+        };
+        ActivitySource.AddActivityListener(listener);
+
+        using var client = _gateway.NewClient();
+        var owner = (await client.IncrementAsync()).Instance;
+        await Backend(owner).KillAsync();
+
+        var traceId = ActivityTraceId.CreateRandom();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/counter");
+        request.Headers.Add("traceparent", $"00-{traceId}-{ActivitySpanId.CreateRandom()}-01");
+        using var answer = await client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+
+        await Eventually.TrueAsync(() => stopped.Any(a => a.TraceId == traceId && a.OperationName == "baton.failover"), TimeSpan.FromSeconds(10), "the failover span should end");
+        var trace = stopped.Where(a => a.TraceId == traceId).ToList();
+        var failover = trace.Single(a => a.OperationName == "baton.failover");
+        var restore = trace.Single(a => a.OperationName == "baton.restore");
+        Assert.Equal(failover.SpanId, restore.ParentSpanId);
+        Assert.Equal(owner, failover.GetTagItem("baton.destination"));
+        Assert.NotEqual(owner, restore.GetTagItem("baton.destination"));
+        Assert.Contains(trace, a => a.Source.Name == "Yarp.ReverseProxy");
+        Assert.Contains(trace, a => a.OperationName == "baton.checkpoint");
+        Assert.DoesNotContain(trace, a => a.TraceId != traceId);
+    }
+
+    private BackendProcess Backend(string instance) => _backends.Single(b => b.InstanceId == instance);
+
+    private async Task<JsonElement> StatusAsync()
+    {
+        using var client = new HttpClient { BaseAddress = _gateway.Address };
+        using var document = JsonDocument.Parse(await client.GetStringAsync(new Uri("/_baton/status.json", UriKind.Relative)));
+        return document.RootElement.Clone();
+    }
+
+    private async Task<string> ScrapeAsync()
+    {
+        using var client = new HttpClient { BaseAddress = _gateway.Address };
+        return await client.GetStringAsync(new Uri("/_baton/metrics", UriKind.Relative));
+    }
+
+    // The sum of a metric's samples (counters carry a _total suffix), optionally only those with a label.
+    private static double Value(string scrape, string metric, string? label = null)
+        => scrape.Split('\n')
+            .Where(line => line.StartsWith(metric, StringComparison.Ordinal) && (line.Length == metric.Length || line[metric.Length] is '{' or ' ' || line[metric.Length..].StartsWith("_total", StringComparison.Ordinal)))
+            .Where(line => label is null || line.Contains(label, StringComparison.Ordinal))
+            .Sum(line => double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
+
+    private static Dictionary<string, string> Rows(string dom)
+        => RowPattern().Matches(dom).ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value, StringComparer.Ordinal);
+
+    [GeneratedRegex("<tr data-destination=\"([^\"]+)\">(.*?)</tr>", RegexOptions.Singleline)]
+    private static partial Regex RowPattern();
+}
