@@ -19,6 +19,23 @@ internal static class TestPaths
         };
     }
 
+    /// <summary>The repository's root folder (where Baton.slnx is), found from the test binaries' folder.</summary>
+    public static string RepositoryRoot
+    {
+        get
+        {
+            for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
+            {
+                if (File.Exists(Path.Combine(folder.FullName, "Baton.slnx")))
+                {
+                    return folder.FullName;
+                }
+            }
+
+            throw new InvalidOperationException("The repository root (with Baton.slnx) is not above " + AppContext.BaseDirectory);
+        }
+    }
+
     /// <summary>A new empty folder, for a content root that must not pick up any appsettings.json.</summary>
     public static string NewFolder(string name)
     {

@@ -161,6 +161,23 @@ public sealed partial class StatusAndTelemetryTests : IAsyncLifetime
         Assert.DoesNotContain(trace, a => a.TraceId != traceId);
     }
 
+    [Fact]
+    public async Task WithRedisDown_TheGatewayStaysReady_AsDegraded()
+    {
+        using var client = new HttpClient { BaseAddress = _gateway.Address };
+        Assert.Equal("Healthy", await client.GetStringAsync(new Uri("/_baton/ready", UriKind.Relative)));
+
+        await _redis.KillAsync();
+        await Eventually.TrueAsync(
+            async () =>
+            {
+                using var ready = await client.GetAsync(new Uri("/_baton/ready", UriKind.Relative));
+                return ready.StatusCode == HttpStatusCode.OK && await ready.Content.ReadAsStringAsync() == "Degraded";
+            },
+            TimeSpan.FromSeconds(10),
+            "readiness should stay 200, reporting Degraded");
+    }
+
     private BackendProcess Backend(string instance) => _backends.Single(b => b.InstanceId == instance);
 
     private async Task<JsonElement> StatusAsync()
