@@ -25,6 +25,8 @@ quiet=(--Logging:LogLevel:Default=Warning --Logging:LogLevel:Microsoft.AspNetCor
 
 redis-server --port 6479 --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
 pids+=($!)
+redis_pid=$!
+declare -A gateway_pid backend_pids
 
 start_stack() { # name gatewayPort backendBase mode policy [extra gateway args...]
   local name=$1 port=$2 base=$3 mode=$4 policy=$5; shift 5
@@ -32,12 +34,14 @@ start_stack() { # name gatewayPort backendBase mode policy [extra gateway args..
     dotnet "$backend" --contentRoot "$work" --urls "http://127.0.0.1:$((base + i))" --Demo:InstanceId="b$i" \
       --Demo:SessionStore="$mode" --Baton:Secret="$secret" "${quiet[@]}" >"$work/$name-b$i.log" 2>&1 &
     pids+=($!)
+    backend_pids[$name]="${backend_pids[$name]:-} $!"
   done
   dotnet "$gateway" --urls "http://127.0.0.1:$port" --Baton:Secret="$secret" --Baton:JournalPath="${JOURNAL_DIR:-$work}/$name.db" \
     --ReverseProxy:Clusters:demo:SessionAffinity:Policy="$policy" \
     $(for i in 1 2 3; do echo "--ReverseProxy:Clusters:demo:Destinations:b$i:Address=http://127.0.0.1:$((base + i))"; done) \
     "${quiet[@]}" "$@" >"$work/$name-gateway.log" 2>&1 &
   pids+=($!)
+  gateway_pid[$name]=$!
   for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/_baton/ready" && break; sleep 0.2; done
   # One cookie header per session, made by a first request.
   : >"$work/$name.cookies"
@@ -65,16 +69,30 @@ LUA
 start_stack baton 6480 6480 Baton Baton --Baton:Redis=127.0.0.1:6479 ${BATON_ARGS:-}
 start_stack yarp 6580 6580 Memory HashCookie
 
+ticks() { # pids... -> CPU clock ticks (user + system) used so far
+  local total=0 pid
+  for pid in "$@"; do
+    total=$(( total + $(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat") ))
+  done
+  echo $total
+}
+
 run() { # label port name method path
   lua "$work/$3.cookies" "$4" "$5" >"$work/script.lua"
-  local out
+  local out g0 b0 r0
+  g0=$(ticks ${gateway_pid[$3]}); b0=$(ticks ${backend_pids[$3]}); r0=$(ticks $redis_pid)
   out=$(wrk -t2 -c"$connections" -d"${seconds}s" --latency -s "$work/script.lua" "http://127.0.0.1:$2" 2>&1)
-  local rps p50 p99 non2xx
+  local rps p50 p99 non2xx requests
   rps=$(awk '/Requests\/sec/ { print $2 }' <<<"$out")
+  requests=$(awk '/requests in/ { print $1 }' <<<"$out")
   p50=$(awk '$1 == "50%" { print $2 }' <<<"$out")
   p99=$(awk '$1 == "99%" { print $2 }' <<<"$out")
   non2xx=$(awk '/Non-2xx/ { print $NF }' <<<"$out")
-  printf '%-34s %10s %10s %10s %8s\n' "$1" "$rps" "$p50" "$p99" "${non2xx:-0}"
+  # CPU microseconds per request of the gateway, the backends and Redis (clock ticks of 10 ms).
+  local cpu
+  cpu=$(awk -v g=$(( $(ticks ${gateway_pid[$3]}) - g0 )) -v b=$(( $(ticks ${backend_pids[$3]}) - b0 )) -v r=$(( $(ticks $redis_pid) - r0 )) -v n="$requests" \
+    'BEGIN { printf "%6.0f %6.0f %6.0f", g * 10000 / n, b * 10000 / n, r * 10000 / n }')
+  printf '%-34s %10s %10s %10s %8s   %s\n' "$1" "$rps" "$p50" "$p99" "${non2xx:-0}" "$cpu"
   echo "$1 $rps" >>"$work/results"
 }
 
@@ -87,7 +105,7 @@ for target in "6580 yarp" "6480 baton"; do
   done
 done
 
-printf '%-34s %10s %10s %10s %8s\n' "run (${seconds}s, ${connections} conns)" "req/s" "p50" "p99" "non-2xx"
+printf '%-34s %10s %10s %10s %8s   %s\n' "run (${seconds}s, ${connections} conns)" "req/s" "p50" "p99" "non-2xx" "CPU µs/request: gateway backends redis"
 for round in 1 2; do
   run "plain YARP   GET /counter   #$round" 6580 yarp GET /counter
   run "Baton        GET /counter   #$round" 6480 baton GET /counter
