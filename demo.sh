@@ -2,6 +2,7 @@
 # Baton demo on loopback: three DemoBackends (b1..b3 on 5101-5103) behind the gateway on 8080,
 # configured by the root appsettings.json, with redis-server on 6379 when it is installed and the
 # port is free (otherwise the SQLite journal alone stores sessions). Ctrl-C stops everything it started.
+# Arguments go to the gateway, e.g. ./demo.sh --Baton:Failover:MaxConcurrentRestoresPerDestination=16
 set -euo pipefail
 root=$(cd "$(dirname "$0")" && pwd)
 cd "$root"
@@ -37,7 +38,7 @@ for i in 1 2 3; do
 done
 
 # The gateway reads ./appsettings.json (the route config).
-dotnet src/Gateway/bin/Release/net10.0/Baton.Gateway.dll "${store_args[@]}" &
+dotnet src/Gateway/bin/Release/net10.0/Baton.Gateway.dll "${store_args[@]}" "$@" &
 gateway=$!
 pids+=($gateway)
 

@@ -73,6 +73,10 @@ internal sealed partial class RedisTier : IAsyncDisposable
 
         // INFO (the server's run id, to notice a restart or a promoted replica) is an admin command to the client.
         configuration.AllowAdmin = true;
+
+        // Complete Redis calls on the .NET thread pool rather than the client's own dedicated threads: fewer
+        // threads and context switches competing with the requests on a small machine.
+        configuration.SocketManager = SocketManager.ThreadPool;
         _connecting = ConnectAsync(configuration);
     }
 
