@@ -40,7 +40,8 @@ internal static class SessionChecker
 
     /// <summary>
     /// Checks the answer to adding one unit of <paramref name="sku"/>: the cart must be the expected one plus that unit.
-    /// A cart holding nothing but this unit, when the user had more, is a session that started over.
+    /// A cart holding nothing but this unit, when the user had more, is a session that started over; an empty
+    /// one, a session gone.
     /// </summary>
     public static Verdict CheckAdd(IReadOnlyDictionary<string, int> expectedBefore, string sku, IReadOnlyDictionary<string, int> actual)
     {
@@ -50,7 +51,7 @@ internal static class SessionChecker
             return Verdict.Ok;
         }
 
-        if (actual.Count == 1 && actual.TryGetValue(sku, out var qty) && qty == 1)
+        if (actual.Count == 0 || (actual.Count == 1 && actual.TryGetValue(sku, out var qty) && qty == 1))
         {
             return Verdict.Lost;
         }
