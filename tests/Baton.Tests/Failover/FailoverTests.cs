@@ -17,41 +17,16 @@ public sealed class FailoverTests : IAsyncLifetime
 
     private const string AdminToken = "admin-token-0123456789abcdef0123456789abcdef";
 
-    private readonly RedisServer _redis = new();
-    private readonly List<BackendProcess> _backends = [];
-    private TestGateway _gateway = null!;
+    private ProcessCluster _cluster = null!;
 
-    public async Task InitializeAsync()
-    {
-        await _redis.InitializeAsync();
-        await Task.WhenAll(Enumerable.Range(1, 3).Select(async i =>
-        {
-            var backend = await BackendProcess.StartAsync($"b{i}");
-            lock (_backends)
-            {
-                _backends.Add(backend);
-            }
-        }));
-        _backends.Sort((a, b) => string.CompareOrdinal(a.InstanceId, b.InstanceId));
-        _gateway = await TestGateway.StartAsync(_backends, [$"--Baton:Redis={_redis.Configuration}", .. GatewaySettings]);
-        await _gateway.WaitForRedisAsync();
-    }
+    public async Task InitializeAsync() => _cluster = await ProcessCluster.StartAsync(GatewaySettings);
 
-    public async Task DisposeAsync()
-    {
-        await _gateway.DisposeAsync();
-        foreach (var backend in _backends)
-        {
-            await backend.DisposeAsync();
-        }
-
-        await _redis.DisposeAsync();
-    }
+    public async Task DisposeAsync() => await _cluster.DisposeAsync();
 
     [Fact]
     public async Task KillingThePinnedBackendBetweenRequests_TheNextRequestAnswersFromAnotherInstance_WithTheCountContinuing()
     {
-        using var client = _gateway.NewClient();
+        using var client = _cluster.Gateway.NewClient();
         await client.IncrementAsync();
         var before = await client.IncrementAsync();
 
@@ -68,10 +43,10 @@ public sealed class FailoverTests : IAsyncLifetime
     {
         const int Sessions = 100;
         const int Increments = 8;
-        var clients = Enumerable.Range(0, Sessions).Select(_ => _gateway.NewClient()).ToList();
+        var clients = Enumerable.Range(0, Sessions).Select(_ => _cluster.Gateway.NewClient()).ToList();
         var failures = new ConcurrentBag<string>();
         var done = 0;
-        var victim = _backends[1];
+        var victim = _cluster.Backends[1];
         var kill = Task.Run(async () =>
         {
             await Eventually.TrueAsync(() => Volatile.Read(ref done) >= Sessions * Increments / 3, TimeSpan.FromSeconds(60));
@@ -109,14 +84,14 @@ public sealed class FailoverTests : IAsyncLifetime
     [Fact]
     public async Task TwentyConcurrentRequestsOfOneSession_WhenItsBackendDies_RestoreItOnce_AndAllAreAnswered()
     {
-        using var client = _gateway.NewClient();
+        using var client = _cluster.Gateway.NewClient();
         for (var i = 0; i < 5; i++)
         {
             await client.IncrementAsync();
         }
 
         var owner = (await client.ReadCounterAsync()).Instance;
-        using var restores = new InstrumentCounter(_gateway, "baton.restore.count", "baton.outcome", "ok");
+        using var restores = new InstrumentCounter(_cluster.Gateway, "baton.restore.count", "baton.outcome", "ok");
         await Backend(owner).KillAsync();
 
         var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => client.IncrementAsync()));
@@ -129,7 +104,7 @@ public sealed class FailoverTests : IAsyncLifetime
     [Fact]
     public async Task APausedBackend_LosesItsSessionsWithinTheAttemptTimeout_AndAfterResumingServesNoneOfThemStale()
     {
-        using var client = _gateway.NewClient();
+        using var client = _cluster.Gateway.NewClient();
         await client.IncrementAsync();
         var owner = Backend((await client.IncrementAsync()).Instance);
 
@@ -142,7 +117,7 @@ public sealed class FailoverTests : IAsyncLifetime
         owner.Resume();
 
         // Leave the resumed backend as the only one: the session must come back to it restored, not stale.
-        foreach (var other in _backends.Where(b => b != owner))
+        foreach (var other in _cluster.Backends.Where(b => b != owner))
         {
             await other.KillAsync();
         }
@@ -155,7 +130,7 @@ public sealed class FailoverTests : IAsyncLifetime
     [Fact]
     public async Task ABackendRestartedOnTheSamePort_NeverServesASessionFromItsEmptyMemory()
     {
-        using var client = _gateway.NewClient();
+        using var client = _cluster.Gateway.NewClient();
         for (var i = 0; i < 3; i++)
         {
             await client.IncrementAsync();
@@ -172,10 +147,10 @@ public sealed class FailoverTests : IAsyncLifetime
     [Fact]
     public async Task WithEveryBackendDown_TheAnswerIs503WithRetryAfterWithinTheWait_AndSessionsResumeWhenOneReturns()
     {
-        using var client = _gateway.NewClient();
+        using var client = _cluster.Gateway.NewClient();
         await client.IncrementAsync();
         await client.IncrementAsync();
-        foreach (var backend in _backends)
+        foreach (var backend in _cluster.Backends)
         {
             await backend.KillAsync();
         }
@@ -188,7 +163,7 @@ public sealed class FailoverTests : IAsyncLifetime
         Assert.NotNull(refused.Headers.RetryAfter);
         Assert.True(waited < TimeSpan.FromSeconds(3 + 5), $"answered after {waited}, bound is NoDestinationWait (3 s) plus margin");
 
-        await _backends[2].StartAsync();
+        await _cluster.Backends[2].StartAsync();
         await Eventually.TrueAsync(async () =>
         {
             using var response = await client.GetAsync(new Uri("/counter", UriKind.Relative));
@@ -200,7 +175,7 @@ public sealed class FailoverTests : IAsyncLifetime
     [Fact]
     public async Task APostThatMayHaveBeenProcessed_IsNotResent_UnlessItCarriesAnIdempotencyKey()
     {
-        using var client = _gateway.NewClient();
+        using var client = _cluster.Gateway.NewClient();
         await client.IncrementAsync();
         var owner = Backend((await client.ReadCounterAsync()).Instance);
 
@@ -221,7 +196,7 @@ public sealed class FailoverTests : IAsyncLifetime
     [Fact]
     public async Task AChunkedPostToASessionWhoseBackendDied_IsResentWithItsWholeBody()
     {
-        using var client = _gateway.NewClient();
+        using var client = _cluster.Gateway.NewClient();
         await client.IncrementAsync();
         await Backend((await client.ReadCounterAsync()).Instance).KillAsync();
 
@@ -235,7 +210,7 @@ public sealed class FailoverTests : IAsyncLifetime
     [Fact]
     public async Task AChunkedPostLargerThanTheResendBuffer_StillReachesTheBackendWhole()
     {
-        using var client = _gateway.NewClient();
+        using var client = _cluster.Gateway.NewClient();
         await client.IncrementAsync();
 
         using var answer = await client.SendAsync(ChunkedCartItem("ink", padding: (1024 * 1024) + 4096));
@@ -246,7 +221,7 @@ public sealed class FailoverTests : IAsyncLifetime
     [Fact]
     public async Task ARollingRestartOfEveryBackendThroughDrain_LosesNothing_AndAnswersEveryRequest()
     {
-        var clients = Enumerable.Range(0, 30).Select(_ => _gateway.NewClient()).ToList();
+        var clients = Enumerable.Range(0, 30).Select(_ => _cluster.Gateway.NewClient()).ToList();
         var expected = new int[clients.Count];
         async Task IncrementAllAsync()
         {
@@ -257,9 +232,9 @@ public sealed class FailoverTests : IAsyncLifetime
         }
 
         await IncrementAllAsync();
-        using var admin = new HttpClient { BaseAddress = _gateway.Address };
+        using var admin = new HttpClient { BaseAddress = _cluster.Gateway.Address };
         admin.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", AdminToken);
-        foreach (var backend in _backends)
+        foreach (var backend in _cluster.Backends)
         {
             using (var drained = await admin.PostAsync(new Uri($"/_baton/admin/clusters/demo/destinations/{backend.InstanceId}/drain", UriKind.Relative), null))
             {
@@ -292,7 +267,7 @@ public sealed class FailoverTests : IAsyncLifetime
     [Fact]
     public async Task TheAdminEndpoints_RequireTheToken()
     {
-        using var anonymous = new HttpClient { BaseAddress = _gateway.Address };
+        using var anonymous = new HttpClient { BaseAddress = _cluster.Gateway.Address };
         using var wrong = new HttpRequestMessage(HttpMethod.Post, "/_baton/admin/clusters/demo/destinations/b1/drain");
         wrong.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "not-the-token");
 
@@ -307,7 +282,7 @@ public sealed class FailoverTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
     }
 
-    private BackendProcess Backend(string instance) => _backends.Single(b => b.InstanceId == instance);
+    private BackendProcess Backend(string instance) => _cluster.Backend(instance);
 
     // A JSON cart item sent with Transfer-Encoding: chunked (a stream of unknown length), padded with whitespace.
     private static HttpRequestMessage ChunkedCartItem(string sku, int padding)

@@ -14,37 +14,16 @@ namespace Baton.Tests.Operations;
 /// </summary>
 public sealed partial class StatusAndTelemetryTests : IAsyncLifetime
 {
-    private readonly RedisServer _redis = new();
-    private readonly List<BackendProcess> _backends = [];
-    private TestGateway _gateway = null!;
+    private ProcessCluster _cluster = null!;
 
-    public async Task InitializeAsync()
-    {
-        await _redis.InitializeAsync();
-        for (var i = 1; i <= 3; i++)
-        {
-            _backends.Add(await BackendProcess.StartAsync($"b{i}"));
-        }
+    public async Task InitializeAsync() => _cluster = await ProcessCluster.StartAsync(["--Baton:Store:RedisCheckInterval=00:00:00.200"]);
 
-        _gateway = await TestGateway.StartAsync(_backends, [$"--Baton:Redis={_redis.Configuration}", "--Baton:Store:RedisCheckInterval=00:00:00.200"]);
-        await _gateway.WaitForRedisAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _gateway.DisposeAsync();
-        foreach (var backend in _backends)
-        {
-            await backend.DisposeAsync();
-        }
-
-        await _redis.DisposeAsync();
-    }
+    public async Task DisposeAsync() => await _cluster.DisposeAsync();
 
     [Fact]
     public async Task StatusJson_ShowsEveryDestinationAndTheStore_AndAKilledBackendsSessionsMovingAway()
     {
-        var clients = Enumerable.Range(0, 9).Select(_ => _gateway.NewClient()).ToList();
+        var clients = Enumerable.Range(0, 9).Select(_ => _cluster.Gateway.NewClient()).ToList();
         var owners = new List<string>();
         foreach (var client in clients)
         {
@@ -77,9 +56,9 @@ public sealed partial class StatusAndTelemetryTests : IAsyncLifetime
     [Fact]
     public async Task TheStatusPageInChromium_ShowsThreeDestinations_AndReflectsABackendKill()
     {
-        using var client = _gateway.NewClient();
+        using var client = _cluster.Gateway.NewClient();
         var owner = (await client.IncrementAsync()).Instance;
-        var page = new Uri(_gateway.Address, "/_baton/status");
+        var page = new Uri(_cluster.Gateway.Address, "/_baton/status");
 
         var before = Rows(await Chromium.DumpDomAsync(page));
         Assert.Equal(["b1", "b2", "b3"], before.Keys.Order());
@@ -97,7 +76,7 @@ public sealed partial class StatusAndTelemetryTests : IAsyncLifetime
     [Fact]
     public async Task PrometheusMetrics_MoveOnAFailover_AndOnARedisOutage()
     {
-        using var client = _gateway.NewClient();
+        using var client = _cluster.Gateway.NewClient();
         var owner = (await client.IncrementAsync()).Instance;
         var scrape = await ScrapeAsync();
         Assert.True(Value(scrape, "baton_session_live", $"baton_destination=\"{owner}\"") >= 1, scrape);
@@ -114,7 +93,7 @@ public sealed partial class StatusAndTelemetryTests : IAsyncLifetime
             TimeSpan.FromSeconds(10),
             "the failover, the move and the restore should be counted");
 
-        await _redis.KillAsync();
+        await _cluster.Redis.KillAsync();
         await client.IncrementAsync();
         await client.IncrementAsync();
         var last = string.Empty;
@@ -147,7 +126,7 @@ public sealed partial class StatusAndTelemetryTests : IAsyncLifetime
         };
         ActivitySource.AddActivityListener(listener);
 
-        using var client = _gateway.NewClient();
+        using var client = _cluster.Gateway.NewClient();
         var owner = (await client.IncrementAsync()).Instance;
         await Backend(owner).KillAsync();
 
@@ -172,10 +151,10 @@ public sealed partial class StatusAndTelemetryTests : IAsyncLifetime
     [Fact]
     public async Task WithRedisDown_TheGatewayStaysReady_AsDegraded()
     {
-        using var client = new HttpClient { BaseAddress = _gateway.Address };
+        using var client = new HttpClient { BaseAddress = _cluster.Gateway.Address };
         Assert.Equal("Healthy", await client.GetStringAsync(new Uri("/_baton/ready", UriKind.Relative)));
 
-        await _redis.KillAsync();
+        await _cluster.Redis.KillAsync();
         await Eventually.TrueAsync(
             async () =>
             {
@@ -186,18 +165,18 @@ public sealed partial class StatusAndTelemetryTests : IAsyncLifetime
             "readiness should stay 200, reporting Degraded");
     }
 
-    private BackendProcess Backend(string instance) => _backends.Single(b => b.InstanceId == instance);
+    private BackendProcess Backend(string instance) => _cluster.Backend(instance);
 
     private async Task<JsonElement> StatusAsync()
     {
-        using var client = new HttpClient { BaseAddress = _gateway.Address };
+        using var client = new HttpClient { BaseAddress = _cluster.Gateway.Address };
         using var document = JsonDocument.Parse(await client.GetStringAsync(new Uri("/_baton/status.json", UriKind.Relative)));
         return document.RootElement.Clone();
     }
 
     private async Task<string> ScrapeAsync()
     {
-        using var client = new HttpClient { BaseAddress = _gateway.Address };
+        using var client = new HttpClient { BaseAddress = _cluster.Gateway.Address };
         return await client.GetStringAsync(new Uri("/_baton/metrics", UriKind.Relative));
     }
 
