@@ -3,14 +3,11 @@ using Baton.Tests.Infrastructure;
 
 namespace Baton.Tests.LoadTest;
 
-[CollectionDefinition(nameof(LoadTestRuns), DisableParallelization = true)]
-public sealed class LoadTestRuns;
-
 /// <summary>
 /// The load-test tool's quick comparison, run for real (redis-server, backends and gateway as processes,
 /// kill -9 faults): its checker must see the sessions plain sticky routing loses, and see none lost by Baton.
 /// </summary>
-[Collection(nameof(LoadTestRuns))]
+[Collection(nameof(RunsAlone))]
 public sealed class CompareRunTests
 {
     [Fact]
@@ -67,7 +64,7 @@ public sealed class CompareRunTests
 }
 
 /// <summary>The recovery measurement, small: a Redis outage under load, a refill and a gateway restart, for real.</summary>
-[Collection(nameof(LoadTestRuns))]
+[Collection(nameof(RunsAlone))]
 public sealed class RecoveryRunTests
 {
     [Fact]
