@@ -24,8 +24,10 @@ internal sealed class RestoreEndpoint(
         var limits = options.Value.Backend;
         if (!HttpMethods.IsPost(context.Request.Method))
         {
+            // The gateway asks which process answers with a GET (every answer names the incarnation):
+            // an ordinary question, not a refused restore, so it is neither counted nor warned about.
             context.Response.Headers.Allow = "POST";
-            await RefuseAsync(context, StatusCodes.Status405MethodNotAllowed, "method", "Restores are POSTed.");
+            await Refusal.WriteAsync(context, StatusCodes.Status405MethodNotAllowed, "Restores are POSTed.");
             return;
         }
 
