@@ -141,14 +141,16 @@ internal sealed class SessionMover(
         var epoch = pin.Epoch + (moving ? 1 : 0);
         var record = await store.GetAsync(session.Id.Value, Math.Max(pin.Version, session.Version), cancellationToken);
 
-        // Restore first, pin after: a request that sees the new pin must find the state already there
-        // (were it pinned first, it could reach the target before the restore and cause a second one).
+        // Restore first, pin in memory after: a request that sees the new pin must find the state already
+        // there (were it pinned first, it could reach the target before the restore and cause a second one).
         using var span = BatonTelemetry.Source.StartActivity("baton.restore");
         span?.SetTag("baton.session", session.Id.Hash);
         span?.SetTag("baton.destination", target.DestinationId);
         span?.SetTag("baton.session.version", record?.Version ?? 0);
         span?.SetTag("baton.session.epoch", epoch);
-        if (!await restores.RestoreAsync(cluster, target, session.Id, record, epoch, cancellationToken))
+        // The durable pin is written while the restore runs; the pin in memory changes only after both.
+        var restored = restores.RestoreAsync(cluster, target, session.Id, record, epoch, cancellationToken);
+        if (await pins.PinWhenAsync(session.Id, target.DestinationId, restored, cancellationToken) is not { } repinned)
         {
             span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, "restore refused or failed");
             metrics.RestoreFailed();
@@ -156,7 +158,6 @@ internal sealed class SessionMover(
             return null;
         }
 
-        var repinned = await pins.PinAsync(session.Id, target.DestinationId, cancellationToken);
         metrics.Restored(record?.State.Length ?? 0);
         Log.SessionRestored(logger, session.Id.Hash, target.DestinationId, record?.Version ?? 0, epoch);
         Adopt(session, repinned with { Version = Math.Max(repinned.Version, record?.Version ?? 0) });

@@ -27,6 +27,14 @@ internal interface ISessionPinTable
     /// </summary>
     ValueTask<SessionPin> PinAsync(SessionId id, string destinationId, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Pins the session to the destination once <paramref name="ready"/> completes with true. The durable
+    /// write starts at once, alongside whatever <paramref name="ready"/> waits for; the pin in memory (the
+    /// one requests follow) changes only after both. Null, and no change in memory, when
+    /// <paramref name="ready"/> gives false.
+    /// </summary>
+    ValueTask<SessionPin?> PinWhenAsync(SessionId id, string destinationId, Task<bool> ready, CancellationToken cancellationToken);
+
     /// <summary>Notes that a checkpoint of this version is stored; versions only move forward.</summary>
     void RecordVersion(SessionId id, long version);
 

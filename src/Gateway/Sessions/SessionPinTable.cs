@@ -49,11 +49,24 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
     }
 
     public async ValueTask<SessionPin> PinAsync(SessionId id, string destinationId, CancellationToken cancellationToken)
+        => (await PinWhenAsync(id, destinationId, Task.FromResult(true), cancellationToken))!;
+
+    public async ValueTask<SessionPin?> PinWhenAsync(SessionId id, string destinationId, Task<bool> ready, CancellationToken cancellationToken)
     {
         var now = Now();
         _entries.TryGetValue(id, out var existing);
         var epoch = existing is null ? 0 : existing.Epoch + (string.Equals(existing.DestinationId, destinationId, StringComparison.OrdinalIgnoreCase) ? 0 : 1);
-        await persistence.PinAsync(id.Value, destinationId, epoch, now);
+        var persisted = persistence.PinAsync(id.Value, destinationId, epoch, now);
+        if (!await ready)
+        {
+            // The stored pin may now name a destination that does not hold the session. Harmless: the next
+            // pin overwrites it, and a gateway that restarted on it meets a backend that does not know the
+            // session, which asks for a restore (stale copy).
+            await persisted.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            return null;
+        }
+
+        await persisted;
         var entry = _entries.AddOrUpdate(
             id,
             static (_, state) =>

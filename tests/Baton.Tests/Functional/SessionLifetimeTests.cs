@@ -148,6 +148,8 @@ public sealed class SessionLifetimeTests : IAsyncLifetime
 
         public ValueTask<SessionPin> PinAsync(SessionId id, string destinationId, CancellationToken cancellationToken) => throw new IOException("pin table unavailable");
 
+        public ValueTask<SessionPin?> PinWhenAsync(SessionId id, string destinationId, Task<bool> ready, CancellationToken cancellationToken) => throw new IOException("pin table unavailable");
+
         public ValueTask<int> PurgeExpiredAsync(CancellationToken cancellationToken) => ValueTask.FromResult(0);
 
         public IReadOnlyDictionary<string, int> CountByDestination() => new Dictionary<string, int>();

@@ -39,6 +39,40 @@ public sealed class SessionPinTableTests
     }
 
     [Fact]
+    public async Task PinWhenAsync_WritesThePinAlongside_ButMovesItInMemoryOnlyWhenReady()
+    {
+        var table = NewTable();
+        var id = SessionId.New();
+        await table.PinAsync(id, "b1", default);
+        var ready = new TaskCompletionSource<bool>();
+
+        var pinning = table.PinWhenAsync(id, "b2", ready.Task, default).AsTask();
+
+        // The durable write has started; requests still follow the old pin.
+        Assert.Contains(("pin", id.Value, "b2"), _store.Writes);
+        Assert.Equal(new SessionPin(id, "b1", 0, 0), await table.FindAsync(id, default));
+        Assert.False(pinning.IsCompleted);
+
+        ready.SetResult(true);
+        Assert.Equal(new SessionPin(id, "b2", 0, 1), await pinning);
+        Assert.Equal(new SessionPin(id, "b2", 0, 1), await table.FindAsync(id, default));
+    }
+
+    [Fact]
+    public async Task PinWhenAsync_NotReady_LeavesThePinInMemory()
+    {
+        var table = NewTable();
+        var id = SessionId.New();
+        await table.PinAsync(id, "b1", default);
+
+        Assert.Null(await table.PinWhenAsync(id, "b2", Task.FromResult(false), default));
+        Assert.Equal(new SessionPin(id, "b1", 0, 0), await table.FindAsync(id, default));
+
+        // The next move is still one epoch on from the pin in force.
+        Assert.Equal(new SessionPin(id, "b3", 0, 1), await table.PinWhenAsync(id, "b3", Task.FromResult(true), default));
+    }
+
+    [Fact]
     public async Task FindAsync_AfterTheIdleTimeout_IsNull_AndForgetsTheSession()
     {
         var table = NewTable();
