@@ -51,6 +51,8 @@ internal static class BatonGatewayExtensions
         services.AddSingleton<DrainRegistry>();
         services.AddSingleton<RestoreClient>();
         services.AddSingleton<SessionMover>();
+        services.AddSingleton<RestoreChecker>();
+        services.AddHostedService(sp => sp.GetRequiredService<RestoreChecker>());
         services.AddSingleton<IAffinityFailurePolicy, BatonAffinityFailurePolicy>();
 
         services.AddSingleton<SessionCookie>();

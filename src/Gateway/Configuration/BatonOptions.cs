@@ -83,6 +83,13 @@ public sealed class BatonFailoverOptions
 
     /// <summary>How long a destination that failed a request stays out before probes may bring it back. Default 10 s.</summary>
     public TimeSpan ReactivationPeriod { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// How often each destination's restore channel is checked: a backend process not checked yet gets one
+    /// restore of an empty, throwaway session, so a refusal (another secret, a skewed clock) shows before a
+    /// failover needs it. New processes seen in responses are checked at once. Default 5 s.
+    /// </summary>
+    public TimeSpan RestoreCheckInterval { get; set; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>When a response is released relative to its checkpoint being stored.</summary>

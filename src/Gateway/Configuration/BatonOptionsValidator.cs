@@ -168,6 +168,11 @@ internal sealed class BatonOptionsValidator(IHostEnvironment environment) : IVal
             errors.Add($"{Section}:Failover:ReactivationPeriod must be between 00:00:00.100 and 01:00:00 (it is {failover.ReactivationPeriod}).");
         }
 
+        if (failover.RestoreCheckInterval < TimeSpan.FromMilliseconds(100) || failover.RestoreCheckInterval > TimeSpan.FromHours(1))
+        {
+            errors.Add($"{Section}:Failover:RestoreCheckInterval must be between 00:00:00.100 and 01:00:00 (it is {failover.RestoreCheckInterval}).");
+        }
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

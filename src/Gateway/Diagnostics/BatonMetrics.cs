@@ -25,6 +25,7 @@ internal sealed class BatonMetrics
     private readonly Counter<long> _moves;
     private readonly Counter<long> _restores;
     private readonly Counter<long> _restoreBytes;
+    private readonly Counter<long> _restoreChecks;
     private readonly Counter<long> _resends;
     private readonly Counter<long> _refusals;
     private readonly Counter<long> _drains;
@@ -51,6 +52,7 @@ internal sealed class BatonMetrics
         _moves = meter.CreateCounter<long>("baton.session.moved", "{session}", "Sessions moved to another destination with their state.");
         _restores = meter.CreateCounter<long>("baton.restore.count", "{restore}", "Restores onto backends, by baton.outcome (ok, failed).");
         _restoreBytes = meter.CreateCounter<long>("baton.restore.size", "By", "Bytes of state restored.");
+        _restoreChecks = meter.CreateCounter<long>("baton.restore.check", "{check}", "Checks of a backend process's restore channel, by baton.outcome (accepted, refused).");
         _resends = meter.CreateCounter<long>("baton.resend.count", "{request}", "Requests resent to another destination (or the same one after a restore).");
         _refusals = meter.CreateCounter<long>("baton.failover.refused", "{request}", "Failed-over requests answered with an error, by baton.reason (not_resent, no_destination, body_not_buffered, attempts_exhausted).");
         _unreadable = meter.CreateCounter<long>("baton.request.unreadable", "{request}", "Requests the server could not read (a body over its limit, a malformed body), answered with their own 4xx.");
@@ -114,6 +116,8 @@ internal sealed class BatonMetrics
     }
 
     public void RestoreFailed() => _restores.Add(1, new KeyValuePair<string, object?>("baton.outcome", "failed"));
+
+    public void RestoreChecked(string outcome) => _restoreChecks.Add(1, new KeyValuePair<string, object?>("baton.outcome", outcome));
 
     public void Resent() => _resends.Add(1);
 

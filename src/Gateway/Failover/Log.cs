@@ -26,4 +26,13 @@ internal static partial class Log
 
     [LoggerMessage(4008, LogLevel.Warning, "Request for session {SessionHash} not resent after '{Error}': {Reason}; answered 503.", EventName = "ResendImpossible")]
     public static partial void ResendImpossible(ILogger logger, string sessionHash, string error, string reason);
+
+    [LoggerMessage(4009, LogLevel.Information, "Destination '{DestinationId}' takes restores (backend process {Incarnation}).", EventName = "RestoreCheckAccepted")]
+    public static partial void RestoreCheckAccepted(ILogger logger, string destinationId, string incarnation);
+
+    [LoggerMessage(4010, LogLevel.Error, "Destination '{DestinationId}' refuses restores ({StatusCode}): sessions could not fail over to it. Check that Baton:Secret is the same on the gateway and the backend, and that their clocks agree.", EventName = "RestoreCheckRefused")]
+    public static partial void RestoreCheckRefused(ILogger logger, string destinationId, int statusCode);
+
+    [LoggerMessage(4011, LogLevel.Warning, "Destination '{DestinationId}' answers without a Baton-Incarnation header: it does not run the Baton backend library, so sessions cannot be restored there.", EventName = "RestoreCheckNotBaton")]
+    public static partial void RestoreCheckNotBaton(ILogger logger, string destinationId);
 }

@@ -40,6 +40,28 @@ internal sealed class RestoreClient : IDisposable
 
     /// <summary>True when the backend installed the state.</summary>
     public async Task<bool> RestoreAsync(ClusterState cluster, DestinationState destination, SessionId session, SessionRecord? record, long epoch, CancellationToken cancellationToken)
+        => (await TryRestoreAsync(cluster, destination, session, record, epoch, cancellationToken)).Accepted;
+
+    /// <summary>
+    /// Asks the destination which backend process answers there now (and remembers it). Answered is false
+    /// when nothing answered; Incarnation is null when the answer named no process.
+    /// </summary>
+    public async Task<(bool Answered, string? Incarnation)> IdentifyAsync(ClusterState cluster, DestinationState destination, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(_options.RestoreTimeout);
+            return (true, await ProbeAsync(cluster, destination, timeout.Token));
+        }
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            return (false, null);
+        }
+    }
+
+    /// <summary>Restores the state and says how the backend answered.</summary>
+    public async Task<RestoreResult> TryRestoreAsync(ClusterState cluster, DestinationState destination, SessionId session, SessionRecord? record, long epoch, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.RestoreTimeout);
@@ -50,39 +72,41 @@ internal sealed class RestoreClient : IDisposable
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            return false;
+            return default;
         }
 
+        string? incarnation = null;
         try
         {
+            HttpStatusCode? status = null;
             for (var attempt = 0; attempt < 2; attempt++)
             {
-                var incarnation = _incarnations.Get(cluster.ClusterId, destination.DestinationId) ?? await ProbeAsync(cluster, destination, timeout.Token);
+                incarnation = _incarnations.Get(cluster.ClusterId, destination.DestinationId) ?? await ProbeAsync(cluster, destination, timeout.Token);
                 if (incarnation is null)
                 {
-                    return false;
+                    return default;
                 }
 
-                var status = await SendAsync(destination, session, record, epoch, incarnation, timeout.Token);
+                status = await SendAsync(destination, session, record, epoch, incarnation, timeout.Token);
                 if (status == HttpStatusCode.NoContent)
                 {
-                    return true;
+                    return new RestoreResult(true, status, incarnation);
                 }
 
                 // Another process answers at that address now: learn its incarnation and try once more.
                 if (status != HttpStatusCode.Forbidden)
                 {
-                    return false;
+                    break;
                 }
 
                 _incarnations.Forget(cluster.ClusterId, destination.DestinationId);
             }
 
-            return false;
+            return new RestoreResult(false, status, incarnation);
         }
         catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            return false;
+            return new RestoreResult(false, null, incarnation);
         }
         finally
         {
@@ -123,3 +147,8 @@ internal sealed class RestoreClient : IDisposable
 
     private static Uri BaseAddress(DestinationState destination) => new(destination.Model.Config.Address, UriKind.Absolute);
 }
+
+/// <param name="Accepted">True when the backend installed the state.</param>
+/// <param name="Status">The backend's answer; null when there was none.</param>
+/// <param name="Incarnation">The backend process the restore was bound to.</param>
+internal readonly record struct RestoreResult(bool Accepted, HttpStatusCode? Status, string? Incarnation);

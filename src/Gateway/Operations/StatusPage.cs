@@ -2,7 +2,7 @@ namespace Baton.Gateway.Operations;
 
 /// <summary>
 /// The status page: a self-contained HTML page that reads <c>status.json</c> every second and shows each
-/// destination (health, availability, drain, incarnation, sessions, recent failovers), the store tiers and
+/// destination (health, availability, drain, incarnation, restore check, sessions, recent failovers), the store tiers and
 /// the latest session moves.
 /// </summary>
 internal static class StatusPage
@@ -51,7 +51,7 @@ internal static class StatusPage
             table.className = "destinations";
             table.dataset.cluster = c.id;
             const head = table.createTHead().insertRow();
-            for (const t of ["destination", "address", "active health", "passive health", "available", "draining", "incarnation", "sessions", "failovers (5 min)"]) {
+            for (const t of ["destination", "address", "active health", "passive health", "available", "draining", "incarnation", "restore check", "sessions", "failovers (5 min)"]) {
               const th = document.createElement("th"); th.textContent = t; head.appendChild(th);
             }
             const body = table.createTBody();
@@ -65,6 +65,7 @@ internal static class StatusPage
               cell(row, d.available ? "yes" : "no", "available " + (d.available ? "up" : "down"));
               cell(row, d.draining ? "draining" : "", "draining");
               cell(row, d.incarnation || "", "incarnation");
+              cell(row, d.restore_check || "", "restore-check" + (d.restore_check && d.restore_check !== "accepted" ? " down" : ""));
               cell(row, String(d.sessions), "sessions");
               cell(row, String(d.failovers_5m), "failovers");
             }

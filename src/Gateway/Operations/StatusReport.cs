@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using Baton.Gateway.Diagnostics;
+using Baton.Gateway.Failover;
 using Baton.Gateway.Sessions;
 using Baton.Gateway.Store;
 using Yarp.ReverseProxy;
@@ -19,7 +20,8 @@ internal sealed record ClusterStatus(string Id, IReadOnlyList<DestinationStatus>
 
 /// <param name="Health">Active and passive health as YARP sees them: Healthy, Unhealthy or Unknown (not probed yet).</param>
 /// <param name="Available">Whether new requests may go there (healthy or unknown, and not draining).</param>
-/// <param name="Incarnation">The backend process last seen there (new after every restart); null before the first restore.</param>
+/// <param name="Incarnation">The backend process last seen there (new after every restart); null before the first answer.</param>
+/// <param name="RestoreCheck">Whether that process takes restores: "accepted", "refused &lt;status&gt;", "not_baton", or null before the first check.</param>
 /// <param name="Failovers">Sessions moved away from it in the last five minutes.</param>
 internal sealed record DestinationStatus(
     string Id,
@@ -29,6 +31,7 @@ internal sealed record DestinationStatus(
     bool Available,
     bool Draining,
     string? Incarnation,
+    [property: JsonPropertyName("restore_check")] string? RestoreCheck,
     int Sessions,
     [property: JsonPropertyName("failovers_5m")] int Failovers);
 
@@ -50,6 +53,7 @@ internal sealed class StatusReport(
     ISessionPinTable pins,
     DrainRegistry drains,
     DestinationIncarnations incarnations,
+    RestoreChecker restoreChecks,
     FailoverEvents failovers,
     RedisTier redis,
     JournalTier journal,
@@ -74,6 +78,7 @@ internal sealed class StatusReport(
                 available.Contains(d) && !drains.IsDrained(cluster.ClusterId, d.DestinationId),
                 drains.IsDrained(cluster.ClusterId, d.DestinationId),
                 incarnations.Get(cluster.ClusterId, d.DestinationId),
+                Describe(restoreChecks.Get(cluster.ClusterId, d.DestinationId)),
                 sessions.GetValueOrDefault(d.DestinationId),
                 recent.Count(e => e.Cluster == cluster.ClusterId && string.Equals(e.From, d.DestinationId, StringComparison.OrdinalIgnoreCase) && now - e.At <= FailoverWindow))).ToList();
             return new ClusterStatus(cluster.ClusterId, destinations);
@@ -90,4 +95,12 @@ internal sealed class StatusReport(
                 new JournalStatus(journal.Path, journal.SizeBytes, journal.LastCommit, journal.QueueLength, journal.Lag.TotalMilliseconds, journal.QuarantinedTo)),
             recent.Take(20).ToList());
     }
+
+    private static string? Describe(RestoreCheckState? check) => check?.Outcome switch
+    {
+        null => null,
+        RestoreCheckOutcome.Accepted => "accepted",
+        RestoreCheckOutcome.Refused => $"refused {check.Status}",
+        _ => "not_baton",
+    };
 }

@@ -1,0 +1,71 @@
+using System.Text.Json;
+using Baton.Gateway.Sessions;
+using Baton.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Baton.Tests.Failover;
+
+/// <summary>
+/// The gateway proves each backend process's restore channel before a failover needs it: a backend with
+/// another secret is reported (log, metric, status) while it still serves, not discovered when sessions
+/// have to move onto it.
+/// </summary>
+public sealed class RestoreCheckTests
+{
+    private const string OtherSecret = "another-secret-0123456789abcdef0123456789abcdef";
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(15);
+    private static readonly string[] FastChecks = ["--Baton:Failover:RestoreCheckInterval=00:00:00.200"];
+
+    [Fact]
+    public async Task A_Backend_With_Another_Secret_Is_Reported_Refused_Once_And_The_Others_Accepted()
+    {
+        await using var good = await TestBackend.StartAsync("b1");
+        await using var misconfigured = await TestBackend.StartAsync("b2", $"--Baton:Secret={OtherSecret}");
+        var logs = new LogCapture();
+        await using var gateway = await TestGateway.StartAsync([good, misconfigured], FastChecks, logs.AttachTo);
+        using var refusals = new InstrumentCounter(gateway, "baton.restore.check", "baton.outcome", "refused");
+        using var client = gateway.NewRawClient();
+
+        await Eventually.TrueAsync(async () => await RestoreCheckOfAsync(client, "b1") == "accepted" && await RestoreCheckOfAsync(client, "b2") == "refused 401", Deadline, "b1 takes restores, b2 refuses them (401: its secret differs)");
+
+        // Checked again every interval, but the error is logged once per backend process.
+        await Eventually.TrueAsync(() => refusals.Total >= 3, Deadline, "the refusing backend is checked again every interval");
+        Assert.Single(logs.Lines, l => l.Contains("'b2' refuses restores (401)", StringComparison.Ordinal));
+        Assert.DoesNotContain(logs.Lines, l => l.Contains("'b1' refuses", StringComparison.Ordinal));
+
+        // The throwaway sessions of the checks are no sessions of the gateway.
+        Assert.Equal(0, gateway.Services.GetRequiredService<ISessionPinTable>().Count);
+    }
+
+    [Fact]
+    public async Task A_Backend_Restarted_At_The_Same_Address_Is_Checked_Again()
+    {
+        var first = await TestBackend.StartAsync("b1");
+        var port = first.Address.Port;
+        await using var gateway = await TestGateway.StartAsync([first], FastChecks);
+        using var client = gateway.NewRawClient();
+        string? before = null;
+        await Eventually.TrueAsync(async () => (before = await AcceptedIncarnationAsync(client)) is not null, Deadline, "the first process is checked");
+
+        await first.DisposeAsync();
+        await using var second = await TestBackend.StartAsync("b1", $"--urls=http://127.0.0.1:{port}");
+
+        await Eventually.TrueAsync(async () => await AcceptedIncarnationAsync(client) is { } now && now != before, Deadline, "the new process at the same address is checked");
+    }
+
+    private static async Task<string?> RestoreCheckOfAsync(HttpClient client, string destination)
+        => (await DestinationAsync(client, destination)).GetProperty("restore_check").GetString();
+
+    private static async Task<string?> AcceptedIncarnationAsync(HttpClient client)
+    {
+        var b1 = await DestinationAsync(client, "b1");
+        return b1.GetProperty("restore_check").GetString() == "accepted" ? b1.GetProperty("incarnation").GetString() : null;
+    }
+
+    private static async Task<JsonElement> DestinationAsync(HttpClient client, string destination)
+    {
+        using var document = JsonDocument.Parse(await client.GetStringAsync(new Uri("/_baton/status.json", UriKind.Relative)));
+        return document.RootElement.GetProperty("clusters")[0].GetProperty("destinations").EnumerateArray()
+            .Single(d => d.GetProperty("id").GetString() == destination).Clone();
+    }
+}
