@@ -20,6 +20,7 @@ public sealed class StartupValidationTests
         { "Baton:Sessions:IdleTimeout", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Sessions:IdleTimeout=soon"] },
         { "Baton:Sessions:MaxSessions", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Sessions:MaxSessions=0"] },
         { "Baton:Sessions:PurgeInterval", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Sessions:PurgeInterval=-00:00:01"] },
+        { "Baton:Failover:RestoreCheckInterval must be between", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Failover:RestoreCheckInterval=00:00:00"] },
         { "ReverseProxy:Clusters:demo:Destinations:b2:Address", [$"--Baton:Secret={TestGateway.Secret}", "--ReverseProxy:Clusters:demo:Destinations:b2:Address=not a url"] },
         { "ReverseProxy:Clusters:demo:Destinations:b2:Address", [$"--Baton:Secret={TestGateway.Secret}", "--ReverseProxy:Clusters:demo:Destinations:b2:Address=ftp://127.0.0.1:21"] },
         { "ReverseProxy:Clusters:demo:SessionAffinity:AffinityKeyName", [$"--Baton:Secret={TestGateway.Secret}", "--ReverseProxy:Clusters:demo:SessionAffinity:AffinityKeyName=bad name"] },
