@@ -13,6 +13,9 @@ connections=${2:-32}
 # Twice as many sessions as connections, so requests of one session rarely overlap.
 sessions=$(( connections * 2 > 64 ? connections * 2 : 64 ))
 work=$(mktemp -d)
+# The backends watch their content root for config changes (inotify): keep the journal out of it, or
+# every journal write wakes three watchers.
+mkdir -p "$work/content" "$work/journal"
 pids=()
 cleanup() { [ ${#pids[@]} -gt 0 ] && kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT INT TERM
@@ -31,12 +34,12 @@ declare -A gateway_pid backend_pids
 start_stack() { # name gatewayPort backendBase mode policy [extra gateway args...]
   local name=$1 port=$2 base=$3 mode=$4 policy=$5; shift 5
   for i in 1 2 3; do
-    dotnet "$backend" --contentRoot "$work" --urls "http://127.0.0.1:$((base + i))" --Demo:InstanceId="b$i" \
+    dotnet "$backend" --contentRoot "$work/content" --urls "http://127.0.0.1:$((base + i))" --Demo:InstanceId="b$i" \
       --Demo:SessionStore="$mode" --Baton:Secret="$secret" "${quiet[@]}" >"$work/$name-b$i.log" 2>&1 &
     pids+=($!)
     backend_pids[$name]="${backend_pids[$name]:-} $!"
   done
-  dotnet "$gateway" --urls "http://127.0.0.1:$port" --Baton:Secret="$secret" --Baton:JournalPath="${JOURNAL_DIR:-$work}/$name.db" \
+  dotnet "$gateway" --urls "http://127.0.0.1:$port" --Baton:Secret="$secret" --Baton:JournalPath="${JOURNAL_DIR:-$work/journal}/$name.db" \
     --ReverseProxy:Clusters:demo:SessionAffinity:Policy="$policy" \
     $(for i in 1 2 3; do echo "--ReverseProxy:Clusters:demo:Destinations:b$i:Address=http://127.0.0.1:$((base + i))"; done) \
     "${quiet[@]}" "$@" >"$work/$name-gateway.log" 2>&1 &
@@ -101,7 +104,7 @@ for target in "6580 yarp" "6480 baton"; do
   set -- $target
   for request in "GET /counter" "POST /blob?bytes=1024"; do
     lua "$work/$2.cookies" $request >"$work/script.lua"
-    wrk -t2 -c"$connections" -d3s -s "$work/script.lua" "http://127.0.0.1:$1" >/dev/null 2>&1
+    wrk -t2 -c"$connections" -d"${WARMUP_SECONDS:-3}s" -s "$work/script.lua" "http://127.0.0.1:$1" >/dev/null 2>&1
   done
 done
 
