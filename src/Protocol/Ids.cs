@@ -39,7 +39,7 @@ public static class Ids
     public static string LogHash(string id)
     {
         Span<byte> digest = stackalloc byte[DigestBytes];
-        SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(id), digest);
+        Hashing.Sha256(System.Text.Encoding.UTF8.GetBytes(id), digest);
         return Convert.ToHexStringLower(digest[..6]);
     }
 
@@ -47,7 +47,7 @@ public static class Ids
     public static string Sha256(ReadOnlySpan<byte> data)
     {
         Span<byte> digest = stackalloc byte[DigestBytes];
-        SHA256.HashData(data, digest);
+        Hashing.Sha256(data, digest);
         return Base64Url.EncodeToString(digest);
     }
 

@@ -10,7 +10,7 @@ internal static class Mac
     public static string Compute(byte[] key, string canonical)
     {
         Span<byte> mac = stackalloc byte[HMACSHA256.HashSizeInBytes];
-        HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(canonical), mac);
+        Hashing.Hmac(key, Encoding.UTF8.GetBytes(canonical), mac);
         return Base64Url.EncodeToString(mac);
     }
 
@@ -23,7 +23,7 @@ internal static class Mac
         }
 
         Span<byte> expected = stackalloc byte[HMACSHA256.HashSizeInBytes];
-        HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(canonical), expected);
+        Hashing.Hmac(key, Encoding.UTF8.GetBytes(canonical), expected);
         return CryptographicOperations.FixedTimeEquals(expected, given);
     }
 

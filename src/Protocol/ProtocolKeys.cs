@@ -29,7 +29,7 @@ public sealed class ProtocolKeys
     internal byte[] Restore { get; }
 
     /// <summary>HMAC-SHA256 of the cookie's id text, with the cookie key (the gateway's cookie signature).</summary>
-    public void SignCookie(ReadOnlySpan<byte> data, Span<byte> mac) => HMACSHA256.HashData(Cookie, data, mac);
+    public void SignCookie(ReadOnlySpan<byte> data, Span<byte> mac) => Hashing.Hmac(Cookie, data, mac);
 
     private static byte[] Derive(byte[] ikm, string purpose)
         => HKDF.DeriveKey(HashAlgorithmName.SHA256, ikm, 32, salt: null, info: Encoding.ASCII.GetBytes("baton/v1/" + purpose));
