@@ -47,6 +47,11 @@ internal sealed class FailoverMiddleware(
             var stale = context.Features.Get<StaleSessionSignal>() is not null;
             if ((error is null && !stale) || context.Response.HasStarted || context.RequestAborted.IsCancellationRequested)
             {
+                if (error is not null && context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
+                {
+                    Log.FailedAfterResponseStarted(logger, proxy.ProxiedDestination?.DestinationId ?? "-", error.Error.ToString(), Detail(error));
+                }
+
                 return;
             }
 
@@ -84,7 +89,7 @@ internal sealed class FailoverMiddleware(
                 }
 
                 metrics.Failover(error.Error.ToString());
-                Log.FailingOver(logger, failed ?? "-", error.Error.ToString());
+                Log.FailingOver(logger, failed ?? "-", error.Error.ToString(), Detail(error));
                 target = await MoveAsync(failed, reason);
                 if (!NeverReached(error) && !MayResend(context.Request))
                 {
@@ -189,6 +194,11 @@ internal sealed class FailoverMiddleware(
         request.Body = kept;
         return true;
     }
+
+    // The innermost message only: formatting a whole exception (its stack trace) for the log costs tens of
+    // milliseconds the first time, paid by the very requests a failover is trying to answer quickly.
+    private static string Detail(IForwarderErrorFeature error)
+        => error.Exception?.GetBaseException().Message ?? "no detail";
 
     /// <summary>True when the backend cannot have received the request: the connection was never made.</summary>
     private static bool NeverReached(IForwarderErrorFeature error)

@@ -3,8 +3,8 @@ namespace Baton.Gateway.Failover;
 /// <summary>Failover log events (ids 4000–4099). Session ids appear only as hashes.</summary>
 internal static partial class Log
 {
-    [LoggerMessage(4001, LogLevel.Warning, "Request to destination '{DestinationId}' failed ({Error}); the session moves and the request is resent.", EventName = "FailingOver")]
-    public static partial void FailingOver(ILogger logger, string destinationId, string error);
+    [LoggerMessage(4001, LogLevel.Warning, "Request to destination '{DestinationId}' failed ({Error}: {Detail}); the session moves and the request is resent.", EventName = "FailingOver")]
+    public static partial void FailingOver(ILogger logger, string destinationId, string error, string detail);
 
     [LoggerMessage(4002, LogLevel.Information, "Session {SessionHash} moved from '{From}' to '{To}'.", EventName = "SessionMoved")]
     public static partial void SessionMoved(ILogger logger, string sessionHash, string from, string to);
@@ -35,4 +35,7 @@ internal static partial class Log
 
     [LoggerMessage(4011, LogLevel.Warning, "Destination '{DestinationId}' answers without a Baton-Incarnation header: it does not run the Baton backend library, so sessions cannot be restored there.", EventName = "RestoreCheckNotBaton")]
     public static partial void RestoreCheckNotBaton(ILogger logger, string destinationId);
+
+    [LoggerMessage(4012, LogLevel.Warning, "Request to destination '{DestinationId}' failed after its response had started ({Error}: {Detail}); the response to the client is cut short.", EventName = "FailedAfterResponseStarted")]
+    public static partial void FailedAfterResponseStarted(ILogger logger, string destinationId, string error, string detail);
 }

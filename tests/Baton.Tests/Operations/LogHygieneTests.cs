@@ -57,6 +57,15 @@ public sealed class LogHygieneTests
             }
         }
 
+        // The failed attempt is logged by the gateway with the error's own message, and without a stack trace.
+        var failing = logs.Lines.Where(line => line.Contains("[4001]", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(failing);
+        Assert.All(failing, line =>
+        {
+            Assert.Contains("(Request: Connection refused", line, StringComparison.Ordinal);
+            Assert.DoesNotContain(" at ", line, StringComparison.Ordinal);
+        });
+
         // The session does appear, hashed, in the failover's lines.
         var hash = Baton.Protocol.Ids.LogHash(sessionId);
         Assert.Contains(logs.Lines, line => line.Contains("[4002]", StringComparison.Ordinal) && line.Contains(hash, StringComparison.Ordinal));
