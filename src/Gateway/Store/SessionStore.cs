@@ -119,12 +119,15 @@ internal sealed class SessionStore(
             return record;
         }
 
-        if (redis.IsConfigured)
+        var journaled = await journal.GetAsync(sessionId, cancellationToken);
+
+        // A read Redis could not answer, or one the journal answered better. A session neither tier holds
+        // (never changed, or a restore check's throwaway) is no fallback.
+        if (redis.IsConfigured && (!available || journaled is not null))
         {
             metrics.StoreFallback(available ? "read_behind" : "read");
         }
 
-        var journaled = await journal.GetAsync(sessionId, cancellationToken);
         return record is not null && (journaled is null || record.Version > journaled.Version) ? record : journaled;
     }
 
