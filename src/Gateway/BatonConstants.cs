@@ -12,6 +12,10 @@ internal static class BatonConstants
     /// <summary>The name that selects Baton's session affinity policy in a cluster's <c>SessionAffinity:Policy</c>.</summary>
     public const string AffinityPolicyName = "Baton";
 
+    /// <summary>True for a cluster whose sessions Baton keeps: affinity enabled with Baton's policy.</summary>
+    public static bool IsBatonAffinity([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] Yarp.ReverseProxy.Configuration.SessionAffinityConfig? affinity)
+        => affinity is { Enabled: true } && string.Equals(affinity.Policy, AffinityPolicyName, StringComparison.OrdinalIgnoreCase);
+
     /// <summary>Paths the gateway answers itself; everything else is proxied.</summary>
     public static class Paths
     {

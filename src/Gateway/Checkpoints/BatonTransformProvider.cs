@@ -48,7 +48,7 @@ internal sealed class BatonTransformProvider(
         });
 
         var affinity = context.Cluster?.SessionAffinity;
-        if (affinity is { Enabled: true } && string.Equals(affinity.Policy, BatonConstants.AffinityPolicyName, StringComparison.OrdinalIgnoreCase))
+        if (BatonConstants.IsBatonAffinity(affinity))
         {
             var grants = new SessionGrantTransform(keys, options, time, affinity.AffinityKeyName!);
             context.RequestTransforms.Add(grants);

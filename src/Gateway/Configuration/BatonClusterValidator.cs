@@ -22,7 +22,7 @@ internal sealed class BatonClusterValidator : IClusterValidator
         }
 
         var affinity = cluster.SessionAffinity;
-        if (affinity is { Enabled: true } && string.Equals(affinity.Policy, BatonConstants.AffinityPolicyName, StringComparison.OrdinalIgnoreCase))
+        if (BatonConstants.IsBatonAffinity(affinity))
         {
             var affinityKey = clusterKey + ":SessionAffinity";
             if (!IsCookieToken(affinity.AffinityKeyName))

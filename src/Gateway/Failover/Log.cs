@@ -38,4 +38,7 @@ internal static partial class Log
 
     [LoggerMessage(4012, LogLevel.Warning, "Request to destination '{DestinationId}' failed after its response had started ({Error}: {Detail}); the response to the client is cut short.", EventName = "FailedAfterResponseStarted")]
     public static partial void FailedAfterResponseStarted(ILogger logger, string destinationId, string error, string detail);
+
+    [LoggerMessage(4013, LogLevel.Warning, "Checking the restore channel of destination '{DestinationId}' failed; it is checked again at the next round.", EventName = "RestoreCheckFailed")]
+    public static partial void RestoreCheckFailed(ILogger logger, string destinationId, Exception exception);
 }

@@ -47,9 +47,25 @@ internal sealed class RestoreChecker(
         }
     }
 
-    /// <summary>Checks each destination of each cluster at once, so a hung one holds up no other.</summary>
-    internal Task CheckAllAsync(CancellationToken cancellationToken)
-        => Task.WhenAll(proxy.GetClusters().SelectMany(cluster => cluster.Destinations.Values.Select(d => CheckAsync(cluster, d, cancellationToken))));
+    /// <summary>Checks each destination of each Baton cluster at once, so a hung one holds up no other.</summary>
+    private Task CheckAllAsync(CancellationToken cancellationToken)
+        => Task.WhenAll(proxy.GetClusters()
+            .Where(cluster => BatonConstants.IsBatonAffinity(cluster.Model.Config.SessionAffinity))
+            .SelectMany(cluster => cluster.Destinations.Values.Select(d => CheckSafelyAsync(cluster, d, cancellationToken))));
+
+    // A check that fails unexpectedly (the store unavailable, say) is tried again at the next round; it
+    // must never stop the gateway.
+    private async Task CheckSafelyAsync(ClusterState cluster, DestinationState destination, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await CheckAsync(cluster, destination, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            Log.RestoreCheckFailed(logger, destination.DestinationId, ex);
+        }
+    }
 
     private async Task CheckAsync(ClusterState cluster, DestinationState destination, CancellationToken cancellationToken)
     {

@@ -20,7 +20,7 @@ internal sealed class SessionIdentityMiddleware(
     {
         var proxy = context.GetReverseProxyFeature();
         var affinity = proxy.Cluster.Config.SessionAffinity;
-        if (affinity is not { Enabled: true } || !string.Equals(affinity.Policy, BatonConstants.AffinityPolicyName, StringComparison.OrdinalIgnoreCase))
+        if (!BatonConstants.IsBatonAffinity(affinity))
         {
             await next(context);
             return;

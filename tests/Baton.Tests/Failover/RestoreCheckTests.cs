@@ -53,6 +53,33 @@ public sealed class RestoreCheckTests
         await Eventually.TrueAsync(async () => await AcceptedIncarnationAsync(client) is { } now && now != before, Deadline, "the new process at the same address is checked");
     }
 
+    [Fact]
+    public async Task A_Cluster_Without_Baton_Affinity_Is_Not_Checked()
+    {
+        var first = await TestBackend.StartAsync("b1");
+        var port = first.Address.Port;
+        await using var other = await TestBackend.StartAsync("b2");
+        string[] args =
+        [
+            .. FastChecks,
+            "--ReverseProxy:Routes:other:ClusterId=plain",
+            "--ReverseProxy:Routes:other:Match:Path=/other/{**rest}",
+            $"--ReverseProxy:Clusters:plain:Destinations:d1:Address={other.Address}",
+        ];
+        await using var gateway = await TestGateway.StartAsync([first], args);
+        using var client = gateway.NewRawClient();
+        string? before = null;
+        await Eventually.TrueAsync(async () => (before = await AcceptedIncarnationAsync(client)) is not null, Deadline, "the Baton cluster's backend is checked");
+
+        // A new process in the Baton cluster is checked in a later round: by then every earlier round is over.
+        await first.DisposeAsync();
+        await using var second = await TestBackend.StartAsync("b1", $"--urls=http://127.0.0.1:{port}");
+        await Eventually.TrueAsync(async () => await AcceptedIncarnationAsync(client) is { } now && now != before, Deadline, "the new process is checked");
+
+        var plain = await DestinationAsync(client, "d1", cluster: "plain");
+        Assert.Equal(JsonValueKind.Null, plain.GetProperty("restore_check").ValueKind);
+    }
+
     private static async Task<string?> RestoreCheckOfAsync(HttpClient client, string destination)
         => (await DestinationAsync(client, destination)).GetProperty("restore_check").GetString();
 
@@ -62,10 +89,10 @@ public sealed class RestoreCheckTests
         return b1.GetProperty("restore_check").GetString() == "accepted" ? b1.GetProperty("incarnation").GetString() : null;
     }
 
-    private static async Task<JsonElement> DestinationAsync(HttpClient client, string destination)
+    private static async Task<JsonElement> DestinationAsync(HttpClient client, string destination, string cluster = "demo")
     {
         using var document = JsonDocument.Parse(await client.GetStringAsync(new Uri("/_baton/status.json", UriKind.Relative)));
-        return document.RootElement.GetProperty("clusters")[0].GetProperty("destinations").EnumerateArray()
-            .Single(d => d.GetProperty("id").GetString() == destination).Clone();
+        return document.RootElement.GetProperty("clusters").EnumerateArray().Single(c => c.GetProperty("id").GetString() == cluster)
+            .GetProperty("destinations").EnumerateArray().Single(d => d.GetProperty("id").GetString() == destination).Clone();
     }
 }
