@@ -41,23 +41,16 @@ public sealed class RestoreCheckTests
     public async Task A_Backend_Restarted_At_The_Same_Address_Is_Checked_Again()
     {
         var first = await TestBackend.StartAsync("b1");
-        var port = first.Address.Port;
         await using var gateway = await TestGateway.StartAsync([first], FastChecks);
         using var client = gateway.NewRawClient();
-        string? before = null;
-        await Eventually.TrueAsync(async () => (before = await AcceptedIncarnationAsync(client)) is not null, Deadline, "the first process is checked");
 
-        await first.DisposeAsync();
-        await using var second = await TestBackend.StartAsync("b1", $"--urls=http://127.0.0.1:{port}");
-
-        await Eventually.TrueAsync(async () => await AcceptedIncarnationAsync(client) is { } now && now != before, Deadline, "the new process at the same address is checked");
+        await using var second = await RestartAndWaitForItsCheckAsync(client, first);
     }
 
     [Fact]
     public async Task A_Cluster_Without_Baton_Affinity_Is_Not_Checked()
     {
         var first = await TestBackend.StartAsync("b1");
-        var port = first.Address.Port;
         await using var other = await TestBackend.StartAsync("b2");
         string[] args =
         [
@@ -68,16 +61,36 @@ public sealed class RestoreCheckTests
         ];
         await using var gateway = await TestGateway.StartAsync([first], args);
         using var client = gateway.NewRawClient();
-        string? before = null;
-        await Eventually.TrueAsync(async () => (before = await AcceptedIncarnationAsync(client)) is not null, Deadline, "the Baton cluster's backend is checked");
 
         // A new process in the Baton cluster is checked in a later round: by then every earlier round is over.
-        await first.DisposeAsync();
-        await using var second = await TestBackend.StartAsync("b1", $"--urls=http://127.0.0.1:{port}");
-        await Eventually.TrueAsync(async () => await AcceptedIncarnationAsync(client) is { } now && now != before, Deadline, "the new process is checked");
+        await using var second = await RestartAndWaitForItsCheckAsync(client, first);
 
         var plain = await DestinationAsync(client, "d1", cluster: "plain");
         Assert.Equal(JsonValueKind.Null, plain.GetProperty("restore_check").ValueKind);
+    }
+
+    /// <summary>
+    /// Waits until b1's process is checked, stops it, starts a new one on the same port and waits until
+    /// that new process is checked too; returns the new one.
+    /// </summary>
+    private static async Task<TestBackend> RestartAndWaitForItsCheckAsync(HttpClient client, TestBackend first)
+    {
+        string? before = null;
+        await Eventually.TrueAsync(async () => (before = await AcceptedIncarnationAsync(client)) is not null, Deadline, "the first process is checked");
+
+        var port = first.Address.Port;
+        await first.DisposeAsync();
+        var second = await TestBackend.StartAsync("b1", $"--urls=http://127.0.0.1:{port}");
+        try
+        {
+            await Eventually.TrueAsync(async () => await AcceptedIncarnationAsync(client) is { } now && now != before, Deadline, "the new process at the same address is checked");
+            return second;
+        }
+        catch
+        {
+            await second.DisposeAsync();
+            throw;
+        }
     }
 
     private static async Task<string?> RestoreCheckOfAsync(HttpClient client, string destination)
