@@ -17,8 +17,11 @@ internal sealed partial class RedisTier : IAsyncDisposable
     private const string SaveScript = """
         local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '-1')
         if current >= tonumber(ARGV[1]) then return 0 end
-        redis.call('HSET', KEYS[1], 'v', ARGV[1], 's', ARGV[2], 'u', ARGV[4], 'a', ARGV[5])
-        if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'o', ARGV[3]) end
+        if ARGV[3] ~= '' then
+            redis.call('HSET', KEYS[1], 'v', ARGV[1], 's', ARGV[2], 'u', ARGV[4], 'a', ARGV[5], 'o', ARGV[3])
+        else
+            redis.call('HSET', KEYS[1], 'v', ARGV[1], 's', ARGV[2], 'u', ARGV[4], 'a', ARGV[5])
+        end
         redis.call('PEXPIRE', KEYS[1], ARGV[6])
         return 1
         """;

@@ -120,4 +120,21 @@ public sealed class CheckpointStoreTests(RedisTestCluster cluster) : IClassFixtu
             Assert.Equal("b1", stored.Owner);
         }
     }
+
+    [Fact]
+    public async Task ACheckpointThatNamesNoOwner_KeepsTheOwnerBothTiersHold()
+    {
+        var store = cluster.Gateway.Services.GetRequiredService<SessionStore>();
+        var id = SessionId.New().Value;
+
+        Assert.Equal(SaveOutcome.Stored, await store.SaveCheckpointAsync(new SessionRecord(id, 1, [1], "b2", 1, 1)));
+        Assert.Equal(SaveOutcome.Stored, await store.SaveCheckpointAsync(new SessionRecord(id, 2, [2], null, 2, 2)));
+
+        foreach (var stored in new[] { StoredSessions.FromJournal(cluster.JournalPath, id)!, StoredSessions.FromRedis(cluster.Redis!.Database, id)! })
+        {
+            Assert.Equal(2, stored.Version);
+            Assert.Equal([2], stored.State);
+            Assert.Equal("b2", stored.Owner);
+        }
+    }
 }
