@@ -12,6 +12,12 @@ internal static class BatonConstants
     /// <summary>The name that selects Baton's session affinity policy in a cluster's <c>SessionAffinity:Policy</c>.</summary>
     public const string AffinityPolicyName = "Baton";
 
+    /// <summary>
+    /// The name that selects Baton's passive health policy in a cluster's <c>HealthCheck:Passive:Policy</c>
+    /// (required on clusters with Baton affinity).
+    /// </summary>
+    public const string PassiveHealthPolicyName = "Baton";
+
     /// <summary>True for a cluster whose sessions Baton keeps: affinity enabled with Baton's policy.</summary>
     public static bool IsBatonAffinity([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] Yarp.ReverseProxy.Configuration.SessionAffinityConfig? affinity)
         => affinity is { Enabled: true } && string.Equals(affinity.Policy, AffinityPolicyName, StringComparison.OrdinalIgnoreCase);

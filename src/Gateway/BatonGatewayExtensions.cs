@@ -14,6 +14,7 @@ using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 using Yarp.ReverseProxy.Configuration.ClusterValidators;
+using Yarp.ReverseProxy.Health;
 using Yarp.ReverseProxy.SessionAffinity;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -30,6 +31,7 @@ internal static class BatonGatewayExtensions
         services.AddSingleton<IValidateOptions<BatonOptions>>(sp => sp.GetRequiredService<BatonOptionsValidator>());
         services.AddSingleton<IPostConfigureOptions<BatonOptions>>(sp => sp.GetRequiredService<BatonOptionsValidator>());
         services.AddOptionsWithValidateOnStart<BatonOptions>().BindConfiguration(BatonConstants.ConfigSection);
+        services.AddSingleton<IConfigureOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>, KestrelLimits>();
 
         services.AddSingleton(TimeProvider.System);
         services.AddMetrics();
@@ -50,6 +52,7 @@ internal static class BatonGatewayExtensions
         services.AddSingleton<DestinationIncarnations>();
         services.AddSingleton<DrainRegistry>();
         services.AddSingleton<RestoreClient>();
+        services.AddSingleton<RequestBodyBuffer>();
         services.AddSingleton<SessionMover>();
         services.AddSingleton<RestoreChecker>();
         services.AddHostedService(sp => sp.GetRequiredService<RestoreChecker>());
@@ -63,6 +66,7 @@ internal static class BatonGatewayExtensions
             .LoadFromConfig(builder.Configuration.GetSection(BatonConstants.ProxyConfigSection))
             .AddTransforms<BatonTransformProvider>();
         services.AddSingleton<ISessionAffinityPolicy, BatonSessionAffinityPolicy>();
+        services.AddSingleton<IPassiveHealthCheckPolicy, BatonPassiveHealthPolicy>();
         services.AddSingleton<IClusterValidator, BatonClusterValidator>();
 
         services.AddHealthChecks().AddCheck<GatewayReadinessCheck>("gateway", tags: [ReadyTag]);

@@ -8,11 +8,17 @@ namespace Baton.Gateway;
 /// </summary>
 internal static class Refusal
 {
-    public static Task WriteAsync(HttpContext context, int statusCode, string reason)
+    /// <param name="closeConnection">Close an HTTP/1.x connection after this answer (a request body was left unread).</param>
+    public static Task WriteAsync(HttpContext context, int statusCode, string reason, bool closeConnection = false)
     {
         var response = context.Response;
         response.Clear();
         response.StatusCode = statusCode;
+        if (closeConnection && !HttpProtocol.IsHttp2(context.Request.Protocol) && !HttpProtocol.IsHttp3(context.Request.Protocol))
+        {
+            response.Headers[HeaderNames.Connection] = "close";
+        }
+
         if (statusCode == StatusCodes.Status503ServiceUnavailable)
         {
             response.Headers[HeaderNames.RetryAfter] = BatonConstants.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);

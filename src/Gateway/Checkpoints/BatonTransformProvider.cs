@@ -11,7 +11,7 @@ namespace Baton.Gateway.Checkpoints;
 
 /// <summary>
 /// Adds Baton's transforms to every route: protocol headers are stripped from client requests and from
-/// responses and trailers of every status; on routes to a cluster using the <c>Baton</c> affinity policy,
+/// responses and trailers of every status, and so is a backend's <c>Server</c> header; on routes to a cluster using the <c>Baton</c> affinity policy,
 /// each request carries a signed session grant and each response's checkpoint is captured and stored
 /// before the response is released.
 /// </summary>
@@ -75,6 +75,8 @@ internal sealed class BatonTransformProvider(
 
     private ValueTask StripResponseAsync(ResponseTransformContext context)
     {
+        // The edge names no server software, its own or a backend's.
+        context.HttpContext.Response.Headers.Remove(Microsoft.Net.Http.Headers.HeaderNames.Server);
         var removed = ProtocolHeaders.Strip(context.HttpContext.Response.Headers);
         if (removed > 0)
         {

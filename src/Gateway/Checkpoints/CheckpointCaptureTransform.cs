@@ -15,7 +15,9 @@ namespace Baton.Gateway.Checkpoints;
 /// size, digest), stores it in both tiers, and only then lets the response go to the client — without
 /// the state and without any protocol header. A checkpoint that does not check out is never stored and
 /// its response never released: the client gets 502 with a reason. A checkpoint that cannot be stored
-/// gets 503 with <c>Retry-After</c>.
+/// gets 503 with <c>Retry-After</c>, whatever the store threw: that is the gateway's failure, never
+/// the backend's. Reading the state off the backend's response is the backend's side: an error there
+/// is the destination's.
 /// </summary>
 internal sealed class CheckpointCaptureTransform(
     SessionStore store,
@@ -100,7 +102,7 @@ internal sealed class CheckpointCaptureTransform(
         {
             outcome = await store.SaveCheckpointAsync(new SessionRecord(checkpoint!.SessionId, checkpoint.Version, state!, destination, now, now));
         }
-        catch (JournalUnavailableException ex)
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
             span?.SetStatus(ActivityStatusCode.Error, "not stored");
             metrics.CheckpointFailed();
@@ -113,6 +115,7 @@ internal sealed class CheckpointCaptureTransform(
         metrics.CheckpointCompleted(outcome == SaveOutcome.Stored, state!.Length, Stopwatch.GetElapsedTime(started));
         if (outcome == SaveOutcome.Stored)
         {
+            AttemptSignals.Stored(http);
             pins.RecordVersion(owner.Id, checkpoint.Version);
             owner.Version = Math.Max(owner.Version, checkpoint.Version);
         }

@@ -30,6 +30,12 @@ internal sealed class BatonClusterValidator : IClusterValidator
                 errors.Add(new ArgumentException($"{affinityKey}:AffinityKeyName is the session cookie's name and must be a non-empty cookie token (letters, digits and !#$%&'*+-.^_`|~); it is '{affinity.AffinityKeyName}'."));
             }
 
+            var passive = cluster.HealthCheck?.Passive;
+            if (passive?.Enabled != true || !string.Equals(passive.Policy, BatonConstants.PassiveHealthPolicyName, StringComparison.OrdinalIgnoreCase))
+            {
+                errors.Add(new ArgumentException($"{clusterKey}:HealthCheck:Passive must have Enabled true and Policy '{BatonConstants.PassiveHealthPolicyName}' on a cluster with Baton affinity: it takes a failed backend out at once and never blames one for a client's failure (it is Enabled {passive?.Enabled?.ToString() ?? "unset"}, Policy '{passive?.Policy}')."));
+            }
+
             if (affinity.Cookie?.HttpOnly == false)
             {
                 errors.Add(new ArgumentException($"{affinityKey}:Cookie:HttpOnly must not be false: Baton's session cookie is never readable by scripts."));

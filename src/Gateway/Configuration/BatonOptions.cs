@@ -42,6 +42,40 @@ public sealed class BatonOptions
 
     /// <summary>The admin endpoints (<c>Baton:Admin</c>).</summary>
     public BatonAdminOptions Admin { get; set; } = new();
+
+    /// <summary>What the gateway accepts from clients (<c>Baton:Limits</c>).</summary>
+    public BatonLimitsOptions Limits { get; set; } = new();
+}
+
+/// <summary>
+/// What the gateway accepts from clients (<c>Baton:Limits</c>), applied to its server (Kestrel) at startup.
+/// A client past one of them gets its own status (413, 431, 408) and reason, and no backend is involved.
+/// </summary>
+public sealed class BatonLimitsOptions
+{
+    /// <summary>Largest request body accepted; larger gets 413. Default 30,000,000 bytes.</summary>
+    public long MaxRequestBodyBytes { get; set; } = 30_000_000;
+
+    /// <summary>Largest total size of a request's headers; larger gets 431. Default 32 KiB.</summary>
+    public int MaxRequestHeadersBytes { get; set; } = 32 * 1024;
+
+    /// <summary>Longest a client may take to send its request headers; the connection is closed past it. Default 30 s.</summary>
+    public TimeSpan RequestHeadersTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Slowest a request body may arrive, in bytes per second averaged after a 5 s grace period; slower gets
+    /// 408. Default 240. 0 turns the check off (<see cref="RequestBodyIdleTimeout"/> still applies).
+    /// </summary>
+    public double MinRequestBodyBytesPerSecond { get; set; } = 240;
+
+    /// <summary>
+    /// Longest the gateway waits for the next bytes of a request body it reads before forwarding; past it
+    /// the client gets 408 and no backend is involved. Default 10 s.
+    /// </summary>
+    public TimeSpan RequestBodyIdleTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Most client connections open at once; more wait in the listen backlog. Default 10,000.</summary>
+    public long MaxConnections { get; set; } = 10_000;
 }
 
 /// <summary>Admin endpoint settings (<c>Baton:Admin</c>).</summary>
@@ -81,8 +115,6 @@ public sealed class BatonFailoverOptions
     /// </summary>
     public bool ResendNonIdempotent { get; set; }
 
-    /// <summary>How long a destination that failed a request stays out before probes may bring it back. Default 10 s.</summary>
-    public TimeSpan ReactivationPeriod { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
     /// How often each destination's restore channel is checked: a backend process not checked yet gets one

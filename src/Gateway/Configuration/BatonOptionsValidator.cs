@@ -163,16 +163,46 @@ internal sealed class BatonOptionsValidator(IHostEnvironment environment) : IVal
             errors.Add($"{Section}:Failover:MaxBufferedRequestBytes must be between 0 and 268435456 (it is {failover.MaxBufferedRequestBytes}).");
         }
 
-        if (failover.ReactivationPeriod < TimeSpan.FromMilliseconds(100) || failover.ReactivationPeriod > TimeSpan.FromHours(1))
-        {
-            errors.Add($"{Section}:Failover:ReactivationPeriod must be between 00:00:00.100 and 01:00:00 (it is {failover.ReactivationPeriod}).");
-        }
-
         if (failover.RestoreCheckInterval < TimeSpan.FromMilliseconds(100) || failover.RestoreCheckInterval > TimeSpan.FromHours(1))
         {
             errors.Add($"{Section}:Failover:RestoreCheckInterval must be between 00:00:00.100 and 01:00:00 (it is {failover.RestoreCheckInterval}).");
         }
 
+        ValidateLimits(options.Limits, errors);
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static void ValidateLimits(BatonLimitsOptions limits, List<string> errors)
+    {
+        const string Limits = BatonConstants.ConfigSection + ":Limits";
+        if (limits.MaxRequestBodyBytes is < 1024 or > 64L * 1024 * 1024 * 1024)
+        {
+            errors.Add($"{Limits}:MaxRequestBodyBytes must be between 1024 and 68719476736 (it is {limits.MaxRequestBodyBytes}).");
+        }
+
+        if (limits.MaxRequestHeadersBytes is < 1024 or > 1024 * 1024)
+        {
+            errors.Add($"{Limits}:MaxRequestHeadersBytes must be between 1024 and 1048576 (it is {limits.MaxRequestHeadersBytes}).");
+        }
+
+        if (limits.RequestHeadersTimeout < TimeSpan.FromMilliseconds(100) || limits.RequestHeadersTimeout > TimeSpan.FromMinutes(10))
+        {
+            errors.Add($"{Limits}:RequestHeadersTimeout must be between 00:00:00.100 and 00:10:00 (it is {limits.RequestHeadersTimeout}).");
+        }
+
+        if (limits.MinRequestBodyBytesPerSecond is < 0 or > 1024 * 1024 || double.IsNaN(limits.MinRequestBodyBytesPerSecond))
+        {
+            errors.Add($"{Limits}:MinRequestBodyBytesPerSecond must be between 0 (off) and 1048576 (it is {limits.MinRequestBodyBytesPerSecond}).");
+        }
+
+        if (limits.RequestBodyIdleTimeout < TimeSpan.FromMilliseconds(100) || limits.RequestBodyIdleTimeout > TimeSpan.FromMinutes(10))
+        {
+            errors.Add($"{Limits}:RequestBodyIdleTimeout must be between 00:00:00.100 and 00:10:00 (it is {limits.RequestBodyIdleTimeout}).");
+        }
+
+        if (limits.MaxConnections is < 1 or > 10_000_000)
+        {
+            errors.Add($"{Limits}:MaxConnections must be between 1 and 10000000 (it is {limits.MaxConnections}).");
+        }
     }
 }

@@ -30,7 +30,7 @@ internal sealed class BatonMetrics
     private readonly Counter<long> _refusals;
     private readonly Counter<long> _drains;
     private readonly Counter<long> _refilled;
-    private readonly Counter<long> _unreadable;
+    private readonly Counter<long> _clientFailures;
 
     public BatonMetrics(IMeterFactory meterFactory)
     {
@@ -39,7 +39,7 @@ internal sealed class BatonMetrics
         _cookiesRejected = meter.CreateCounter<long>("baton.session.cookie.rejected", "{cookie}", "Session cookies not adopted, by reason (malformed, bad_signature, unknown).");
         _sessionsRefused = meter.CreateCounter<long>("baton.session.refused", "{request}", "Requests refused a new session because the pin table is full.");
         _sessionsRepinned = meter.CreateCounter<long>("baton.session.repinned", "{session}", "Sessions moved to another destination because theirs was not available.");
-        _gatewayErrors = meter.CreateCounter<long>("baton.gateway.errors", "{request}", "Unexpected errors in the gateway's own code, answered 503 instead of 500.");
+        _gatewayErrors = meter.CreateCounter<long>("baton.gateway.errors", "{request}", "Requests failed by the gateway's own code (a store it could not write, an unexpected error), answered 503 instead of 500, by baton.reason. Never held against a destination.");
         _checkpoints = meter.CreateCounter<long>("baton.checkpoint.count", "{checkpoint}", "Checkpoints received, by baton.outcome (stored, stale, rejected, failed).");
         _checkpointBytes = meter.CreateCounter<long>("baton.checkpoint.size", "By", "Bytes of session state stored.");
         _checkpointDuration = meter.CreateHistogram<double>("baton.checkpoint.duration", "s", "Time to store a checkpoint in both tiers, as the client waits for it.");
@@ -55,7 +55,7 @@ internal sealed class BatonMetrics
         _restoreChecks = meter.CreateCounter<long>("baton.restore.check", "{check}", "Checks of a backend process's restore channel, by baton.outcome (accepted, refused).");
         _resends = meter.CreateCounter<long>("baton.resend.count", "{request}", "Requests resent to another destination (or the same one after a restore).");
         _refusals = meter.CreateCounter<long>("baton.failover.refused", "{request}", "Failed-over requests answered with an error, by baton.reason (not_resent, no_destination, body_not_buffered, attempts_exhausted).");
-        _unreadable = meter.CreateCounter<long>("baton.request.unreadable", "{request}", "Requests the server could not read (a body over its limit, a malformed body), answered with their own 4xx.");
+        _clientFailures = meter.CreateCounter<long>("baton.request.client_failed", "{request}", "Requests failed by their client (a body stalled, too large, too slow or malformed; a client gone), answered with their own 4xx, by baton.reason. Never held against a destination.");
         _refilled = meter.CreateCounter<long>("baton.redis.refilled", "{session}", "Sessions written back into Redis from the journal after Redis restarted or lost its data.");
         _drains = meter.CreateCounter<long>("baton.drain.count", "{change}", "Destinations put into or taken out of drain, by baton.change.");
         _storeFallbacks = meter.CreateCounter<long>("baton.store.fallback.count", "{call}", "Store operations served by the journal alone because Redis could not answer.");
@@ -69,7 +69,7 @@ internal sealed class BatonMetrics
 
     public void SessionRepinned() => _sessionsRepinned.Add(1);
 
-    public void GatewayError() => _gatewayErrors.Add(1);
+    public void GatewayError(string reason) => _gatewayErrors.Add(1, new KeyValuePair<string, object?>("baton.reason", reason));
 
     public void CheckpointCompleted(bool stored, int bytes, TimeSpan duration)
     {
@@ -125,8 +125,8 @@ internal sealed class BatonMetrics
 
     public void NoDestination() => _refusals.Add(1, new KeyValuePair<string, object?>("baton.reason", "no_destination"));
 
-    /// <summary>A request whose body the gateway could not read (too large for Kestrel, malformed).</summary>
-    public void BadRequest() => _unreadable.Add(1);
+    /// <summary>A request its client failed: see <c>Failover.AttemptFailure</c> for the reasons.</summary>
+    public void ClientFailure(string reason) => _clientFailures.Add(1, new KeyValuePair<string, object?>("baton.reason", reason));
 
     /// <summary>A failed request that could not be sent again: attempts used up, or a body too large or streamed to keep.</summary>
     public void ResendImpossible(string reason) => _refusals.Add(1, new KeyValuePair<string, object?>("baton.reason", reason));

@@ -4,22 +4,24 @@ using Baton.Gateway.Diagnostics;
 using Baton.Gateway.Sessions;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Forwarder;
-using Yarp.ReverseProxy.Health;
 using Yarp.ReverseProxy.Model;
 
 namespace Baton.Gateway.Failover;
 
 /// <summary>
-/// Proxy-pipeline step around affinity, load balancing and forwarding: when the attempt fails before any
-/// of the response reached the client — the destination refused the connection, reset it, timed out, or
-/// refused the session as stale — it marks the destination down, moves the session (restoring its last
-/// checkpoint on a healthy destination, once per session), and resends the buffered request there.
-/// A request the dead backend may already have processed is resent only when that is safe.
+/// Proxy-pipeline step around affinity, load balancing and forwarding. It reads the request body from the
+/// client first (<see cref="RequestBodyBuffer"/>), then judges every failed attempt (<see cref="AttemptFailure"/>):
+/// a client's failure is answered with its own status, a failure of the gateway's own code with 503, and
+/// only a destination's failure before any of the response reached the client — refused or reset
+/// connection, no answer in time, or the session refused as stale — moves the session (restoring its last
+/// checkpoint on a healthy destination, once per session) and resends the buffered request there.
+/// A request the dead backend may already have processed is resent only when that is safe, and one whose
+/// change was already stored never is.
 /// </summary>
 internal sealed class FailoverMiddleware(
     RequestDelegate next,
     SessionMover mover,
-    IDestinationHealthUpdater health,
+    RequestBodyBuffer bodies,
     IOptions<BatonOptions> options,
     BatonMetrics metrics,
     ILogger<FailoverMiddleware> logger)
@@ -37,7 +39,15 @@ internal sealed class FailoverMiddleware(
 
         var proxy = context.GetReverseProxyFeature();
         var cluster = proxy.Route.Cluster!;
-        var resendable = await PrepareBodyAsync(context);
+
+        // The body is read from the client before any backend is involved: its failures are the client's alone.
+        var body = await bodies.PrepareAsync(context);
+        if (body.Failure is { } bodyFailure)
+        {
+            await RefuseClientAsync(context, bodyFailure, "-");
+            return;
+        }
+
         var tried = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         for (var attempt = 1; ; attempt++)
         {
@@ -45,17 +55,46 @@ internal sealed class FailoverMiddleware(
 
             var error = context.Features.Get<IForwarderErrorFeature>();
             var stale = context.Features.Get<StaleSessionSignal>() is not null;
-            if ((error is null && !stale) || context.Response.HasStarted || context.RequestAborted.IsCancellationRequested)
+            if (error is null && !stale)
             {
-                if (error is not null && context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
-                {
-                    Log.FailedAfterResponseStarted(logger, proxy.ProxiedDestination?.DestinationId ?? "-", error.Error.ToString(), Detail(error));
-                }
-
                 return;
             }
 
             var destination = proxy.ProxiedDestination;
+            if (error is not null && error.Error != ForwarderError.NoAvailableDestinations)
+            {
+                var failure = AttemptFailure.Classify(context, error);
+                if (failure.Party == FailureParty.Client)
+                {
+                    await RefuseClientAsync(context, failure, destination?.DestinationId ?? "-");
+                    return;
+                }
+
+                if (failure.Party == FailureParty.Gateway)
+                {
+                    metrics.GatewayError(failure.Reason);
+                    Log.GatewayFailedAttempt(logger, session.Id.Hash, failure.Reason, Detail(error));
+                    await RefuseUnlessStartedAsync(context, StatusCodes.Status503ServiceUnavailable, "The gateway could not complete this request; retry shortly.");
+                    return;
+                }
+
+                if (context.Response.HasStarted)
+                {
+                    Log.FailedAfterResponseStarted(logger, destination?.DestinationId ?? "-", error.Error.ToString(), Detail(error));
+                    return;
+                }
+
+                if (context.Features.Get<AttemptSignals>()?.ChangeStored == true)
+                {
+                    // The backend's change is stored: sending the request again would apply it twice.
+                    metrics.ResendRefused();
+                    Log.ResendRefusedStored(logger, session.Id.Hash, error.Error.ToString());
+                    await Refusal.WriteAsync(context, StatusCodes.Status502BadGateway,
+                        "The backend failed while sending its answer, after its change to the session was saved; the request was not resent.");
+                    return;
+                }
+            }
+
             var reason = stale ? "stale" : error!.Error.ToString();
             using var span = BatonTelemetry.Source.StartActivity("baton.failover");
             span?.SetTag("baton.session", session.Id.Hash);
@@ -82,12 +121,8 @@ internal sealed class FailoverMiddleware(
             }
             else
             {
+                // The destination's own failure: the passive health policy has already marked it down.
                 var failed = destination?.DestinationId;
-                if (destination is not null)
-                {
-                    health.SetPassive(cluster, destination, DestinationHealth.Unhealthy, _options.ReactivationPeriod);
-                }
-
                 metrics.Failover(error.Error.ToString());
                 Log.FailingOver(logger, failed ?? "-", error.Error.ToString(), Detail(error));
                 target = await MoveAsync(failed, reason);
@@ -107,19 +142,20 @@ internal sealed class FailoverMiddleware(
                 }
             }
 
-            if (attempt >= _options.MaxAttempts || !resendable)
+            if (attempt >= _options.MaxAttempts || !body.Resendable)
             {
-                metrics.ResendImpossible(resendable ? "attempts_exhausted" : "body_not_buffered");
-                Log.ResendImpossible(logger, session.Id.Hash, reason, resendable ? $"{attempt} attempts made" : "its body was too large or streamed to keep");
+                metrics.ResendImpossible(body.Resendable ? "attempts_exhausted" : "body_not_buffered");
+                Log.ResendImpossible(logger, session.Id.Hash, reason, body.Resendable ? $"{attempt} attempts made" : "its body was too large or streamed to keep");
                 await Refusal.WriteAsync(context, StatusCodes.Status503ServiceUnavailable,
-                    resendable ? "No backend could answer this request; retry shortly." : "The backend failed and this request's body could not be resent; retry shortly.");
+                    body.Resendable ? "No backend could answer this request; retry shortly." : "The backend failed and this request's body could not be resent; retry shortly.");
                 return;
             }
 
-            // Resend: a clean response, no error, the body from the start, and the chosen destination.
+            // Resend: a clean response, no error, no signals of the last attempt, the body from the start, and the chosen destination.
             context.Response.Clear();
             context.Features.Set<IForwarderErrorFeature>(null);
             context.Features.Set<StaleSessionSignal>(null);
+            context.Features.Set<AttemptSignals>(null);
             if (context.Request.Body.CanSeek)
             {
                 context.Request.Body.Position = 0;
@@ -147,52 +183,36 @@ internal sealed class FailoverMiddleware(
         }
     }
 
-    /// <summary>Keeps the body so it can be sent again; false when it cannot be (too large, streamed, upgraded).</summary>
-    private async Task<bool> PrepareBodyAsync(HttpContext context)
+    /// <summary>The client's own failure: counted and logged, answered with its status while it can still hear it.</summary>
+    private async Task RefuseClientAsync(HttpContext context, AttemptFailure failure, string destinationId)
     {
-        var request = context.Request;
-        if (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpUpgradeFeature>()?.IsUpgradableRequest == true
-            || string.Equals(request.ContentType, "application/grpc", StringComparison.OrdinalIgnoreCase))
+        metrics.ClientFailure(failure.Reason);
+        Log.ClientFailedRequest(logger, context.Request.Method, destinationId, failure.Reason, failure.ClientStatus);
+        if (context.RequestAborted.IsCancellationRequested)
         {
-            return false;
+            return;
         }
 
-        if (request.ContentLength is 0 || (request.ContentLength is null && request.Headers.TransferEncoding.Count == 0))
+        await RefuseUnlessStartedAsync(context, failure.ClientStatus, failure.Reason switch
         {
-            return true;
+            "body_stalled" => "The request body stopped arriving; nothing was sent to the application.",
+            "body_too_large" => "The request body is larger than the gateway accepts; nothing was sent to the application.",
+            "body_too_slow" => "The request body arrived too slowly; nothing was sent to the application.",
+            "body_malformed" => "The request body could not be read; nothing was sent to the application.",
+            _ => "The request was not completed by the client.",
+        }, closeConnection: true);
+    }
+
+    private static Task RefuseUnlessStartedAsync(HttpContext context, int status, string reason, bool closeConnection = false)
+    {
+        if (context.Response.HasStarted)
+        {
+            // Too late for a status code: end the response abruptly so the client sees a broken answer, not a short one.
+            context.Abort();
+            return Task.CompletedTask;
         }
 
-        if (request.ContentLength is { } length)
-        {
-            if (length > _options.MaxBufferedRequestBytes)
-            {
-                return false;
-            }
-
-            request.EnableBuffering(bufferThreshold: 64 * 1024, bufferLimit: _options.MaxBufferedRequestBytes);
-            return true;
-        }
-
-        // A chunked body of unknown length: read it up to the limit. A small one is kept whole and can be
-        // resent; a larger one goes on as what was read followed by the rest, and is not resent.
-        var kept = new MemoryStream();
-        context.Response.RegisterForDispose(kept);
-        var chunk = new byte[16 * 1024];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
-        {
-            kept.Write(chunk, 0, read);
-            if (kept.Length > _options.MaxBufferedRequestBytes)
-            {
-                kept.Position = 0;
-                request.Body = new PrefixedReadStream(kept, request.Body);
-                return false;
-            }
-        }
-
-        kept.Position = 0;
-        request.Body = kept;
-        return true;
+        return Refusal.WriteAsync(context, status, reason, closeConnection);
     }
 
     // The innermost message only: formatting a whole exception (its stack trace) for the log costs tens of

@@ -39,6 +39,15 @@ internal static partial class Log
     [LoggerMessage(4012, LogLevel.Warning, "Request to destination '{DestinationId}' failed after its response had started ({Error}: {Detail}); the response to the client is cut short.", EventName = "FailedAfterResponseStarted")]
     public static partial void FailedAfterResponseStarted(ILogger logger, string destinationId, string error, string detail);
 
+    [LoggerMessage(4014, LogLevel.Information, "{Method} request (destination '{DestinationId}') failed on the client's side ({Reason}); answered {StatusCode}, no destination blamed.", EventName = "ClientFailedRequest")]
+    public static partial void ClientFailedRequest(ILogger logger, string method, string destinationId, string reason, int statusCode);
+
+    [LoggerMessage(4015, LogLevel.Warning, "Request for session {SessionHash} failed in the gateway itself ({Reason}: {Detail}); answered 503, no destination blamed.", EventName = "GatewayFailedAttempt")]
+    public static partial void GatewayFailedAttempt(ILogger logger, string sessionHash, string reason, string detail);
+
+    [LoggerMessage(4016, LogLevel.Warning, "Request for session {SessionHash} not resent after '{Error}': its change was already stored; answered 502.", EventName = "ResendRefusedStored")]
+    public static partial void ResendRefusedStored(ILogger logger, string sessionHash, string error);
+
     [LoggerMessage(4013, LogLevel.Warning, "Checking the restore channel of destination '{DestinationId}' failed; it is checked again at the next round.", EventName = "RestoreCheckFailed")]
     public static partial void RestoreCheckFailed(ILogger logger, string destinationId, Exception exception);
 }

@@ -17,13 +17,13 @@ internal sealed class GatewayErrorMiddleware(RequestDelegate next, BatonMetrics 
         catch (BadHttpRequestException ex) when (!context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
         {
             // The client's request itself was bad (a body over Kestrel's limit, a broken chunk): its status, not a 503.
-            metrics.BadRequest();
+            metrics.ClientFailure("unreadable");
             Log.BadRequest(logger, context.Request.Method, context.Request.Path, ex.StatusCode, ex.Message);
             await Refusal.WriteAsync(context, ex.StatusCode, $"The request could not be read: {ex.Message}");
         }
         catch (Exception ex) when (!context.RequestAborted.IsCancellationRequested)
         {
-            metrics.GatewayError();
+            metrics.GatewayError("unhandled");
             Log.UnhandledGatewayError(logger, context.Request.Method, context.Request.Path, ex);
             if (context.Response.HasStarted)
             {

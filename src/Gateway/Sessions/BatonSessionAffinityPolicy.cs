@@ -48,7 +48,19 @@ internal sealed class BatonSessionAffinityPolicy(
         var previous = session.PinnedDestinationId;
         if (!string.Equals(previous, destination.DestinationId, StringComparison.OrdinalIgnoreCase))
         {
-            var pin = await pins.PinAsync(session.Id, destination.DestinationId, cancellationToken);
+            SessionPin pin;
+            try
+            {
+                pin = await pins.PinAsync(session.Id, destination.DestinationId, cancellationToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // The store could not take the pin: the gateway's failure, which the failover step must not
+                // mistake for the destination's (this runs while the destination's response is read).
+                AttemptSignals.GatewayFailed(context, "pin_not_stored");
+                throw;
+            }
+
             session.PinnedDestinationId = pin.DestinationId;
             session.Epoch = pin.Epoch;
             if (previous is null)

@@ -290,8 +290,10 @@ internal sealed partial class RedisTier : IAsyncDisposable
             Missed(operation);
             return (false, default!);
         }
-        catch (RedisException ex)
+        catch (Exception ex)
         {
+            // Whatever a failing Redis throws (its own errors, a socket's, a disposed connection's), the tier is
+            // only unavailable: the journal carries on, and the request is never failed for it.
             _metrics.RedisUnavailable(operation, "error");
             Log.RedisCallFailed(_logger, operation, ex);
             Failed();

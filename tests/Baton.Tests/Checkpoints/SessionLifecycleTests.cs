@@ -115,7 +115,7 @@ public sealed class SessionLifecycleTests : IAsyncLifetime
         Assert.True(File.Exists(wal));
 
         // An immutable WAL refuses every write, root's included: a journal disk that fails.
-        Chattr("+i", wal);
+        JournalDisk.Chattr("+i", wal);
         try
         {
             for (var i = 3; i <= 5; i++)
@@ -128,7 +128,7 @@ public sealed class SessionLifecycleTests : IAsyncLifetime
         }
         finally
         {
-            Chattr("-i", wal);
+            JournalDisk.Chattr("-i", wal);
         }
 
         Assert.Equal(6, (await client.IncrementAsync()).Count);
@@ -160,13 +160,6 @@ public sealed class SessionLifecycleTests : IAsyncLifetime
             Assert.Equal(3, answer.Count);
             Assert.Equal(instance, answer.Instance);
         }
-    }
-
-    private static void Chattr(string change, string path)
-    {
-        using var chattr = System.Diagnostics.Process.Start("chattr", [change, path]);
-        chattr.WaitForExit();
-        Assert.Equal(0, chattr.ExitCode);
     }
 
     [Fact]

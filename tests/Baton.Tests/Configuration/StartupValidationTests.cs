@@ -25,6 +25,14 @@ public sealed class StartupValidationTests
         { "ReverseProxy:Clusters:demo:Destinations:b2:Address", [$"--Baton:Secret={TestGateway.Secret}", "--ReverseProxy:Clusters:demo:Destinations:b2:Address=ftp://127.0.0.1:21"] },
         { "ReverseProxy:Clusters:demo:SessionAffinity:AffinityKeyName", [$"--Baton:Secret={TestGateway.Secret}", "--ReverseProxy:Clusters:demo:SessionAffinity:AffinityKeyName=bad name"] },
         { "ReverseProxy:Clusters:demo:SessionAffinity:Cookie:HttpOnly", [$"--Baton:Secret={TestGateway.Secret}", "--ReverseProxy:Clusters:demo:SessionAffinity:Cookie:HttpOnly=false"] },
+        { "ReverseProxy:Clusters:demo:HealthCheck:Passive must have Enabled true and Policy 'Baton'", [$"--Baton:Secret={TestGateway.Secret}", "--ReverseProxy:Clusters:demo:HealthCheck:Passive:Policy=TransportFailureRate"] },
+        { "ReverseProxy:Clusters:demo:HealthCheck:Passive must have Enabled true and Policy 'Baton'", [$"--Baton:Secret={TestGateway.Secret}", "--ReverseProxy:Clusters:demo:HealthCheck:Passive:Enabled=false"] },
+        { "Baton:Limits:MaxRequestBodyBytes must be between", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Limits:MaxRequestBodyBytes=10"] },
+        { "Baton:Limits:MaxRequestHeadersBytes must be between", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Limits:MaxRequestHeadersBytes=0"] },
+        { "Baton:Limits:RequestHeadersTimeout must be between", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Limits:RequestHeadersTimeout=00:00:00"] },
+        { "Baton:Limits:MinRequestBodyBytesPerSecond must be between", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Limits:MinRequestBodyBytesPerSecond=-1"] },
+        { "Baton:Limits:RequestBodyIdleTimeout must be between", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Limits:RequestBodyIdleTimeout=00:00:00"] },
+        { "Baton:Limits:MaxConnections must be between", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Limits:MaxConnections=0"] },
         { "session affinity policy 'Sticky' set on the cluster 'demo'", [$"--Baton:Secret={TestGateway.Secret}", "--ReverseProxy:Clusters:demo:SessionAffinity:Policy=Sticky"] },
     };
 

@@ -3,13 +3,16 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Baton.Tests.Infrastructure;
 
-/// <summary>Sums one counter of one gateway (its own meter, never another test's) where a tag has a value.</summary>
+/// <summary>
+/// Sums one counter of one gateway (its own meter, never another test's): where a tag has a value, or every
+/// measurement when no tag is named.
+/// </summary>
 internal sealed class InstrumentCounter : IDisposable
 {
     private readonly MeterListener _listener = new();
     private long _total;
 
-    public InstrumentCounter(TestGateway gateway, string instrument, string tag, string value)
+    public InstrumentCounter(TestGateway gateway, string instrument, string? tag = null, string? value = null)
     {
         var factory = gateway.Services.GetRequiredService<IMeterFactory>();
         _listener.InstrumentPublished = (published, listener) =>
@@ -21,6 +24,12 @@ internal sealed class InstrumentCounter : IDisposable
         };
         _listener.SetMeasurementEventCallback<long>((_, measurement, tags, _) =>
         {
+            if (tag is null)
+            {
+                Interlocked.Add(ref _total, measurement);
+                return;
+            }
+
             foreach (var pair in tags)
             {
                 if (pair.Key == tag && (string?)pair.Value == value)

@@ -16,9 +16,12 @@ public class TestCluster : IAsyncLifetime
 
     protected virtual bool WithRedis => false;
 
+    /// <summary>Settings of this cluster's gateway beyond the shipped ones.</summary>
+    protected virtual string[] GatewayArgs => [];
+
     public async Task InitializeAsync()
     {
-        List<string> args = [];
+        List<string> args = [.. GatewayArgs];
         if (WithRedis)
         {
             Redis = new RedisServer();

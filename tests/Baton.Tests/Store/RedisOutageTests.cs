@@ -72,6 +72,56 @@ public sealed class RedisOutageTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task RedisKilledUnderLoadOfFortySessions_BlamesNoBackend_AndEachCounterRisesOncePerSuccess()
+    {
+        var clients = Enumerable.Range(0, 40).Select(_ => _gateway.NewClient()).ToList();
+        var succeeded = new int[clients.Count];
+        var otherAnswers = new System.Collections.Concurrent.ConcurrentBag<string>();
+        using var failovers = new InstrumentCounter(_gateway, "baton.failover.count");
+        using var moves = new InstrumentCounter(_gateway, "baton.session.moved");
+        using var stop = new CancellationTokenSource();
+
+        // Every increment may be resent (it carries an Idempotency-Key), so a wrong resend would show as a double count.
+        var load = Parallel.ForAsync(0, clients.Count, new ParallelOptions { MaxDegreeOfParallelism = clients.Count }, async (i, _) =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Post, "/counter");
+                request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+                using var response = await clients[i].SendAsync(request, CancellationToken.None);
+                if (response.IsSuccessStatusCode)
+                {
+                    succeeded[i]++;
+                }
+                else
+                {
+                    otherAnswers.Add($"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync(CancellationToken.None)}");
+                }
+            }
+        });
+
+        await Eventually.TrueAsync(() => succeeded.Min() >= 3, TimeSpan.FromSeconds(30), "every session should have counted a few times");
+        await _redis.KillAsync();
+        var killedAt = succeeded.Sum();
+        await Eventually.TrueAsync(() => succeeded.Sum() >= killedAt + 3000, TimeSpan.FromSeconds(60), "sessions should go on counting with Redis dead");
+        await _redis.StartAsync();
+        var restartedAt = succeeded.Sum();
+        await Eventually.TrueAsync(() => succeeded.Sum() >= restartedAt + 3000, TimeSpan.FromSeconds(60), "sessions should go on counting with Redis back, empty");
+        await stop.CancelAsync();
+        await load;
+
+        Assert.Equal(0, failovers.Total);
+        Assert.Equal(0, moves.Total);
+        for (var i = 0; i < clients.Count; i++)
+        {
+            Assert.Equal(succeeded[i], (await clients[i].ReadCounterAsync()).Count);
+            clients[i].Dispose();
+        }
+
+        Assert.True(otherAnswers.All(a => a.StartsWith("503", StringComparison.Ordinal)), string.Join(Environment.NewLine, otherAnswers.Take(5)));
+    }
+
+    [Fact]
     public async Task AHungRedis_CostsEachRequestNoMoreThanTheBudget_AndNoRequestFails()
     {
         var clients = Enumerable.Range(0, 20).Select(_ => _gateway.NewClient()).ToList();

@@ -1,0 +1,43 @@
+namespace Baton.Gateway.Failover;
+
+/// <summary>
+/// A request body as it arrives from the client. Each read waits at most <c>Baton:Limits:RequestBodyIdleTimeout</c>
+/// for the client's next bytes, then fails with <see cref="RequestBodyStalledException"/>. It also remembers
+/// whether a read was still waiting on the client when an attempt ended: an attempt timeout then means the
+/// client stalled, not that the backend failed to answer.
+/// </summary>
+internal sealed class ClientBodyStream(Stream inner, TimeSpan idleTimeout, TimeProvider time) : ReadOnlyStream
+{
+    private int _waiting;
+
+    /// <summary>True while (or when last) a read waited for the client's next bytes without getting them.</summary>
+    public bool WaitingOnClient => Volatile.Read(ref _waiting) == 1;
+
+    public override int Read(byte[] buffer, int offset, int count)
+        => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        using var idle = new CancellationTokenSource(idleTimeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(idle.Token, cancellationToken);
+
+        // Left set when the read throws (stalled, cancelled by the attempt timeout, or the client broke off).
+        Volatile.Write(ref _waiting, 1);
+        int read;
+        try
+        {
+            read = await inner.ReadAsync(buffer, linked.Token);
+        }
+        catch (OperationCanceledException) when (idle.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new RequestBodyStalledException(idleTimeout);
+        }
+
+        Volatile.Write(ref _waiting, 0);
+        return read;
+    }
+}
+
+/// <summary>The client sent none of its body's next bytes within <c>Baton:Limits:RequestBodyIdleTimeout</c>.</summary>
+internal sealed class RequestBodyStalledException(TimeSpan idleTimeout)
+    : IOException($"The client sent no more of its request body within {idleTimeout} (Baton:Limits:RequestBodyIdleTimeout).");
