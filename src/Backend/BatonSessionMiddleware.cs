@@ -132,6 +132,7 @@ internal sealed class BatonSessionMiddleware(
         }
 
         var version = entry.Version;
+        var epoch = entry.Epoch;
         var committed = entry.Data;
         ReleaseLock(scope);
 
@@ -148,7 +149,7 @@ internal sealed class BatonSessionMiddleware(
         }
 
         state ??= SessionStateCodec.Encode(committed);
-        var checkpoint = new CheckpointDescriptor(scope.Key, version, state.Length, Ids.Sha256(state), identity.Incarnation);
+        var checkpoint = new CheckpointDescriptor(scope.Key, version, epoch, state.Length, Ids.Sha256(state), identity.Incarnation);
         response.Headers[ProtocolConstants.CheckpointHeader] = checkpoint.Format(identity.Keys);
         if (!streaming)
         {

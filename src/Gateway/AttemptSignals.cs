@@ -13,9 +13,17 @@ internal sealed class AttemptSignals
     /// <summary>True once this attempt's checkpoint is stored: the request took effect and must never be sent again.</summary>
     public bool ChangeStored { get; private set; }
 
+    /// <summary>
+    /// True when this attempt's checkpoint came from an epoch the session has left: its change was not kept,
+    /// and its response must not be released as a success.
+    /// </summary>
+    public bool ChangeFenced { get; private set; }
+
     public static void GatewayFailed(HttpContext context, string reason) => For(context).GatewayFault ??= reason;
 
     public static void Stored(HttpContext context) => For(context).ChangeStored = true;
+
+    public static void Fenced(HttpContext context) => For(context).ChangeFenced = true;
 
     private static AttemptSignals For(HttpContext context)
     {

@@ -27,9 +27,9 @@ internal static class Mac
         return CryptographicOperations.FixedTimeEquals(expected, given);
     }
 
-    /// <summary>Reads the version field: 1, another number, or garbage.</summary>
-    public static ProtocolVerdict CheckVersion(string? version)
-        => version == "1" ? ProtocolVerdict.Valid
+    /// <summary>Reads the version field: the expected one, another number, or garbage.</summary>
+    public static ProtocolVerdict CheckVersion(string? version, string expected)
+        => version == expected ? ProtocolVerdict.Valid
             : ParameterList.TryParseLong(version, 0, long.MaxValue, out _) ? ProtocolVerdict.UnsupportedVersion
             : ProtocolVerdict.Malformed;
 }

@@ -12,17 +12,17 @@ internal static class ParameterList
 
     /// <summary>
     /// Reads a message's fields into <paramref name="values"/> (in the order of <paramref name="keys"/>,
-    /// whose first is <c>v</c>): Valid, Missing, Malformed or UnsupportedVersion. Field values are not
-    /// checked further here, nor the MAC.
+    /// whose first is <c>v</c>, which must be <paramref name="version"/>): Valid, Missing, Malformed or
+    /// UnsupportedVersion. Field values are not checked further here, nor the MAC.
     /// </summary>
-    public static ProtocolVerdict Read(string? header, ReadOnlySpan<string> keys, Span<string?> values)
+    public static ProtocolVerdict Read(string? header, ReadOnlySpan<string> keys, Span<string?> values, string version = "1")
     {
         if (string.IsNullOrEmpty(header))
         {
             return ProtocolVerdict.Missing;
         }
 
-        return TryParse(header, keys, values) ? Mac.CheckVersion(values[0]) : ProtocolVerdict.Malformed;
+        return TryParse(header, keys, values) ? Mac.CheckVersion(values[0], version) : ProtocolVerdict.Malformed;
     }
 
     public static bool TryParse(string? text, ReadOnlySpan<string> keys, Span<string?> values)

@@ -16,7 +16,9 @@ namespace Baton.Gateway.Checkpoints;
 /// the state and without any protocol header. A checkpoint that does not check out is never stored and
 /// its response never released: the client gets 502 with a reason. A checkpoint that cannot be stored
 /// gets 503 with <c>Retry-After</c>, whatever the store threw: that is the gateway's failure, never
-/// the backend's. Reading the state off the backend's response is the backend's side: an error there
+/// the backend's. A checkpoint from an epoch the session has left (an old owner that finished late) is
+/// fenced: never stored, its response never released as a success. Whenever a change is not stored, the
+/// session's epoch advances, so the backend's memory of the change is not served again. Reading the state off the backend's response is the backend's side: an error there
 /// is the destination's.
 /// </summary>
 internal sealed class CheckpointCaptureTransform(
@@ -30,6 +32,7 @@ internal sealed class CheckpointCaptureTransform(
     ILogger logger) : ResponseTransform
 {
     private readonly int _maxState = options.Value.Checkpoints.MaxStateBytes;
+    private int _warnedVersion1;
 
     public override async ValueTask ApplyAsync(ResponseTransformContext context)
     {
@@ -85,43 +88,72 @@ internal sealed class CheckpointCaptureTransform(
         {
             metrics.CheckpointRejected();
             Log.CheckpointRejected(logger, session?.Id.Hash ?? "-", problem);
+            if (session is not null)
+            {
+                pins.AdvanceEpoch(session.Id);
+            }
+
             await RefuseAsync(context, StatusCodes.Status502BadGateway, "The backend sent an invalid session checkpoint; the change was not saved.");
             return;
         }
 
         var owner = session!;
+        var stored = state!;
+        if (checkpoint!.Epoch is null && Interlocked.Exchange(ref _warnedVersion1, 1) == 0)
+        {
+            Log.CheckpointVersion1(logger, proxy.ProxiedDestination?.DestinationId ?? "-");
+        }
+
+        // A version 1 checkpoint names no epoch: it was made under the one this request was granted.
+        var epoch = checkpoint.Epoch ?? owner.Epoch;
         var destination = proxy.ProxiedDestination?.DestinationId;
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         var started = Stopwatch.GetTimestamp();
         using var span = BatonTelemetry.Source.StartActivity("baton.checkpoint");
         span?.SetTag("baton.session", owner.Id.Hash);
-        span?.SetTag("baton.session.version", checkpoint!.Version);
-        span?.SetTag("baton.checkpoint.size", state!.Length);
+        span?.SetTag("baton.session.version", checkpoint.Version);
+        span?.SetTag("baton.session.epoch", epoch);
+        span?.SetTag("baton.checkpoint.size", stored.Length);
         SaveOutcome outcome;
         try
         {
-            outcome = await store.SaveCheckpointAsync(new SessionRecord(checkpoint!.SessionId, checkpoint.Version, state!, destination, now, now));
+            // The session moved on while this request ran here: the store would refuse it too.
+            outcome = await pins.FindAsync(owner.Id, context.CancellationToken) is { } pin && pin.Epoch > epoch
+                ? SaveOutcome.Fenced
+                : await store.SaveCheckpointAsync(new SessionRecord(checkpoint.SessionId, checkpoint.Version, stored, destination, now, now) { Epoch = epoch });
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             span?.SetStatus(ActivityStatusCode.Error, "not stored");
             metrics.CheckpointFailed();
-            Log.CheckpointNotStored(logger, owner.Id.Hash, checkpoint!.Version, ex.Message);
-            await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, "The session change could not be stored; retry shortly.");
+            Log.CheckpointNotStored(logger, owner.Id.Hash, checkpoint.Version, ex.Message);
+
+            // The backend holds the change in memory; a new epoch makes the next request restore the last stored state.
+            pins.AdvanceEpoch(owner.Id);
+            await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, "The session change could not be stored, so it was not made; retry shortly.");
             return;
         }
 
-        span?.SetTag("baton.outcome", outcome == SaveOutcome.Stored ? "stored" : "stale");
-        metrics.CheckpointCompleted(outcome == SaveOutcome.Stored, state!.Length, Stopwatch.GetElapsedTime(started));
-        if (outcome == SaveOutcome.Stored)
+        var named = outcome switch { SaveOutcome.Stored => "stored", SaveOutcome.Fenced => "fenced", _ => "stale" };
+        span?.SetTag("baton.outcome", named);
+        metrics.CheckpointCompleted(named, stored.Length, Stopwatch.GetElapsedTime(started));
+        switch (outcome)
         {
-            AttemptSignals.Stored(http);
-            pins.RecordVersion(owner.Id, checkpoint.Version);
-            owner.Version = Math.Max(owner.Version, checkpoint.Version);
-        }
-        else
-        {
-            Log.StaleCheckpoint(logger, owner.Id.Hash, checkpoint.Version);
+            case SaveOutcome.Stored:
+                AttemptSignals.Stored(http);
+                pins.RecordVersion(owner.Id, checkpoint.Version);
+                owner.Version = Math.Max(owner.Version, checkpoint.Version);
+                break;
+            case SaveOutcome.Fenced:
+                // Never released as a success: the failover step resends the request to the current owner when
+                // that is safe, or answers that nothing was changed.
+                Log.CheckpointFenced(logger, owner.Id.Hash, checkpoint.Version, epoch);
+                AttemptSignals.Fenced(http);
+                context.SuppressResponseBody = true;
+                return;
+            default:
+                Log.StaleCheckpoint(logger, owner.Id.Hash, checkpoint.Version);
+                break;
         }
 
         if (http.Response.ContentLength is { } length)

@@ -12,6 +12,12 @@ internal static partial class Log
     [LoggerMessage(2003, LogLevel.Debug, "Checkpoint version {Version} of session {SessionHash} was not newer than the stored one.", EventName = "StaleCheckpoint")]
     public static partial void StaleCheckpoint(ILogger logger, string sessionHash, long version);
 
+    [LoggerMessage(2005, LogLevel.Warning, "Checkpoint version {Version} of session {SessionHash} was made in epoch {Epoch}, which the session has left; not stored, not released.", EventName = "CheckpointFenced")]
+    public static partial void CheckpointFenced(ILogger logger, string sessionHash, long version, long epoch);
+
+    [LoggerMessage(2006, LogLevel.Warning, "Destination '{DestinationId}' sends version 1 checkpoints (no epoch): accepted for now, fenced by the epoch of each request's grant. Version 1 will not be accepted after the next release; upgrade its Baton backend library.", EventName = "CheckpointVersion1")]
+    public static partial void CheckpointVersion1(ILogger logger, string destinationId);
+
     [LoggerMessage(2004, LogLevel.Information, "Stripped {Count} protocol headers sent by a client.", EventName = "ClientProtocolHeadersStripped")]
     public static partial void ClientProtocolHeadersStripped(ILogger logger, int count);
 }

@@ -57,7 +57,24 @@ internal sealed class FailoverMiddleware(
             var stale = context.Features.Get<StaleSessionSignal>() is not null;
             if (error is null && !stale)
             {
-                return;
+                if (context.Features.Get<AttemptSignals>()?.ChangeFenced != true)
+                {
+                    return;
+                }
+
+                // An old owner answered after the session moved on: its change was not kept. Resend to the
+                // current owner when that is safe (the change then happens once); else say nothing changed.
+                if (!body.Resendable || attempt >= _options.MaxAttempts || !MayResend(context.Request))
+                {
+                    metrics.ResendRefused();
+                    await Refusal.WriteAsync(context, StatusCodes.Status503ServiceUnavailable,
+                        "The session moved to another backend while this request ran; nothing was changed. Retry shortly.");
+                    return;
+                }
+
+                await mover.FollowAsync(session, context.RequestAborted);
+                PrepareResend(context, proxy, cluster.DestinationsState.AvailableDestinations);
+                continue;
             }
 
             var destination = proxy.ProxiedDestination;
@@ -151,18 +168,7 @@ internal sealed class FailoverMiddleware(
                 return;
             }
 
-            // Resend: a clean response, no error, no signals of the last attempt, the body from the start, and the chosen destination.
-            context.Response.Clear();
-            context.Features.Set<IForwarderErrorFeature>(null);
-            context.Features.Set<StaleSessionSignal>(null);
-            context.Features.Set<AttemptSignals>(null);
-            if (context.Request.Body.CanSeek)
-            {
-                context.Request.Body.Position = 0;
-            }
-
-            proxy.AvailableDestinations = target is null ? cluster.DestinationsState.AvailableDestinations : target;
-            metrics.Resent();
+            PrepareResend(context, proxy, target is null ? cluster.DestinationsState.AvailableDestinations : target);
         }
 
         async Task<DestinationState?> MoveAsync(string? failed, string reason)
@@ -181,6 +187,22 @@ internal sealed class FailoverMiddleware(
             Log.NoDestination(logger, cluster.ClusterId);
             return Refusal.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "No healthy backend is available; retry shortly.");
         }
+    }
+
+    /// <summary>A clean response, no error, no signals of the last attempt, the body from the start, and where to send it.</summary>
+    private void PrepareResend(HttpContext context, IReverseProxyFeature proxy, IReadOnlyList<DestinationState> destinations)
+    {
+        context.Response.Clear();
+        context.Features.Set<IForwarderErrorFeature>(null);
+        context.Features.Set<StaleSessionSignal>(null);
+        context.Features.Set<AttemptSignals>(null);
+        if (context.Request.Body.CanSeek)
+        {
+            context.Request.Body.Position = 0;
+        }
+
+        proxy.AvailableDestinations = destinations;
+        metrics.Resent();
     }
 
     /// <summary>The client's own failure: counted and logged, answered with its status while it can still hear it.</summary>

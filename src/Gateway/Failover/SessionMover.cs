@@ -112,6 +112,15 @@ internal sealed class SessionMover(
         }
     }
 
+    /// <summary>Brings the request's view of its session up to the pin table's: where it is pinned now, in which epoch.</summary>
+    public async Task FollowAsync(BatonSessionFeature session, CancellationToken cancellationToken)
+    {
+        if (await pins.FindAsync(session.Id, cancellationToken) is { } pin)
+        {
+            Adopt(session, pin);
+        }
+    }
+
     /// <summary>Waits up to <c>NoDestinationWait</c> for any healthy destination; null if none came.</summary>
     public async Task<bool> WaitForAnyDestinationAsync(ClusterState cluster, CancellationToken cancellationToken)
     {

@@ -38,6 +38,13 @@ internal interface ISessionPinTable
     /// <summary>Notes that a checkpoint of this version is stored; versions only move forward.</summary>
     void RecordVersion(SessionId id, long version);
 
+    /// <summary>
+    /// Starts a new epoch for the session on the same destination (stored when the store can take it): its
+    /// backend's copy becomes stale, so the next request restores the last stored checkpoint there first.
+    /// Used when a change the backend holds in memory could not be stored.
+    /// </summary>
+    void AdvanceEpoch(SessionId id);
+
     /// <summary>Live sessions per destination (a walk over the table: for metrics and the status page, not the hot path).</summary>
     IReadOnlyDictionary<string, int> CountByDestination();
 

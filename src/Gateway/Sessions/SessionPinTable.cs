@@ -91,6 +91,20 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         }
     }
 
+    public void AdvanceEpoch(SessionId id)
+    {
+        if (!_entries.TryGetValue(id, out var entry))
+        {
+            return;
+        }
+
+        var epoch = entry.AdvanceEpoch();
+
+        // Best effort: with the store down the new epoch lives in memory, which is what the next request reads.
+        _ = persistence.PinAsync(id.Value, entry.DestinationId, epoch, Now())
+            .ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
     public ValueTask<int> PurgeExpiredAsync(CancellationToken cancellationToken)
     {
         var now = Now();
@@ -185,6 +199,8 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
             Volatile.Write(ref _lastAccess, now);
             Volatile.Write(ref _lastStoredAccess, now);
         }
+
+        public long AdvanceEpoch() => Interlocked.Increment(ref _epoch);
 
         public void AdvanceVersion(long version)
         {

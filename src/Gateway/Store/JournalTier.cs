@@ -88,13 +88,21 @@ internal sealed partial class JournalTier : IAsyncDisposable
     /// <summary>Where a damaged journal found at startup was moved; null when the journal opened cleanly.</summary>
     public string? QuarantinedTo { get; private set; }
 
-    /// <summary>Stores the checkpoint unless the journal holds the same or a newer version.</summary>
+    /// <summary>
+    /// Stores the checkpoint unless the journal holds the same or a newer version (Stale), or the session is
+    /// in a later epoch than the checkpoint's (Fenced).
+    /// </summary>
     public async Task<SaveOutcome> SaveAsync(SessionRecord record)
-        => await EnqueueAsync(new JournalWrite(JournalWriteKind.Checkpoint, record)) == 1 ? SaveOutcome.Stored : SaveOutcome.Stale;
+        => await EnqueueAsync(new JournalWrite(JournalWriteKind.Checkpoint, record)) switch
+        {
+            1 => SaveOutcome.Stored,
+            Statements.FencedResult => SaveOutcome.Fenced,
+            _ => SaveOutcome.Stale,
+        };
 
     /// <summary>
-    /// Pins the session to <see cref="SessionRecord.Owner"/> in the epoch carried as <see cref="SessionRecord.Version"/>,
-    /// creating an empty version-0 record when new.
+    /// Pins the session to <see cref="SessionRecord.Owner"/> in <see cref="SessionRecord.Epoch"/> (epochs only
+    /// move forward), creating an empty version-0 record when new.
     /// </summary>
     public Task PinAsync(SessionRecord record) => EnqueueAsync(new JournalWrite(JournalWriteKind.Pin, record));
 
@@ -114,7 +122,7 @@ internal sealed partial class JournalTier : IAsyncDisposable
         await using var connection = new SqliteConnection(_connectionString);
         await connection.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT version, state, owner, updated_at, last_access FROM sessions WHERE id = $id";
+        command.CommandText = "SELECT version, state, owner, updated_at, last_access, epoch FROM sessions WHERE id = $id";
         command.Parameters.AddWithValue("$id", sessionId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
@@ -122,7 +130,10 @@ internal sealed partial class JournalTier : IAsyncDisposable
             return null;
         }
 
-        return new SessionRecord(sessionId, reader.GetInt64(0), (byte[])reader.GetValue(1), reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4));
+        return new SessionRecord(sessionId, reader.GetInt64(0), (byte[])reader.GetValue(1), reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4))
+        {
+            Epoch = reader.GetInt64(5),
+        };
     }
 
     /// <summary>Every session used at or after <paramref name="cutoff"/>: what a starting gateway must know.</summary>
@@ -298,7 +309,11 @@ internal sealed partial class JournalTier : IAsyncDisposable
     private sealed class Statements : IDisposable
     {
         private readonly SqliteConnection _connection;
+        /// <summary>What a checkpoint write returns when the session is in a later epoch.</summary>
+        public const int FencedResult = 2;
+
         private readonly SqliteCommand _checkpoint;
+        private readonly SqliteCommand _fenced;
         private readonly SqliteCommand _pin;
         private readonly SqliteCommand _touch;
         private readonly SqliteCommand _delete;
@@ -308,11 +323,12 @@ internal sealed partial class JournalTier : IAsyncDisposable
         {
             _connection = connection;
             _checkpoint = Prepare("""
-                INSERT INTO sessions (id, version, state, owner, updated_at, last_access) VALUES ($id, $version, $state, $owner, $updated, $access)
+                INSERT INTO sessions (id, version, state, owner, epoch, updated_at, last_access) VALUES ($id, $version, $state, $owner, $epoch, $updated, $access)
                 ON CONFLICT (id) DO UPDATE SET version = excluded.version, state = excluded.state, owner = coalesce(excluded.owner, owner),
-                    updated_at = excluded.updated_at, last_access = max(last_access, excluded.last_access)
-                WHERE excluded.version > sessions.version
-                """, "$id", "$version", "$state", "$owner", "$updated", "$access");
+                    epoch = excluded.epoch, updated_at = excluded.updated_at, last_access = max(last_access, excluded.last_access)
+                WHERE excluded.version > sessions.version AND excluded.epoch >= sessions.epoch
+                """, "$id", "$version", "$state", "$owner", "$epoch", "$updated", "$access");
+            _fenced = Prepare("SELECT count(*) FROM sessions WHERE id = $id AND epoch > $epoch", "$id", "$epoch");
             _pin = Prepare("""
                 INSERT INTO sessions (id, version, state, owner, epoch, updated_at, last_access) VALUES ($id, 0, x'', $owner, $epoch, $updated, $access)
                 ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, epoch = max(epoch, excluded.epoch), last_access = max(last_access, excluded.last_access)
@@ -328,7 +344,7 @@ internal sealed partial class JournalTier : IAsyncDisposable
             var compact = false;
             using (var transaction = _connection.BeginTransaction())
             {
-                foreach (var command in new[] { _checkpoint, _pin, _touch, _delete, _deleteIdle })
+                foreach (var command in new[] { _checkpoint, _fenced, _pin, _touch, _delete, _deleteIdle })
                 {
                     command.Transaction = transaction;
                 }
@@ -338,8 +354,8 @@ internal sealed partial class JournalTier : IAsyncDisposable
                     var (kind, r) = (batch[i].Kind, batch[i].Record);
                     results[i] = kind switch
                     {
-                        JournalWriteKind.Checkpoint => Run(_checkpoint, r.SessionId, r.Version, r.State, (object?)r.Owner ?? DBNull.Value, r.UpdatedAt, r.LastAccess),
-                        JournalWriteKind.Pin => Run(_pin, r.SessionId, (object?)r.Owner ?? DBNull.Value, r.Version, r.UpdatedAt, r.LastAccess),
+                        JournalWriteKind.Checkpoint => Checkpoint(r),
+                        JournalWriteKind.Pin => Run(_pin, r.SessionId, (object?)r.Owner ?? DBNull.Value, r.Epoch, r.UpdatedAt, r.LastAccess),
                         JournalWriteKind.Touch => Run(_touch, r.SessionId, r.LastAccess),
                         JournalWriteKind.Delete => Run(_delete, r.SessionId),
                         JournalWriteKind.DeleteIdle => Run(_deleteIdle, r.LastAccess),
@@ -361,9 +377,21 @@ internal sealed partial class JournalTier : IAsyncDisposable
             return results;
         }
 
+        // Not stored: tell a checkpoint from an epoch the session has left from one merely not newer.
+        private int Checkpoint(SessionRecord r)
+        {
+            if (Run(_checkpoint, r.SessionId, r.Version, r.State, (object?)r.Owner ?? DBNull.Value, r.Epoch, r.UpdatedAt, r.LastAccess) == 1)
+            {
+                return 1;
+            }
+
+            SetParameters(_fenced, r.SessionId, r.Epoch);
+            return Convert.ToInt64(_fenced.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) > 0 ? FencedResult : 0;
+        }
+
         public void Dispose()
         {
-            foreach (var command in new[] { _checkpoint, _pin, _touch, _delete, _deleteIdle })
+            foreach (var command in new[] { _checkpoint, _fenced, _pin, _touch, _delete, _deleteIdle })
             {
                 command.Dispose();
             }
@@ -371,12 +399,16 @@ internal sealed partial class JournalTier : IAsyncDisposable
 
         private static int Run(SqliteCommand command, params object[] values)
         {
+            SetParameters(command, values);
+            return command.ExecuteNonQuery();
+        }
+
+        private static void SetParameters(SqliteCommand command, params object[] values)
+        {
             for (var i = 0; i < values.Length; i++)
             {
                 command.Parameters[i].Value = values[i];
             }
-
-            return command.ExecuteNonQuery();
         }
 
         private SqliteCommand Prepare(string sql, params string[] parameters)

@@ -15,12 +15,13 @@ namespace Baton.Gateway.Store;
 internal sealed partial class RedisTier : IAsyncDisposable
 {
     private const string SaveScript = """
-        local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '-1')
-        if current >= tonumber(ARGV[1]) then return 0 end
+        local held = redis.call('HMGET', KEYS[1], 'v', 'e')
+        if tonumber(held[2] or '0') > tonumber(ARGV[7]) then return 2 end
+        if tonumber(held[1] or '-1') >= tonumber(ARGV[1]) then return 0 end
         if ARGV[3] ~= '' then
-            redis.call('HSET', KEYS[1], 'v', ARGV[1], 's', ARGV[2], 'u', ARGV[4], 'a', ARGV[5], 'o', ARGV[3])
+            redis.call('HSET', KEYS[1], 'v', ARGV[1], 's', ARGV[2], 'u', ARGV[4], 'a', ARGV[5], 'e', ARGV[7], 'o', ARGV[3])
         else
-            redis.call('HSET', KEYS[1], 'v', ARGV[1], 's', ARGV[2], 'u', ARGV[4], 'a', ARGV[5])
+            redis.call('HSET', KEYS[1], 'v', ARGV[1], 's', ARGV[2], 'u', ARGV[4], 'a', ARGV[5], 'e', ARGV[7])
         end
         redis.call('PEXPIRE', KEYS[1], ARGV[6])
         return 1
@@ -30,7 +31,8 @@ internal sealed partial class RedisTier : IAsyncDisposable
         redis.call('HSETNX', KEYS[1], 'v', '0')
         redis.call('HSETNX', KEYS[1], 's', '')
         redis.call('HSETNX', KEYS[1], 'u', ARGV[2])
-        redis.call('HSET', KEYS[1], 'o', ARGV[1], 'a', ARGV[2], 'e', ARGV[4])
+        local epoch = math.max(tonumber(redis.call('HGET', KEYS[1], 'e') or '0'), tonumber(ARGV[4]))
+        redis.call('HSET', KEYS[1], 'o', ARGV[1], 'a', ARGV[2], 'e', epoch)
         redis.call('PEXPIRE', KEYS[1], ARGV[3])
         return 1
         """;
@@ -95,12 +97,12 @@ internal sealed partial class RedisTier : IAsyncDisposable
     // Null until the first connection attempt has finished: startup never waits for Redis.
     private ConnectionMultiplexer? Connection => _connecting is { IsCompletedSuccessfully: true } ? _connecting.Result : null;
 
-    /// <summary>Stored, Stale, or null when Redis is not configured, down, or over budget.</summary>
+    /// <summary>Stored, Stale, Fenced, or null when Redis is not configured, down, or over budget.</summary>
     public async Task<SaveOutcome?> SaveAsync(SessionRecord record)
     {
         var (ok, result) = await CallAsync("save", db => db.ScriptEvaluateAsync(SaveScript, [Key(record.SessionId)],
-            [record.Version, record.State, record.Owner ?? string.Empty, record.UpdatedAt, record.LastAccess, _ttlMilliseconds]));
-        return ok ? ((long)result == 1 ? SaveOutcome.Stored : SaveOutcome.Stale) : null;
+            [record.Version, record.State, record.Owner ?? string.Empty, record.UpdatedAt, record.LastAccess, _ttlMilliseconds, record.Epoch]));
+        return ok ? (long)result switch { 1 => SaveOutcome.Stored, 2 => SaveOutcome.Fenced, _ => SaveOutcome.Stale } : null;
     }
 
     /// <summary>
@@ -207,7 +209,10 @@ internal sealed partial class RedisTier : IAsyncDisposable
             (byte[]?)state ?? [],
             map.TryGetValue("o", out var owner) && owner.HasValue ? (string?)owner : null,
             map.TryGetValue("u", out var updated) ? (long)updated : 0,
-            map.TryGetValue("a", out var access) ? (long)access : 0));
+            map.TryGetValue("a", out var access) ? (long)access : 0)
+        {
+            Epoch = map.TryGetValue("e", out var epoch) && epoch.HasValue ? (long)epoch : 0,
+        });
     }
 
     public async ValueTask DisposeAsync()

@@ -58,9 +58,16 @@ internal sealed class SessionStore(
             return held;
         }
 
-        if (await toRedis is null && redis.IsConfigured)
+        var cached = await toRedis;
+        if (cached is null && redis.IsConfigured)
         {
             metrics.StoreFallback("checkpoint");
+        }
+        else if (outcome == SaveOutcome.Fenced && cached == SaveOutcome.Stored)
+        {
+            // Redis missed the session's move (it was down then) and took the old owner's change: drop it, so
+            // reads go to the journal until the key is written again.
+            Observe(redis.DeleteAsync(record.SessionId), "delete");
         }
 
         return outcome;
@@ -68,7 +75,7 @@ internal sealed class SessionStore(
 
     public async Task PinAsync(string sessionId, string owner, long epoch, long now)
     {
-        var toJournal = journal.PinAsync(new SessionRecord(sessionId, epoch, [], owner, now, now));
+        var toJournal = journal.PinAsync(new SessionRecord(sessionId, 0, [], owner, now, now) { Epoch = epoch });
         var toRedis = redis.PinAsync(sessionId, owner, epoch, now);
         if (_durability == DurabilityMode.RiskLossOnGatewayCrash && await toRedis)
         {
@@ -155,7 +162,7 @@ internal sealed class SessionStore(
         {
             if (record.Owner is not null)
             {
-                await journal.PinAsync(record with { Version = 0 });
+                await journal.PinAsync(record);
             }
 
             await journal.SaveAsync(record);

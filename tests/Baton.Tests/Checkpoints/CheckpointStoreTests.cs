@@ -56,6 +56,36 @@ public sealed class CheckpointStoreTests(RedisTestCluster cluster) : IClassFixtu
     }
 
     [Fact]
+    public async Task EachTier_TakesACheckpointOnlyFromTheSessionsEpochOrALaterOne()
+    {
+        var journal = cluster.Gateway.Services.GetRequiredService<JournalTier>();
+        var redis = cluster.Gateway.Services.GetRequiredService<RedisTier>();
+        var id = Baton.Protocol.Ids.New();
+        SessionRecord Checkpoint(long version, long epoch) => new(id, version, [(byte)version], "b1", 1, 1) { Epoch = epoch };
+
+        await journal.PinAsync(new SessionRecord(id, 0, [], "b1", 1, 1) { Epoch = 3 });
+        Assert.True(await redis.PinAsync(id, "b1", 3, 1));
+
+        foreach (var (version, epoch, expected) in new[]
+        {
+            (1L, 2L, SaveOutcome.Fenced),
+            (1L, 3L, SaveOutcome.Stored),
+            (2L, 4L, SaveOutcome.Stored),
+            (3L, 3L, SaveOutcome.Fenced),
+            (2L, 4L, SaveOutcome.Stale),
+        })
+        {
+            Assert.Equal(expected, await journal.SaveAsync(Checkpoint(version, epoch)));
+            Assert.Equal(expected, await redis.SaveAsync(Checkpoint(version, epoch)));
+        }
+
+        var kept = await journal.GetAsync(id, CancellationToken.None);
+        Assert.Equal((2L, 4L), (kept!.Version, kept.Epoch));
+        var cached = (await redis.GetAsync(id)).Record;
+        Assert.Equal((2L, 4L), (cached!.Version, cached.Epoch));
+    }
+
+    [Fact]
     public async Task OneMegabyteBlob_RoundTripsByteExact_ThroughCheckpointAndBothTiers()
     {
         using var client = cluster.Gateway.NewClient();

@@ -135,6 +135,33 @@ public sealed class SessionLifecycleTests : IAsyncLifetime
         Assert.Equal(6, StoredSessions.FromJournal(servers.Gateway.JournalPath, id)!.Int32("counter"));
     }
 
+    [Fact]
+    public async Task AChangeNeitherTierCouldStore_IsNotKeptByTheBackendEither_SoARetryCountsOnce()
+    {
+        await using var servers = await StartAsync([], redis: false);
+        using var client = servers.Gateway.NewClient();
+        await client.IncrementAsync();
+        await client.IncrementAsync();
+        var wal = servers.Gateway.JournalPath + "-wal";
+
+        JournalDisk.Chattr("+i", wal);
+        try
+        {
+            using var refused = await client.PostAsync(new Uri("/counter", UriKind.Relative), content: null);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+            Assert.Contains("was not made", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            JournalDisk.Chattr("-i", wal);
+        }
+
+        // The retry is the third increment, not the fourth: the refused one left no trace in the backend.
+        Assert.Equal(3, (await client.IncrementAsync()).Count);
+        Assert.Equal(3, (await client.ReadCounterAsync()).Count);
+        Assert.Equal(3, StoredSessions.FromJournal(servers.Gateway.JournalPath, SessionCookies.SessionIdOf(client, servers.Gateway))!.Int32("counter"));
+    }
+
     /// <summary>Browsers that each made two increments, with the instance that served them.</summary>
     private static async Task<List<(CookieContainer Jar, string Instance)>> TwoIncrementsEachAsync(TestGateway gateway, int count)
     {

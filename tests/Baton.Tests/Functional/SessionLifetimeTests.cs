@@ -158,6 +158,10 @@ public sealed class SessionLifetimeTests : IAsyncLifetime
         {
         }
 
+        public void AdvanceEpoch(SessionId id)
+        {
+        }
+
         public Task LoadAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }

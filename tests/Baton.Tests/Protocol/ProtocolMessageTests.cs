@@ -32,13 +32,29 @@ public sealed class ProtocolMessageTests
         Assert.Equal(ProtocolVerdict.BadSignature, SessionGrant.TryParse(header, OtherKeys, out _));
     }
 
-    [Fact]
-    public void CheckpointDescriptor_RoundTrips()
+    [Theory]
+    [InlineData(7L, "v=2; ")]
+    [InlineData(null, "v=1; ")]
+    public void CheckpointDescriptor_RoundTrips_InVersion2WithAnEpoch_AndVersion1Without(long? epoch, string starts)
     {
-        var checkpoint = new CheckpointDescriptor(Ids.New(), 3, 1024, Ids.Sha256(new byte[1024]), Ids.New());
+        var checkpoint = new CheckpointDescriptor(Ids.New(), 3, epoch, 1024, Ids.Sha256(new byte[1024]), Ids.New());
+        var header = checkpoint.Format(Keys);
 
-        Assert.Equal(ProtocolVerdict.Valid, CheckpointDescriptor.TryParse(checkpoint.Format(Keys), Keys, out var parsed));
+        Assert.StartsWith(starts, header, StringComparison.Ordinal);
+        Assert.Equal(ProtocolVerdict.Valid, CheckpointDescriptor.TryParse(header, Keys, out var parsed));
         Assert.Equal(checkpoint, parsed);
+    }
+
+    [Fact]
+    public void ACheckpointsEpoch_IsSigned_SoNoneCanBeAlteredOrAddedToAVersion1Message()
+    {
+        var checkpoint = new CheckpointDescriptor(Ids.New(), 3, 4, 0, Ids.Sha256([]), Ids.New());
+        var header = checkpoint.Format(Keys);
+        var version1 = (checkpoint with { Epoch = null }).Format(Keys);
+
+        Assert.Equal(ProtocolVerdict.BadSignature, CheckpointDescriptor.TryParse(header.Replace("epoch=4", "epoch=5", StringComparison.Ordinal), Keys, out _));
+        Assert.Equal(ProtocolVerdict.BadSignature, CheckpointDescriptor.TryParse(version1.Replace("v=1; ", "v=2; ", StringComparison.Ordinal).Replace("; len=", "; epoch=9; len=", StringComparison.Ordinal), Keys, out _));
+        Assert.Equal(ProtocolVerdict.UnsupportedVersion, CheckpointDescriptor.TryParse(header.Replace("v=2; ", "v=3; ", StringComparison.Ordinal), Keys, out _));
     }
 
     [Fact]
