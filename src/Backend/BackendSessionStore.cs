@@ -94,6 +94,18 @@ internal sealed class BackendSessionStore(IOptions<BatonBackendOptions> options,
         }
     }
 
+    /// <summary>
+    /// Drops an entry no request has ever changed, once nobody holds it: a visitor that never writes to its
+    /// session leaves nothing behind, so a flood of them cannot fill this backend's memory.
+    /// </summary>
+    public void ForgetIfUnused(string sessionId, SessionEntry entry)
+    {
+        if (entry.Version == 0 && entry.Data.Count == 0 && entry.Lock.CurrentCount == 1)
+        {
+            Remove(sessionId, entry);
+        }
+    }
+
     public int PurgeExpired()
     {
         var now = Now();

@@ -101,6 +101,7 @@ internal sealed class BatonSessionMiddleware(
             context.Features.Set(innerBody);
             context.Features.Set(innerSession);
             ReleaseLock(scope);
+            store.ForgetIfUnused(scope.Key, entry);
         }
     }
 

@@ -99,6 +99,16 @@ internal sealed class CheckpointCaptureTransform(
 
         var owner = session!;
         var stored = state!;
+        if (!pins.TryKeep(owner.Id))
+        {
+            // The session's first state would pass Baton:Sessions:MaxSessions: the change is not kept anywhere.
+            metrics.SessionRefused();
+            Log.SessionCapacityReached(logger, pins.Count);
+            pins.AdvanceEpoch(owner.Id);
+            await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, "The gateway is at its session limit (Baton:Sessions:MaxSessions); the change was not made, retry shortly.");
+            return;
+        }
+
         if (checkpoint!.Epoch is null && Interlocked.Exchange(ref _warnedVersion1, 1) == 0)
         {
             Log.CheckpointVersion1(logger, proxy.ProxiedDestination?.DestinationId ?? "-");

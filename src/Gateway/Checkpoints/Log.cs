@@ -12,6 +12,10 @@ internal static partial class Log
     [LoggerMessage(2003, LogLevel.Debug, "Checkpoint version {Version} of session {SessionHash} was not newer than the stored one.", EventName = "StaleCheckpoint")]
     public static partial void StaleCheckpoint(ILogger logger, string sessionHash, long version);
 
+    // Id 1002 is kept from when the limit was checked as the session was created.
+    [LoggerMessage(1002, LogLevel.Warning, "Session limit reached ({Count} sessions with state); a session's first change was refused with 503.", EventName = "SessionCapacityReached")]
+    public static partial void SessionCapacityReached(ILogger logger, int count);
+
     [LoggerMessage(2005, LogLevel.Warning, "Checkpoint version {Version} of session {SessionHash} was made in epoch {Epoch}, which the session has left; not stored, not released.", EventName = "CheckpointFenced")]
     public static partial void CheckpointFenced(ILogger logger, string sessionHash, long version, long epoch);
 

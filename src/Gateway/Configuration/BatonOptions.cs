@@ -203,10 +203,18 @@ public sealed class BatonSessionOptions
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(20);
 
     /// <summary>
-    /// The most sessions the gateway tracks at once. A new session beyond it is refused with 503 and
-    /// <c>Retry-After</c>; existing sessions keep working. Default 1,000,000.
+    /// The most sessions with state the gateway keeps at once. A session whose first change would pass it is
+    /// refused with 503 and <c>Retry-After</c> (the change is not kept); existing sessions keep working.
+    /// Sessions without state never count. Default 1,000,000.
     /// </summary>
     public int MaxSessions { get; set; } = 1_000_000;
+
+    /// <summary>
+    /// The most sessions without state (visitors whose backend has not written to their session yet) pinned
+    /// at once, in memory only. Past it the oldest are forgotten first: such a visitor just gets a new id.
+    /// Default 100,000.
+    /// </summary>
+    public int MaxAnonymousSessions { get; set; } = 100_000;
 
     /// <summary>How often expired sessions are swept from the pin table. Default 1 minute.</summary>
     public TimeSpan PurgeInterval { get; set; } = TimeSpan.FromMinutes(1);

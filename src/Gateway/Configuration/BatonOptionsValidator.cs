@@ -47,6 +47,11 @@ internal sealed class BatonOptionsValidator(IHostEnvironment environment) : IVal
             errors.Add($"{Section}:Sessions:MaxSessions must be at least 1 (it is {sessions.MaxSessions}).");
         }
 
+        if (sessions.MaxAnonymousSessions is < 1 or > 100_000_000)
+        {
+            errors.Add($"{Section}:Sessions:MaxAnonymousSessions must be between 1 and 100000000 (it is {sessions.MaxAnonymousSessions}).");
+        }
+
         if (sessions.PurgeInterval < MinimumPurgeInterval || sessions.PurgeInterval > MaximumPurgeInterval)
         {
             errors.Add($"{Section}:Sessions:PurgeInterval must be between {MinimumPurgeInterval} and {MaximumPurgeInterval} (it is {sessions.PurgeInterval}).");

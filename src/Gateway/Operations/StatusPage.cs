@@ -40,7 +40,7 @@ internal static class StatusPage
         }
         function render(s) {
           document.getElementById("updated").textContent =
-            "Updated " + new Date(s.generated).toLocaleTimeString() + " · " + (s.ready ? "ready" : "NOT READY") + " · " + s.sessions + " live sessions";
+            "Updated " + new Date(s.generated).toLocaleTimeString() + " · " + (s.ready ? "ready" : "NOT READY") + " · " + s.sessions + " live sessions with state, " + s.anonymous_sessions + " without";
           const clusters = document.getElementById("clusters");
           clusters.replaceChildren();
           for (const c of s.clusters) {

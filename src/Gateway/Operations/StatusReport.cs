@@ -12,6 +12,7 @@ internal sealed record GatewayStatus(
     DateTimeOffset Generated,
     bool Ready,
     int Sessions,
+    [property: JsonPropertyName("anonymous_sessions")] int AnonymousSessions,
     IReadOnlyList<ClusterStatus> Clusters,
     StoreStatus Store,
     [property: JsonPropertyName("recent_failovers")] IReadOnlyList<FailoverEvent> RecentFailovers);
@@ -89,6 +90,7 @@ internal sealed class StatusReport(
             now,
             ready,
             pins.Count,
+            pins.AnonymousCount,
             clusters,
             new StoreStatus(
                 new RedisStatus(redis.IsConfigured, redis.IsConnected, redis.IsCircuitOpen),

@@ -9,20 +9,30 @@ internal sealed record SessionPin(SessionId Id, string DestinationId, long Versi
 /// <summary>
 /// Which destination each live session is pinned to. A session unused for the idle timeout is gone:
 /// lookups no longer find it and a purge removes it everywhere.
+/// A new session is <em>anonymous</em> at first: pinned in memory only, within
+/// <c>Baton:Sessions:MaxAnonymousSessions</c> (the oldest evicted first), never written to the store. It is
+/// <em>kept</em> — a slot under <c>Baton:Sessions:MaxSessions</c>, stored — once a backend writes state for it
+/// (<see cref="TryKeep"/>). So visitors that never change their session cannot fill the table.
 /// </summary>
 internal interface ISessionPinTable
 {
-    /// <summary>Sessions currently tracked (expired ones may linger until the next purge).</summary>
+    /// <summary>Kept sessions (with state) currently tracked (expired ones may linger until the next purge).</summary>
     int Count { get; }
 
-    /// <summary>True while a new session may be added without passing <c>Baton:Sessions:MaxSessions</c>.</summary>
-    bool HasCapacity { get; }
+    /// <summary>Anonymous sessions currently tracked.</summary>
+    int AnonymousCount { get; }
+
+    /// <summary>
+    /// Keeps the session from now on, because a backend wrote state for it: true when it was kept already or
+    /// a slot under <c>Baton:Sessions:MaxSessions</c> was free; false at the limit (or for an unknown session).
+    /// </summary>
+    bool TryKeep(SessionId id);
 
     /// <summary>The session's pin, refreshing its idle timer; null when the session is unknown or expired.</summary>
     ValueTask<SessionPin?> FindAsync(SessionId id, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Pins the session to the destination, adding the session when it is new; a move to another
+    /// Pins the session to the destination, adding it (anonymous) when it is new; a move to another
     /// destination starts a new epoch. Returns the pin now in force.
     /// </summary>
     ValueTask<SessionPin> PinAsync(SessionId id, string destinationId, CancellationToken cancellationToken);

@@ -6,9 +6,6 @@ internal static partial class Log
     [LoggerMessage(1001, LogLevel.Information, "Session cookie rejected ({Reason}); a new session is issued.", EventName = "SessionCookieRejected")]
     public static partial void SessionCookieRejected(ILogger logger, string reason);
 
-    [LoggerMessage(1002, LogLevel.Warning, "Session limit reached ({Count} sessions); a new session was refused with 503.", EventName = "SessionCapacityReached")]
-    public static partial void SessionCapacityReached(ILogger logger, int count);
-
     [LoggerMessage(1003, LogLevel.Debug, "Session {SessionHash} pinned to destination '{DestinationId}'.", EventName = "SessionPinned")]
     public static partial void SessionPinned(ILogger logger, string sessionHash, string destinationId);
 

@@ -51,14 +51,7 @@ internal sealed class SessionIdentityMiddleware(
                 Log.SessionCookieRejected(logger, reason);
             }
 
-            if (!pins.HasCapacity)
-            {
-                metrics.SessionRefused();
-                Log.SessionCapacityReached(logger, pins.Count);
-                await Refusal.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "The gateway is at its session limit (Baton:Sessions:MaxSessions); retry shortly.");
-                return;
-            }
-
+            // A new session is anonymous (in memory only) until a backend writes state for it: no cap to hit here.
             session = new BatonSessionFeature(SessionId.New(), pinnedDestinationId: null, version: 0, epoch: 0, isNew: true);
         }
 

@@ -6,25 +6,62 @@ using Microsoft.Extensions.Options;
 namespace Baton.Gateway.Sessions;
 
 /// <summary>
-/// The pin table: in memory for the hot path, written through to the store for durability. Pins are
-/// written when they change; idle timers are written at most every <see cref="TouchInterval"/>, so a
-/// restarted gateway may keep a session up to that much longer than its idle timeout, never shorter.
+/// The pin table: in memory for the hot path, written through to the store for durability once a session
+/// is kept (anonymous sessions live in memory only). Pins are written when they change; idle timers are
+/// written at most every <see cref="TouchInterval"/>, so a restarted gateway may keep a session up to that
+/// much longer than its idle timeout, never shorter.
 /// </summary>
 internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvider timeProvider, IPinPersistence persistence) : ISessionPinTable
 {
     private readonly ConcurrentDictionary<SessionId, Entry> _entries = new();
     private readonly long _idleTimeout = (long)options.Value.Sessions.IdleTimeout.TotalMilliseconds;
     private readonly int _maxSessions = options.Value.Sessions.MaxSessions;
+    private readonly int _maxAnonymous = options.Value.Sessions.MaxAnonymousSessions;
 
-    // ConcurrentDictionary.Count takes every lock; keep our own count for the hot path.
+    // Anonymous sessions oldest first, for eviction; kept or expired ones are skipped when they come up.
+    private readonly ConcurrentQueue<(SessionId Id, Entry Entry)> _anonymousOrder = new();
+
+    // ConcurrentDictionary.Count takes every lock; keep our own counts for the hot path.
     private int _count;
+    private int _anonymous;
 
     /// <summary>How stale a session's stored last-access time may get: an eighth of the idle timeout.</summary>
     public long TouchInterval => _idleTimeout / 8;
 
     public int Count => Volatile.Read(ref _count);
 
-    public bool HasCapacity => Count < _maxSessions;
+    public int AnonymousCount => Volatile.Read(ref _anonymous);
+
+    public bool TryKeep(SessionId id)
+    {
+        if (!_entries.TryGetValue(id, out var entry))
+        {
+            return false;
+        }
+
+        if (entry.IsKept)
+        {
+            return true;
+        }
+
+        // Reserve a slot first, so concurrent keeps never pass the limit.
+        if (Interlocked.Increment(ref _count) > _maxSessions)
+        {
+            Interlocked.Decrement(ref _count);
+            return false;
+        }
+
+        if (entry.Keep())
+        {
+            Interlocked.Decrement(ref _anonymous);
+        }
+        else
+        {
+            Interlocked.Decrement(ref _count);
+        }
+
+        return true;
+    }
 
     public ValueTask<SessionPin?> FindAsync(SessionId id, CancellationToken cancellationToken)
     {
@@ -40,7 +77,7 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
             return ValueTask.FromResult<SessionPin?>(null);
         }
 
-        if (entry.Touch(now, TouchInterval))
+        if (entry.Touch(now, TouchInterval) && entry.IsKept)
         {
             persistence.Touch(id.Value, now);
         }
@@ -56,30 +93,39 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         var now = Now();
         _entries.TryGetValue(id, out var existing);
         var epoch = existing is null ? 0 : existing.Epoch + (string.Equals(existing.DestinationId, destinationId, StringComparison.OrdinalIgnoreCase) ? 0 : 1);
-        var persisted = persistence.PinAsync(id.Value, destinationId, epoch, now);
+        var persisted = existing?.IsKept == true ? persistence.PinAsync(id.Value, destinationId, epoch, now) : Task.CompletedTask;
         if (!await ready)
         {
-            // The stored pin may now name a destination that does not hold the session. Harmless: the next
-            // pin overwrites it, and a gateway that restarted on it meets a backend that does not know the
-            // session, which asks for a restore (stale copy).
+            // The stored pin may now name a destination that does not hold the session, in the new epoch.
+            // The pin in memory stays where it is but takes that epoch too: the store fences checkpoints of
+            // older epochs, and the session's backend, whose copy is now of an older epoch, asks for a
+            // restore (stale copy) before it serves again. A gateway that restarted on the stored pin meets
+            // a backend that does not know the session, which asks for a restore as well.
+            existing?.RaiseEpoch(epoch);
             await persisted.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             return null;
         }
 
         await persisted;
+        var added = false;
         var entry = _entries.AddOrUpdate(
             id,
-            static (_, state) =>
+            (_, state) =>
             {
-                Interlocked.Increment(ref state.Table._count);
-                return new Entry(state.DestinationId, version: 0, state.Epoch, state.Now);
+                added = true;
+                return new Entry(state.DestinationId, version: 0, state.Epoch, state.Now, kept: false);
             },
             static (_, existing, state) =>
             {
                 existing.Repin(state.DestinationId, state.Epoch, state.Now);
                 return existing;
             },
-            (Table: this, DestinationId: destinationId, Epoch: epoch, Now: now));
+            (DestinationId: destinationId, Epoch: epoch, Now: now));
+        if (added)
+        {
+            AddAnonymous(id, entry);
+        }
+
         return new SessionPin(id, entry.DestinationId, entry.Version, entry.Epoch);
     }
 
@@ -99,6 +145,10 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         }
 
         var epoch = entry.AdvanceEpoch();
+        if (!entry.IsKept)
+        {
+            return;
+        }
 
         // Best effort: with the store down the new epoch lives in memory, which is what the next request reads.
         _ = persistence.PinAsync(id.Value, entry.DestinationId, epoch, Now())
@@ -117,6 +167,15 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
             }
         }
 
+        // Drop from the eviction order the sessions that were kept or have gone since.
+        for (var i = _anonymousOrder.Count; i > 0 && _anonymousOrder.TryDequeue(out var queued); i--)
+        {
+            if (!queued.Entry.IsKept && _entries.TryGetValue(queued.Id, out var current) && ReferenceEquals(current, queued.Entry))
+            {
+                _anonymousOrder.Enqueue(queued);
+            }
+        }
+
         return ValueTask.FromResult(purged);
     }
 
@@ -132,7 +191,7 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
             // The stored time may lag the real last use by up to TouchInterval: assume the later.
             var lastAccess = Math.Min(now, pin.LastAccess + TouchInterval);
-            if (_entries.TryAdd(id, new Entry(pin.Owner, pin.Version, pin.Epoch, lastAccess)))
+            if (_entries.TryAdd(id, new Entry(pin.Owner, pin.Version, pin.Epoch, lastAccess, kept: true)))
             {
                 Interlocked.Increment(ref _count);
             }
@@ -141,14 +200,36 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
     private bool Expire(SessionId id, Entry entry)
     {
-        if (_entries.TryRemove(new KeyValuePair<SessionId, Entry>(id, entry)))
+        if (!_entries.TryRemove(new KeyValuePair<SessionId, Entry>(id, entry)))
+        {
+            return false;
+        }
+
+        if (entry.IsKept)
         {
             Interlocked.Decrement(ref _count);
             persistence.Delete(id.Value);
-            return true;
+        }
+        else
+        {
+            Interlocked.Decrement(ref _anonymous);
         }
 
-        return false;
+        return true;
+    }
+
+    // Past the anonymous budget the oldest anonymous sessions go first; a kept session is never evicted.
+    private void AddAnonymous(SessionId id, Entry entry)
+    {
+        Interlocked.Increment(ref _anonymous);
+        _anonymousOrder.Enqueue((id, entry));
+        while (AnonymousCount > _maxAnonymous && _anonymousOrder.TryDequeue(out var oldest))
+        {
+            if (!oldest.Entry.IsKept && _entries.TryRemove(new KeyValuePair<SessionId, Entry>(oldest.Id, oldest.Entry)))
+            {
+                Interlocked.Decrement(ref _anonymous);
+            }
+        }
     }
 
     public IReadOnlyDictionary<string, int> CountByDestination()
@@ -168,8 +249,9 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
     private long Now() => timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
 
-    private sealed class Entry(string destinationId, long version, long epoch, long lastAccess)
+    private sealed class Entry(string destinationId, long version, long epoch, long lastAccess, bool kept)
     {
+        private int _kept = kept ? 1 : 0;
         private string _destinationId = destinationId;
         private long _version = version;
         private long _epoch = epoch;
@@ -181,6 +263,12 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         public long Version => Volatile.Read(ref _version);
 
         public long Epoch => Volatile.Read(ref _epoch);
+
+        /// <summary>True once a backend wrote state for the session: it holds a slot and is stored.</summary>
+        public bool IsKept => Volatile.Read(ref _kept) == 1;
+
+        /// <summary>Marks the session kept; true for the one call that changed it.</summary>
+        public bool Keep() => Interlocked.Exchange(ref _kept, 1) == 0;
 
         public bool IsExpired(long now, long idleTimeout) => now - Volatile.Read(ref _lastAccess) >= idleTimeout;
 
@@ -201,6 +289,21 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         }
 
         public long AdvanceEpoch() => Interlocked.Increment(ref _epoch);
+
+        public void RaiseEpoch(long epoch)
+        {
+            var current = Volatile.Read(ref _epoch);
+            while (epoch > current)
+            {
+                var seen = Interlocked.CompareExchange(ref _epoch, epoch, current);
+                if (seen == current)
+                {
+                    return;
+                }
+
+                current = seen;
+            }
+        }
 
         public void AdvanceVersion(long version)
         {

@@ -135,16 +135,16 @@ public sealed class BlameTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task AStoreThatCannotTakeANewSessionsPin_IsTheGatewaysFailure_AndMarksNoDestinationDown()
+    public async Task AStoreThatCannotTakeANewSessionsFirstChange_IsTheGatewaysFailure_AndMarksNoDestinationDown()
     {
         using var warm = _gateway.NewClient();
         await warm.IncrementAsync();
         var wal = _gateway.JournalPath + "-wal";
         Assert.True(File.Exists(wal));
         using var failovers = new InstrumentCounter(_gateway, "baton.failover.count");
-        using var gatewayErrors = new InstrumentCounter(_gateway, "baton.gateway.errors", "baton.reason", "pin_not_stored");
+        using var notStored = new InstrumentCounter(_gateway, "baton.checkpoint.count", "baton.outcome", "failed");
 
-        // The journal is the only tier here: with its WAL immutable, no pin can be stored.
+        // The journal is the only tier here: with its WAL immutable, nothing can be stored.
         JournalDisk.Chattr("+i", wal);
         try
         {
@@ -161,7 +161,7 @@ public sealed class BlameTests : IAsyncLifetime
             JournalDisk.Chattr("-i", wal);
         }
 
-        Assert.Equal(6, gatewayErrors.Total);
+        Assert.Equal(6, notStored.Total);
         Assert.Equal(0, failovers.Total);
         AssertNoDestinationDown();
         using var later = _gateway.NewClient();

@@ -142,7 +142,9 @@ public sealed class SessionLifetimeTests : IAsyncLifetime
     {
         public int Count => 0;
 
-        public bool HasCapacity => true;
+        public int AnonymousCount => 0;
+
+        public bool TryKeep(SessionId id) => throw new IOException("pin table unavailable");
 
         public ValueTask<SessionPin?> FindAsync(SessionId id, CancellationToken cancellationToken) => throw new IOException("pin table unavailable");
 

@@ -13,8 +13,17 @@ public sealed class SessionPinTableTests
 
     private readonly RecordingPersistence _store = new();
 
-    private SessionPinTable NewTable(int maxSessions = 100)
-        => new(Options.Create(new BatonOptions { Sessions = new BatonSessionOptions { IdleTimeout = IdleTimeout, MaxSessions = maxSessions } }), _time, _store);
+    private SessionPinTable NewTable(int maxSessions = 100, int maxAnonymous = 100)
+        => new(Options.Create(new BatonOptions { Sessions = new BatonSessionOptions { IdleTimeout = IdleTimeout, MaxSessions = maxSessions, MaxAnonymousSessions = maxAnonymous } }), _time, _store);
+
+    /// <summary>A session a backend has written state for: pinned and kept.</summary>
+    private static async Task<SessionId> KeptAsync(SessionPinTable table, string destinationId)
+    {
+        var id = SessionId.New();
+        await table.PinAsync(id, destinationId, default);
+        Assert.True(table.TryKeep(id));
+        return id;
+    }
 
     [Fact]
     public async Task FindAsync_UnknownSession_IsNull()
@@ -35,15 +44,14 @@ public sealed class SessionPinTableTests
 
         await table.PinAsync(id, "b3", default);
         Assert.Equal(new SessionPin(id, "b3", 0, 1), await table.FindAsync(id, default));
-        Assert.Equal(1, table.Count);
+        Assert.Equal((0, 1), (table.Count, table.AnonymousCount));
     }
 
     [Fact]
     public async Task PinWhenAsync_WritesThePinAlongside_ButMovesItInMemoryOnlyWhenReady()
     {
         var table = NewTable();
-        var id = SessionId.New();
-        await table.PinAsync(id, "b1", default);
+        var id = await KeptAsync(table, "b1");
         var ready = new TaskCompletionSource<bool>();
 
         var pinning = table.PinWhenAsync(id, "b2", ready.Task, default).AsTask();
@@ -59,17 +67,18 @@ public sealed class SessionPinTableTests
     }
 
     [Fact]
-    public async Task PinWhenAsync_NotReady_LeavesThePinInMemory()
+    public async Task PinWhenAsync_NotReady_LeavesThePinWhereItIs_InTheEpochTheStoreMayNowHold()
     {
         var table = NewTable();
-        var id = SessionId.New();
-        await table.PinAsync(id, "b1", default);
+        var id = await KeptAsync(table, "b1");
 
         Assert.Null(await table.PinWhenAsync(id, "b2", Task.FromResult(false), default));
-        Assert.Equal(new SessionPin(id, "b1", 0, 0), await table.FindAsync(id, default));
 
-        // The next move is still one epoch on from the pin in force.
-        Assert.Equal(new SessionPin(id, "b3", 0, 1), await table.PinWhenAsync(id, "b3", Task.FromResult(true), default));
+        // The store may hold the failed move's pin, epoch 1: memory must never be behind it, or the store would
+        // fence the session's own checkpoints.
+        Assert.Contains(("pin", id.Value, "b2"), _store.Writes);
+        Assert.Equal(new SessionPin(id, "b1", 0, 1), await table.FindAsync(id, default));
+        Assert.Equal(new SessionPin(id, "b3", 0, 2), await table.PinWhenAsync(id, "b3", Task.FromResult(true), default));
     }
 
     [Fact]
@@ -111,30 +120,66 @@ public sealed class SessionPinTableTests
         _time.Advance(IdleTimeout / 2);
 
         Assert.Equal(1, await table.PurgeExpiredAsync(default));
-        Assert.Equal(1, table.Count);
+        Assert.Equal(1, table.AnonymousCount);
         Assert.NotNull(await table.FindAsync(recent, default));
     }
 
     [Fact]
-    public async Task HasCapacity_IsFalseAtMaxSessions_AndTrueAgainOnceOneExpires()
+    public async Task TryKeep_RefusesPastMaxSessions_AndTakesAgainOnceAKeptSessionExpires()
     {
         var table = NewTable(maxSessions: 2);
-        await table.PinAsync(SessionId.New(), "b1", default);
-        Assert.True(table.HasCapacity);
-        await table.PinAsync(SessionId.New(), "b1", default);
-        Assert.False(table.HasCapacity);
+        await KeptAsync(table, "b1");
+        await KeptAsync(table, "b2");
+        var third = SessionId.New();
+        await table.PinAsync(third, "b1", default);
+
+        Assert.False(table.TryKeep(third));
+        Assert.Equal(2, table.Count);
 
         _time.Advance(IdleTimeout);
         await table.PurgeExpiredAsync(default);
+        var fourth = SessionId.New();
+        await table.PinAsync(fourth, "b3", default);
 
-        Assert.True(table.HasCapacity);
+        Assert.True(table.TryKeep(fourth));
+        Assert.True(table.TryKeep(fourth));
+        Assert.Equal(1, table.Count);
     }
 
     [Fact]
-    public async Task PinAsync_WritesThePinThrough_AndExpiryDeletesItFromTheStore()
+    public async Task AnonymousSessions_AreNeverWrittenToTheStore_AndPastTheirBudgetTheOldestGoFirst_NeverAKeptOne()
+    {
+        var table = NewTable(maxAnonymous: 10);
+        var kept = await KeptAsync(table, "b1");
+        var anonymous = new List<SessionId>();
+        for (var i = 0; i < 25; i++)
+        {
+            var id = SessionId.New();
+            await table.PinAsync(id, "b2", default);
+            anonymous.Add(id);
+        }
+
+        Assert.Equal((1, 10), (table.Count, table.AnonymousCount));
+        Assert.NotNull(await table.FindAsync(kept, default));
+        foreach (var id in anonymous[..15])
+        {
+            Assert.Null(await table.FindAsync(id, default));
+        }
+
+        foreach (var id in anonymous[15..])
+        {
+            Assert.NotNull(await table.FindAsync(id, default));
+        }
+
+        // Not even the kept one: its first checkpoint stores it, pin and all.
+        Assert.Empty(_store.Writes);
+    }
+
+    [Fact]
+    public async Task AKeptSessionsPin_IsWrittenThrough_AndExpiryDeletesItFromTheStore()
     {
         var table = NewTable();
-        var id = SessionId.New();
+        var id = await KeptAsync(table, "b1");
 
         await table.PinAsync(id, "b2", default);
         _time.Advance(IdleTimeout);
@@ -147,8 +192,7 @@ public sealed class SessionPinTableTests
     public async Task FindAsync_WritesTheIdleTimerAtMostOncePerTouchInterval()
     {
         var table = NewTable();
-        var id = SessionId.New();
-        await table.PinAsync(id, "b1", default);
+        var id = await KeptAsync(table, "b1");
 
         for (var i = 0; i < 20; i++)
         {
