@@ -18,6 +18,12 @@ internal static class BatonConstants
     /// </summary>
     public const string PassiveHealthPolicyName = "Baton";
 
+    /// <summary>
+    /// The name that selects Baton's available-destinations policy in a cluster's
+    /// <c>HealthCheck:AvailableDestinationsPolicy</c> (required on clusters with Baton affinity).
+    /// </summary>
+    public const string AvailableDestinationsPolicyName = "Baton";
+
     /// <summary>True for a cluster whose sessions Baton keeps: affinity enabled with Baton's policy.</summary>
     public static bool IsBatonAffinity([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] Yarp.ReverseProxy.Configuration.SessionAffinityConfig? affinity)
         => affinity is { Enabled: true } && string.Equals(affinity.Policy, AffinityPolicyName, StringComparison.OrdinalIgnoreCase);

@@ -1,6 +1,7 @@
 using Baton.Gateway;
 using Baton.Gateway.Checkpoints;
 using Baton.Gateway.Configuration;
+using Baton.Gateway.Destinations;
 using Baton.Gateway.Diagnostics;
 using Baton.Gateway.Failover;
 using Baton.Gateway.Operations;
@@ -67,6 +68,7 @@ internal static class BatonGatewayExtensions
             .AddTransforms<BatonTransformProvider>();
         services.AddSingleton<ISessionAffinityPolicy, BatonSessionAffinityPolicy>();
         services.AddSingleton<IPassiveHealthCheckPolicy, BatonPassiveHealthPolicy>();
+        services.AddSingleton<IAvailableDestinationsPolicy, BatonAvailableDestinationsPolicy>();
         services.AddSingleton<IClusterValidator, BatonClusterValidator>();
 
         services.AddHealthChecks().AddCheck<GatewayReadinessCheck>("gateway", tags: [ReadyTag]);

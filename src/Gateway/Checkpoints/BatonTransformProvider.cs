@@ -1,4 +1,5 @@
 using Baton.Gateway.Configuration;
+using Baton.Gateway.Destinations;
 using Baton.Gateway.Diagnostics;
 using Baton.Gateway.Sessions;
 using Baton.Gateway.Store;

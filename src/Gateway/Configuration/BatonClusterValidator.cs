@@ -36,6 +36,12 @@ internal sealed class BatonClusterValidator : IClusterValidator
                 errors.Add(new ArgumentException($"{clusterKey}:HealthCheck:Passive must have Enabled true and Policy '{BatonConstants.PassiveHealthPolicyName}' on a cluster with Baton affinity: it takes a failed backend out at once and never blames one for a client's failure (it is Enabled {passive?.Enabled?.ToString() ?? "unset"}, Policy '{passive?.Policy}')."));
             }
 
+            var available = cluster.HealthCheck?.AvailableDestinationsPolicy;
+            if (!string.Equals(available, BatonConstants.AvailableDestinationsPolicyName, StringComparison.OrdinalIgnoreCase))
+            {
+                errors.Add(new ArgumentException($"{clusterKey}:HealthCheck:AvailableDestinationsPolicy must be '{BatonConstants.AvailableDestinationsPolicyName}' on a cluster with Baton affinity: it leaves out draining destinations and never sends requests to destinations known to be down (it is '{available}')."));
+            }
+
             if (affinity.Cookie?.HttpOnly == false)
             {
                 errors.Add(new ArgumentException($"{affinityKey}:Cookie:HttpOnly must not be false: Baton's session cookie is never readable by scripts."));

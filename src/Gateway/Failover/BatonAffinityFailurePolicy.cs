@@ -24,7 +24,7 @@ internal sealed class BatonAffinityFailurePolicy(SessionMover mover) : IAffinity
         var target = await mover.MoveAsync(session, cluster, session.PinnedDestinationId, new HashSet<string>(), "unavailable", context.RequestAborted);
         if (target is null)
         {
-            await Refusal.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "No healthy backend is available; retry shortly.");
+            await mover.RefuseNoDestinationAsync(context, cluster);
             return false;
         }
 

@@ -181,12 +181,7 @@ internal sealed class FailoverMiddleware(
             return await mover.MoveAsync(session, cluster, failed, tried, reason, context.RequestAborted);
         }
 
-        Task RefuseNoDestinationAsync()
-        {
-            metrics.NoDestination();
-            Log.NoDestination(logger, cluster.ClusterId);
-            return Refusal.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "No healthy backend is available; retry shortly.");
-        }
+        Task RefuseNoDestinationAsync() => mover.RefuseNoDestinationAsync(context, cluster);
     }
 
     /// <summary>A clean response, no error, no signals of the last attempt, the body from the start, and where to send it.</summary>

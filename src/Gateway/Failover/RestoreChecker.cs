@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Baton.Gateway.Configuration;
+using Baton.Gateway.Destinations;
 using Baton.Gateway.Diagnostics;
 using Baton.Gateway.Sessions;
 using Baton.Gateway.Store;

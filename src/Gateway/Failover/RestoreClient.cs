@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using Baton.Gateway.Configuration;
+using Baton.Gateway.Destinations;
 using Baton.Gateway.Sessions;
 using Baton.Gateway.Store;
 using Baton.Protocol;

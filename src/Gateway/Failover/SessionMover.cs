@@ -11,22 +11,21 @@ namespace Baton.Gateway.Failover;
 /// Moves a session off a destination that failed it: picks a healthy destination (never one already
 /// tried), restores the session's last checkpoint there, and re-pins the session — all under a lock per
 /// session, so when many requests of one session fail together exactly one of them restores and the
-/// others follow the new pin.
+/// others follow the new pin. Every wait here, the lock's included, ends by one deadline:
+/// <c>NoDestinationWait</c> from when the request began to wait.
 /// </summary>
 internal sealed class SessionMover(
     ISessionPinTable pins,
     SessionStore store,
     RestoreClient restores,
-    DrainRegistry drains,
     IOptions<BatonOptions> options,
     TimeProvider time,
     BatonMetrics metrics,
     FailoverEvents events,
     ILogger<SessionMover> logger)
 {
-    private const int LockStripes = 256;
     private static readonly TimeSpan AvailabilityPoll = TimeSpan.FromMilliseconds(100);
-    private readonly SemaphoreSlim[] _locks = Enumerable.Range(0, LockStripes).Select(_ => new SemaphoreSlim(1, 1)).ToArray();
+    private readonly SessionLocks _locks = new();
     private readonly BatonFailoverOptions _options = options.Value.Failover;
 
     /// <summary>
@@ -36,8 +35,16 @@ internal sealed class SessionMover(
     /// </summary>
     public async Task<DestinationState?> MoveAsync(BatonSessionFeature session, ClusterState cluster, string? failed, IReadOnlySet<string> excluded, string reason, CancellationToken cancellationToken)
     {
-        var stripe = _locks[(session.Id.Value.GetHashCode(StringComparison.Ordinal) & int.MaxValue) % LockStripes];
-        await stripe.WaitAsync(cancellationToken);
+        var deadline = time.GetUtcNow() + _options.NoDestinationWait;
+        using var held = await _locks.TryEnterAsync(session.Id, _options.NoDestinationWait, cancellationToken);
+        if (held is null)
+        {
+            // Another request of this session has been moving it for the whole wait: no destination came.
+            return null;
+        }
+
+        using var expiry = new CancellationTokenSource(Remaining(deadline), time);
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, expiry.Token);
         try
         {
             var pin = await pins.FindAsync(session.Id, cancellationToken);
@@ -50,7 +57,6 @@ internal sealed class SessionMover(
                 return current;
             }
 
-            var deadline = time.GetUtcNow() + _options.NoDestinationWait;
             var refused = new HashSet<string>(excluded, StringComparer.OrdinalIgnoreCase);
             if (failed is not null)
             {
@@ -61,7 +67,7 @@ internal sealed class SessionMover(
             {
                 foreach (var target in Candidates(cluster, refused))
                 {
-                    if (await PlaceAsync(session, pin, cluster, target, cancellationToken) is { } placed)
+                    if (await PlaceAsync(session, pin, cluster, target, bounded.Token) is { } placed)
                     {
                         metrics.SessionMoved();
                         Log.SessionMoved(logger, session.Id.Hash, failed ?? "-", placed.DestinationId);
@@ -77,7 +83,7 @@ internal sealed class SessionMover(
                     return null;
                 }
 
-                await Task.Delay(AvailabilityPoll, time, cancellationToken);
+                await Task.Delay(Min(AvailabilityPoll, Remaining(deadline)), time, bounded.Token);
 
                 // A destination that failed a restore may be fine again later: only the failed and tried ones stay out.
                 refused = new HashSet<string>(excluded, StringComparer.OrdinalIgnoreCase);
@@ -87,9 +93,9 @@ internal sealed class SessionMover(
                 }
             }
         }
-        finally
+        catch (OperationCanceledException) when (bounded.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
-            stripe.Release();
+            return null;
         }
     }
 
@@ -99,17 +105,22 @@ internal sealed class SessionMover(
     /// </summary>
     public async Task<bool> RefreshAsync(BatonSessionFeature session, ClusterState cluster, DestinationState destination, CancellationToken cancellationToken)
     {
-        var stripe = _locks[(session.Id.Value.GetHashCode(StringComparison.Ordinal) & int.MaxValue) % LockStripes];
-        await stripe.WaitAsync(cancellationToken);
-        try
+        using var held = await _locks.TryEnterAsync(session.Id, _options.NoDestinationWait, cancellationToken);
+        if (held is null)
         {
-            var pin = await pins.FindAsync(session.Id, cancellationToken);
-            return await PlaceAsync(session, pin, cluster, destination, cancellationToken) is not null;
+            return false;
         }
-        finally
-        {
-            stripe.Release();
-        }
+
+        var pin = await pins.FindAsync(session.Id, cancellationToken);
+        return await PlaceAsync(session, pin, cluster, destination, cancellationToken) is not null;
+    }
+
+    /// <summary>The one answer when no destination could take a request within the wait: counted, logged, 503.</summary>
+    public Task RefuseNoDestinationAsync(HttpContext context, ClusterState cluster)
+    {
+        metrics.NoDestination();
+        Log.NoDestination(logger, cluster.ClusterId);
+        return Refusal.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "No healthy backend is available; retry shortly.");
     }
 
     /// <summary>Brings the request's view of its session up to the pin table's: where it is pinned now, in which epoch.</summary>
@@ -132,11 +143,17 @@ internal sealed class SessionMover(
                 return false;
             }
 
-            await Task.Delay(AvailabilityPoll, time, cancellationToken);
+            await Task.Delay(Min(AvailabilityPoll, Remaining(deadline)), time, cancellationToken);
         }
 
         return true;
     }
+
+    private TimeSpan Remaining(DateTimeOffset deadline) => Max(deadline - time.GetUtcNow(), TimeSpan.Zero);
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     private async Task<DestinationState?> PlaceAsync(BatonSessionFeature session, SessionPin? pin, ClusterState cluster, DestinationState target, CancellationToken cancellationToken)
     {
@@ -180,9 +197,10 @@ internal sealed class SessionMover(
         session.Version = Math.Max(session.Version, pin.Version);
     }
 
-    private IReadOnlyList<DestinationState> Available(ClusterState cluster) => drains.Filter(cluster.ClusterId, cluster.DestinationsState.AvailableDestinations);
+    // The Baton available-destinations policy leaves out unhealthy and draining destinations.
+    private static IReadOnlyList<DestinationState> Available(ClusterState cluster) => cluster.DestinationsState.AvailableDestinations;
 
     // Least busy first, so the sessions of a dead backend spread over the living.
-    private List<DestinationState> Candidates(ClusterState cluster, HashSet<string> refused)
+    private static List<DestinationState> Candidates(ClusterState cluster, HashSet<string> refused)
         => Available(cluster).Where(d => !refused.Contains(d.DestinationId)).OrderBy(d => d.ConcurrentRequestCount).ThenBy(_ => Random.Shared.Next()).ToList();
 }

@@ -2,10 +2,12 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using Baton.Gateway.Configuration;
+using Baton.Gateway.Destinations;
 using Baton.Gateway.Diagnostics;
 using Baton.Gateway.Sessions;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy;
+using Yarp.ReverseProxy.Health;
 
 namespace Baton.Gateway.Operations;
 
@@ -52,15 +54,19 @@ internal static class AdminEndpoints
     {
         var services = context.RequestServices;
         var proxy = services.GetRequiredService<IProxyStateLookup>();
-        if (!proxy.TryGetCluster(cluster, out var state) || !state.Destinations.ContainsKey(destination))
+        if (!proxy.TryGetCluster(cluster, out var state) || !state.Destinations.TryGetValue(destination, out var target))
         {
             return Results.Text($"No destination '{destination}' in cluster '{cluster}'.", statusCode: StatusCodes.Status404NotFound);
         }
 
+        // The ids as the proxy spells them, whatever case the operator used.
+        (cluster, destination) = (state.ClusterId, target.DestinationId);
         var drains = services.GetRequiredService<DrainRegistry>();
         var changed = drain ? drains.Drain(cluster, destination, services.GetRequiredService<TimeProvider>().GetUtcNow()) : drains.Undrain(cluster, destination);
         if (changed)
         {
+            // The available-destinations policy reads the drains: have YARP ask it again.
+            services.GetRequiredService<IClusterDestinationsUpdater>().UpdateAvailableDestinations(state);
             services.GetRequiredService<BatonMetrics>().DrainChanged(drain);
             Log.DrainChanged(services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(AdminEndpoints)), cluster, destination, drain ? "drained" : "undrained");
         }

@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using Baton.Gateway.Destinations;
 using Baton.Gateway.Diagnostics;
 using Baton.Gateway.Failover;
 using Baton.Gateway.Sessions;

@@ -12,7 +12,6 @@ internal sealed class SessionIdentityMiddleware(
     RequestDelegate next,
     SessionCookie cookies,
     ISessionPinTable pins,
-    DrainRegistry drains,
     BatonMetrics metrics,
     ILogger<SessionIdentityMiddleware> logger)
 {
@@ -25,9 +24,6 @@ internal sealed class SessionIdentityMiddleware(
             await next(context);
             return;
         }
-
-        // Draining destinations take no new sessions, and their sessions move on this request.
-        proxy.AvailableDestinations = drains.Filter(proxy.Cluster.Config.ClusterId, proxy.AvailableDestinations);
 
         var verdict = cookies.Unprotect(context.Request.Cookies[affinity.AffinityKeyName!], out var id);
         var pin = verdict == CookieVerdict.Valid ? await pins.FindAsync(id, context.RequestAborted) : null;

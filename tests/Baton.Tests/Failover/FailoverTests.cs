@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using Baton.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Baton.Tests.Failover;
 
@@ -116,12 +117,18 @@ public sealed class FailoverTests : IAsyncLifetime
 
         owner.Resume();
 
-        // Leave the resumed backend as the only one: the session must come back to it restored, not stale.
+        // Leave the resumed backend as the only one: the session must come back to it restored, not stale. It
+        // takes requests again once the health checks have seen it answer (there is no panic mode).
         foreach (var other in _cluster.Backends.Where(b => b != owner))
         {
             await other.KillAsync();
         }
 
+        Assert.True(_cluster.Gateway.Services.GetRequiredService<Yarp.ReverseProxy.IProxyStateLookup>().TryGetCluster("demo", out var cluster));
+        await Eventually.TrueAsync(
+            () => cluster.DestinationsState.AvailableDestinations.Any(d => d.DestinationId == owner.InstanceId),
+            TimeSpan.FromSeconds(20),
+            "the resumed backend should be available again");
         var back = await client.IncrementAsync();
         Assert.Equal(owner.InstanceId, back.Instance);
         Assert.Equal(4, back.Count);
@@ -170,6 +177,51 @@ public sealed class FailoverTests : IAsyncLifetime
             return response.IsSuccessStatusCode;
         }, TimeSpan.FromSeconds(20), "a returning backend should take the session");
         Assert.Equal(3, (await client.IncrementAsync()).Count);
+    }
+
+    [Fact]
+    public async Task WithEveryBackendPaused_SixHundredSessionsAtOnce_EachGet503WithRetryAfter_WithinTheWaitAndNoSooner()
+    {
+        var clients = Enumerable.Range(0, 600).Select(_ => _cluster.Gateway.NewClient()).ToList();
+        await Parallel.ForEachAsync(clients, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (client, _) => await client.IncrementAsync());
+        Assert.True(_cluster.Gateway.Services.GetRequiredService<Yarp.ReverseProxy.IProxyStateLookup>().TryGetCluster("demo", out var cluster));
+        foreach (var backend in _cluster.Backends)
+        {
+            backend.Pause();
+        }
+
+        try
+        {
+            // Active health checks (every second here) find every backend unresponsive.
+            await Eventually.TrueAsync(() => cluster.DestinationsState.AvailableDestinations.Count == 0, TimeSpan.FromSeconds(20), "every destination should be marked down");
+
+            var answers = await Task.WhenAll(clients.Select(async client =>
+            {
+                var started = System.Diagnostics.Stopwatch.GetTimestamp();
+                using var response = await client.PostAsync(new Uri("/counter", UriKind.Relative), null);
+                return (response.StatusCode, RetryAfter: response.Headers.RetryAfter is not null, Took: System.Diagnostics.Stopwatch.GetElapsedTime(started));
+            }));
+
+            Assert.All(answers, a => Assert.Equal((HttpStatusCode.ServiceUnavailable, true), (a.StatusCode, a.RetryAfter)));
+
+            // NoDestinationWait is 3 s: no session waits behind another's wait, and none is refused before it waited.
+            var slowest = answers.Max(a => a.Took);
+            var fastest = answers.Min(a => a.Took);
+            Assert.True(slowest < TimeSpan.FromSeconds(3 + 2), $"slowest 503 after {slowest}");
+            Assert.True(fastest > TimeSpan.FromSeconds(3 - 0.2), $"fastest 503 after {fastest}");
+        }
+        finally
+        {
+            foreach (var backend in _cluster.Backends)
+            {
+                backend.Resume();
+            }
+
+            foreach (var client in clients)
+            {
+                client.Dispose();
+            }
+        }
     }
 
     [Fact]

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace Baton.Gateway.Sessions;
+namespace Baton.Gateway.Destinations;
 
 /// <summary>
 /// The incarnation id each destination's backend process last reported (<c>Baton-Incarnation</c>):
