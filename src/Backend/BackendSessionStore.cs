@@ -94,6 +94,15 @@ internal sealed class BackendSessionStore(IOptions<BatonBackendOptions> options,
         }
     }
 
+    /// <summary>Drops the entry, whatever it holds, once nobody holds it.</summary>
+    public void Forget(string sessionId, SessionEntry entry)
+    {
+        if (entry.Lock.CurrentCount == 1)
+        {
+            Remove(sessionId, entry);
+        }
+    }
+
     /// <summary>
     /// Drops an entry no request has ever changed, once nobody holds it: a visitor that never writes to its
     /// session leaves nothing behind, so a flood of them cannot fill this backend's memory.

@@ -51,7 +51,7 @@ public sealed class BatonBackendLimits
     public TimeSpan PurgeInterval { get; set; } = TimeSpan.FromMinutes(1);
 }
 
-internal sealed class BatonBackendOptionsValidator(IHostEnvironment environment) : IValidateOptions<BatonBackendOptions>, IPostConfigureOptions<BatonBackendOptions>
+internal sealed class BatonBackendOptionsValidator(IHostEnvironment environment, IOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions> server) : IValidateOptions<BatonBackendOptions>, IPostConfigureOptions<BatonBackendOptions>
 {
     public void PostConfigure(string? name, BatonBackendOptions options)
     {
@@ -72,9 +72,15 @@ internal sealed class BatonBackendOptionsValidator(IHostEnvironment environment)
         {
             errors.Add($"Baton:Secret must be at least {ProtocolConstants.MinimumSecretLength} characters long (it has {options.Secret.Length}).");
         }
+        else if (options.Secret == ProtocolConstants.DevelopmentSecret && !environment.IsDevelopment())
+        {
+            errors.Add($"Baton:Secret is the documented development secret, which anyone can read: outside the Development environment set the gateway's own secret (at least {ProtocolConstants.MinimumSecretLength} characters).");
+        }
 
         var b = options.Backend;
         Check(b.MaxStateBytes is >= 1024 and <= 256 * 1024 * 1024, $"Baton:Backend:MaxStateBytes must be between 1024 and 268435456 (it is {b.MaxStateBytes}).");
+        var bodyLimit = server.Value.Limits.MaxRequestBodySize;
+        Check(bodyLimit is null || b.MaxStateBytes <= bodyLimit, $"Baton:Backend:MaxStateBytes ({b.MaxStateBytes}) is above the server's request body limit (Kestrel:Limits:MaxRequestBodySize, {bodyLimit}): a restore of a state that large would be refused. Lower the one or raise the other.");
         Check(b.MaxBufferedResponseBytes is >= 0 and <= 256 * 1024 * 1024, $"Baton:Backend:MaxBufferedResponseBytes must be between 0 and 268435456 (it is {b.MaxBufferedResponseBytes}).");
         Check(b.ClockSkew >= TimeSpan.FromSeconds(1) && b.ClockSkew <= TimeSpan.FromHours(1), $"Baton:Backend:ClockSkew must be between 00:00:01 and 01:00:00 (it is {b.ClockSkew}).");
         Check(b.SessionLockTimeout > TimeSpan.Zero && b.SessionLockTimeout <= TimeSpan.FromMinutes(10), $"Baton:Backend:SessionLockTimeout must be above 0 and at most 00:10:00 (it is {b.SessionLockTimeout}).");

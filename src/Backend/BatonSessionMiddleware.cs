@@ -85,6 +85,8 @@ internal sealed class BatonSessionMiddleware(
 
             scope.Session = new BatonSession(scope.Key, entry.Data);
             context.Features.Set<ISessionFeature>(new SessionFeature { Session = scope.Session });
+            scope.Control = new BatonSessionControl(scope.Checkpointed);
+            context.Features.Set(scope.Control);
             var body = new CheckpointingResponseBody(innerBody, limits.MaxBufferedResponseBytes, streaming => BeforeStartAsync(context, scope, streaming));
             scope.Body = body;
             context.Features.Set<IHttpResponseBodyFeature>(body);
@@ -101,7 +103,16 @@ internal sealed class BatonSessionMiddleware(
             context.Features.Set(innerBody);
             context.Features.Set(innerSession);
             ReleaseLock(scope);
-            store.ForgetIfUnused(scope.Key, entry);
+            if (scope.Control?.Requested is not null && scope.ActionSent)
+            {
+                // Rotated or ended: the gateway no longer sends this id, and the state lives on (if at all) under
+                // the new id, restored from the gateway's store on its first request.
+                store.Forget(scope.Key, entry);
+            }
+            else
+            {
+                store.ForgetIfUnused(scope.Key, entry);
+            }
         }
     }
 
@@ -136,6 +147,11 @@ internal sealed class BatonSessionMiddleware(
         var epoch = entry.Epoch;
         var committed = entry.Data;
         ReleaseLock(scope);
+        if (scope.Checkpointed && scope.Control?.Requested is { } action)
+        {
+            response.Headers[ProtocolConstants.SessionActionHeader] = new SessionAction(scope.Key, action).Format(identity.Keys);
+            scope.ActionSent = true;
+        }
 
         if (!scope.Checkpointed || version <= scope.GatewayVersion)
         {
@@ -269,6 +285,11 @@ internal sealed class BatonSessionMiddleware(
         public CheckpointingResponseBody? Body { get; set; }
 
         public bool LockHeld { get; set; }
+
+        public BatonSessionControl? Control { get; set; }
+
+        /// <summary>True once the app's rotate or end went out with the response.</summary>
+        public bool ActionSent { get; set; }
     }
 
     private sealed class SessionFeature : ISessionFeature

@@ -16,6 +16,10 @@ internal sealed record HealthAnswer(string Status, string Instance);
 
 internal sealed record ErrorAnswer(string Error, string Instance);
 
+internal sealed record LoginRequest(string? User);
+
+internal sealed record UserAnswer(string? User, string Instance);
+
 /// <summary>
 /// The demo's endpoints. State lives only in the standard <see cref="ISession"/>: what a real app does.
 /// </summary>
@@ -26,6 +30,8 @@ internal static class DemoEndpoints
     private const string CounterKey = "counter";
     private const string CartKey = "cart";
     private const string BlobKey = "blob";
+    private const string UserKey = "user";
+    private const int MaxUserLength = 64;
 
     public static void MapDemoEndpoints(this WebApplication app)
     {
@@ -96,6 +102,40 @@ internal static class DemoEndpoints
             session.Set(CartKey, JsonSerializer.SerializeToUtf8Bytes(cart, JsonSerializerOptions.Web));
             await session.CommitAsync(context.RequestAborted);
             return Results.Ok(new CartAnswer(cart, instance));
+        });
+
+        // Login rotates the session id (an id planted before login is worthless after it); the state carries over.
+        app.MapPost("/login", async (HttpContext context) =>
+        {
+            LoginRequest? login;
+            try
+            {
+                login = await context.Request.ReadFromJsonAsync<LoginRequest>(context.RequestAborted);
+            }
+            catch (Exception ex) when (ex is JsonException or InvalidOperationException)
+            {
+                return Results.BadRequest(new ErrorAnswer("The body must be JSON: {\"user\": \"...\"}.", instance));
+            }
+
+            if (login?.User is not { Length: > 0 and <= MaxUserLength } user)
+            {
+                return Results.BadRequest(new ErrorAnswer($"user must be 1 to {MaxUserLength} characters.", instance));
+            }
+
+            var session = await LoadAsync(context);
+            session.SetString(UserKey, user);
+            await session.CommitAsync(context.RequestAborted);
+            context.RotateBatonSession();
+            return Results.Ok(new UserAnswer(user, instance));
+        });
+
+        app.MapPost("/logout", async (HttpContext context) =>
+        {
+            var session = await LoadAsync(context);
+            session.Clear();
+            await session.CommitAsync(context.RequestAborted);
+            context.EndBatonSession();
+            return new UserAnswer(null, instance);
         });
 
         app.MapGet("/blob", async (HttpContext context) =>

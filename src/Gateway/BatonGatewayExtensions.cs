@@ -9,6 +9,7 @@ using Baton.Gateway.Sessions;
 using Baton.Gateway.Store;
 using Baton.Protocol;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.Extensions.Options;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
@@ -59,7 +60,7 @@ internal static class BatonGatewayExtensions
         services.AddHostedService(sp => sp.GetRequiredService<RestoreChecker>());
         services.AddSingleton<IAffinityFailurePolicy, BatonAffinityFailurePolicy>();
 
-        services.AddSingleton<SessionCookie>();
+        services.AddSingleton(sp => new SessionCookie(sp.GetRequiredService<ProtocolKeys>(), sp.GetRequiredService<IOptions<BatonOptions>>().Value.Sessions.HostPrefix));
         services.AddSingleton<ISessionPinTable, SessionPinTable>();
         services.AddHostedService<SessionPinPurger>();
 
@@ -79,6 +80,7 @@ internal static class BatonGatewayExtensions
 
     public static WebApplication MapBatonGateway(this WebApplication app)
     {
+        UseTrustedForwardedHeaders(app);
         app.UseMiddleware<GatewayErrorMiddleware>();
         app.MapHealthChecks(BatonConstants.Paths.Live, new HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks(BatonConstants.Paths.Ready, new HealthCheckOptions { Predicate = check => check.Tags.Contains(ReadyTag) });
@@ -103,6 +105,34 @@ internal static class BatonGatewayExtensions
         }
 
         return app;
+    }
+
+    // X-Forwarded-* are believed only from the proxies named in Baton:ForwardedHeaders, never from clients.
+    private static void UseTrustedForwardedHeaders(WebApplication app)
+    {
+        var trusted = app.Services.GetRequiredService<IOptions<BatonOptions>>().Value.ForwardedHeaders;
+        if (trusted.KnownProxies.Length == 0 && trusted.KnownNetworks.Length == 0)
+        {
+            return;
+        }
+
+        var options = new ForwardedHeadersOptions
+        {
+            ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto | ForwardedHeaders.XForwardedHost,
+        };
+        options.KnownProxies.Clear();
+        options.KnownIPNetworks.Clear();
+        foreach (var proxy in trusted.KnownProxies)
+        {
+            options.KnownProxies.Add(System.Net.IPAddress.Parse(proxy));
+        }
+
+        foreach (var network in trusted.KnownNetworks)
+        {
+            options.KnownIPNetworks.Add(System.Net.IPNetwork.Parse(network));
+        }
+
+        app.UseForwardedHeaders(options);
     }
 
     // Metrics always (Prometheus scraping at /_baton/metrics; OTLP too when OTEL_EXPORTER_OTLP_ENDPOINT is

@@ -24,6 +24,9 @@ public static class ProtocolConstants
     /// <summary>Backend → gateway, with 409: the backend's memory is older than the gateway's checkpoint.</summary>
     public const string StaleHeader = "Baton-Stale";
 
+    /// <summary>Backend → gateway: rotate or end the request's session (<see cref="SessionAction"/>).</summary>
+    public const string SessionActionHeader = "Baton-Session-Action";
+
     /// <summary>
     /// The secret both sides use when none is configured, in the Development environment only. Public
     /// knowledge: anywhere else a missing <c>Baton:Secret</c> stops startup.

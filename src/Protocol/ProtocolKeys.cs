@@ -17,6 +17,7 @@ public sealed class ProtocolKeys
         Grant = Derive(ikm, "grant");
         Checkpoint = Derive(ikm, "checkpoint");
         Restore = Derive(ikm, "restore");
+        Action = Derive(ikm, "action");
     }
 
     /// <summary>Signs the gateway's session cookies (gateway only).</summary>
@@ -27,6 +28,8 @@ public sealed class ProtocolKeys
     internal byte[] Checkpoint { get; }
 
     internal byte[] Restore { get; }
+
+    internal byte[] Action { get; }
 
     /// <summary>HMAC-SHA256 of the cookie's id text, with the cookie key (the gateway's cookie signature).</summary>
     public void SignCookie(ReadOnlySpan<byte> data, Span<byte> mac) => Hashing.Hmac(Cookie, data, mac);

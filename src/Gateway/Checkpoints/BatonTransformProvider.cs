@@ -19,6 +19,7 @@ namespace Baton.Gateway.Checkpoints;
 internal sealed class BatonTransformProvider(
     SessionStore store,
     ISessionPinTable pins,
+    SessionCookie cookies,
     DestinationIncarnations incarnations,
     ProtocolKeys keys,
     IOptions<BatonOptions> options,
@@ -54,6 +55,16 @@ internal sealed class BatonTransformProvider(
             var grants = new SessionGrantTransform(keys, options, time, affinity.AffinityKeyName!);
             context.RequestTransforms.Add(grants);
             context.ResponseTransforms.Add(new CheckpointCaptureTransform(store, pins, incarnations, keys, options, time, metrics, logger));
+            context.ResponseTransforms.Add(new SessionActionTransform(store, pins, cookies, keys, time, metrics, logger));
+        }
+        else
+        {
+            // A cluster without Baton affinity never sees a Baton session cookie, whatever it is called.
+            context.AddRequestTransform(transform =>
+            {
+                ProtocolHeaders.RemoveCookies(transform.ProxyRequest.Headers, (_, value) => cookies.IsOurs(value));
+                return default;
+            });
         }
     }
 

@@ -16,6 +16,18 @@ internal static partial class Log
     [LoggerMessage(1002, LogLevel.Warning, "Session limit reached ({Count} sessions with state); a session's first change was refused with 503.", EventName = "SessionCapacityReached")]
     public static partial void SessionCapacityReached(ILogger logger, int count);
 
+    [LoggerMessage(2007, LogLevel.Information, "Session {SessionHash} rotated to {NewHash}; the old id is dead.", EventName = "SessionRotated")]
+    public static partial void SessionRotated(ILogger logger, string sessionHash, string newHash);
+
+    [LoggerMessage(2008, LogLevel.Information, "Session {SessionHash} ended by the backend.", EventName = "SessionEnded")]
+    public static partial void SessionEnded(ILogger logger, string sessionHash);
+
+    [LoggerMessage(2009, LogLevel.Warning, "Session action for session {SessionHash} rejected (bad signature, malformed, or another session's id); answered 502.", EventName = "SessionActionRejected")]
+    public static partial void SessionActionRejected(ILogger logger, string sessionHash);
+
+    [LoggerMessage(2010, LogLevel.Error, "Session {SessionHash} could not be rotated ({Reason}); answered 503.", EventName = "SessionActionFailed")]
+    public static partial void SessionActionFailed(ILogger logger, string sessionHash, string reason);
+
     [LoggerMessage(2005, LogLevel.Warning, "Checkpoint version {Version} of session {SessionHash} was made in epoch {Epoch}, which the session has left; not stored, not released.", EventName = "CheckpointFenced")]
     public static partial void CheckpointFenced(ILogger logger, string sessionHash, long version, long epoch);
 

@@ -49,8 +49,8 @@ internal static class ProtocolHeaders
         return doomed?.Count ?? 0;
     }
 
-    /// <summary>Removes the named cookie from an outgoing request's Cookie header(s).</summary>
-    public static void RemoveCookie(HttpRequestHeaders headers, string cookieName)
+    /// <summary>Removes the cookies <paramref name="doomed"/> picks (by name and value) from an outgoing request's Cookie header(s).</summary>
+    public static void RemoveCookies(HttpRequestHeaders headers, Func<string, string, bool> doomed)
     {
         if (!headers.TryGetValues("Cookie", out var values))
         {
@@ -58,17 +58,28 @@ internal static class ProtocolHeaders
         }
 
         var kept = new List<string>();
-        foreach (var value in values)
+        var removed = 0;
+        foreach (var header in values)
         {
-            foreach (var pair in value.Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            foreach (var pair in header.Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
             {
                 var eq = pair.IndexOf('=', StringComparison.Ordinal);
                 var name = eq < 0 ? pair : pair[..eq].Trim();
-                if (!string.Equals(name, cookieName, StringComparison.Ordinal))
+                var value = eq < 0 ? string.Empty : pair[(eq + 1)..].Trim();
+                if (doomed(name, value))
+                {
+                    removed++;
+                }
+                else
                 {
                     kept.Add(pair);
                 }
             }
+        }
+
+        if (removed == 0)
+        {
+            return;
         }
 
         headers.Remove("Cookie");

@@ -42,6 +42,11 @@ internal sealed class BatonClusterValidator : IClusterValidator
                 errors.Add(new ArgumentException($"{clusterKey}:HealthCheck:AvailableDestinationsPolicy must be '{BatonConstants.AvailableDestinationsPolicyName}' on a cluster with Baton affinity: it leaves out draining destinations and never sends requests to destinations known to be down (it is '{available}')."));
             }
 
+            if (affinity.Cookie?.SameSite == Microsoft.AspNetCore.Http.SameSiteMode.None && affinity.Cookie.SecurePolicy != Microsoft.AspNetCore.Http.CookieSecurePolicy.Always)
+            {
+                errors.Add(new ArgumentException($"{affinityKey}:Cookie:SameSite is None, which browsers accept only on a Secure cookie: set {affinityKey}:Cookie:SecurePolicy to Always (and serve over HTTPS), or use Lax."));
+            }
+
             if (affinity.Cookie?.HttpOnly == false)
             {
                 errors.Add(new ArgumentException($"{affinityKey}:Cookie:HttpOnly must not be false: Baton's session cookie is never readable by scripts."));

@@ -45,6 +45,23 @@ public sealed class BatonOptions
 
     /// <summary>What the gateway accepts from clients (<c>Baton:Limits</c>).</summary>
     public BatonLimitsOptions Limits { get; set; } = new();
+
+    /// <summary>Proxies in front of the gateway whose <c>X-Forwarded-*</c> headers are believed (<c>Baton:ForwardedHeaders</c>).</summary>
+    public BatonForwardedHeadersOptions ForwardedHeaders { get; set; } = new();
+}
+
+/// <summary>
+/// Which peers may tell the gateway, with <c>X-Forwarded-For</c>, <c>-Proto</c> and <c>-Host</c>, who the client
+/// is and whether it came over HTTPS (a TLS-terminating balancer in front). From anyone else those headers
+/// are ignored. Both empty (the default): believed from nobody.
+/// </summary>
+public sealed class BatonForwardedHeadersOptions
+{
+    /// <summary>Addresses of trusted proxies, e.g. <c>10.0.0.5</c>.</summary>
+    public string[] KnownProxies { get; set; } = [];
+
+    /// <summary>Networks of trusted proxies in CIDR notation, e.g. <c>10.0.0.0/24</c>.</summary>
+    public string[] KnownNetworks { get; set; } = [];
 }
 
 /// <summary>
@@ -215,6 +232,12 @@ public sealed class BatonSessionOptions
     /// Default 100,000.
     /// </summary>
     public int MaxAnonymousSessions { get; set; } = 100_000;
+
+    /// <summary>
+    /// Over HTTPS, name the session cookie <c>__Host-</c> + its name (host-only, Secure, Path=/): no subdomain
+    /// can plant or overwrite it. Default true.
+    /// </summary>
+    public bool HostPrefix { get; set; } = true;
 
     /// <summary>How often expired sessions are swept from the pin table. Default 1 minute.</summary>
     public TimeSpan PurgeInterval { get; set; } = TimeSpan.FromMinutes(1);

@@ -35,6 +35,15 @@ internal sealed class BatonOptionsValidator(IHostEnvironment environment) : IVal
         {
             errors.Add($"{Section}:Secret must be at least {MinimumSecretLength} characters long (it has {options.Secret.Length}).");
         }
+        else if (options.Secret == Baton.Protocol.ProtocolConstants.DevelopmentSecret && !environment.IsDevelopment())
+        {
+            errors.Add($"{Section}:Secret is the documented development secret, which anyone can read: outside the Development environment set one of your own (at least {MinimumSecretLength} random characters).");
+        }
+
+        if (options.Admin.AllowRemote && string.IsNullOrEmpty(options.Admin.Token) && !environment.IsDevelopment())
+        {
+            errors.Add($"{Section}:Admin:AllowRemote is true but {Section}:Admin:Token is empty: the status page and metrics would be served to any address without a token. Set a token (at least {MinimumSecretLength} characters), or leave AllowRemote false.");
+        }
 
         var sessions = options.Sessions;
         if (sessions.IdleTimeout < MinimumIdleTimeout || sessions.IdleTimeout > MaximumIdleTimeout)
@@ -174,6 +183,22 @@ internal sealed class BatonOptionsValidator(IHostEnvironment environment) : IVal
         }
 
         ValidateLimits(options.Limits, errors);
+        foreach (var proxy in options.ForwardedHeaders.KnownProxies)
+        {
+            if (!System.Net.IPAddress.TryParse(proxy, out _))
+            {
+                errors.Add($"{Section}:ForwardedHeaders:KnownProxies has '{proxy}', which is not an IP address.");
+            }
+        }
+
+        foreach (var network in options.ForwardedHeaders.KnownNetworks)
+        {
+            if (!System.Net.IPNetwork.TryParse(network, out _))
+            {
+                errors.Add($"{Section}:ForwardedHeaders:KnownNetworks has '{network}', which is not a network in CIDR notation (like 10.0.0.0/24).");
+            }
+        }
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 

@@ -31,6 +31,7 @@ internal sealed class BatonMetrics
     private readonly Counter<long> _drains;
     private readonly Counter<long> _refilled;
     private readonly Counter<long> _clientFailures;
+    private readonly Counter<long> _sessionActions;
 
     public BatonMetrics(IMeterFactory meterFactory)
     {
@@ -56,6 +57,7 @@ internal sealed class BatonMetrics
         _resends = meter.CreateCounter<long>("baton.resend.count", "{request}", "Requests resent to another destination (or the same one after a restore).");
         _refusals = meter.CreateCounter<long>("baton.failover.refused", "{request}", "Failed-over requests answered with an error, by baton.reason (not_resent, no_destination, body_not_buffered, attempts_exhausted).");
         _clientFailures = meter.CreateCounter<long>("baton.request.client_failed", "{request}", "Requests failed by their client (a body stalled, too large, too slow or malformed; a client gone), answered with their own 4xx, by baton.reason. Never held against a destination.");
+        _sessionActions = meter.CreateCounter<long>("baton.session.action", "{session}", "Session identity changes asked by backends, by baton.action (rotate, end, rejected).");
         _refilled = meter.CreateCounter<long>("baton.redis.refilled", "{session}", "Sessions written back into Redis from the journal after Redis restarted or lost its data.");
         _drains = meter.CreateCounter<long>("baton.drain.count", "{change}", "Destinations put into or taken out of drain, by baton.change.");
         _storeFallbacks = meter.CreateCounter<long>("baton.store.fallback.count", "{call}", "Store operations served by the journal alone because Redis could not answer.");
@@ -131,6 +133,8 @@ internal sealed class BatonMetrics
 
     /// <summary>A failed request that could not be sent again: attempts used up, or a body too large or streamed to keep.</summary>
     public void ResendImpossible(string reason) => _refusals.Add(1, new KeyValuePair<string, object?>("baton.reason", reason));
+
+    public void SessionAction(string action) => _sessionActions.Add(1, new KeyValuePair<string, object?>("baton.action", action));
 
     public void RedisRefilled(int sessions) => _refilled.Add(sessions);
 

@@ -77,8 +77,7 @@ internal sealed class BatonSessionAffinityPolicy(
         if (session.IsNew)
         {
             metrics.SessionCreated();
-            var options = SessionCookie.CreateOptions(config.Cookie, context.Request.IsHttps, timeProvider.GetUtcNow());
-            context.Response.Cookies.Append(config.AffinityKeyName, cookies.Protect(session.Id), options);
+            cookies.Issue(context, config, session.Id, timeProvider.GetUtcNow());
         }
     }
 

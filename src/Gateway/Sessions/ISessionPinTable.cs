@@ -55,6 +55,12 @@ internal interface ISessionPinTable
     /// </summary>
     void AdvanceEpoch(SessionId id);
 
+    /// <summary>Moves the session to a new id (rotation): same pin, version, epoch and standing; the old id is gone.</summary>
+    void Rekey(SessionId id, SessionId renewed);
+
+    /// <summary>Drops the session now (it ended), from the store too.</summary>
+    void Forget(SessionId id);
+
     /// <summary>Live sessions per destination (a walk over the table: for metrics and the status page, not the hot path).</summary>
     IReadOnlyDictionary<string, int> CountByDestination();
 

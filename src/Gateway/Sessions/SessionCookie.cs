@@ -29,14 +29,88 @@ internal enum CookieVerdict
 /// </summary>
 internal sealed class SessionCookie
 {
+    /// <summary>The prefix browsers hold to host-only, Secure, Path=/ cookies: no subdomain can plant or overwrite one.</summary>
+    public const string HostPrefix = "__Host-";
+
     public const int MacLength = 16;
     public const int EncodedMacLength = 22;
     public const int EncodedLength = SessionId.EncodedLength + 1 + EncodedMacLength;
     private const char Separator = '.';
 
     private readonly ProtocolKeys _keys;
+    private readonly bool _hostPrefix;
 
-    public SessionCookie(ProtocolKeys keys) => _keys = keys;
+    /// <param name="keys">The keys derived from <c>Baton:Secret</c>.</param>
+    /// <param name="hostPrefix"><c>Baton:Sessions:HostPrefix</c>.</param>
+    public SessionCookie(ProtocolKeys keys, bool hostPrefix = true)
+    {
+        _keys = keys;
+        _hostPrefix = hostPrefix;
+    }
+
+    /// <summary>
+    /// The cookie's name on this request: <c>__Host-</c> + the affinity key name over HTTPS (unless turned
+    /// off, or the cookie is configured with a domain or a path, which the prefix forbids); the key name alone
+    /// otherwise. Over HTTPS only the prefixed cookie is read, so a cookie planted without it is ignored.
+    /// </summary>
+    public string NameFor(SessionAffinityConfig affinity, HttpRequest request)
+        => UsesHostPrefix(affinity.Cookie, request.IsHttps) ? HostPrefix + affinity.AffinityKeyName : affinity.AffinityKeyName!;
+
+    /// <summary>Sets the session's cookie on the response, and keeps shared caches from storing it.</summary>
+    public void Issue(HttpContext context, SessionAffinityConfig affinity, SessionId id, DateTimeOffset now)
+    {
+        var https = context.Request.IsHttps;
+        var options = CreateOptions(affinity.Cookie, https, now);
+        if (UsesHostPrefix(affinity.Cookie, https))
+        {
+            options.Secure = true;
+        }
+
+        Replace(context.Response, NameFor(affinity, context.Request), Protect(id), options);
+    }
+
+    /// <summary>Expires the session's cookie on the response (the session ended).</summary>
+    public void Expire(HttpContext context, SessionAffinityConfig affinity, DateTimeOffset now)
+    {
+        var options = CreateOptions(affinity.Cookie, context.Request.IsHttps, now);
+        options.Expires = DateTimeOffset.UnixEpoch;
+        options.MaxAge = null;
+        if (UsesHostPrefix(affinity.Cookie, context.Request.IsHttps))
+        {
+            options.Secure = true;
+        }
+
+        Replace(context.Response, NameFor(affinity, context.Request), string.Empty, options);
+    }
+
+    // One Set-Cookie for the session per response: a rotation replaces the one issued earlier in it.
+    private static void Replace(HttpResponse response, string name, string value, CookieOptions options)
+    {
+        var others = response.Headers.SetCookie.Where(c => c is not null && !c.StartsWith(name + "=", StringComparison.Ordinal)).ToArray();
+        response.Headers.SetCookie = others;
+        response.Cookies.Append(name, value, options);
+        KeepOutOfSharedCaches(response);
+    }
+
+    /// <summary>True when a cookie value is one this gateway issued (its signature holds), whatever its name.</summary>
+    public bool IsOurs(string value) => value.Length == EncodedLength && Unprotect(value, out _) == CookieVerdict.Valid;
+
+    // A response that sets a session cookie must never be served to someone else from a shared cache.
+    private static void KeepOutOfSharedCaches(HttpResponse response)
+    {
+        var directives = response.Headers.CacheControl.ToString();
+        if (directives.Contains("private", StringComparison.OrdinalIgnoreCase) || directives.Contains("no-store", StringComparison.OrdinalIgnoreCase))
+        {
+            return;
+        }
+
+        var kept = directives.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Where(d => !d.Equals("public", StringComparison.OrdinalIgnoreCase) && !d.StartsWith("s-maxage", StringComparison.OrdinalIgnoreCase));
+        response.Headers.CacheControl = string.Join(", ", kept.Prepend("private"));
+    }
+
+    private bool UsesHostPrefix(SessionAffinityCookieConfig? cookie, bool https)
+        => _hostPrefix && https && cookie?.Domain is null && (cookie?.Path is null or "/");
 
     public string Protect(SessionId id)
     {

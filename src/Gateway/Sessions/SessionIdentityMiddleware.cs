@@ -25,7 +25,7 @@ internal sealed class SessionIdentityMiddleware(
             return;
         }
 
-        var verdict = cookies.Unprotect(context.Request.Cookies[affinity.AffinityKeyName!], out var id);
+        var verdict = cookies.Unprotect(context.Request.Cookies[cookies.NameFor(affinity, context.Request)], out var id);
         var pin = verdict == CookieVerdict.Valid ? await pins.FindAsync(id, context.RequestAborted) : null;
 
         BatonSessionFeature session;

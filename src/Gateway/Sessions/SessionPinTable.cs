@@ -155,6 +155,22 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
             .ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
+    public void Rekey(SessionId id, SessionId renewed)
+    {
+        if (_entries.TryRemove(id, out var entry) && _entries.TryAdd(renewed, entry) && !entry.IsKept)
+        {
+            _anonymousOrder.Enqueue((renewed, entry));
+        }
+    }
+
+    public void Forget(SessionId id)
+    {
+        if (_entries.TryGetValue(id, out var entry))
+        {
+            Expire(id, entry);
+        }
+    }
+
     public ValueTask<int> PurgeExpiredAsync(CancellationToken cancellationToken)
     {
         var now = Now();

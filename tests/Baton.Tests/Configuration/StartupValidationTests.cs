@@ -33,6 +33,9 @@ public sealed class StartupValidationTests
         { "Baton:Limits:MinRequestBodyBytesPerSecond must be between", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Limits:MinRequestBodyBytesPerSecond=-1"] },
         { "Baton:Limits:RequestBodyIdleTimeout must be between", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Limits:RequestBodyIdleTimeout=00:00:00"] },
         { "Baton:Limits:MaxConnections must be between", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Limits:MaxConnections=0"] },
+        { "Baton:Secret is the documented development secret", [$"--Baton:Secret={Baton.Protocol.ProtocolConstants.DevelopmentSecret}"] },
+        { "Baton:Admin:AllowRemote is true but Baton:Admin:Token is empty", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Admin:AllowRemote=true"] },
+        { "ReverseProxy:Clusters:demo:SessionAffinity:Cookie:SameSite is None", [$"--Baton:Secret={TestGateway.Secret}", "--ReverseProxy:Clusters:demo:SessionAffinity:Cookie:SameSite=None"] },
         { "session affinity policy 'Sticky' set on the cluster 'demo'", [$"--Baton:Secret={TestGateway.Secret}", "--ReverseProxy:Clusters:demo:SessionAffinity:Policy=Sticky"] },
     };
 

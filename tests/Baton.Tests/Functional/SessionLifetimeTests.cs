@@ -107,7 +107,7 @@ public sealed class SessionLifetimeTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task OverHttps_TheSessionCookieIsSecure()
+    public async Task OverHttps_TheSessionCookieIsSecure_AndHostPrefixed()
     {
         var certificate = Path.Combine(TestPaths.NewFolder("cert"), "gateway.pfx");
         using (var rsa = RSA.Create(2048))
@@ -130,7 +130,9 @@ public sealed class SessionLifetimeTests : IAsyncLifetime
         using var response = await client.PostAsync(new Uri("/counter", UriKind.Relative), content: null);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var attributes = SessionCookieTests.SessionSetCookie(response).Split(';', StringSplitOptions.TrimEntries).Select(a => a.ToLowerInvariant());
+        var cookie = Assert.Single(response.Headers.GetValues("Set-Cookie"));
+        Assert.StartsWith($"__Host-{TestGateway.CookieName}=", cookie, StringComparison.Ordinal);
+        var attributes = cookie.Split(';', StringSplitOptions.TrimEntries).Select(a => a.ToLowerInvariant());
         Assert.Contains("secure", attributes);
         Assert.Contains("httponly", attributes);
     }
@@ -161,6 +163,14 @@ public sealed class SessionLifetimeTests : IAsyncLifetime
         }
 
         public void AdvanceEpoch(SessionId id)
+        {
+        }
+
+        public void Rekey(SessionId id, SessionId renewed)
+        {
+        }
+
+        public void Forget(SessionId id)
         {
         }
 

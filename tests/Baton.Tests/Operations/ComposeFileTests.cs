@@ -57,11 +57,14 @@ public sealed class ComposeFileTests
         var settings = new BatonOptions();
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(variables
             .Where(v => v.Key.StartsWith("Baton__", StringComparison.Ordinal))
-            .Select(v => new KeyValuePair<string, string?>(v.Key.Replace("__", ":", StringComparison.Ordinal)["Baton:".Length..], v.Key == "Baton__Secret" ? TestGateway.Secret : v.Value)))
+            .Select(v => new KeyValuePair<string, string?>(v.Key.Replace("__", ":", StringComparison.Ordinal)["Baton:".Length..], v.Key is "Baton__Secret" or "Baton__Admin__Token" ? TestGateway.Secret : v.Value)))
             .Build();
         configuration.Bind(settings);
         Assert.Equal("redis:6379", settings.Redis);
         Assert.True(settings.Admin.AllowRemote);
+        Assert.Equal(TestGateway.Secret, settings.Admin.Token);
+        var validation = new BatonOptionsValidator(new Microsoft.Extensions.Hosting.Internal.HostingEnvironment { EnvironmentName = "Production" }).Validate(null, settings);
+        Assert.True(validation.Succeeded, validation.FailureMessage);
     }
 
     [Fact]

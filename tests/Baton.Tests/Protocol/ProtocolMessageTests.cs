@@ -45,6 +45,24 @@ public sealed class ProtocolMessageTests
         Assert.Equal(checkpoint, parsed);
     }
 
+    [Theory]
+    [InlineData(SessionActionKind.Rotate, "action=rotate")]
+    [InlineData(SessionActionKind.End, "action=end")]
+    public void SessionAction_RoundTrips_AndNeitherItsKindNorItsSessionCanBeChanged(SessionActionKind kind, string field)
+    {
+        var action = new SessionAction(Ids.New(), kind);
+        var header = action.Format(Keys);
+
+        Assert.Contains(field, header, StringComparison.Ordinal);
+        Assert.Equal(ProtocolVerdict.Valid, SessionAction.TryParse(header, Keys, out var parsed));
+        Assert.Equal(action, parsed);
+        var other = kind == SessionActionKind.Rotate ? "action=end" : "action=rotate";
+        Assert.Equal(ProtocolVerdict.BadSignature, SessionAction.TryParse(header.Replace(field, other, StringComparison.Ordinal), Keys, out _));
+        Assert.Equal(ProtocolVerdict.BadSignature, SessionAction.TryParse(header.Replace(action.SessionId, Ids.New(), StringComparison.Ordinal), Keys, out _));
+        Assert.Equal(ProtocolVerdict.BadSignature, SessionAction.TryParse(header, OtherKeys, out _));
+        Assert.Equal(ProtocolVerdict.Malformed, SessionAction.TryParse(header.Replace(field, "action=steal", StringComparison.Ordinal), Keys, out _));
+    }
+
     [Fact]
     public void ACheckpointsEpoch_IsSigned_SoNoneCanBeAlteredOrAddedToAVersion1Message()
     {
