@@ -306,27 +306,17 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
         public long AdvanceEpoch() => Interlocked.Increment(ref _epoch);
 
-        public void RaiseEpoch(long epoch)
-        {
-            var current = Volatile.Read(ref _epoch);
-            while (epoch > current)
-            {
-                var seen = Interlocked.CompareExchange(ref _epoch, epoch, current);
-                if (seen == current)
-                {
-                    return;
-                }
+        public void RaiseEpoch(long epoch) => RaiseTo(ref _epoch, epoch);
 
-                current = seen;
-            }
-        }
+        public void AdvanceVersion(long version) => RaiseTo(ref _version, version);
 
-        public void AdvanceVersion(long version)
+        // Moves a field forward to the value, never back, against concurrent writers.
+        private static void RaiseTo(ref long field, long value)
         {
-            var current = Volatile.Read(ref _version);
-            while (version > current)
+            var current = Volatile.Read(ref field);
+            while (value > current)
             {
-                var seen = Interlocked.CompareExchange(ref _version, version, current);
+                var seen = Interlocked.CompareExchange(ref field, value, current);
                 if (seen == current)
                 {
                     return;
