@@ -14,16 +14,16 @@ internal sealed class AttemptSignals
     public bool ChangeStored { get; private set; }
 
     /// <summary>
-    /// True when this attempt's checkpoint came from an epoch the session has left: its change was not kept,
-    /// and its response must not be released as a success.
+    /// True when this attempt's checkpoint was refused by the store — made in an epoch the session has left, or
+    /// not newer than what is stored: its change was not kept, and its response must not be released as a success.
     /// </summary>
-    public bool ChangeFenced { get; private set; }
+    public bool ChangeNotKept { get; private set; }
 
     public static void GatewayFailed(HttpContext context, string reason) => For(context).GatewayFault ??= reason;
 
     public static void Stored(HttpContext context) => For(context).ChangeStored = true;
 
-    public static void Fenced(HttpContext context) => For(context).ChangeFenced = true;
+    public static void NotKept(HttpContext context) => For(context).ChangeNotKept = true;
 
     private static AttemptSignals For(HttpContext context)
     {

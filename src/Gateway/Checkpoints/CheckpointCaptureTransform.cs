@@ -155,16 +155,24 @@ internal sealed class CheckpointCaptureTransform(
                 pins.RecordVersion(owner.Id, checkpoint.Version);
                 owner.Version = Math.Max(owner.Version, checkpoint.Version);
                 break;
-            case SaveOutcome.Fenced:
-                // Never released as a success: the failover step resends the request to the current owner when
-                // that is safe, or answers that nothing was changed.
-                Log.CheckpointFenced(logger, owner.Id.Hash, checkpoint.Version, epoch);
-                AttemptSignals.Fenced(http);
+            default:
+                // Not kept (an epoch the session has left, or a version the store already holds with other
+                // content): never released as a success. The failover step resends the request to the current
+                // owner when that is safe, or answers that nothing was changed.
+                if (outcome == SaveOutcome.Fenced)
+                {
+                    Log.CheckpointFenced(logger, owner.Id.Hash, checkpoint.Version, epoch);
+                }
+                else
+                {
+                    // This backend's copy has diverged from what is stored: a new epoch keeps it from being served.
+                    Log.StaleCheckpoint(logger, owner.Id.Hash, checkpoint.Version);
+                    pins.AdvanceEpoch(owner.Id);
+                }
+
+                AttemptSignals.NotKept(http);
                 context.SuppressResponseBody = true;
                 return;
-            default:
-                Log.StaleCheckpoint(logger, owner.Id.Hash, checkpoint.Version);
-                break;
         }
 
         if (http.Response.ContentLength is { } length)

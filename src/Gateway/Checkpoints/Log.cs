@@ -9,7 +9,7 @@ internal static partial class Log
     [LoggerMessage(2002, LogLevel.Error, "Checkpoint version {Version} of session {SessionHash} could not be stored ({Reason}); answered 503.", EventName = "CheckpointNotStored")]
     public static partial void CheckpointNotStored(ILogger logger, string sessionHash, long version, string reason);
 
-    [LoggerMessage(2003, LogLevel.Debug, "Checkpoint version {Version} of session {SessionHash} was not newer than the stored one.", EventName = "StaleCheckpoint")]
+    [LoggerMessage(2003, LogLevel.Warning, "Checkpoint version {Version} of session {SessionHash} was not newer than the stored one; not stored, not released, and the session starts a new epoch.", EventName = "StaleCheckpoint")]
     public static partial void StaleCheckpoint(ILogger logger, string sessionHash, long version);
 
     // Id 1002 is kept from when the limit was checked as the session was created.

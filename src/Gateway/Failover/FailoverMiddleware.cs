@@ -57,13 +57,13 @@ internal sealed class FailoverMiddleware(
             var stale = context.Features.Get<StaleSessionSignal>() is not null;
             if (error is null && !stale)
             {
-                if (context.Features.Get<AttemptSignals>()?.ChangeFenced != true)
+                if (context.Features.Get<AttemptSignals>()?.ChangeNotKept != true)
                 {
                     return;
                 }
 
-                // An old owner answered after the session moved on: its change was not kept. Resend to the
-                // current owner when that is safe (the change then happens once); else say nothing changed.
+                // The store refused the change (an old owner answered after the session moved on): it was not
+                // kept. Resend to the current owner when that is safe (it then happens once); else say nothing changed.
                 if (!body.Resendable || attempt >= _options.MaxAttempts || !MayResend(context.Request))
                 {
                     metrics.ResendRefused();
