@@ -23,8 +23,8 @@ internal sealed class SessionGrantTransform(ProtocolKeys keys, IOptions<BatonOpt
             return default;
         }
 
-        // The session cookie, in either spelling, stays at the edge: backends learn the session from the grant.
-        ProtocolHeaders.RemoveCookies(context.ProxyRequest.Headers, (name, _) => name == cookieName || name == SessionCookie.HostPrefix + cookieName);
+        // The session cookie, in any spelling and case, stays at the edge: backends learn the session from the grant.
+        ProtocolHeaders.RemoveCookies(context.ProxyRequest.Headers, (name, _) => SessionCookie.IsSessionCookieName(name, cookieName));
         var grant = new SessionGrant(session.Id.Value, session.Version, session.Epoch, _ttl, _maxState, ProtocolTime.Now(time));
         context.ProxyRequest.Headers.TryAddWithoutValidation(ProtocolConstants.SessionHeader, grant.Format(keys));
         return default;

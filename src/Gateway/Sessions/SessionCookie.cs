@@ -20,6 +20,9 @@ internal enum CookieVerdict
 
     /// <summary>Issued by this gateway (the signature holds).</summary>
     Valid,
+
+    /// <summary>More than one cookie goes by the session cookie's name in some spelling: which is the client's cannot be told.</summary>
+    Ambiguous,
 }
 
 /// <summary>
@@ -55,6 +58,42 @@ internal sealed class SessionCookie
     /// </summary>
     public string NameFor(SessionAffinityConfig affinity, HttpRequest request)
         => UsesHostPrefix(affinity.Cookie, request.IsHttps) ? HostPrefix + affinity.AffinityKeyName : affinity.AffinityKeyName!;
+
+    /// <summary>
+    /// Reads the session cookie from the request by its exact name (<see cref="NameFor"/>): a cookie of another
+    /// spelling (<c>__host-baton.sid</c>, which some browsers let a subdomain set) is never taken for it, and
+    /// when two cookies go by the name in any spelling the request is <see cref="CookieVerdict.Ambiguous"/>.
+    /// </summary>
+    public CookieVerdict Read(HttpRequest request, SessionAffinityConfig affinity, out SessionId id)
+    {
+        id = default;
+        var name = NameFor(affinity, request);
+        string? value = null;
+        var alike = 0;
+        foreach (var header in request.Headers.Cookie)
+        {
+            foreach (var pair in (header ?? string.Empty).Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            {
+                var eq = pair.IndexOf('=', StringComparison.Ordinal);
+                var candidate = eq < 0 ? pair : pair[..eq].Trim();
+                if (string.Equals(candidate, name, StringComparison.OrdinalIgnoreCase))
+                {
+                    alike++;
+                    if (string.Equals(candidate, name, StringComparison.Ordinal) && eq >= 0)
+                    {
+                        value = pair[(eq + 1)..].Trim();
+                    }
+                }
+            }
+        }
+
+        return alike > 1 ? CookieVerdict.Ambiguous : Unprotect(value, out id);
+    }
+
+    /// <summary>True for a request cookie name that is the session cookie's in either spelling, whatever its case.</summary>
+    public static bool IsSessionCookieName(string candidate, string affinityKeyName)
+        => string.Equals(candidate, affinityKeyName, StringComparison.OrdinalIgnoreCase)
+           || string.Equals(candidate, HostPrefix + affinityKeyName, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Sets the session's cookie on the response, and keeps shared caches from storing it.</summary>
     public void Issue(HttpContext context, SessionAffinityConfig affinity, SessionId id, DateTimeOffset now)

@@ -25,7 +25,7 @@ internal sealed class SessionIdentityMiddleware(
             return;
         }
 
-        var verdict = cookies.Unprotect(context.Request.Cookies[cookies.NameFor(affinity, context.Request)], out var id);
+        var verdict = cookies.Read(context.Request, affinity, out var id);
         var pin = verdict == CookieVerdict.Valid ? await pins.FindAsync(id, context.RequestAborted) : null;
 
         BatonSessionFeature session;
@@ -41,6 +41,7 @@ internal sealed class SessionIdentityMiddleware(
                 {
                     CookieVerdict.Malformed => "malformed",
                     CookieVerdict.BadSignature => "bad_signature",
+                    CookieVerdict.Ambiguous => "ambiguous",
                     _ => "unknown",
                 };
                 metrics.CookieRejected(reason);

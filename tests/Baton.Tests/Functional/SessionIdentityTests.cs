@@ -141,6 +141,26 @@ public sealed class SessionIdentityTests : IAsyncLifetime
         Assert.Equal(1, Count(await carried.Content.ReadAsStringAsync()));
     }
 
+    [Theory]
+    [InlineData("__host-{0}={1}")]
+    [InlineData("__Host-{0}={1}; __HOST-{0}={1}")]
+    [InlineData("__Host-{0}={1}; __host-{0}=planted")]
+    public async Task OverHttps_ACookieOfAnotherSpellingOrTwoOfTheName_CarryNoSession(string cookies)
+    {
+        using var client = _gateway.NewRawClient();
+        using var first = new HttpRequestMessage(HttpMethod.Post, "/counter");
+        first.Headers.Add("X-Forwarded-Proto", "https");
+        using var response = await client.SendAsync(first);
+        var value = Assert.Single(response.Headers.GetValues("Set-Cookie")).Split(';')[0].Split('=', 2)[1];
+
+        using var planted = new HttpRequestMessage(HttpMethod.Get, "/counter");
+        planted.Headers.Add("X-Forwarded-Proto", "https");
+        planted.Headers.Add("Cookie", string.Format(System.Globalization.CultureInfo.InvariantCulture, cookies, TestGateway.CookieName, value));
+        using var answer = await client.SendAsync(planted);
+
+        Assert.Equal(0, Count(await answer.Content.ReadAsStringAsync()));
+    }
+
     private static int Count(string json) => JsonDocument.Parse(json).RootElement.GetProperty("count").GetInt32();
 
     /// <summary>Sends with the given session cookie; gives the session cookie the answer set (or the one sent) and the body.</summary>
