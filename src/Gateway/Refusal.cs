@@ -9,7 +9,8 @@ namespace Baton.Gateway;
 internal static class Refusal
 {
     /// <param name="closeConnection">Close an HTTP/1.x connection after this answer (a request body was left unread).</param>
-    public static Task WriteAsync(HttpContext context, int statusCode, string reason, bool closeConnection = false)
+    /// <param name="headers">Adds headers of its own to the answer (a cookie to expire, say).</param>
+    public static Task WriteAsync(HttpContext context, int statusCode, string reason, bool closeConnection = false, Action<HttpContext>? headers = null)
     {
         var response = context.Response;
         response.Clear();
@@ -26,6 +27,7 @@ internal static class Refusal
 
         response.Headers[HeaderNames.CacheControl] = "no-store";
         response.ContentType = "text/plain; charset=utf-8";
+        headers?.Invoke(context);
         return response.WriteAsync(reason, context.RequestAborted);
     }
 }

@@ -102,6 +102,13 @@ internal sealed class CheckpointCaptureTransform(
         var stored = state!;
         if (!pins.TryKeep(owner.Id))
         {
+            if (await pins.FindAsync(owner.Id, context.CancellationToken) is null)
+            {
+                // The session was renewed or ended (login, logout) while this request ran: its change goes nowhere.
+                await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, "The session was renewed or ended while this request ran; nothing was changed. Retry shortly.");
+                return;
+            }
+
             // The session's first state would pass Baton:Sessions:MaxSessions: the change is not kept anywhere.
             metrics.SessionRefused();
             Log.SessionCapacityReached(logger, pins.Count);

@@ -38,7 +38,7 @@ internal sealed class SessionActionTransform(
         {
             metrics.SessionAction("rejected");
             Log.SessionActionRejected(logger, session?.Id.Hash ?? "-");
-            await RefuseAsync(context, StatusCodes.Status502BadGateway, "The backend sent an invalid session action; the session was left as it was.");
+            await EndAndRefuseAsync(context, session, affinity, StatusCodes.Status502BadGateway, "The backend sent an invalid session action; the session was ended: sign in again.");
             return;
         }
 
@@ -55,14 +55,17 @@ internal sealed class SessionActionTransform(
             }
 
             var renewed = SessionId.New();
-            if (await pins.FindAsync(session.Id, context.CancellationToken) is { } pin
-                && await store.GetAsync(session.Id.Value, pin.Version, context.CancellationToken) is { } record)
+            var pin = await pins.FindAsync(session.Id, context.CancellationToken);
+            var copied = pin is null ? -1 : await CopyAsync(session.Id, renewed, pin, -1, now, context.CancellationToken);
+
+            // From here the old id takes no checkpoint (it is unknown); one another request of the session stored
+            // while the copy ran is copied too, so the newest state is the new id's.
+            pins.Rekey(session.Id, renewed);
+            if (pin is not null)
             {
-                var millis = now.ToUnixTimeMilliseconds();
-                await store.SaveCheckpointAsync(record with { SessionId = renewed.Value, Owner = pin.DestinationId, UpdatedAt = millis, LastAccess = millis, Epoch = pin.Epoch });
+                await CopyAsync(session.Id, renewed, pin, copied, now, context.CancellationToken);
             }
 
-            pins.Rekey(session.Id, renewed);
             store.Delete(session.Id.Value);
             cookies.Issue(http, affinity, renewed, now);
             metrics.SessionAction("rotate");
@@ -70,14 +73,34 @@ internal sealed class SessionActionTransform(
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
+            // Fail closed: keeping the old id would keep whatever login just happened on an id that may have been
+            // planted. The session ends; the client signs in again.
             Log.SessionActionFailed(logger, session.Id.Hash, ex.Message);
-            await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, "The session could not be given a new id now; retry shortly.");
+            await EndAndRefuseAsync(context, session, affinity, StatusCodes.Status503ServiceUnavailable, "The session could not be given a new id, so it was ended: sign in again shortly.");
         }
     }
 
-    private static async Task RefuseAsync(ResponseTransformContext context, int status, string reason)
+    /// <summary>Copies the old id's stored state to the new id when it is newer than <paramref name="after"/>; returns the version copied.</summary>
+    private async Task<long> CopyAsync(SessionId old, SessionId renewed, SessionPin pin, long after, DateTimeOffset now, CancellationToken cancellationToken)
     {
+        if (await store.GetAsync(old.Value, pin.Version, cancellationToken) is not { } record || record.Version <= after)
+        {
+            return after;
+        }
+
+        var millis = now.ToUnixTimeMilliseconds();
+        await store.SaveCheckpointAsync(record with { SessionId = renewed.Value, Owner = pin.DestinationId, UpdatedAt = millis, LastAccess = millis, Epoch = pin.Epoch });
+        return record.Version;
+    }
+
+    private async Task EndAndRefuseAsync(ResponseTransformContext context, BatonSessionFeature? session, Yarp.ReverseProxy.Configuration.SessionAffinityConfig affinity, int status, string reason)
+    {
+        if (session is not null)
+        {
+            pins.Forget(session.Id);
+        }
+
         context.SuppressResponseBody = true;
-        await Refusal.WriteAsync(context.HttpContext, status, reason);
+        await Refusal.WriteAsync(context.HttpContext, status, reason, headers: http => cookies.Expire(http, affinity, time.GetUtcNow()));
     }
 }

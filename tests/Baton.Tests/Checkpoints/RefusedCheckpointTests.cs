@@ -23,12 +23,18 @@ public sealed class RefusedCheckpointTests : IAsyncLifetime
         var app = builder.Build();
         app.MapGet("/health", () => "ok");
 
-        // POST /next changes the session (version +1); POST /again answers with the version the gateway holds.
+        // POST /next changes the session (version +1); POST /again answers with the version the gateway holds;
+        // POST /forged also asks to rotate another session than the request's.
         app.MapPost("/{mode}", (HttpContext context, string mode) =>
         {
             Assert.Equal(ProtocolVerdict.Valid, SessionGrant.TryParse(context.Request.Headers[ProtocolConstants.SessionHeader], Keys, out var grant));
             byte[] state = [(byte)mode.Length, 7];
-            var version = mode == "next" ? grant!.Version + 1 : grant!.Version;
+            var version = mode == "again" ? grant!.Version : grant!.Version + 1;
+            if (mode == "forged")
+            {
+                context.Response.Headers[ProtocolConstants.SessionActionHeader] = new SessionAction(Ids.New(), SessionActionKind.Rotate).Format(Keys);
+            }
+
             context.Response.Headers[ProtocolConstants.IncarnationHeader] = _incarnation;
             context.Response.Headers[ProtocolConstants.CheckpointHeader] = new CheckpointDescriptor(grant.SessionId, version, grant.Epoch, state.Length, Ids.Sha256(state), _incarnation).Format(Keys);
             return Results.Bytes([.. state, .. "done"u8], "text/plain");
@@ -41,6 +47,26 @@ public sealed class RefusedCheckpointTests : IAsyncLifetime
     {
         await _gateway.DisposeAsync();
         await _backend.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task AnInvalidSessionAction_EndsTheSession_SoItsOldIdCarriesNothingOn()
+    {
+        using var client = _gateway.NewRawClient();
+        using var first = await client.PostAsync(new Uri("/next", UriKind.Relative), content: null);
+        var cookie = Assert.Single(first.Headers.GetValues("Set-Cookie")).Split(';')[0];
+
+        using var forged = new HttpRequestMessage(HttpMethod.Post, "/forged");
+        forged.Headers.Add("Cookie", cookie);
+        using var refused = await client.SendAsync(forged);
+
+        Assert.Equal(HttpStatusCode.BadGateway, refused.StatusCode);
+        Assert.Contains(refused.Headers.GetValues("Set-Cookie"), c => c.StartsWith($"{TestGateway.CookieName}=;", StringComparison.Ordinal));
+        using var after = new HttpRequestMessage(HttpMethod.Post, "/next");
+        after.Headers.Add("Cookie", cookie);
+        using var fresh = await client.SendAsync(after);
+        Assert.Equal(HttpStatusCode.OK, fresh.StatusCode);
+        Assert.NotEqual(cookie, Assert.Single(fresh.Headers.GetValues("Set-Cookie")).Split(';')[0]);
     }
 
     [Fact]
