@@ -35,8 +35,12 @@ public sealed class BatonBackendLimits
     /// <summary>How far a grant's or restore's timestamp may be from this host's clock. Default 60 s.</summary>
     public TimeSpan ClockSkew { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>How long a request waits for another request of the same session to finish. Default 10 s.</summary>
-    public TimeSpan SessionLockTimeout { get; set; } = TimeSpan.FromSeconds(10);
+    /// <summary>
+    /// How long a request waits for another request of the same session to finish, then 503. Keep it well under
+    /// the gateway's attempt timeout (<c>HttpRequest:ActivityTimeout</c>, 5 s shipped): a request that waits
+    /// longer looks to the gateway like a backend that stopped answering. Default 2 s.
+    /// </summary>
+    public TimeSpan SessionLockTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Most sessions held in memory; a new one beyond it is answered 503. Default 1,000,000.</summary>
     public int MaxSessions { get; set; } = 1_000_000;
