@@ -152,7 +152,7 @@ internal sealed class CheckpointCaptureTransform(
             return;
         }
 
-        var named = outcome switch { SaveOutcome.Stored => "stored", SaveOutcome.Fenced => "fenced", _ => "stale" };
+        var named = outcome switch { SaveOutcome.Stored => "stored", SaveOutcome.Fenced => "fenced", SaveOutcome.Diverged => "diverged", _ => "stale" };
         span?.SetTag("baton.outcome", named);
         metrics.CheckpointCompleted(named, stored.Length, Stopwatch.GetElapsedTime(started));
         switch (outcome)
@@ -162,9 +162,14 @@ internal sealed class CheckpointCaptureTransform(
                 pins.RecordVersion(owner.Id, checkpoint.Version);
                 owner.Version = Math.Max(owner.Version, checkpoint.Version);
                 break;
+            case SaveOutcome.Stale:
+                // Same epoch, so the same backend: the stored newer version was made from this one (a concurrent
+                // request of the session stored first). The change is kept in it.
+                Log.StaleCheckpoint(logger, owner.Id.Hash, checkpoint.Version);
+                break;
             default:
-                // Not kept (an epoch the session has left, or a version the store already holds with other
-                // content): never released as a success. The failover step resends the request to the current
+                // Not kept (an epoch the session has left, or a version an older epoch already holds): never
+                // released as a success. The failover step resends the request to the current
                 // owner when that is safe, or answers that nothing was changed.
                 if (outcome == SaveOutcome.Fenced)
                 {
@@ -173,7 +178,7 @@ internal sealed class CheckpointCaptureTransform(
                 else
                 {
                     // This backend's copy has diverged from what is stored: a new epoch keeps it from being served.
-                    Log.StaleCheckpoint(logger, owner.Id.Hash, checkpoint.Version);
+                    Log.CheckpointDiverged(logger, owner.Id.Hash, checkpoint.Version, epoch);
                     pins.AdvanceEpoch(owner.Id);
                 }
 

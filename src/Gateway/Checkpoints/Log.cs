@@ -9,7 +9,7 @@ internal static partial class Log
     [LoggerMessage(2002, LogLevel.Error, "Checkpoint version {Version} of session {SessionHash} could not be stored ({Reason}); answered 503.", EventName = "CheckpointNotStored")]
     public static partial void CheckpointNotStored(ILogger logger, string sessionHash, long version, string reason);
 
-    [LoggerMessage(2003, LogLevel.Warning, "Checkpoint version {Version} of session {SessionHash} was not newer than the stored one; not stored, not released, and the session starts a new epoch.", EventName = "StaleCheckpoint")]
+    [LoggerMessage(2003, LogLevel.Debug, "Checkpoint version {Version} of session {SessionHash} was not newer than the stored one of its epoch (a concurrent request stored first).", EventName = "StaleCheckpoint")]
     public static partial void StaleCheckpoint(ILogger logger, string sessionHash, long version);
 
     // Id 1002 is kept from when the limit was checked as the session was created.
@@ -27,6 +27,9 @@ internal static partial class Log
 
     [LoggerMessage(2010, LogLevel.Error, "Session {SessionHash} could not be rotated ({Reason}); answered 503.", EventName = "SessionActionFailed")]
     public static partial void SessionActionFailed(ILogger logger, string sessionHash, string reason);
+
+    [LoggerMessage(2011, LogLevel.Warning, "Checkpoint version {Version} of session {SessionHash} (epoch {Epoch}) is not newer than one an older epoch stored; not stored, not released, and the session starts a new epoch.", EventName = "CheckpointDiverged")]
+    public static partial void CheckpointDiverged(ILogger logger, string sessionHash, long version, long epoch);
 
     [LoggerMessage(2005, LogLevel.Warning, "Checkpoint version {Version} of session {SessionHash} was made in epoch {Epoch}, which the session has left; not stored, not released.", EventName = "CheckpointFenced")]
     public static partial void CheckpointFenced(ILogger logger, string sessionHash, long version, long epoch);

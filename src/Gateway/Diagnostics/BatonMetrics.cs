@@ -41,7 +41,7 @@ internal sealed class BatonMetrics
         _sessionsRefused = meter.CreateCounter<long>("baton.session.refused", "{request}", "Requests refused a new session because the pin table is full.");
         _sessionsRepinned = meter.CreateCounter<long>("baton.session.repinned", "{session}", "Sessions moved to another destination because theirs was not available.");
         _gatewayErrors = meter.CreateCounter<long>("baton.gateway.errors", "{request}", "Requests failed by the gateway's own code (a store it could not write, an unexpected error), answered 503 instead of 500, by baton.reason. Never held against a destination.");
-        _checkpoints = meter.CreateCounter<long>("baton.checkpoint.count", "{checkpoint}", "Checkpoints received, by baton.outcome (stored, stale, fenced, rejected, failed).");
+        _checkpoints = meter.CreateCounter<long>("baton.checkpoint.count", "{checkpoint}", "Checkpoints received, by baton.outcome (stored, stale, fenced, diverged, rejected, failed).");
         _checkpointBytes = meter.CreateCounter<long>("baton.checkpoint.size", "By", "Bytes of session state stored.");
         _checkpointDuration = meter.CreateHistogram<double>("baton.checkpoint.duration", "s", "Time to store a checkpoint in both tiers, as the client waits for it.");
         _protocolHeadersStripped = meter.CreateCounter<long>("baton.protocol.headers.stripped", "{header}", "Protocol headers removed, by baton.direction (request: sent by clients; response).");

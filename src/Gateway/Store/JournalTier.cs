@@ -89,14 +89,15 @@ internal sealed partial class JournalTier : IAsyncDisposable
     public string? QuarantinedTo { get; private set; }
 
     /// <summary>
-    /// Stores the checkpoint unless the journal holds the same or a newer version (Stale), or the session is
-    /// in a later epoch than the checkpoint's (Fenced).
+    /// Stores the checkpoint unless the session is in a later epoch than the checkpoint's (Fenced), or the journal
+    /// holds the same or a newer version, of the same epoch (Stale) or an older one (Diverged).
     /// </summary>
     public async Task<SaveOutcome> SaveAsync(SessionRecord record)
         => await EnqueueAsync(new JournalWrite(JournalWriteKind.Checkpoint, record)) switch
         {
             1 => SaveOutcome.Stored,
             Statements.FencedResult => SaveOutcome.Fenced,
+            Statements.DivergedResult => SaveOutcome.Diverged,
             _ => SaveOutcome.Stale,
         };
 
@@ -312,6 +313,9 @@ internal sealed partial class JournalTier : IAsyncDisposable
         /// <summary>What a checkpoint write returns when the session is in a later epoch.</summary>
         public const int FencedResult = 2;
 
+        /// <summary>What a checkpoint write returns when an older epoch already holds this version or a newer one.</summary>
+        public const int DivergedResult = 3;
+
         private readonly SqliteCommand _checkpoint;
         private readonly SqliteCommand _fenced;
         private readonly SqliteCommand _pin;
@@ -328,7 +332,7 @@ internal sealed partial class JournalTier : IAsyncDisposable
                     epoch = excluded.epoch, updated_at = excluded.updated_at, last_access = max(last_access, excluded.last_access)
                 WHERE excluded.version > sessions.version AND excluded.epoch >= sessions.epoch
                 """, "$id", "$version", "$state", "$owner", "$epoch", "$updated", "$access");
-            _fenced = Prepare("SELECT count(*) FROM sessions WHERE id = $id AND epoch > $epoch", "$id", "$epoch");
+            _fenced = Prepare("SELECT epoch FROM sessions WHERE id = $id", "$id");
             _pin = Prepare("""
                 INSERT INTO sessions (id, version, state, owner, epoch, updated_at, last_access) VALUES ($id, 0, x'', $owner, $epoch, $updated, $access)
                 ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, epoch = max(epoch, excluded.epoch), last_access = max(last_access, excluded.last_access)
@@ -385,8 +389,9 @@ internal sealed partial class JournalTier : IAsyncDisposable
                 return 1;
             }
 
-            SetParameters(_fenced, r.SessionId, r.Epoch);
-            return Convert.ToInt64(_fenced.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) > 0 ? FencedResult : 0;
+            SetParameters(_fenced, r.SessionId);
+            var stored = Convert.ToInt64(_fenced.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+            return stored > r.Epoch ? FencedResult : stored < r.Epoch ? DivergedResult : 0;
         }
 
         public void Dispose()

@@ -17,7 +17,10 @@ internal sealed partial class RedisTier : IAsyncDisposable
     private const string SaveScript = """
         local held = redis.call('HMGET', KEYS[1], 'v', 'e')
         if tonumber(held[2] or '0') > tonumber(ARGV[7]) then return 2 end
-        if tonumber(held[1] or '-1') >= tonumber(ARGV[1]) then return 0 end
+        if tonumber(held[1] or '-1') >= tonumber(ARGV[1]) then
+            if tonumber(held[2] or '0') < tonumber(ARGV[7]) then return 3 end
+            return 0
+        end
         if ARGV[3] ~= '' then
             redis.call('HSET', KEYS[1], 'v', ARGV[1], 's', ARGV[2], 'u', ARGV[4], 'a', ARGV[5], 'e', ARGV[7], 'o', ARGV[3])
         else
@@ -97,12 +100,12 @@ internal sealed partial class RedisTier : IAsyncDisposable
     // Null until the first connection attempt has finished: startup never waits for Redis.
     private ConnectionMultiplexer? Connection => _connecting is { IsCompletedSuccessfully: true } ? _connecting.Result : null;
 
-    /// <summary>Stored, Stale, Fenced, or null when Redis is not configured, down, or over budget.</summary>
+    /// <summary>Stored, Stale, Fenced, Diverged, or null when Redis is not configured, down, or over budget.</summary>
     public async Task<SaveOutcome?> SaveAsync(SessionRecord record)
     {
         var (ok, result) = await CallAsync("save", db => db.ScriptEvaluateAsync(SaveScript, [Key(record.SessionId)],
             [record.Version, record.State, record.Owner ?? string.Empty, record.UpdatedAt, record.LastAccess, _ttlMilliseconds, record.Epoch]));
-        return ok ? (long)result switch { 1 => SaveOutcome.Stored, 2 => SaveOutcome.Fenced, _ => SaveOutcome.Stale } : null;
+        return ok ? (long)result switch { 1 => SaveOutcome.Stored, 2 => SaveOutcome.Fenced, 3 => SaveOutcome.Diverged, _ => SaveOutcome.Stale } : null;
     }
 
     /// <summary>

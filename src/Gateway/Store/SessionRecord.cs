@@ -31,4 +31,11 @@ internal enum SaveOutcome
     /// away from). Its change must not be acknowledged.
     /// </summary>
     Fenced,
+
+    /// <summary>
+    /// Not stored: the store already holds this version or a newer one, made in an older epoch (an old owner's
+    /// change that landed while the session moved). This checkpoint is from another line of changes: its change
+    /// must not be acknowledged.
+    /// </summary>
+    Diverged,
 }

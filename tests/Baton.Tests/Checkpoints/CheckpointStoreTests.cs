@@ -73,6 +73,7 @@ public sealed class CheckpointStoreTests(RedisTestCluster cluster) : IClassFixtu
             (2L, 4L, SaveOutcome.Stored),
             (3L, 3L, SaveOutcome.Fenced),
             (2L, 4L, SaveOutcome.Stale),
+            (2L, 5L, SaveOutcome.Diverged),
         })
         {
             Assert.Equal(expected, await journal.SaveAsync(Checkpoint(version, epoch)));

@@ -23,7 +23,8 @@ public sealed class RefusedCheckpointTests : IAsyncLifetime
         var app = builder.Build();
         app.MapGet("/health", () => "ok");
 
-        // POST /next changes the session (version +1); POST /again answers with the version the gateway holds;
+        // POST /next changes the session (version +1); POST /again answers with the version the gateway holds, as
+        // made in a later epoch (a new owner's line of changes over an old owner's late one);
         // POST /forged also asks to rotate another session than the request's.
         app.MapPost("/{mode}", (HttpContext context, string mode) =>
         {
@@ -36,7 +37,8 @@ public sealed class RefusedCheckpointTests : IAsyncLifetime
             }
 
             context.Response.Headers[ProtocolConstants.IncarnationHeader] = _incarnation;
-            context.Response.Headers[ProtocolConstants.CheckpointHeader] = new CheckpointDescriptor(grant.SessionId, version, grant.Epoch, state.Length, Ids.Sha256(state), _incarnation).Format(Keys);
+            var epoch = mode == "again" ? grant.Epoch + 1 : grant.Epoch;
+            context.Response.Headers[ProtocolConstants.CheckpointHeader] = new CheckpointDescriptor(grant.SessionId, version, epoch, state.Length, Ids.Sha256(state), _incarnation).Format(Keys);
             return Results.Bytes([.. state, .. "done"u8], "text/plain");
         });
         _backend = await TestBackend.StartAppAsync("hand", app);
@@ -70,7 +72,7 @@ public sealed class RefusedCheckpointTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task ACheckpointNotNewerThanTheStoredOne_IsAnswered503NothingChanged_NotAsASuccess()
+    public async Task ACheckpointNotNewerThanOneAnOlderEpochStored_IsAnswered503NothingChanged_NotAsASuccess()
     {
         using var client = _gateway.NewClient();
         using (var first = await client.PostAsync(new Uri("/next", UriKind.Relative), content: null))
