@@ -130,7 +130,7 @@ internal sealed class FailoverMiddleware(
             {
                 // Nothing was sent anywhere: wait (bounded) for a destination, then let affinity and load balancing choose again.
                 target = null;
-                if (!await mover.WaitForAnyDestinationAsync(cluster, context.RequestAborted))
+                if (!await mover.WaitForAnyDestinationAsync(session, cluster, context.RequestAborted))
                 {
                     await RefuseNoDestinationAsync();
                     return;

@@ -11,8 +11,8 @@ namespace Baton.Gateway.Failover;
 /// Moves a session off a destination that failed it: picks a healthy destination (never one already
 /// tried), restores the session's last checkpoint there, and re-pins the session — all under a lock per
 /// session, so when many requests of one session fail together exactly one of them restores and the
-/// others follow the new pin. Every wait here, the lock's included, ends by one deadline:
-/// <c>NoDestinationWait</c> from when the request began to wait.
+/// others follow the new pin. Every wait of a request here, over all its attempts and the lock's included,
+/// ends by one deadline: <c>NoDestinationWait</c> from when the request first began to wait.
 /// </summary>
 internal sealed class SessionMover(
     ISessionPinTable pins,
@@ -35,8 +35,8 @@ internal sealed class SessionMover(
     /// </summary>
     public async Task<DestinationState?> MoveAsync(BatonSessionFeature session, ClusterState cluster, string? failed, IReadOnlySet<string> excluded, string reason, CancellationToken cancellationToken)
     {
-        var deadline = time.GetUtcNow() + _options.NoDestinationWait;
-        using var held = await _locks.TryEnterAsync(session.Id, _options.NoDestinationWait, cancellationToken);
+        var deadline = DeadlineOf(session);
+        using var held = await _locks.TryEnterAsync(session.Id, Remaining(deadline), cancellationToken);
         if (held is null)
         {
             // Another request of this session has been moving it for the whole wait: no destination came.
@@ -105,14 +105,24 @@ internal sealed class SessionMover(
     /// </summary>
     public async Task<bool> RefreshAsync(BatonSessionFeature session, ClusterState cluster, DestinationState destination, CancellationToken cancellationToken)
     {
-        using var held = await _locks.TryEnterAsync(session.Id, _options.NoDestinationWait, cancellationToken);
+        var deadline = DeadlineOf(session);
+        using var held = await _locks.TryEnterAsync(session.Id, Remaining(deadline), cancellationToken);
         if (held is null)
         {
             return false;
         }
 
-        var pin = await pins.FindAsync(session.Id, cancellationToken);
-        return await PlaceAsync(session, pin, cluster, destination, cancellationToken) is not null;
+        using var expiry = new CancellationTokenSource(Remaining(deadline), time);
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, expiry.Token);
+        try
+        {
+            var pin = await pins.FindAsync(session.Id, cancellationToken);
+            return await PlaceAsync(session, pin, cluster, destination, bounded.Token) is not null;
+        }
+        catch (OperationCanceledException) when (bounded.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
     }
 
     /// <summary>The one answer when no destination could take a request within the wait: counted, logged, 503.</summary>
@@ -132,10 +142,10 @@ internal sealed class SessionMover(
         }
     }
 
-    /// <summary>Waits up to <c>NoDestinationWait</c> for any healthy destination; null if none came.</summary>
-    public async Task<bool> WaitForAnyDestinationAsync(ClusterState cluster, CancellationToken cancellationToken)
+    /// <summary>Waits, until the request's deadline, for any healthy destination; false if none came.</summary>
+    public async Task<bool> WaitForAnyDestinationAsync(BatonSessionFeature session, ClusterState cluster, CancellationToken cancellationToken)
     {
-        var deadline = time.GetUtcNow() + _options.NoDestinationWait;
+        var deadline = DeadlineOf(session);
         while (Available(cluster).Count == 0)
         {
             if (time.GetUtcNow() >= deadline)
@@ -148,6 +158,8 @@ internal sealed class SessionMover(
 
         return true;
     }
+
+    private DateTimeOffset DeadlineOf(BatonSessionFeature session) => session.WaitDeadline ??= time.GetUtcNow() + _options.NoDestinationWait;
 
     private TimeSpan Remaining(DateTimeOffset deadline) => Max(deadline - time.GetUtcNow(), TimeSpan.Zero);
 

@@ -17,6 +17,12 @@ internal sealed class BatonSessionFeature(SessionId id, string? pinnedDestinatio
     /// <summary>The session's move count; changes when a failover moves it.</summary>
     public long Epoch { get; set; } = epoch;
 
+    /// <summary>
+    /// When this request stops waiting (for its session's lock, a destination, a restore): set at its first wait,
+    /// <c>NoDestinationWait</c> later, and kept for every later attempt of the request.
+    /// </summary>
+    public DateTimeOffset? WaitDeadline { get; set; }
+
     /// <summary>True when the gateway issued this id for this request and must send the cookie.</summary>
     public bool IsNew { get; } = isNew;
 }

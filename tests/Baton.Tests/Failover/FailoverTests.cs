@@ -225,6 +225,39 @@ public sealed class FailoverTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TheOwnerDeadAndEveryOtherBackendHung_ARequestGets503WithinOneWait_ForAllItsAttemptsAndRestores()
+    {
+        using var client = _cluster.Gateway.NewClient();
+        await client.IncrementAsync();
+        var owner = Backend((await client.IncrementAsync()).Instance);
+        var others = _cluster.Backends.Where(b => b != owner).ToList();
+        await owner.KillAsync();
+        foreach (var other in others)
+        {
+            other.Pause();
+        }
+
+        try
+        {
+            // Attempts fail on the dead owner, restores hang on the paused ones: NoDestinationWait (3 s) bounds them all.
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            using var refused = await client.GetAsync(new Uri("/counter", UriKind.Relative));
+            var took = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+            Assert.NotNull(refused.Headers.RetryAfter);
+            Assert.True(took < TimeSpan.FromSeconds(3 + 2), $"answered after {took}");
+        }
+        finally
+        {
+            foreach (var other in others)
+            {
+                other.Resume();
+            }
+        }
+    }
+
+    [Fact]
     public async Task APostThatMayHaveBeenProcessed_IsNotResent_UnlessItCarriesAnIdempotencyKey()
     {
         using var client = _cluster.Gateway.NewClient();
