@@ -51,21 +51,20 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
             return false;
         }
 
-        if (entry.Keep())
+        if (entry.TryKeep())
         {
             Interlocked.Decrement(ref _anonymous);
-        }
-        else
-        {
-            Interlocked.Decrement(ref _count);
+            return true;
         }
 
-        return true;
+        // Kept by a concurrent call meanwhile (fine), or evicted or expired (then it is gone: no slot).
+        Interlocked.Decrement(ref _count);
+        return entry.IsKept;
     }
 
     public ValueTask<SessionPin?> FindAsync(SessionId id, CancellationToken cancellationToken)
     {
-        if (!_entries.TryGetValue(id, out var entry))
+        if (!_entries.TryGetValue(id, out var entry) || entry.IsGone)
         {
             return ValueTask.FromResult<SessionPin?>(null);
         }
@@ -91,7 +90,12 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
     public async ValueTask<SessionPin?> PinWhenAsync(SessionId id, string destinationId, Task<bool> ready, CancellationToken cancellationToken)
     {
         var now = Now();
-        _entries.TryGetValue(id, out var existing);
+        if (_entries.TryGetValue(id, out var existing) && existing.IsGone)
+        {
+            _entries.TryRemove(new KeyValuePair<SessionId, Entry>(id, existing));
+            existing = null;
+        }
+
         var epoch = existing is null ? 0 : existing.Epoch + (string.Equals(existing.DestinationId, destinationId, StringComparison.OrdinalIgnoreCase) ? 0 : 1);
         var persisted = existing?.IsKept == true ? persistence.PinAsync(id.Value, destinationId, epoch, now) : Task.CompletedTask;
         if (!await ready)
@@ -115,10 +119,16 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
                 added = true;
                 return new Entry(state.DestinationId, version: 0, state.Epoch, state.Now, kept: false);
             },
-            static (_, existing, state) =>
+            (_, current, state) =>
             {
-                existing.Repin(state.DestinationId, state.Epoch, state.Now);
-                return existing;
+                if (current.IsGone)
+                {
+                    added = true;
+                    return new Entry(state.DestinationId, version: 0, state.Epoch, state.Now, kept: false);
+                }
+
+                current.Repin(state.DestinationId, state.Epoch, state.Now);
+                return current;
             },
             (DestinationId: destinationId, Epoch: epoch, Now: now));
         if (added)
@@ -157,7 +167,7 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
     public void Rekey(SessionId id, SessionId renewed)
     {
-        if (_entries.TryRemove(id, out var entry) && _entries.TryAdd(renewed, entry) && !entry.IsKept)
+        if (_entries.TryRemove(id, out var entry) && !entry.IsGone && _entries.TryAdd(renewed, entry) && !entry.IsKept)
         {
             _anonymousOrder.Enqueue((renewed, entry));
         }
@@ -214,14 +224,19 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         }
     }
 
+    // The entry's own state decides, once, whether it goes and which count it leaves: a session kept at the
+    // moment it expires or is evicted is counted out exactly once, and never both kept and gone.
     private bool Expire(SessionId id, Entry entry)
     {
-        if (!_entries.TryRemove(new KeyValuePair<SessionId, Entry>(id, entry)))
+        if (!entry.TryRetire(out var wasKept))
         {
+            // Gone already (counted out then): only make sure it does not linger.
+            _entries.TryRemove(new KeyValuePair<SessionId, Entry>(id, entry));
             return false;
         }
 
-        if (entry.IsKept)
+        _entries.TryRemove(new KeyValuePair<SessionId, Entry>(id, entry));
+        if (wasKept)
         {
             Interlocked.Decrement(ref _count);
             persistence.Delete(id.Value);
@@ -241,8 +256,9 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         _anonymousOrder.Enqueue((id, entry));
         while (AnonymousCount > _maxAnonymous && _anonymousOrder.TryDequeue(out var oldest))
         {
-            if (!oldest.Entry.IsKept && _entries.TryRemove(new KeyValuePair<SessionId, Entry>(oldest.Id, oldest.Entry)))
+            if (oldest.Entry.TryRetireAnonymous())
             {
+                _entries.TryRemove(new KeyValuePair<SessionId, Entry>(oldest.Id, oldest.Entry));
                 Interlocked.Decrement(ref _anonymous);
             }
         }
@@ -254,7 +270,7 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         var counts = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
         foreach (var entry in _entries.Values)
         {
-            if (!entry.IsExpired(now, _idleTimeout))
+            if (!entry.IsExpired(now, _idleTimeout) && !entry.IsGone)
             {
                 counts[entry.DestinationId] = counts.GetValueOrDefault(entry.DestinationId) + 1;
             }
@@ -267,7 +283,10 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
     private sealed class Entry(string destinationId, long version, long epoch, long lastAccess, bool kept)
     {
-        private int _kept = kept ? 1 : 0;
+        private const int Anonymous = 0;
+        private const int Kept = 1;
+        private const int Gone = 2;
+        private int _state = kept ? Kept : Anonymous;
         private string _destinationId = destinationId;
         private long _version = version;
         private long _epoch = epoch;
@@ -281,10 +300,36 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         public long Epoch => Volatile.Read(ref _epoch);
 
         /// <summary>True once a backend wrote state for the session: it holds a slot and is stored.</summary>
-        public bool IsKept => Volatile.Read(ref _kept) == 1;
+        public bool IsKept => Volatile.Read(ref _state) == Kept;
 
-        /// <summary>Marks the session kept; true for the one call that changed it.</summary>
-        public bool Keep() => Interlocked.Exchange(ref _kept, 1) == 0;
+        /// <summary>True once the session was evicted, expired or ended (it may linger in the table an instant).</summary>
+        public bool IsGone => Volatile.Read(ref _state) == Gone;
+
+        /// <summary>Anonymous to kept; true for the one call that changed it.</summary>
+        public bool TryKeep() => Interlocked.CompareExchange(ref _state, Kept, Anonymous) == Anonymous;
+
+        /// <summary>Anonymous to gone (eviction); false when it was kept or gone already.</summary>
+        public bool TryRetireAnonymous() => Interlocked.CompareExchange(ref _state, Gone, Anonymous) == Anonymous;
+
+        /// <summary>Either to gone; says which it was. False when it was gone already.</summary>
+        public bool TryRetire(out bool wasKept)
+        {
+            while (true)
+            {
+                var state = Volatile.Read(ref _state);
+                if (state == Gone)
+                {
+                    wasKept = false;
+                    return false;
+                }
+
+                if (Interlocked.CompareExchange(ref _state, Gone, state) == state)
+                {
+                    wasKept = state == Kept;
+                    return true;
+                }
+            }
+        }
 
         public bool IsExpired(long now, long idleTimeout) => now - Volatile.Read(ref _lastAccess) >= idleTimeout;
 

@@ -176,6 +176,33 @@ public sealed class SessionPinTableTests
     }
 
     [Fact]
+    public async Task KeepsRacingEvictionsAndExpiry_LeaveTheCountsEqualToWhatTheTableHolds_AndEveryKeptSessionFindable()
+    {
+        var table = NewTable(maxSessions: 1_000_000, maxAnonymous: 8);
+        var kept = new System.Collections.Concurrent.ConcurrentBag<SessionId>();
+        await Parallel.ForAsync(0, 4_000, new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (i, _) =>
+        {
+            var id = SessionId.New();
+            await table.PinAsync(id, "b1", default);
+            if (i % 2 == 0 && table.TryKeep(id))
+            {
+                kept.Add(id);
+            }
+        });
+
+        Assert.Equal(kept.Count, table.Count);
+        Assert.Equal(table.Count + table.AnonymousCount, table.CountByDestination().Values.Sum());
+        foreach (var id in kept)
+        {
+            Assert.NotNull(await table.FindAsync(id, default));
+        }
+
+        _time.Advance(IdleTimeout);
+        await table.PurgeExpiredAsync(default);
+        Assert.Equal((0, 0), (table.Count, table.AnonymousCount));
+    }
+
+    [Fact]
     public async Task AKeptSessionsPin_IsWrittenThrough_AndExpiryDeletesItFromTheStore()
     {
         var table = NewTable();
