@@ -91,6 +91,13 @@ public sealed class BatonLimitsOptions
     /// </summary>
     public TimeSpan RequestBodyIdleTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Most bytes of request bodies held at once for resending after a failover (each reserved at its full
+    /// size, or at <c>Baton:Failover:MaxBufferedRequestBytes</c> when its length is unknown). Past it a body
+    /// streams to the backend as it arrives and is not resent. Default 256 MiB.
+    /// </summary>
+    public long MaxBufferedBodiesBytes { get; set; } = 256L * 1024 * 1024;
+
     /// <summary>Most client connections open at once; more wait in the listen backlog. Default 10,000.</summary>
     public long MaxConnections { get; set; } = 10_000;
 }

@@ -230,6 +230,11 @@ internal sealed class BatonOptionsValidator(IHostEnvironment environment) : IVal
             errors.Add($"{Limits}:RequestBodyIdleTimeout must be between 00:00:00.100 and 00:10:00 (it is {limits.RequestBodyIdleTimeout}).");
         }
 
+        if (limits.MaxBufferedBodiesBytes is < 0 or > 1024L * 1024 * 1024 * 1024)
+        {
+            errors.Add($"{Limits}:MaxBufferedBodiesBytes must be between 0 and 1099511627776 (it is {limits.MaxBufferedBodiesBytes}).");
+        }
+
         if (limits.MaxConnections is < 1 or > 10_000_000)
         {
             errors.Add($"{Limits}:MaxConnections must be between 1 and 10000000 (it is {limits.MaxConnections}).");

@@ -24,6 +24,11 @@ internal sealed class RequestBodyBuffer(IOptions<BatonOptions> options, TimeProv
     private const int ChunkSize = 16 * 1024;
     private readonly int _maxBuffered = options.Value.Failover.MaxBufferedRequestBytes;
     private readonly TimeSpan _idleTimeout = options.Value.Limits.RequestBodyIdleTimeout;
+    private readonly long _budget = options.Value.Limits.MaxBufferedBodiesBytes;
+    private long _held;
+
+    /// <summary>Bytes of request bodies held for resending right now (reserved at their full size).</summary>
+    public long HeldBytes => Interlocked.Read(ref _held);
 
     public async Task<PreparedBody> PrepareAsync(HttpContext context)
     {
@@ -37,9 +42,12 @@ internal sealed class RequestBodyBuffer(IOptions<BatonOptions> options, TimeProv
 
         var client = new ClientBodyStream(request.Body, _idleTimeout, time);
         context.Features.Set(client);
+        // Past Baton:Limits:MaxBufferedBodiesBytes held at once, a body streams as it arrives (and is not
+        // resent): holding bodies for a resend must not let clients take all the memory or disk.
         if (context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true
             || string.Equals(request.ContentType, "application/grpc", StringComparison.OrdinalIgnoreCase)
-            || request.ContentLength > _maxBuffered)
+            || request.ContentLength > _maxBuffered
+            || !TryReserve(context, request.ContentLength ?? _maxBuffered))
         {
             request.Body = client;
             return new PreparedBody(Resendable: false, Failure: null);
@@ -62,6 +70,23 @@ internal sealed class RequestBodyBuffer(IOptions<BatonOptions> options, TimeProv
         kept.Position = 0;
         request.Body = overLimit ? new PrefixedReadStream(kept, client) : kept;
         return new PreparedBody(!overLimit && outcome is null, outcome);
+    }
+
+    private bool TryReserve(HttpContext context, long bytes)
+    {
+        if (Interlocked.Add(ref _held, bytes) > _budget)
+        {
+            Interlocked.Add(ref _held, -bytes);
+            return false;
+        }
+
+        context.Response.RegisterForDispose(new Reservation(this, bytes));
+        return true;
+    }
+
+    private sealed class Reservation(RequestBodyBuffer owner, long bytes) : IDisposable
+    {
+        public void Dispose() => Interlocked.Add(ref owner._held, -bytes);
     }
 
     /// <summary>Reads the body to its end, into <paramref name="copy"/> when given (stopping once it holds more than the buffer limit).</summary>
