@@ -12,6 +12,8 @@ internal sealed record CartAnswer(IReadOnlyList<CartItem> Items, string Instance
 
 internal sealed record BlobAnswer(string Sha256, int Bytes, string Instance);
 
+internal sealed record EchoAnswer(string Echo, int Count, string Instance);
+
 internal sealed record HealthAnswer(string Status, string Instance);
 
 internal sealed record ErrorAnswer(string Error, string Instance);
@@ -145,19 +147,85 @@ internal static class DemoEndpoints
             return new BlobAnswer(Sha256(blob), blob.Length, instance);
         });
 
+        // ?bytes=N stores N random bytes; without it the request body is the blob (an upload).
         app.MapPost("/blob", async (HttpContext context, int? bytes) =>
         {
-            if (bytes is not { } size || size < 0 || size > options.MaxBlobBytes)
+            byte[] blob;
+            if (bytes is { } size)
             {
-                return Results.BadRequest(new ErrorAnswer($"bytes must be between 0 and {options.MaxBlobBytes}.", instance));
+                if (size < 0 || size > options.MaxBlobBytes)
+                {
+                    return Results.BadRequest(new ErrorAnswer($"bytes must be between 0 and {options.MaxBlobBytes}.", instance));
+                }
+
+                blob = RandomNumberGenerator.GetBytes(size);
+            }
+            else if (await ReadUpToAsync(context.Request.Body, options.MaxBlobBytes, context.RequestAborted) is { } uploaded)
+            {
+                blob = uploaded;
+            }
+            else
+            {
+                return Results.Json(new ErrorAnswer($"The body must be at most {options.MaxBlobBytes} bytes.", instance), statusCode: StatusCodes.Status413PayloadTooLarge);
             }
 
-            var blob = RandomNumberGenerator.GetBytes(size);
             var session = await LoadAsync(context);
             session.Set(BlobKey, blob);
             await session.CommitAsync(context.RequestAborted);
-            return Results.Ok(new BlobAnswer(Sha256(blob), size, instance));
+            return Results.Ok(new BlobAnswer(Sha256(blob), blob.Length, instance));
         });
+
+        // A WebSocket that answers each text message with {"echo", "count", "instance"}: the session's
+        // counter as this instance holds it, so a client sees which backend its socket is pinned to.
+        app.Map("/echo", async (HttpContext context) =>
+        {
+            if (!context.WebSockets.IsWebSocketRequest)
+            {
+                return Results.BadRequest(new ErrorAnswer("GET /echo is a WebSocket.", instance));
+            }
+
+            var session = await LoadAsync(context);
+            using var socket = await context.WebSockets.AcceptWebSocketAsync();
+            await EchoAsync(socket, () => session.GetInt32(CounterKey) ?? 0, instance, context.RequestAborted);
+            return Results.Empty;
+        });
+    }
+
+    private static async Task EchoAsync(System.Net.WebSockets.WebSocket socket, Func<int> count, string instance, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[4096];
+        while (socket.State == System.Net.WebSockets.WebSocketState.Open)
+        {
+            var received = await socket.ReceiveAsync(buffer, cancellationToken);
+            if (received.MessageType == System.Net.WebSockets.WebSocketMessageType.Close)
+            {
+                await socket.CloseOutputAsync(System.Net.WebSockets.WebSocketCloseStatus.NormalClosure, null, cancellationToken);
+                return;
+            }
+
+            var text = System.Text.Encoding.UTF8.GetString(buffer, 0, received.Count);
+            var answer = JsonSerializer.SerializeToUtf8Bytes(new EchoAnswer(text, count(), instance), JsonSerializerOptions.Web);
+            await socket.SendAsync(answer, System.Net.WebSockets.WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
+        }
+    }
+
+    // The whole body, or null when it is longer than the limit.
+    private static async Task<byte[]?> ReadUpToAsync(Stream body, int limit, CancellationToken cancellationToken)
+    {
+        using var copy = new MemoryStream();
+        var buffer = new byte[16 * 1024];
+        int read;
+        while ((read = await body.ReadAsync(buffer, cancellationToken)) > 0)
+        {
+            if (copy.Length + read > limit)
+            {
+                return null;
+            }
+
+            copy.Write(buffer, 0, read);
+        }
+
+        return copy.ToArray();
     }
 
     private static async Task<ISession> LoadAsync(HttpContext context)

@@ -72,6 +72,7 @@ internal static class Program
         configure?.Invoke(builder);
         var app = builder.Build();
         app.UseDemoErrors(demo.InstanceId);
+        app.UseWebSockets();
         if (demo.SessionStore == SessionStoreKind.Baton)
         {
             app.UseBatonSession();

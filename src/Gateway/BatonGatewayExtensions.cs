@@ -7,6 +7,7 @@ using Baton.Gateway.Failover;
 using Baton.Gateway.Operations;
 using Baton.Gateway.Sessions;
 using Baton.Gateway.Store;
+using Baton.Gateway.Tls;
 using Baton.Protocol;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.HttpOverrides;
@@ -33,7 +34,9 @@ internal static class BatonGatewayExtensions
         services.AddSingleton<IValidateOptions<BatonOptions>>(sp => sp.GetRequiredService<BatonOptionsValidator>());
         services.AddSingleton<IPostConfigureOptions<BatonOptions>>(sp => sp.GetRequiredService<BatonOptionsValidator>());
         services.AddOptionsWithValidateOnStart<BatonOptions>().BindConfiguration(BatonConstants.ConfigSection);
-        services.AddSingleton<IConfigureOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>, KestrelLimits>();
+        services.AddSingleton<ServerCertificate>();
+        services.AddHostedService(sp => sp.GetRequiredService<ServerCertificate>());
+        services.AddSingleton<IConfigureOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>, KestrelSetup>();
 
         services.AddSingleton(TimeProvider.System);
         services.AddMetrics();

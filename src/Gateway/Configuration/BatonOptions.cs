@@ -48,6 +48,31 @@ public sealed class BatonOptions
 
     /// <summary>Proxies in front of the gateway whose <c>X-Forwarded-*</c> headers are believed (<c>Baton:ForwardedHeaders</c>).</summary>
     public BatonForwardedHeadersOptions ForwardedHeaders { get; set; } = new();
+
+    /// <summary>The certificate of the gateway's HTTPS endpoints (<c>Baton:Tls</c>).</summary>
+    public BatonTlsOptions Tls { get; set; } = new();
+}
+
+/// <summary>
+/// The certificate every HTTPS endpoint of the gateway serves (<c>Baton:Tls</c>): from PEM files (certificate
+/// chain, and key when it is not in the same file) or a PKCS#12 (<c>.pfx</c>/<c>.p12</c>) file. The files are
+/// checked for changes and a new certificate is served to new connections without a restart and without
+/// closing a listener; a file that does not load keeps the current certificate in service. Empty: the gateway
+/// serves no HTTPS of its own (endpoints come from <c>--urls</c>/<c>ASPNETCORE_URLS</c> as usual).
+/// </summary>
+public sealed class BatonTlsOptions
+{
+    /// <summary>The certificate file: PEM (leaf first, then its intermediates) or PKCS#12.</summary>
+    public string? CertificatePath { get; set; }
+
+    /// <summary>The PEM private key file, when the key is not in <see cref="CertificatePath"/>.</summary>
+    public string? KeyPath { get; set; }
+
+    /// <summary>The PKCS#12 file's password, or the PEM key's when it is encrypted.</summary>
+    public string? Password { get; set; }
+
+    /// <summary>How often the files are checked for a new certificate. Default 10 s.</summary>
+    public TimeSpan ReloadCheckInterval { get; set; } = TimeSpan.FromSeconds(10);
 }
 
 /// <summary>

@@ -20,7 +20,14 @@ internal sealed class BatonOptionsValidator(IHostEnvironment environment) : IVal
         {
             options.Secret = Baton.Protocol.ProtocolConstants.DevelopmentSecret;
         }
+
+        // Certificate files named relative to the content root, like the journal.
+        options.Tls.CertificatePath = UnderContentRoot(options.Tls.CertificatePath);
+        options.Tls.KeyPath = UnderContentRoot(options.Tls.KeyPath);
     }
+
+    private string? UnderContentRoot(string? path)
+        => string.IsNullOrWhiteSpace(path) ? null : Path.GetFullPath(path, environment.ContentRootPath);
 
     public ValidateOptionsResult Validate(string? name, BatonOptions options)
     {
@@ -199,7 +206,37 @@ internal sealed class BatonOptionsValidator(IHostEnvironment environment) : IVal
             }
         }
 
+        ValidateTls(options.Tls, errors);
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static void ValidateTls(BatonTlsOptions tls, List<string> errors)
+    {
+        const string Tls = BatonConstants.ConfigSection + ":Tls";
+        if (string.IsNullOrWhiteSpace(tls.CertificatePath))
+        {
+            if (!string.IsNullOrWhiteSpace(tls.KeyPath))
+            {
+                errors.Add($"{Tls}:KeyPath is set but {Tls}:CertificatePath is not: name the certificate file too.");
+            }
+
+            return;
+        }
+
+        if (!File.Exists(tls.CertificatePath))
+        {
+            errors.Add($"{Tls}:CertificatePath is '{tls.CertificatePath}', which is not a file.");
+        }
+
+        if (!string.IsNullOrWhiteSpace(tls.KeyPath) && !File.Exists(tls.KeyPath))
+        {
+            errors.Add($"{Tls}:KeyPath is '{tls.KeyPath}', which is not a file.");
+        }
+
+        if (tls.ReloadCheckInterval < TimeSpan.FromMilliseconds(100) || tls.ReloadCheckInterval > TimeSpan.FromHours(24))
+        {
+            errors.Add($"{Tls}:ReloadCheckInterval must be between 00:00:00.100 and 1.00:00:00 (it is {tls.ReloadCheckInterval}).");
+        }
     }
 
     private static void ValidateLimits(BatonLimitsOptions limits, List<string> errors)

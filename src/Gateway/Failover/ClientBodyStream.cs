@@ -18,6 +18,14 @@ internal sealed class ClientBodyStream(Stream inner, TimeSpan idleTimeout, TimeP
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        if (idleTimeout == Timeout.InfiniteTimeSpan)
+        {
+            Volatile.Write(ref _waiting, 1);
+            var streamed = await inner.ReadAsync(buffer, cancellationToken);
+            Volatile.Write(ref _waiting, 0);
+            return streamed;
+        }
+
         using var idle = new CancellationTokenSource(idleTimeout, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(idle.Token, cancellationToken);
 

@@ -162,9 +162,9 @@ internal sealed class FailoverMiddleware(
             if (attempt >= _options.MaxAttempts || !body.Resendable)
             {
                 metrics.ResendImpossible(body.Resendable ? "attempts_exhausted" : "body_not_buffered");
-                Log.ResendImpossible(logger, session.Id.Hash, reason, body.Resendable ? $"{attempt} attempts made" : "its body was too large or streamed to keep");
+                Log.ResendImpossible(logger, session.Id.Hash, reason, body.Resendable ? $"{attempt} attempts made" : "its body was too large or streamed to keep, or it opens a stream (WebSocket, gRPC)");
                 await Refusal.WriteAsync(context, StatusCodes.Status503ServiceUnavailable,
-                    body.Resendable ? "No backend could answer this request; retry shortly." : "The backend failed and this request's body could not be resent; retry shortly.");
+                    body.Resendable ? "No backend could answer this request; retry shortly." : "The backend failed and this request (a stream, or a body too large to keep) could not be resent; retry shortly.");
                 return;
             }
 

@@ -34,6 +34,17 @@ internal sealed class RequestBodyBuffer(IOptions<BatonOptions> options, TimeProv
     {
         var request = context.Request;
 
+        // A WebSocket (HTTP/1.1 upgrade or HTTP/2 extended CONNECT) or a gRPC call is a stream that may
+        // rightly go quiet for long: never read ahead, never resent, and no idle limit of the gateway's own
+        // (the route's activity timeout governs it). A stall is still known to be the client's.
+        if (IsStream(context))
+        {
+            var stream = new ClientBodyStream(request.Body, Timeout.InfiniteTimeSpan, time);
+            context.Features.Set(stream);
+            request.Body = stream;
+            return new PreparedBody(Resendable: false, Failure: null);
+        }
+
         // HTTP/2 and HTTP/3 bodies need no Content-Length: ask the server whether one follows.
         if (request.ContentLength is 0 || context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == false)
         {
@@ -44,9 +55,7 @@ internal sealed class RequestBodyBuffer(IOptions<BatonOptions> options, TimeProv
         context.Features.Set(client);
         // Past Baton:Limits:MaxBufferedBodiesBytes held at once, a body streams as it arrives (and is not
         // resent): holding bodies for a resend must not let clients take all the memory or disk.
-        if (context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true
-            || string.Equals(request.ContentType, "application/grpc", StringComparison.OrdinalIgnoreCase)
-            || request.ContentLength > _maxBuffered
+        if (request.ContentLength > _maxBuffered
             || !TryReserve(context, request.ContentLength ?? _maxBuffered))
         {
             request.Body = client;
@@ -71,6 +80,11 @@ internal sealed class RequestBodyBuffer(IOptions<BatonOptions> options, TimeProv
         request.Body = overLimit ? new PrefixedReadStream(kept, client) : kept;
         return new PreparedBody(!overLimit && outcome is null, outcome);
     }
+
+    private static bool IsStream(HttpContext context)
+        => context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true
+            || context.Features.Get<IHttpExtendedConnectFeature>()?.IsExtendedConnect == true
+            || context.Request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true;
 
     private bool TryReserve(HttpContext context, long bytes)
     {

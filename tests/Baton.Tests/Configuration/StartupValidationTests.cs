@@ -37,6 +37,8 @@ public sealed class StartupValidationTests
         { "Baton:Admin:AllowRemote is true but Baton:Admin:Token is empty", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Admin:AllowRemote=true"] },
         { "ReverseProxy:Clusters:demo:SessionAffinity:Cookie:SameSite is None", [$"--Baton:Secret={TestGateway.Secret}", "--ReverseProxy:Clusters:demo:SessionAffinity:Cookie:SameSite=None"] },
         { "session affinity policy 'Sticky' set on the cluster 'demo'", [$"--Baton:Secret={TestGateway.Secret}", "--ReverseProxy:Clusters:demo:SessionAffinity:Policy=Sticky"] },
+        { "Baton:Tls:CertificatePath is '/nonexistent/gateway.pem', which is not a file", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Tls:CertificatePath=/nonexistent/gateway.pem"] },
+        { "Baton:Tls:KeyPath is set but Baton:Tls:CertificatePath is not", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Tls:KeyPath=/nonexistent/gateway.key"] },
     };
 
     [Theory]

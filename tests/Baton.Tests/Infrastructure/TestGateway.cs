@@ -23,6 +23,11 @@ internal sealed class TestGateway : IAsyncDisposable
 
     public IServiceProvider Services => App.Services;
 
+    /// <summary>The address the gateway listens on with this scheme (when it has several endpoints).</summary>
+    public Uri AddressOf(string scheme)
+        => new(Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>(App.Services)
+            .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses.First(a => a.StartsWith(scheme + "://", StringComparison.Ordinal)));
+
     /// <summary>The gateway's SQLite journal file.</summary>
     public string JournalPath => Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<Gateway.Store.JournalTier>(App.Services).Path;
 
