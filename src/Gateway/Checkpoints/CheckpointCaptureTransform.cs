@@ -100,21 +100,29 @@ internal sealed class CheckpointCaptureTransform(
 
         var owner = session!;
         var stored = state!;
-        if (!pins.TryKeep(owner.Id))
+        switch (pins.TryKeep(owner.Id, stored.Length, mayGrow: !store.Journal.IsFull))
         {
-            if (await pins.FindAsync(owner.Id, context.CancellationToken) is null)
-            {
+            case KeepOutcome.Kept:
+                break;
+            case KeepOutcome.Gone:
                 // The session was renewed or ended (login, logout) while this request ran: its change goes nowhere.
                 await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, "The session was renewed or ended while this request ran; nothing was changed. Retry shortly.");
                 return;
-            }
-
-            // The session's first state would pass Baton:Sessions:MaxSessions: the change is not kept anywhere.
-            metrics.SessionRefused();
-            Log.SessionCapacityReached(logger, pins.Count);
-            pins.AdvanceEpoch(owner.Id);
-            await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, "The gateway is at its session limit (Baton:Sessions:MaxSessions); the change was not made, retry shortly.");
-            return;
+            case KeepOutcome.SessionLimit:
+                // The session's first state would pass Baton:Sessions:MaxSessions: the change is not kept anywhere.
+                metrics.SessionRefused("session_limit");
+                Log.SessionCapacityReached(logger, pins.Count);
+                pins.AdvanceEpoch(owner.Id);
+                await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, "The gateway is at its session limit (Baton:Sessions:MaxSessions); the change was not made, retry shortly.");
+                return;
+            default:
+                // The state would grow the total past Baton:Sessions:MaxTotalStateBytes, or the journal past
+                // Baton:Journal:MaxSizeBytes: not kept anywhere either.
+                metrics.SessionRefused("state_budget");
+                Log.StateBudgetReached(logger, owner.Id.Hash, stored.Length, pins.StateBytes);
+                pins.AdvanceEpoch(owner.Id);
+                await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, "The gateway holds as much session state as it may (Baton:Sessions:MaxTotalStateBytes, Baton:Journal:MaxSizeBytes); the change was not made, retry shortly.");
+                return;
         }
 
         if (checkpoint!.Epoch is null && Interlocked.Exchange(ref _warnedVersion1, 1) == 0)

@@ -16,6 +16,9 @@ internal static partial class Log
     [LoggerMessage(1002, LogLevel.Warning, "Session limit reached ({Count} sessions with state); a session's first change was refused with 503.", EventName = "SessionCapacityReached")]
     public static partial void SessionCapacityReached(ILogger logger, int count);
 
+    [LoggerMessage(2012, LogLevel.Warning, "Session {SessionHash}: {Bytes} bytes of state refused with 503, the gateway holding {Total} bytes of state (Baton:Sessions:MaxTotalStateBytes) or its journal being full (Baton:Journal:MaxSizeBytes).", EventName = "StateBudgetReached")]
+    public static partial void StateBudgetReached(ILogger logger, string sessionHash, int bytes, long total);
+
     [LoggerMessage(2007, LogLevel.Information, "Session {SessionHash} rotated to {NewHash}; the old id is dead.", EventName = "SessionRotated")]
     public static partial void SessionRotated(ILogger logger, string sessionHash, string newHash);
 

@@ -224,6 +224,13 @@ public sealed class BatonJournalOptions
 
     /// <summary>How often the journal drops long-expired rows, checkpoints its WAL and frees pages. Default 10 minutes.</summary>
     public TimeSpan CompactInterval { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// Largest the journal may grow on disk (with its write-ahead log). Past it a change that would grow a
+    /// session's state is refused with 503, as at <c>Baton:Sessions:MaxTotalStateBytes</c>; changes that do not
+    /// grow it, and every read, go on. Default 16 GiB.
+    /// </summary>
+    public long MaxSizeBytes { get; set; } = 16L * 1024 * 1024 * 1024;
 }
 
 /// <summary>Redis tier settings (<c>Baton:Store</c>).</summary>
@@ -264,6 +271,14 @@ public sealed class BatonSessionOptions
     /// Default 100,000.
     /// </summary>
     public int MaxAnonymousSessions { get; set; } = 100_000;
+
+    /// <summary>
+    /// The most bytes of state the kept sessions hold together, each counted at the size of its latest
+    /// checkpoint: what Redis and the journal must hold. A change that would grow the total past it is refused
+    /// with 503 and <c>Retry-After</c> (the change is not kept); changes that do not grow a session's state
+    /// always go on. Default 4 GiB.
+    /// </summary>
+    public long MaxTotalStateBytes { get; set; } = 4L * 1024 * 1024 * 1024;
 
     /// <summary>
     /// Over HTTPS, name the session cookie <c>__Host-</c> + its name (host-only, Secure, Path=/): no subdomain

@@ -68,6 +68,15 @@ internal sealed class BatonOptionsValidator(IHostEnvironment environment) : IVal
             errors.Add($"{Section}:Sessions:MaxAnonymousSessions must be between 1 and 100000000 (it is {sessions.MaxAnonymousSessions}).");
         }
 
+        if (sessions.MaxTotalStateBytes is < 1024 * 1024 or > 1024L * 1024 * 1024 * 1024 * 1024)
+        {
+            errors.Add($"{Section}:Sessions:MaxTotalStateBytes must be between 1048576 and 1125899906842624 (it is {sessions.MaxTotalStateBytes}).");
+        }
+        else if (sessions.MaxTotalStateBytes < options.Checkpoints.MaxStateBytes)
+        {
+            errors.Add($"{Section}:Sessions:MaxTotalStateBytes ({sessions.MaxTotalStateBytes}) is smaller than {Section}:Checkpoints:MaxStateBytes ({options.Checkpoints.MaxStateBytes}): one session could not hold its largest state.");
+        }
+
         if (sessions.PurgeInterval < MinimumPurgeInterval || sessions.PurgeInterval > MaximumPurgeInterval)
         {
             errors.Add($"{Section}:Sessions:PurgeInterval must be between {MinimumPurgeInterval} and {MaximumPurgeInterval} (it is {sessions.PurgeInterval}).");
@@ -115,6 +124,11 @@ internal sealed class BatonOptionsValidator(IHostEnvironment environment) : IVal
         if (journal.QueueLength is < 1 or > 1_000_000)
         {
             errors.Add($"{Section}:Journal:QueueLength must be between 1 and 1000000 (it is {journal.QueueLength}).");
+        }
+
+        if (journal.MaxSizeBytes is < 1024 * 1024 or > 1024L * 1024 * 1024 * 1024 * 1024)
+        {
+            errors.Add($"{Section}:Journal:MaxSizeBytes must be between 1048576 and 1125899906842624 (it is {journal.MaxSizeBytes}).");
         }
 
         if (journal.CompactInterval < TimeSpan.FromSeconds(1) || journal.CompactInterval > TimeSpan.FromDays(1))

@@ -10,8 +10,9 @@ namespace Baton.Gateway.Diagnostics;
 /// </summary>
 internal sealed class BatonGauges
 {
-    public BatonGauges(IMeterFactory meterFactory, ISessionPinTable pins, RedisTier redis, JournalTier journal)
+    public BatonGauges(IMeterFactory meterFactory, ISessionPinTable pins, RedisTier redis, JournalTier journal, Microsoft.Extensions.Options.IOptions<Configuration.BatonOptions> options)
     {
+        var maxStateBytes = options.Value.Sessions.MaxTotalStateBytes;
         var meter = meterFactory.Create(BatonMetrics.MeterName);
         meter.CreateObservableGauge(
             "baton.session.live",
@@ -30,5 +31,8 @@ internal sealed class BatonGauges
             "s",
             "Age of the oldest journal write not yet committed: what clients wait for, and with Baton:Checkpoints:Durability=RiskLossOnGatewayCrash the window of changes a gateway crash would lose.");
         meter.CreateObservableGauge("baton.journal.size", () => journal.SizeBytes, "By", "The journal's size on disk, with its write-ahead log.");
+        meter.CreateObservableGauge("baton.journal.size.limit", () => journal.MaxSizeBytes, "By", "Baton:Journal:MaxSizeBytes: past it, state may not grow.");
+        meter.CreateObservableGauge("baton.session.state", () => pins.StateBytes, "By", "Bytes of state the kept sessions hold together (each at its latest checkpoint's size).");
+        meter.CreateObservableGauge("baton.session.state.limit", () => maxStateBytes, "By", "Baton:Sessions:MaxTotalStateBytes: past it, state may not grow.");
     }
 }

@@ -38,7 +38,7 @@ internal sealed class BatonMetrics
         var meter = meterFactory.Create(MeterName);
         _sessionsCreated = meter.CreateCounter<long>("baton.session.created", "{session}", "Sessions issued a new id by the gateway.");
         _cookiesRejected = meter.CreateCounter<long>("baton.session.cookie.rejected", "{cookie}", "Session cookies not adopted, by reason (malformed, bad_signature, unknown).");
-        _sessionsRefused = meter.CreateCounter<long>("baton.session.refused", "{request}", "Requests refused a new session because the pin table is full.");
+        _sessionsRefused = meter.CreateCounter<long>("baton.session.refused", "{request}", "Changes refused because the gateway is at its session limit (session_limit) or its state budget or journal size (state_budget).");
         _sessionsRepinned = meter.CreateCounter<long>("baton.session.repinned", "{session}", "Sessions moved to another destination because theirs was not available.");
         _gatewayErrors = meter.CreateCounter<long>("baton.gateway.errors", "{request}", "Requests failed by the gateway's own code (a store it could not write, an unexpected error), answered 503 instead of 500, by baton.reason. Never held against a destination.");
         _checkpoints = meter.CreateCounter<long>("baton.checkpoint.count", "{checkpoint}", "Checkpoints received, by baton.outcome (stored, stale, fenced, diverged, rejected, failed).");
@@ -47,7 +47,7 @@ internal sealed class BatonMetrics
         _protocolHeadersStripped = meter.CreateCounter<long>("baton.protocol.headers.stripped", "{header}", "Protocol headers removed, by baton.direction (request: sent by clients; response).");
         _journalBatch = meter.CreateHistogram<long>("baton.journal.commit.batch_size", "{write}", "Writes committed together in one journal transaction.");
         _journalCommitDuration = meter.CreateHistogram<double>("baton.journal.commit.duration", "s", "Time of one journal commit.");
-        _journalErrors = meter.CreateCounter<long>("baton.journal.errors", "{error}", "Journal failures, by baton.reason (queue_full, commit).");
+        _journalErrors = meter.CreateCounter<long>("baton.journal.errors", "{error}", "Journal failures, by baton.reason (queue_full, commit, degraded_*, refill_read).");
         _redisUnavailable = meter.CreateCounter<long>("baton.redis.unavailable", "{call}", "Redis calls skipped or failed, by baton.operation and baton.reason (disconnected, budget, error).");
         _failovers = meter.CreateCounter<long>("baton.failover.count", "{request}", "Requests whose destination failed them, by baton.error.");
         _moves = meter.CreateCounter<long>("baton.session.moved", "{session}", "Sessions moved to another destination with their state.");
@@ -67,7 +67,8 @@ internal sealed class BatonMetrics
 
     public void CookieRejected(string reason) => _cookiesRejected.Add(1, new KeyValuePair<string, object?>("baton.reason", reason));
 
-    public void SessionRefused() => _sessionsRefused.Add(1);
+    /// <param name="reason">session_limit or state_budget.</param>
+    public void SessionRefused(string reason) => _sessionsRefused.Add(1, new KeyValuePair<string, object?>("baton.reason", reason));
 
     public void SessionRepinned() => _sessionsRepinned.Add(1);
 
@@ -100,6 +101,8 @@ internal sealed class BatonMetrics
     public void JournalQueueFull() => _journalErrors.Add(1, new KeyValuePair<string, object?>("baton.reason", "queue_full"));
 
     public void JournalCommitFailed() => _journalErrors.Add(1, new KeyValuePair<string, object?>("baton.reason", "commit"));
+
+    public void RedisRefillFailed() => _journalErrors.Add(1, new KeyValuePair<string, object?>("baton.reason", "refill_read"));
 
     public void JournalDegraded(string operation) => _journalErrors.Add(1, new KeyValuePair<string, object?>("baton.reason", "degraded_" + operation));
 

@@ -6,6 +6,22 @@ namespace Baton.Gateway.Sessions;
 /// </summary>
 internal sealed record SessionPin(SessionId Id, string DestinationId, long Version, long Epoch);
 
+/// <summary>What <see cref="ISessionPinTable.TryKeep"/> made of a session's new state.</summary>
+internal enum KeepOutcome
+{
+    /// <summary>Kept (now or before), its state counted at the new size.</summary>
+    Kept,
+
+    /// <summary>The session is not in the table any more (renewed, ended, expired or evicted).</summary>
+    Gone,
+
+    /// <summary>A new session at <c>Baton:Sessions:MaxSessions</c>.</summary>
+    SessionLimit,
+
+    /// <summary>State that would grow the total past <c>Baton:Sessions:MaxTotalStateBytes</c>, or grow while the store is full.</summary>
+    StateBudget,
+}
+
 /// <summary>
 /// Which destination each live session is pinned to. A session unused for the idle timeout is gone:
 /// lookups no longer find it and a purge removes it everywhere.
@@ -22,11 +38,17 @@ internal interface ISessionPinTable
     /// <summary>Anonymous sessions currently tracked.</summary>
     int AnonymousCount { get; }
 
+    /// <summary>Bytes of state of the kept sessions, each counted at the size of its latest checkpoint.</summary>
+    long StateBytes { get; }
+
     /// <summary>
-    /// Keeps the session from now on, because a backend wrote state for it: true when it was kept already or
-    /// a slot under <c>Baton:Sessions:MaxSessions</c> was free; false at the limit (or for an unknown session).
+    /// Keeps the session from now on, because a backend wrote <paramref name="stateBytes"/> of state for it:
+    /// it takes a slot under <c>Baton:Sessions:MaxSessions</c> (unless kept already) and its state counts at
+    /// the new size against <c>Baton:Sessions:MaxTotalStateBytes</c>. A session at either limit is left as it
+    /// was; state that does not grow is never refused. With <paramref name="mayGrow"/> false (the store is
+    /// full) state may not grow at all.
     /// </summary>
-    bool TryKeep(SessionId id);
+    KeepOutcome TryKeep(SessionId id, int stateBytes, bool mayGrow = true);
 
     /// <summary>The session's pin, refreshing its idle timer; null when the session is unknown or expired.</summary>
     ValueTask<SessionPin?> FindAsync(SessionId id, CancellationToken cancellationToken);

@@ -17,6 +17,7 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
     private readonly long _idleTimeout = (long)options.Value.Sessions.IdleTimeout.TotalMilliseconds;
     private readonly int _maxSessions = options.Value.Sessions.MaxSessions;
     private readonly int _maxAnonymous = options.Value.Sessions.MaxAnonymousSessions;
+    private readonly long _maxStateBytes = options.Value.Sessions.MaxTotalStateBytes;
 
     // Anonymous sessions oldest first, for eviction; kept or expired ones are skipped when they come up.
     private readonly ConcurrentQueue<(SessionId Id, Entry Entry)> _anonymousOrder = new();
@@ -24,6 +25,7 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
     // ConcurrentDictionary.Count takes every lock; keep our own counts for the hot path.
     private int _count;
     private int _anonymous;
+    private long _stateBytes;
 
     /// <summary>How stale a session's stored last-access time may get: an eighth of the idle timeout.</summary>
     public long TouchInterval => _idleTimeout / 8;
@@ -32,34 +34,95 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
     public int AnonymousCount => Volatile.Read(ref _anonymous);
 
-    public bool TryKeep(SessionId id)
+    public long StateBytes => Interlocked.Read(ref _stateBytes);
+
+    public KeepOutcome TryKeep(SessionId id, int stateBytes, bool mayGrow = true)
     {
         if (!_entries.TryGetValue(id, out var entry))
         {
-            return false;
+            return KeepOutcome.Gone;
+        }
+
+        var previous = entry.StateBytes;
+        switch (ResizeState(entry, stateBytes, mayGrow))
+        {
+            case KeepOutcome.Kept:
+                break;
+            case var refused:
+                return refused;
         }
 
         if (entry.IsKept)
         {
-            return true;
+            return KeepOutcome.Kept;
         }
 
         // Reserve a slot first, so concurrent keeps never pass the limit.
         if (Interlocked.Increment(ref _count) > _maxSessions)
         {
             Interlocked.Decrement(ref _count);
-            return false;
+            ResizeState(entry, previous, mayGrow: true);
+            return KeepOutcome.SessionLimit;
         }
 
         if (entry.TryKeep())
         {
             Interlocked.Decrement(ref _anonymous);
-            return true;
+            return KeepOutcome.Kept;
         }
 
-        // Kept by a concurrent call meanwhile (fine), or evicted or expired (then it is gone: no slot).
+        // Kept by a concurrent call meanwhile (fine), or evicted or expired (then it is gone: no slot, no state).
         Interlocked.Decrement(ref _count);
-        return entry.IsKept;
+        if (entry.IsKept)
+        {
+            return KeepOutcome.Kept;
+        }
+
+        ReleaseState(entry);
+        return KeepOutcome.Gone;
+    }
+
+    // Counts the entry's state at its new size. Growth is added first and taken back when it passes the
+    // budget, so concurrent sessions never pass it together; an entry that has gone takes no more.
+    private KeepOutcome ResizeState(Entry entry, int bytes, bool mayGrow)
+    {
+        lock (entry)
+        {
+            if (entry.IsGone)
+            {
+                return KeepOutcome.Gone;
+            }
+
+            var growth = bytes - entry.StateBytes;
+            if (growth > 0 && !mayGrow)
+            {
+                return KeepOutcome.StateBudget;
+            }
+
+            if (growth > 0 && Interlocked.Add(ref _stateBytes, growth) > _maxStateBytes)
+            {
+                Interlocked.Add(ref _stateBytes, -growth);
+                return KeepOutcome.StateBudget;
+            }
+
+            if (growth <= 0)
+            {
+                Interlocked.Add(ref _stateBytes, growth);
+            }
+
+            entry.StateBytes = bytes;
+            return KeepOutcome.Kept;
+        }
+    }
+
+    // A gone entry's state no longer counts.
+    private void ReleaseState(Entry entry)
+    {
+        lock (entry)
+        {
+            Interlocked.Add(ref _stateBytes, -entry.StateBytes);
+            entry.StateBytes = 0;
+        }
     }
 
     public ValueTask<SessionPin?> FindAsync(SessionId id, CancellationToken cancellationToken)
@@ -217,9 +280,10 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
             // The stored time may lag the real last use by up to TouchInterval: assume the later.
             var lastAccess = Math.Min(now, pin.LastAccess + TouchInterval);
-            if (_entries.TryAdd(id, new Entry(pin.Owner, pin.Version, pin.Epoch, lastAccess, kept: true)))
+            if (_entries.TryAdd(id, new Entry(pin.Owner, pin.Version, pin.Epoch, lastAccess, kept: true) { StateBytes = pin.StateBytes }))
             {
                 Interlocked.Increment(ref _count);
+                Interlocked.Add(ref _stateBytes, pin.StateBytes);
             }
         }
     }
@@ -236,6 +300,7 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         }
 
         _entries.TryRemove(new KeyValuePair<SessionId, Entry>(id, entry));
+        ReleaseState(entry);
         if (wasKept)
         {
             Interlocked.Decrement(ref _count);
@@ -259,6 +324,7 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
             if (oldest.Entry.TryRetireAnonymous())
             {
                 _entries.TryRemove(new KeyValuePair<SessionId, Entry>(oldest.Id, oldest.Entry));
+                ReleaseState(oldest.Entry);
                 Interlocked.Decrement(ref _anonymous);
             }
         }
@@ -298,6 +364,9 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         public long Version => Volatile.Read(ref _version);
 
         public long Epoch => Volatile.Read(ref _epoch);
+
+        /// <summary>Bytes of its latest checkpoint, as counted in the table's total (changed under the entry's lock).</summary>
+        public int StateBytes { get; set; }
 
         /// <summary>True once a backend wrote state for the session: it holds a slot and is stored.</summary>
         public bool IsKept => Volatile.Read(ref _state) == Kept;

@@ -33,14 +33,18 @@ internal sealed partial class JournalTier : IAsyncDisposable
     private readonly ILogger<JournalTier> _logger;
     private readonly Task _writer;
     private readonly SqliteConnection _writeConnection;
+    private readonly long _maxSizeBytes;
     private long _lastCommitUnixMs;
     private long _inFlightSince;
+    private long _sizeMeasuredAt = long.MinValue / 2;
+    private bool _full;
 
     public JournalTier(IOptions<BatonOptions> options, IHostEnvironment environment, TimeProvider time, BatonMetrics metrics, ILogger<JournalTier> logger)
     {
         var settings = options.Value;
         Path = System.IO.Path.GetFullPath(settings.JournalPath, environment.ContentRootPath);
         _maxBatch = settings.Journal.MaxBatchSize;
+        _maxSizeBytes = settings.Journal.MaxSizeBytes;
         _metrics = metrics;
         _logger = logger;
         _connectionString = new SqliteConnectionStringBuilder { DataSource = Path, Pooling = true, DefaultTimeout = 30 }.ToString();
@@ -84,6 +88,34 @@ internal sealed partial class JournalTier : IAsyncDisposable
 
     /// <summary>The journal's size on disk, with its write-ahead log.</summary>
     public long SizeBytes => new[] { Path, Path + "-wal" }.Where(File.Exists).Sum(f => new FileInfo(f).Length);
+
+    /// <summary><c>Baton:Journal:MaxSizeBytes</c>.</summary>
+    public long MaxSizeBytes => _maxSizeBytes;
+
+    /// <summary>
+    /// True while the journal is past <see cref="MaxSizeBytes"/>: state may not grow. Read on the write path,
+    /// so the files are measured at most once a second.
+    /// </summary>
+    public bool IsFull
+    {
+        get
+        {
+            var now = Environment.TickCount64;
+            if (now - Volatile.Read(ref _sizeMeasuredAt) >= 1000)
+            {
+                Volatile.Write(ref _sizeMeasuredAt, now);
+                var full = SizeBytes > _maxSizeBytes;
+                if (full && !_full)
+                {
+                    Log.JournalFull(_logger, SizeBytes, _maxSizeBytes);
+                }
+
+                _full = full;
+            }
+
+            return _full;
+        }
+    }
 
     /// <summary>Where a damaged journal found at startup was moved; null when the journal opened cleanly.</summary>
     public string? QuarantinedTo { get; private set; }
@@ -144,12 +176,12 @@ internal sealed partial class JournalTier : IAsyncDisposable
         await using var connection = new SqliteConnection(_connectionString);
         await connection.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT id, version, owner, epoch, last_access FROM sessions WHERE last_access >= $cutoff";
+        command.CommandText = "SELECT id, version, owner, epoch, last_access, length(state) FROM sessions WHERE last_access >= $cutoff";
         command.Parameters.AddWithValue("$cutoff", cutoff);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            pins.Add(new StoredPin(reader.GetString(0), reader.GetInt64(1), reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4)));
+            pins.Add(new StoredPin(reader.GetString(0), reader.GetInt64(1), reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4), reader.IsDBNull(5) ? 0 : reader.GetInt32(5)));
         }
 
         return pins;

@@ -3,6 +3,9 @@ namespace Baton.Gateway.Store;
 /// <summary>Store log events (ids 3000–3099).</summary>
 internal static partial class Log
 {
+    [LoggerMessage(3015, LogLevel.Warning, "The journal holds {Size} bytes, past Baton:Journal:MaxSizeBytes ({Limit}): changes that grow a session's state are refused until it shrinks.", EventName = "JournalFull")]
+    public static partial void JournalFull(ILogger logger, long size, long limit);
+
     [LoggerMessage(3001, LogLevel.Information, "Journal open at {Path} (synchronous={Synchronous}).", EventName = "JournalOpened")]
     public static partial void JournalOpened(ILogger logger, string path, string synchronous);
 
@@ -23,6 +26,9 @@ internal static partial class Log
 
     [LoggerMessage(3007, LogLevel.Warning, "A background {Operation} write failed.", EventName = "BackgroundWriteFailed")]
     public static partial void BackgroundWriteFailed(ILogger logger, string operation, Exception exception);
+
+    [LoggerMessage(3016, LogLevel.Warning, "Redis could not be refilled ({Reason}): the journal could not be read ({Error}). The next check tries again.", EventName = "RedisRefillFailed")]
+    public static partial void RedisRefillFailed(ILogger logger, string reason, string error);
 
     [LoggerMessage(3010, LogLevel.Information, "Redis refilled from the journal ({Reason}): {Sessions} sessions in {Elapsed}.", EventName = "RedisRefilled")]
     public static partial void RedisRefilled(ILogger logger, string reason, int sessions, TimeSpan elapsed);

@@ -9,7 +9,8 @@ namespace Baton.Gateway.Store;
 /// without Baton's marker — every live session is written back into it from the journal, in the
 /// background; when it is the same Redis but missed writes (unreachable, hung or over budget for a
 /// while), the sessions written since are. Writes go through the same check-and-set as checkpoints, so
-/// the highest version wins and a write that raced the refill is never overwritten by an older one.
+/// the highest version wins and a write that raced the refill is never overwritten by an older one. A
+/// refill the journal cannot feed is logged and tried again at the next check; it never stops the gateway.
 /// </summary>
 internal sealed class RedisRefill(
     RedisTier redis,
@@ -76,12 +77,24 @@ internal sealed class RedisRefill(
 
         var started = time.GetTimestamp();
         var written = 0;
-        foreach (var pin in await journal.LoadLiveAsync(cutoff, cancellationToken))
+        try
         {
-            if (await journal.GetAsync(pin.SessionId, cancellationToken) is { } record && await redis.SaveAsync(record) is not null)
+            foreach (var pin in await journal.LoadLiveAsync(cutoff, cancellationToken))
             {
-                written++;
+                if (await journal.GetAsync(pin.SessionId, cancellationToken) is { } record && await redis.SaveAsync(record) is not null)
+                {
+                    written++;
+                }
             }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // The journal could not be read (a failing disk, a file gone): the gateway serves on, Redis stays
+            // unmarked and what it missed stays noted, so the next check refills it again.
+            redis.NoteMissedWrite(cutoff);
+            metrics.RedisRefillFailed();
+            Log.RedisRefillFailed(logger, reason, ex.Message);
+            return;
         }
 
         // Marked only once refilled: a refill cut short by another outage is done again.

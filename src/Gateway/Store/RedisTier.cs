@@ -112,6 +112,16 @@ internal sealed partial class RedisTier : IAsyncDisposable
     /// When Redis first missed a write (Unix milliseconds) since the last call, or null when it missed none:
     /// sessions written since then may be newer in the journal than in Redis.
     /// </summary>
+    /// <summary>Notes that Redis may have missed writes since <paramref name="since"/> (Unix ms), unless an earlier miss is noted.</summary>
+    public void NoteMissedWrite(long since)
+    {
+        var current = Interlocked.Read(ref _firstMissedWrite);
+        while ((current == 0 || since < current) && Interlocked.CompareExchange(ref _firstMissedWrite, since, current) is var seen && seen != current)
+        {
+            current = seen;
+        }
+    }
+
     public long? TakeFirstMissedWrite()
     {
         var first = Interlocked.Exchange(ref _firstMissedWrite, 0);

@@ -15,7 +15,7 @@ internal sealed record SessionRecord(string SessionId, long Version, byte[] Stat
 }
 
 /// <summary>A live session's pin as loaded at startup.</summary>
-internal sealed record StoredPin(string SessionId, long Version, string? Owner, long Epoch, long LastAccess);
+internal sealed record StoredPin(string SessionId, long Version, string? Owner, long Epoch, long LastAccess, int StateBytes = 0);
 
 /// <summary>What became of a checkpoint.</summary>
 internal enum SaveOutcome

@@ -85,11 +85,20 @@ public sealed class SessionLifecycleTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task ACorruptedJournal_IsQuarantinedAtStartup_AndRebuiltFromRedis_SoSessionsCarryOn()
+    public async Task ACorruptedJournal_IsQuarantinedAtStartup_AndRebuiltFromRedis_WithEpochs_SoSessionsCarryOn()
     {
         var journal = Path.Combine(TestPaths.NewFolder("corrupt"), "journal.db");
         await using var servers = await StartAsync([$"--Baton:JournalPath={journal}"]);
         var browsers = await TwoIncrementsEachAsync(servers.Gateway, 5);
+
+        // One session in a later epoch (as after a change that could not be stored): the rebuild must keep it,
+        // or its backend's copy from the earlier epoch could be served again.
+        using (var first = servers.Gateway.ClientWithJar(browsers[0].Jar))
+        {
+            var moved = SessionCookies.SessionIdOf(first, servers.Gateway);
+            servers.Gateway.Services.GetRequiredService<Baton.Gateway.Sessions.ISessionPinTable>().AdvanceEpoch(Baton.Gateway.Sessions.SessionId.TryParse(moved, out var parsed) ? parsed : throw new InvalidOperationException());
+            await Eventually.TrueAsync(() => StoredSessions.FromRedis(_redis.Database, moved)?.Epoch == 1 && StoredSessions.FromJournal(journal, moved)?.Epoch == 1, TimeSpan.FromSeconds(10), "the new epoch should be stored");
+        }
 
         await servers.Gateway.DisposeAsync();
         await using (var file = File.OpenWrite(journal))
@@ -100,6 +109,11 @@ public sealed class SessionLifecycleTests : IAsyncLifetime
         await servers.StartGatewayAsync(redis: true);
 
         Assert.Single(Directory.GetFiles(Path.GetDirectoryName(journal)!, "journal.db.corrupt-*"));
+        using (var first = servers.Gateway.ClientWithJar(browsers[0].Jar))
+        {
+            Assert.Equal(1, StoredSessions.FromJournal(journal, SessionCookies.SessionIdOf(first, servers.Gateway))?.Epoch);
+        }
+
         await AssertEachCarriesOnAsync(servers.Gateway, browsers);
     }
 

@@ -146,7 +146,9 @@ public sealed class SessionLifetimeTests : IAsyncLifetime
 
         public int AnonymousCount => 0;
 
-        public bool TryKeep(SessionId id) => throw new IOException("pin table unavailable");
+        public long StateBytes => 0;
+
+        public KeepOutcome TryKeep(SessionId id, int stateBytes, bool mayGrow = true) => throw new IOException("pin table unavailable");
 
         public ValueTask<SessionPin?> FindAsync(SessionId id, CancellationToken cancellationToken) => throw new IOException("pin table unavailable");
 

@@ -13,15 +13,15 @@ public sealed class SessionPinTableTests
 
     private readonly RecordingPersistence _store = new();
 
-    private SessionPinTable NewTable(int maxSessions = 100, int maxAnonymous = 100)
-        => new(Options.Create(new BatonOptions { Sessions = new BatonSessionOptions { IdleTimeout = IdleTimeout, MaxSessions = maxSessions, MaxAnonymousSessions = maxAnonymous } }), _time, _store);
+    private SessionPinTable NewTable(int maxSessions = 100, int maxAnonymous = 100, long maxStateBytes = 1L << 40)
+        => new(Options.Create(new BatonOptions { Sessions = new BatonSessionOptions { IdleTimeout = IdleTimeout, MaxSessions = maxSessions, MaxAnonymousSessions = maxAnonymous, MaxTotalStateBytes = maxStateBytes } }), _time, _store);
 
     /// <summary>A session a backend has written state for: pinned and kept.</summary>
     private static async Task<SessionId> KeptAsync(SessionPinTable table, string destinationId)
     {
         var id = SessionId.New();
         await table.PinAsync(id, destinationId, default);
-        Assert.True(table.TryKeep(id));
+        Assert.Equal(KeepOutcome.Kept, table.TryKeep(id, 100));
         return id;
     }
 
@@ -133,7 +133,7 @@ public sealed class SessionPinTableTests
         var third = SessionId.New();
         await table.PinAsync(third, "b1", default);
 
-        Assert.False(table.TryKeep(third));
+        Assert.Equal(KeepOutcome.SessionLimit, table.TryKeep(third, 100));
         Assert.Equal(2, table.Count);
 
         _time.Advance(IdleTimeout);
@@ -141,9 +141,62 @@ public sealed class SessionPinTableTests
         var fourth = SessionId.New();
         await table.PinAsync(fourth, "b3", default);
 
-        Assert.True(table.TryKeep(fourth));
-        Assert.True(table.TryKeep(fourth));
+        Assert.Equal(KeepOutcome.Kept, table.TryKeep(fourth, 100));
+        Assert.Equal(KeepOutcome.Kept, table.TryKeep(fourth, 100));
         Assert.Equal(1, table.Count);
+    }
+
+    [Fact]
+    public async Task TheStateBudget_RefusesGrowthPastIt_NeverAChangeThatDoesNotGrow_AndFreesWhatEndedSessionsHeld()
+    {
+        var table = NewTable(maxStateBytes: 1000);
+        var first = await KeptAsync(table, "b1");
+        Assert.Equal(KeepOutcome.Kept, table.TryKeep(first, 600));
+        var second = SessionId.New();
+        await table.PinAsync(second, "b2", default);
+
+        // 600 + 500 would pass 1000: refused, and the refused session holds no slot and no bytes.
+        Assert.Equal(KeepOutcome.StateBudget, table.TryKeep(second, 500));
+        Assert.Equal((1, 1, 600L), (table.Count, table.AnonymousCount, table.StateBytes));
+
+        Assert.Equal(KeepOutcome.Kept, table.TryKeep(second, 400));
+        Assert.Equal(1000, table.StateBytes);
+        Assert.Equal(KeepOutcome.StateBudget, table.TryKeep(first, 601));
+        Assert.Equal(KeepOutcome.Kept, table.TryKeep(first, 600));
+        Assert.Equal(KeepOutcome.Kept, table.TryKeep(first, 100));
+        Assert.Equal(500, table.StateBytes);
+
+        // A full store lets state shrink or stay, never grow.
+        Assert.Equal(KeepOutcome.StateBudget, table.TryKeep(second, 401, mayGrow: false));
+        Assert.Equal(KeepOutcome.Kept, table.TryKeep(second, 400, mayGrow: false));
+
+        table.Forget(first);
+        Assert.Equal(400, table.StateBytes);
+        _time.Advance(IdleTimeout);
+        await table.PurgeExpiredAsync(default);
+        Assert.Equal(0, table.StateBytes);
+    }
+
+    [Fact]
+    public async Task TheStateBudget_HoldsUnderConcurrentGrowth_AndEndsAtWhatTheKeptSessionsHold()
+    {
+        var table = NewTable(maxSessions: 1_000_000, maxAnonymous: 1_000_000, maxStateBytes: 100_000);
+        var held = new System.Collections.Concurrent.ConcurrentDictionary<SessionId, int>();
+        await Parallel.ForAsync(0, 2_000, new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (i, _) =>
+        {
+            var id = SessionId.New();
+            await table.PinAsync(id, "b1", default);
+            for (var size = 50; size <= 200; size += 50)
+            {
+                if (table.TryKeep(id, size) == KeepOutcome.Kept)
+                {
+                    held[id] = size;
+                }
+            }
+        });
+
+        Assert.Equal(held.Values.Sum(), table.StateBytes);
+        Assert.InRange(table.StateBytes, 90_000, 100_000);
     }
 
     [Fact]
@@ -184,7 +237,7 @@ public sealed class SessionPinTableTests
         {
             var id = SessionId.New();
             await table.PinAsync(id, "b1", default);
-            if (i % 2 == 0 && table.TryKeep(id))
+            if (i % 2 == 0 && table.TryKeep(id, 100) == KeepOutcome.Kept)
             {
                 kept.Add(id);
             }
