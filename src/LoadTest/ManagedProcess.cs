@@ -6,16 +6,20 @@ using System.Net.Sockets;
 namespace Baton.LoadTest;
 
 /// <summary>
-/// A server process the tool runs (redis-server, a backend, the gateway): started, waited for, killed for
-/// real (SIGKILL) and started again on the same port. It keeps the CPU time and peak memory of every one of
-/// its incarnations, read from /proc.
+/// A server process (redis-server, a backend, the gateway, a sentinel, a browser), the one way the load-test
+/// tool and the test suite run one: started on a port handed out here, waited for until ready, killed for
+/// real (SIGKILL), paused and resumed (SIGSTOP/SIGCONT), stopped gracefully (SIGTERM) and started again on
+/// the same port. Its output goes to a log file; nothing it started outlives this process. It keeps the CPU
+/// time and peak memory of every one of its incarnations, read from /proc.
 /// </summary>
 internal sealed class ManagedProcess : IDisposable
 {
     private static readonly List<ManagedProcess> All = [];
+    private static readonly HashSet<int> HandedOut = [];
     private readonly Func<ProcessStartInfo> _startInfo;
     private readonly Func<CancellationToken, Task<bool>> _isReady;
     private readonly string _logPath;
+    private readonly Action<string>? _output;
     private Process? _process;
     private StreamWriter? _log;
     private double _cpuSecondsOfEnded;
@@ -36,9 +40,10 @@ internal sealed class ManagedProcess : IDisposable
         };
     }
 
-    public ManagedProcess(string name, string role, int port, string logPath, Func<ProcessStartInfo> startInfo, Func<CancellationToken, Task<bool>> isReady)
+    /// <param name="output">Also receives each line the process writes (stdout and stderr), when given.</param>
+    public ManagedProcess(string name, string role, int port, string logPath, Func<ProcessStartInfo> startInfo, Func<CancellationToken, Task<bool>> isReady, Action<string>? output = null)
     {
-        (Name, Role, Port, _logPath, _startInfo, _isReady) = (name, role, port, logPath, startInfo, isReady);
+        (Name, Role, Port, _logPath, _startInfo, _isReady, _output) = (name, role, port, logPath, startInfo, isReady, output);
         lock (All)
         {
             All.Add(this);
@@ -76,8 +81,8 @@ internal sealed class ManagedProcess : IDisposable
         _log = new StreamWriter(_logPath, append: true) { AutoFlush = true };
         var log = TextWriter.Synchronized(_log);
         var process = new Process { StartInfo = start };
-        process.OutputDataReceived += (_, e) => WriteLine(log, e.Data);
-        process.ErrorDataReceived += (_, e) => WriteLine(log, e.Data);
+        process.OutputDataReceived += (_, e) => WriteLine(log, e.Data, _output);
+        process.ErrorDataReceived += (_, e) => WriteLine(log, e.Data, _output);
         if (!process.Start())
         {
             throw new InvalidOperationException($"{Name} did not start ({start.FileName}).");
@@ -110,6 +115,50 @@ internal sealed class ManagedProcess : IDisposable
             {
                 throw new TimeoutException($"{Name} was not ready within {timeout.TotalSeconds:0} s; see {_logPath}.");
             }
+        }
+    }
+
+    /// <summary>SIGSTOP: the process keeps its sockets (connections are still accepted) but answers nothing.</summary>
+    public void Pause() => Signal("STOP");
+
+    /// <summary>SIGCONT after <see cref="Pause"/>.</summary>
+    public void Resume() => Signal("CONT");
+
+    /// <summary>SIGTERM, then waits for the process to end: its exit code. A process still running at the timeout is killed.</summary>
+    public async Task<int> TerminateAsync(TimeSpan timeout)
+    {
+        var process = _process ?? throw new InvalidOperationException($"{Name} is not running.");
+        Signal("TERM");
+        using var deadline = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(deadline.Token);
+            return process.ExitCode;
+        }
+        finally
+        {
+            Kill();
+        }
+    }
+
+    /// <summary>Sends a signal by name (STOP, CONT, TERM...) with kill(1); false when the process is not running.</summary>
+    public bool TrySignal(string signal)
+    {
+        if (_process is not { HasExited: false } process)
+        {
+            return false;
+        }
+
+        using var kill = Process.Start("kill", ["-" + signal, process.Id.ToString(CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+        return kill.ExitCode == 0;
+    }
+
+    private void Signal(string signal)
+    {
+        if (!TrySignal(signal))
+        {
+            throw new InvalidOperationException($"kill -{signal} of {Name} failed: it is not running.");
         }
     }
 
@@ -182,12 +231,92 @@ internal sealed class ManagedProcess : IDisposable
         }
     }
 
-    /// <summary>A loopback port free now (the kernel's choice), for a server started next.</summary>
+    /// <summary>
+    /// A loopback port for a server started later. Chosen below the kernel's ephemeral range (so servers
+    /// binding port 0 meanwhile cannot take it), free now, and never handed out twice by this process.
+    /// </summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        while (true)
+        {
+            var port = Random.Shared.Next(20_000, 32_000);
+            lock (HandedOut)
+            {
+                if (!HandedOut.Add(port))
+                {
+                    continue;
+                }
+            }
+
+            try
+            {
+                using var listener = new TcpListener(IPAddress.Loopback, port);
+                listener.Start();
+                return port;
+            }
+            catch (SocketException)
+            {
+            }
+        }
+    }
+
+    /// <summary>Whether the URL answers 2xx (a readiness check).</summary>
+    public static async Task<bool> HttpReadyAsync(Uri uri, CancellationToken cancellationToken)
+    {
+        using var client = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(2) };
+        try
+        {
+            using var response = await client.GetAsync(uri, cancellationToken);
+            return response.IsSuccessStatusCode;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Runs a command to its end (a browser dumping a page, a health check): its exit code, each line it
+    /// writes to stdout to <paramref name="output"/> (stderr is drained). Killed, and a
+    /// <see cref="TimeoutException"/>, past the timeout.
+    /// </summary>
+    public static async Task<int> RunAsync(ProcessStartInfo start, TimeSpan timeout, Action<string>? output = null)
+    {
+        start.UseShellExecute = false;
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        using var process = new Process { StartInfo = start };
+        process.OutputDataReceived += (_, e) => Forward(e.Data, output);
+        process.ErrorDataReceived += (_, _) => { };
+        if (!process.Start())
+        {
+            throw new InvalidOperationException($"{start.FileName} did not start.");
+        }
+
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        using var deadline = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(deadline.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{start.FileName} did not end within {timeout.TotalSeconds:0} s.");
+        }
+
+        // The output handlers have seen every line once the exit is observed without a timeout.
+        process.WaitForExit();
+        return process.ExitCode;
+
+        static void Forward(string? line, Action<string>? output)
+        {
+            if (line is not null)
+            {
+                output?.Invoke(line);
+            }
+        }
     }
 
     /// <summary>Whether something accepts TCP connections on the loopback port.</summary>
@@ -205,13 +334,14 @@ internal sealed class ManagedProcess : IDisposable
         }
     }
 
-    private static void WriteLine(TextWriter log, string? line)
+    private static void WriteLine(TextWriter log, string? line, Action<string>? output)
     {
         if (line is null)
         {
             return;
         }
 
+        output?.Invoke(line);
         try
         {
             log.WriteLine(line);

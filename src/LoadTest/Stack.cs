@@ -71,7 +71,7 @@ internal sealed class Stack : IDisposable
                     $"--Demo:Redis={redisConfig}",
                     $"--Baton:Secret={secret}",
                     "--Logging:LogLevel:Default=Warning",
-                ]), ct => HttpReadyAsync(new Uri($"http://127.0.0.1:{port}/health"), ct));
+                ]), ct => ManagedProcess.HttpReadyAsync(new Uri($"http://127.0.0.1:{port}/health"), ct));
                 started.Add(backend);
                 backends.Add(backend);
             }
@@ -103,7 +103,7 @@ internal sealed class Stack : IDisposable
             }
 
             var gateway = new ManagedProcess("gateway", "gateway", gatewayPort, Path.Combine(logs, "gateway.log"), () => Dotnet(baseDirectory, "Baton.Gateway.dll", args),
-                ct => HttpReadyAsync(new Uri($"http://127.0.0.1:{gatewayPort}/_baton/ready"), ct));
+                ct => ManagedProcess.HttpReadyAsync(new Uri($"http://127.0.0.1:{gatewayPort}/_baton/ready"), ct));
             started.Add(gateway);
             await gateway.StartAsync(StartTimeout, cancellationToken);
             return new Stack(profile, new Uri($"http://127.0.0.1:{gatewayPort}/"), redis, backends, gateway);
@@ -139,20 +139,6 @@ internal sealed class Stack : IDisposable
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         start.Environment["DOTNET_ENVIRONMENT"] = "Production";
         return start;
-    }
-
-    private static async Task<bool> HttpReadyAsync(Uri uri, CancellationToken cancellationToken)
-    {
-        using var client = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(2) };
-        try
-        {
-            using var response = await client.GetAsync(uri, cancellationToken);
-            return response.IsSuccessStatusCode;
-        }
-        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
-        {
-            return false;
-        }
     }
 
     private static string Invariant(int value) => value.ToString(CultureInfo.InvariantCulture);

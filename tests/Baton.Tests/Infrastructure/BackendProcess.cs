@@ -1,6 +1,5 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
+using Baton.LoadTest;
 
 namespace Baton.Tests.Infrastructure;
 
@@ -10,13 +9,21 @@ namespace Baton.Tests.Infrastructure;
 /// </summary>
 internal sealed class BackendProcess : IAsyncDisposable
 {
-    private Process? _process;
+    private readonly ManagedProcess _process;
 
     private BackendProcess(string instanceId, int port)
     {
         InstanceId = instanceId;
         Port = port;
         Address = new Uri($"http://127.0.0.1:{port}/");
+        _process = TestServers.Managed($"backend-{instanceId}", "backend", port, () => TestServers.Dotnet("Baton.DemoBackend.dll",
+        [
+            "--urls", $"http://127.0.0.1:{port}",
+            $"--Demo:InstanceId={instanceId}",
+            $"--Baton:Secret={TestGateway.Secret}",
+            "--contentRoot", TestPaths.NewFolder("backend-process"),
+            "--Logging:LogLevel:Default=Warning",
+        ]), ct => ManagedProcess.HttpReadyAsync(new Uri(Address, "/health"), ct));
     }
 
     public string InstanceId { get; }
@@ -27,73 +34,29 @@ internal sealed class BackendProcess : IAsyncDisposable
 
     public static async Task<BackendProcess> StartAsync(string instanceId)
     {
-        var backend = new BackendProcess(instanceId, TestProcesses.FreePort());
+        var backend = new BackendProcess(instanceId, ManagedProcess.FreePort());
         await backend.StartAsync();
         return backend;
     }
 
     /// <summary>Starts a (new) process on this backend's port and waits until it answers.</summary>
-    public async Task StartAsync()
-    {
-        _process = TestProcesses.Start(new ProcessStartInfo("dotnet")
-        {
-            ArgumentList =
-            {
-                Path.Combine(AppContext.BaseDirectory, "Baton.DemoBackend.dll"),
-                "--urls", $"http://127.0.0.1:{Port}",
-                $"--Demo:InstanceId={InstanceId}",
-                $"--Baton:Secret={TestGateway.Secret}",
-                "--contentRoot", TestPaths.NewFolder("backend-process"),
-                "--Logging:LogLevel:Default=Warning",
-            },
-        });
-
-        using var client = new HttpClient { BaseAddress = Address, Timeout = TimeSpan.FromSeconds(2) };
-        await Eventually.TrueAsync(async () =>
-        {
-            try
-            {
-                using var response = await client.GetAsync(new Uri("/health", UriKind.Relative));
-                return response.IsSuccessStatusCode;
-            }
-            catch (HttpRequestException)
-            {
-                return false;
-            }
-            catch (TaskCanceledException)
-            {
-                return false;
-            }
-        }, TimeSpan.FromSeconds(30), $"backend {InstanceId} should start");
-    }
+    public Task StartAsync() => TestServers.StartAsync(_process);
 
     /// <summary>kill -9: the process dies with its memory.</summary>
-    public async Task KillAsync()
+    public Task KillAsync()
     {
-        var process = _process!;
-        _process = null;
-        await TestProcesses.StopAsync(process);
+        _process.Kill();
+        return Task.CompletedTask;
     }
 
     /// <summary>SIGSTOP: the process keeps its sockets (connections are still accepted) but answers nothing.</summary>
-    public void Pause() => Signal("STOP");
+    public void Pause() => _process.Pause();
 
-    public void Resume() => Signal("CONT");
+    public void Resume() => _process.Resume();
 
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync()
     {
-        if (_process is not null)
-        {
-            TestProcesses.TrySignal(_process, "CONT");
-            await KillAsync();
-        }
-    }
-
-    private void Signal(string signal)
-    {
-        if (_process is not null)
-        {
-            TestProcesses.Signal(_process, signal);
-        }
+        _process.Dispose();
+        return ValueTask.CompletedTask;
     }
 }

@@ -30,22 +30,13 @@ internal static class Chromium
             },
         };
         var dom = new System.Text.StringBuilder();
-        var process = TestProcesses.Start(start, line =>
+        await Baton.LoadTest.ManagedProcess.RunAsync(start, TimeSpan.FromSeconds(60), line =>
         {
             lock (dom)
             {
                 dom.AppendLine(line);
             }
         });
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        finally
-        {
-            await TestProcesses.StopAsync(process);
-        }
 
         lock (dom)
         {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Baton.LoadTest;
 using StackExchange.Redis;
 
 namespace Baton.Tests.Infrastructure;
@@ -10,8 +11,8 @@ namespace Baton.Tests.Infrastructure;
 public sealed class RedisSentinelSet : IAsyncLifetime
 {
     public const string ServiceName = "baton";
-    private readonly List<Process> _processes = [];
-    private Process? _primary;
+    private readonly List<ManagedProcess> _processes = [];
+    private ManagedProcess? _primary;
 
     public int PrimaryPort { get; private set; }
 
@@ -24,11 +25,9 @@ public sealed class RedisSentinelSet : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        (PrimaryPort, ReplicaPort, SentinelPort) = (TestProcesses.FreePort(), TestProcesses.FreePort(), TestProcesses.FreePort());
-        _primary = StartRedis(PrimaryPort);
-        await TestProcesses.WaitForListenerAsync(PrimaryPort, "the primary");
-        StartRedis(ReplicaPort, "--replicaof", "127.0.0.1", PrimaryPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        await TestProcesses.WaitForListenerAsync(ReplicaPort, "the replica");
+        (PrimaryPort, ReplicaPort, SentinelPort) = (ManagedProcess.FreePort(), ManagedProcess.FreePort(), ManagedProcess.FreePort());
+        _primary = await StartAsync(TestServers.Redis("primary", PrimaryPort));
+        await StartAsync(TestServers.Redis("replica", ReplicaPort, "--replicaof", "127.0.0.1", PrimaryPort.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         await using (var replica = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{ReplicaPort},allowAdmin=true,abortConnect=false"))
         {
             await Eventually.TrueAsync(
@@ -48,8 +47,7 @@ public sealed class RedisSentinelSet : IAsyncLifetime
             sentinel failover-timeout {ServiceName} 5000
             sentinel parallel-syncs {ServiceName} 1
             """);
-        _processes.Add(TestProcesses.Start(new ProcessStartInfo("redis-sentinel") { ArgumentList = { config } }));
-        await TestProcesses.WaitForListenerAsync(SentinelPort, "redis-sentinel");
+        await StartAsync(TestServers.Managed("sentinel", "sentinel", SentinelPort, () => new ProcessStartInfo("redis-sentinel") { ArgumentList = { config } }, ct => ManagedProcess.AcceptsAsync(SentinelPort, ct)));
 
         // A sentinel promotes only replicas it has discovered (from the primary's INFO): wait until it knows ours.
         var sentinelOptions = new ConfigurationOptions { EndPoints = { $"127.0.0.1:{SentinelPort}" }, CommandMap = CommandMap.Sentinel, AllowAdmin = true, AbortOnConnectFail = false, TieBreaker = string.Empty };
@@ -71,36 +69,29 @@ public sealed class RedisSentinelSet : IAsyncLifetime
     }
 
     /// <summary>kill -9 of the primary: the sentinel promotes the replica.</summary>
-    public async Task KillPrimaryAsync()
+    public Task KillPrimaryAsync()
     {
-        _processes.Remove(_primary!);
-        await TestProcesses.StopAsync(_primary!);
+        _primary!.Kill();
+        return Task.CompletedTask;
     }
 
     /// <summary>A direct client to the replica (the primary once promoted).</summary>
     public ConnectionMultiplexer ConnectToReplica() => ConnectionMultiplexer.Connect($"127.0.0.1:{ReplicaPort},abortConnect=false");
 
-    public async Task DisposeAsync()
+    public Task DisposeAsync()
     {
         foreach (var process in _processes)
         {
-            await TestProcesses.StopAsync(process);
+            process.Dispose();
         }
+
+        return Task.CompletedTask;
     }
 
-    private Process StartRedis(int port, params string[] extra)
+    private async Task<ManagedProcess> StartAsync(ManagedProcess process)
     {
-        var start = new ProcessStartInfo("redis-server")
-        {
-            ArgumentList = { "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", TestPaths.NewFolder("redis") },
-        };
-        foreach (var arg in extra)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        var process = TestProcesses.Start(start);
         _processes.Add(process);
+        await TestServers.StartAsync(process);
         return process;
     }
 }

@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using Baton.LoadTest;
 using StackExchange.Redis;
 
 namespace Baton.Tests.Infrastructure;
@@ -9,7 +9,7 @@ namespace Baton.Tests.Infrastructure;
 /// </summary>
 public sealed class RedisServer : IAsyncLifetime
 {
-    private Process? _process;
+    private ManagedProcess? _process;
     private ConnectionMultiplexer? _client;
 
     public int Port { get; private set; }
@@ -22,34 +22,26 @@ public sealed class RedisServer : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Port = TestProcesses.FreePort();
+        Port = ManagedProcess.FreePort();
+        _process = TestServers.Redis("redis", Port);
         await StartAsync();
         _client = await ConnectionMultiplexer.ConnectAsync($"{Configuration},allowAdmin=true,abortConnect=false");
     }
 
     /// <summary>kill -9: Redis and everything it held are gone.</summary>
-    public async Task KillAsync()
+    public Task KillAsync()
     {
-        var process = _process!;
-        _process = null;
-        await TestProcesses.StopAsync(process);
+        _process!.Kill();
+        return Task.CompletedTask;
     }
 
     /// <summary>SIGSTOP: Redis keeps its connections open but answers nothing (a hung Redis).</summary>
-    public void Pause() => TestProcesses.Signal(_process!, "STOP");
+    public void Pause() => _process!.Pause();
 
-    public void Resume() => TestProcesses.Signal(_process!, "CONT");
+    public void Resume() => _process!.Resume();
 
     /// <summary>A new, empty redis-server on the same port.</summary>
-    public async Task StartAsync()
-    {
-        _process = TestProcesses.Start(new ProcessStartInfo("redis-server")
-        {
-            ArgumentList = { "--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", TestPaths.NewFolder("redis") },
-        });
-
-        await TestProcesses.WaitForListenerAsync(Port, "redis-server");
-    }
+    public Task StartAsync() => TestServers.StartAsync(_process!);
 
     public async Task DisposeAsync()
     {
@@ -58,10 +50,6 @@ public sealed class RedisServer : IAsyncLifetime
             await _client.DisposeAsync();
         }
 
-        if (_process is not null)
-        {
-            TestProcesses.TrySignal(_process, "CONT");
-            await TestProcesses.StopAsync(_process);
-        }
+        _process?.Dispose();
     }
 }

@@ -112,7 +112,7 @@ public sealed class ComposeFileTests
         await using var gateway = await TestGateway.StartAsync([backend]);
         Assert.Equal(0, await RunHealthcheckAsync("b1", backend.Address.Port));
         Assert.Equal(0, await RunHealthcheckAsync("gateway", gateway.Address.Port));
-        Assert.NotEqual(0, await RunHealthcheckAsync("gateway", TestProcesses.FreePort()));
+        Assert.NotEqual(0, await RunHealthcheckAsync("gateway", Baton.LoadTest.ManagedProcess.FreePort()));
     }
 
     // The service's healthcheck as Docker would run it (exec form), aimed at a local port instead of 8080.
@@ -126,12 +126,7 @@ public sealed class ComposeFileTests
             start.ArgumentList.Add(arg.Replace("/8080", $"/{port}", StringComparison.Ordinal));
         }
 
-        var process = TestProcesses.Start(start);
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-        await process.WaitForExitAsync(timeout.Token);
-        var code = process.ExitCode;
-        await TestProcesses.StopAsync(process);
-        return code;
+        return await Baton.LoadTest.ManagedProcess.RunAsync(start, TimeSpan.FromSeconds(20));
     }
 
     private static Dictionary<string, string> Environment(string service)

@@ -25,7 +25,7 @@ public sealed class GatewayCrashTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        await _gateway.StopAsync();
+        _gateway.Stop();
         foreach (var backend in _backends)
         {
             await backend.DisposeAsync();
