@@ -29,7 +29,7 @@ internal static class DemoEndpoints
 {
     public const int MaxSkuLength = 64;
     public const int MaxQty = 1000;
-    private const string CounterKey = "counter";
+    public const string CounterKey = "counter";
     private const string CartKey = "cart";
     private const string BlobKey = "blob";
     private const string UserKey = "user";

@@ -69,6 +69,7 @@ internal static class Program
             });
         }
 
+        builder.Services.AddGrpc();
         configure?.Invoke(builder);
         var app = builder.Build();
         app.UseDemoErrors(demo.InstanceId);
@@ -83,6 +84,7 @@ internal static class Program
         }
 
         app.MapDemoEndpoints();
+        app.MapGrpcService<EchoService>();
         return app;
     }
 }

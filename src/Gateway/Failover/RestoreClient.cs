@@ -13,11 +13,12 @@ namespace Baton.Gateway.Failover;
 /// <summary>
 /// Sends a session's last checkpoint to a backend over the authenticated restore channel, bound to the
 /// backend process's incarnation. At most <c>MaxConcurrentRestoresPerDestination</c> run at once per
-/// destination; each has <c>RestoreTimeout</c> in all.
+/// destination; each has <c>RestoreTimeout</c> in all. Restores travel like the cluster's own requests: on
+/// its HTTP client (its TLS settings and connection pool) and its HTTP version, so a destination reached
+/// over HTTPS with a private CA or over cleartext HTTP/2 (a gRPC service) is restored the same way.
 /// </summary>
-internal sealed class RestoreClient : IDisposable
+internal sealed class RestoreClient
 {
-    private readonly HttpMessageInvoker _http;
     private readonly ProtocolKeys _keys;
     private readonly DestinationIncarnations _incarnations;
     private readonly BatonFailoverOptions _options;
@@ -30,13 +31,6 @@ internal sealed class RestoreClient : IDisposable
         _incarnations = incarnations;
         _options = options.Value.Failover;
         _time = time;
-        _http = new HttpMessageInvoker(new SocketsHttpHandler
-        {
-            UseProxy = false,
-            AllowAutoRedirect = false,
-            UseCookies = false,
-            ConnectTimeout = _options.RestoreTimeout,
-        });
     }
 
     /// <summary>True when the backend installed the state.</summary>
@@ -88,7 +82,7 @@ internal sealed class RestoreClient : IDisposable
                     return default;
                 }
 
-                status = await SendAsync(destination, session, record, epoch, incarnation, timeout.Token);
+                status = await SendAsync(cluster, destination, session, record, epoch, incarnation, timeout.Token);
                 if (status == HttpStatusCode.NoContent)
                 {
                     return new RestoreResult(true, status, incarnation);
@@ -115,9 +109,7 @@ internal sealed class RestoreClient : IDisposable
         }
     }
 
-    public void Dispose() => _http.Dispose();
-
-    private async Task<HttpStatusCode> SendAsync(DestinationState destination, SessionId session, SessionRecord? record, long epoch, string incarnation, CancellationToken cancellationToken)
+    private async Task<HttpStatusCode> SendAsync(ClusterState cluster, DestinationState destination, SessionId session, SessionRecord? record, long epoch, string incarnation, CancellationToken cancellationToken)
     {
         var state = record?.State ?? [];
         var descriptor = new RestoreDescriptor(session.Value, record?.Version ?? 0, epoch, state.Length, Ids.Sha256(state), incarnation, ProtocolTime.Now(_time), Ids.New());
@@ -127,7 +119,7 @@ internal sealed class RestoreClient : IDisposable
         };
         request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/octet-stream");
         request.Headers.TryAddWithoutValidation(ProtocolConstants.RestoreHeader, descriptor.Format(_keys));
-        using var response = await _http.SendAsync(request, cancellationToken);
+        using var response = await SendOnClusterAsync(cluster, request, cancellationToken);
         return response.StatusCode;
     }
 
@@ -135,7 +127,7 @@ internal sealed class RestoreClient : IDisposable
     private async Task<string?> ProbeAsync(ClusterState cluster, DestinationState destination, CancellationToken cancellationToken)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(BaseAddress(destination), ProtocolConstants.RestorePath));
-        using var response = await _http.SendAsync(request, cancellationToken);
+        using var response = await SendOnClusterAsync(cluster, request, cancellationToken);
         if (!response.Headers.TryGetValues(ProtocolConstants.IncarnationHeader, out var values))
         {
             return null;
@@ -147,6 +139,15 @@ internal sealed class RestoreClient : IDisposable
     }
 
     private static Uri BaseAddress(DestinationState destination) => new(destination.Model.Config.Address, UriKind.Absolute);
+
+    // The cluster's client and version, with YARP's defaults (HTTP/2, or lower where the connection offers no more).
+    private static Task<HttpResponseMessage> SendOnClusterAsync(ClusterState cluster, HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        var model = cluster.Model;
+        request.Version = model.Config.HttpRequest?.Version ?? HttpVersion.Version20;
+        request.VersionPolicy = model.Config.HttpRequest?.VersionPolicy ?? HttpVersionPolicy.RequestVersionOrLower;
+        return model.HttpClient.SendAsync(request, cancellationToken);
+    }
 }
 
 /// <param name="Accepted">True when the backend installed the state.</param>

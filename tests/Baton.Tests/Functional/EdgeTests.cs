@@ -37,7 +37,7 @@ public sealed class EdgeTests : IAsyncLifetime
             $"--Baton:Tls:KeyPath={KeyPath}",
             "--Baton:Tls:ReloadCheckInterval=00:00:00.200",
             "--ReverseProxy:Clusters:demo:HttpRequest:ActivityTimeout=00:00:02",
-        ]);
+        ], grpc: true);
         _https = _cluster.Gateway.AddressOf("https");
         _http = _cluster.Gateway.AddressOf("http");
     }
@@ -119,6 +119,60 @@ public sealed class EdgeTests : IAsyncLifetime
     [Fact]
     public Task AWebSocketOverHttp2ExtendedConnect_IsPinnedToTheSessionsBackend_ClosesWhenItDies_AndTheNextRequestKeepsTheState()
         => WebSocketAcrossAKillAsync(http2: true);
+
+    [Fact]
+    public async Task AGrpcStream_IsPinnedToTheSessionsBackend_EndsWhenItDies_AndTheNextCallIsRestoredOverHttp2WithTheState()
+    {
+        var jar = new CookieContainer();
+        using var client = Http2Client(jar, _ => { });
+        await client.IncrementAsync();
+        var pinned = await client.IncrementAsync();
+
+        using var channel = Grpc.Net.Client.GrpcChannel.ForAddress(_https, new Grpc.Net.Client.GrpcChannelOptions { HttpHandler = TestCertificates.Handler(_ => { }, jar) });
+        var invoker = channel.CreateCallInvoker();
+        using (var call = invoker.AsyncDuplexStreamingCall(Chat, host: null, new Grpc.Core.CallOptions()))
+        {
+            Assert.Equal(new EchoAnswer("hello", 2, pinned.Instance), await ChatAsync(call, "hello"));
+            Assert.Equal(new EchoAnswer("more", 2, pinned.Instance), await ChatAsync(call, "more"));
+
+            await _cluster.Backend(pinned.Instance).KillAsync();
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+            await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => call.ResponseStream.MoveNext(deadline.Token));
+        }
+
+        // A stream is never resent: the client calls again. The session moves within the gRPC cluster, its
+        // state restored over cleartext HTTP/2, and the HTTP requests that follow go to the same new owner.
+        EchoAnswer? moved = null;
+        await Eventually.TrueAsync(async () =>
+        {
+            using var again = invoker.AsyncDuplexStreamingCall(Chat, host: null, new Grpc.Core.CallOptions());
+            try
+            {
+                moved = await ChatAsync(again, "again");
+                await again.RequestStream.CompleteAsync();
+                return true;
+            }
+            catch (Grpc.Core.RpcException)
+            {
+                return false;
+            }
+        }, TimeSpan.FromSeconds(20), "a new call should reach the session's new backend");
+        Assert.Equal(2, moved!.Count);
+        Assert.NotEqual(pinned.Instance, moved.Instance);
+        Assert.Equal(new CounterAnswer(3, moved.Instance), await client.IncrementAsync());
+    }
+
+    private static readonly Grpc.Core.Marshaller<string> Utf8 = Grpc.Core.Marshallers.Create(Encoding.UTF8.GetBytes, Encoding.UTF8.GetString);
+
+    private static readonly Grpc.Core.Method<string, string> Chat = new(Grpc.Core.MethodType.DuplexStreaming, "baton.demo.Echo", "Chat", Utf8, Utf8);
+
+    private static async Task<EchoAnswer> ChatAsync(Grpc.Core.AsyncDuplexStreamingCall<string, string> call, string text)
+    {
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await call.RequestStream.WriteAsync(text, deadline.Token);
+        Assert.True(await call.ResponseStream.MoveNext(deadline.Token), "the stream should answer");
+        return JsonSerializer.Deserialize<EchoAnswer>(call.ResponseStream.Current, JsonSerializerOptions.Web)!;
+    }
 
     private async Task WebSocketAcrossAKillAsync(bool http2)
     {

@@ -11,14 +11,20 @@ internal sealed class BackendProcess : IAsyncDisposable
 {
     private readonly ManagedProcess _process;
 
-    private BackendProcess(string instanceId, int port)
+    private BackendProcess(string instanceId, int port, int? grpcPort)
     {
         InstanceId = instanceId;
         Port = port;
         Address = new Uri($"http://127.0.0.1:{port}/");
+        GrpcAddress = grpcPort is { } h2c ? new Uri($"http://127.0.0.1:{h2c}/") : null;
+
+        // With a gRPC port: a second endpoint speaking cleartext HTTP/2 only (h2c), as gRPC services listen.
+        string[] endpoints = grpcPort is { } grpc
+            ? [$"--Kestrel:Endpoints:Http:Url=http://127.0.0.1:{port}", $"--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:{grpc}", "--Kestrel:Endpoints:Grpc:Protocols=Http2"]
+            : ["--urls", $"http://127.0.0.1:{port}"];
         _process = TestServers.Managed($"backend-{instanceId}", "backend", port, () => TestServers.Dotnet("Baton.DemoBackend.dll",
         [
-            "--urls", $"http://127.0.0.1:{port}",
+            .. endpoints,
             $"--Demo:InstanceId={instanceId}",
             $"--Baton:Secret={TestGateway.Secret}",
             "--contentRoot", TestPaths.NewFolder("backend-process"),
@@ -32,9 +38,12 @@ internal sealed class BackendProcess : IAsyncDisposable
 
     public Uri Address { get; }
 
-    public static async Task<BackendProcess> StartAsync(string instanceId)
+    /// <summary>Its cleartext HTTP/2 endpoint, when it has one.</summary>
+    public Uri? GrpcAddress { get; }
+
+    public static async Task<BackendProcess> StartAsync(string instanceId, bool grpc = false)
     {
-        var backend = new BackendProcess(instanceId, ManagedProcess.FreePort());
+        var backend = new BackendProcess(instanceId, ManagedProcess.FreePort(), grpc ? ManagedProcess.FreePort() : null);
         await backend.StartAsync();
         return backend;
     }

@@ -16,15 +16,22 @@ internal sealed class ProcessCluster : IAsyncDisposable
 
     public TestGateway Gateway { get; private set; } = null!;
 
-    public static async Task<ProcessCluster> StartAsync(IEnumerable<string> gatewayArgs)
+    /// <param name="grpc">Give each backend a cleartext HTTP/2 endpoint too, and the gateway a cluster <c>grpc</c> of them.</param>
+    public static async Task<ProcessCluster> StartAsync(IEnumerable<string> gatewayArgs, bool grpc = false)
     {
         var cluster = new ProcessCluster(new RedisServer());
         try
         {
             await cluster.Redis.InitializeAsync();
-            var started = await Task.WhenAll(Enumerable.Range(1, 3).Select(i => BackendProcess.StartAsync($"b{i}")));
+            var started = await Task.WhenAll(Enumerable.Range(1, 3).Select(i => BackendProcess.StartAsync($"b{i}", grpc)));
             cluster._backends.AddRange(started.OrderBy(b => b.InstanceId, StringComparer.Ordinal));
-            cluster.Gateway = await TestGateway.StartAsync(cluster._backends, [$"--Baton:Redis={cluster.Redis.Configuration}", .. gatewayArgs]);
+            List<string> args = [$"--Baton:Redis={cluster.Redis.Configuration}", .. gatewayArgs];
+            if (grpc)
+            {
+                args.AddRange(GrpcCluster(cluster._backends));
+            }
+
+            cluster.Gateway = await TestGateway.StartAsync(cluster._backends, args);
             await cluster.Gateway.WaitForRedisAsync();
             return cluster;
         }
@@ -36,6 +43,29 @@ internal sealed class ProcessCluster : IAsyncDisposable
     }
 
     public BackendProcess Backend(string instance) => _backends.Single(b => b.InstanceId == instance);
+
+    // The demo cluster's settings for the backends' gRPC endpoints, HTTP/2 end to end; the same destination
+    // names, so a session pinned to b2 over HTTP/1.1 streams to b2's gRPC endpoint.
+    private static IEnumerable<string> GrpcCluster(IReadOnlyList<BackendProcess> backends)
+    {
+        const string Cluster = "--ReverseProxy:Clusters:grpc:";
+        yield return "--ReverseProxy:Routes:grpc:ClusterId=grpc";
+        yield return "--ReverseProxy:Routes:grpc:Order=-1";
+        yield return "--ReverseProxy:Routes:grpc:Match:Path=/baton.demo.Echo/{**method}";
+        yield return Cluster + "HttpRequest:Version=2";
+        yield return Cluster + "HttpRequest:VersionPolicy=RequestVersionExact";
+        yield return Cluster + "SessionAffinity:Enabled=true";
+        yield return Cluster + "SessionAffinity:Policy=Baton";
+        yield return Cluster + "SessionAffinity:FailurePolicy=Baton";
+        yield return Cluster + "SessionAffinity:AffinityKeyName=baton.sid";
+        yield return Cluster + "HealthCheck:AvailableDestinationsPolicy=Baton";
+        yield return Cluster + "HealthCheck:Passive:Enabled=true";
+        yield return Cluster + "HealthCheck:Passive:Policy=Baton";
+        foreach (var backend in backends)
+        {
+            yield return $"{Cluster}Destinations:{backend.InstanceId}:Address={backend.GrpcAddress}";
+        }
+    }
 
     public async ValueTask DisposeAsync()
     {
