@@ -66,6 +66,9 @@ internal sealed class BatonSessionMiddleware(
         scope.LockHeld = true;
         var innerBody = context.Features.GetRequiredFeature<IHttpResponseBodyFeature>();
         var innerSession = context.Features.Get<ISessionFeature>();
+        var innerUpgrade = context.Features.Get<IHttpUpgradeFeature>();
+        var innerConnect = context.Features.Get<IHttpExtendedConnectFeature>();
+        var innerWebSocket = context.Features.Get<IHttpWebSocketFeature>();
         try
         {
             entry.Touch(store.Now(), scope.TtlMilliseconds);
@@ -91,6 +94,26 @@ internal sealed class BatonSessionMiddleware(
             scope.Body = body;
             context.Features.Set<IHttpResponseBodyFeature>(body);
 
+            // A WebSocket's response starts inside the server, past the body feature: run what comes before
+            // the first byte (commit, release the session's lock) when the app accepts it, or every other
+            // request of the session would wait on the lock for as long as the socket lives.
+            if (innerUpgrade is { IsUpgradableRequest: true })
+            {
+                context.Features.Set<IHttpUpgradeFeature>(new UpgradeGate(innerUpgrade, scope));
+            }
+
+            if (innerConnect is { IsExtendedConnect: true })
+            {
+                context.Features.Set<IHttpExtendedConnectFeature>(new ExtendedConnectGate(innerConnect, scope));
+            }
+
+            // With UseWebSockets() ahead of this middleware, apps accept through its feature, which holds the
+            // server's own upgrade: gate that one too.
+            if (innerWebSocket is { IsWebSocketRequest: true })
+            {
+                context.Features.Set<IHttpWebSocketFeature>(new WebSocketGate(innerWebSocket, scope));
+            }
+
             await next(context);
             await body.FinishAsync(context.RequestAborted);
             if (scope.Session.IsDirty)
@@ -102,6 +125,9 @@ internal sealed class BatonSessionMiddleware(
         {
             context.Features.Set(innerBody);
             context.Features.Set(innerSession);
+            context.Features.Set(innerUpgrade);
+            context.Features.Set(innerConnect);
+            context.Features.Set(innerWebSocket);
             ReleaseLock(scope);
             if (scope.Control?.Requested is not null && scope.ActionSent)
             {
@@ -158,10 +184,10 @@ internal sealed class BatonSessionMiddleware(
             return ValueTask.FromResult(StartDecision.Proceed(ReadOnlyMemory<byte>.Empty));
         }
 
-        if (!CanHaveBody(context))
+        if (scope.Upgrading || !CanHaveBody(context))
         {
             metrics.ChangeDeferred();
-            Log.ChangeDeferred(logger, Ids.LogHash(scope.Key), version, "the response has no body");
+            Log.ChangeDeferred(logger, Ids.LogHash(scope.Key), version, scope.Upgrading ? "the response is a WebSocket" : "the response has no body");
             return ValueTask.FromResult(StartDecision.Proceed(ReadOnlyMemory<byte>.Empty));
         }
 
@@ -290,6 +316,47 @@ internal sealed class BatonSessionMiddleware(
 
         /// <summary>True once the app's rotate or end went out with the response.</summary>
         public bool ActionSent { get; set; }
+
+        /// <summary>True once the app accepted a WebSocket: the response carries no checkpoint.</summary>
+        public bool Upgrading { get; set; }
+    }
+
+    private sealed class UpgradeGate(IHttpUpgradeFeature inner, RequestScope scope) : IHttpUpgradeFeature
+    {
+        public bool IsUpgradableRequest => inner.IsUpgradableRequest;
+
+        public async Task<Stream> UpgradeAsync()
+        {
+            scope.Upgrading = true;
+            await scope.Body!.BeginUpgradeAsync();
+            return await inner.UpgradeAsync();
+        }
+    }
+
+    private sealed class WebSocketGate(IHttpWebSocketFeature inner, RequestScope scope) : IHttpWebSocketFeature
+    {
+        public bool IsWebSocketRequest => inner.IsWebSocketRequest;
+
+        public async Task<System.Net.WebSockets.WebSocket> AcceptAsync(WebSocketAcceptContext context)
+        {
+            scope.Upgrading = true;
+            await scope.Body!.BeginUpgradeAsync();
+            return await inner.AcceptAsync(context);
+        }
+    }
+
+    private sealed class ExtendedConnectGate(IHttpExtendedConnectFeature inner, RequestScope scope) : IHttpExtendedConnectFeature
+    {
+        public bool IsExtendedConnect => inner.IsExtendedConnect;
+
+        public string? Protocol => inner.Protocol;
+
+        public async ValueTask<Stream> AcceptAsync()
+        {
+            scope.Upgrading = true;
+            await scope.Body!.BeginUpgradeAsync();
+            return await inner.AcceptAsync();
+        }
     }
 
     private sealed class SessionFeature : ISessionFeature

@@ -138,6 +138,23 @@ internal sealed class CheckpointingResponseBody(IHttpResponseBodyFeature inner, 
         }
     }
 
+    /// <summary>
+    /// The response is about to become a stream of its own (a WebSocket upgrade or an HTTP/2 extended CONNECT
+    /// being accepted): what runs before the first byte runs now, and the body is the server's from here.
+    /// </summary>
+    public async Task BeginUpgradeAsync()
+    {
+        if (_started)
+        {
+            return;
+        }
+
+        _started = true;
+        await BeforeStart(true);
+        _discard = true;
+        _buffer.SetLength(0);
+    }
+
     /// <summary>Bytes held back so far: the app's body before the response starts.</summary>
     public long BufferedLength => _buffer.Length;
 }

@@ -46,6 +46,9 @@ internal readonly record struct AttemptFailure(FailureParty Party, string Reason
             // A timeout while the body was still being read from the client is the client's stall, not the backend's.
             ForwarderError.RequestTimedOut when context.Features.Get<ClientBodyStream>() is { WaitingOnClient: true } => BodyStalled,
 
+            // The backend answered and then stopped reading the body (it refused it, e.g. as too large): no failure of its.
+            ForwarderError.RequestBodyDestination when context.Response.HasStarted => Client("body_not_taken", StatusCodes.Status400BadRequest),
+
             // The request transforms threw before anything was sent: the gateway's own code.
             ForwarderError.RequestCreation => new AttemptFailure(FailureParty.Gateway, "request_creation"),
             _ => new AttemptFailure(FailureParty.Destination, error.Error.ToString()),

@@ -162,9 +162,9 @@ internal sealed class FailoverMiddleware(
             if (attempt >= _options.MaxAttempts || !body.Resendable)
             {
                 metrics.ResendImpossible(body.Resendable ? "attempts_exhausted" : "body_not_buffered");
-                Log.ResendImpossible(logger, session.Id.Hash, reason, body.Resendable ? $"{attempt} attempts made" : "its body was too large or streamed to keep, or it opens a stream (WebSocket, gRPC)");
+                Log.ResendImpossible(logger, session.Id.Hash, reason, body.Resendable ? $"{attempt} attempts made" : "its body was too large or streamed to keep (a gRPC call's always is)");
                 await Refusal.WriteAsync(context, StatusCodes.Status503ServiceUnavailable,
-                    body.Resendable ? "No backend could answer this request; retry shortly." : "The backend failed and this request (a stream, or a body too large to keep) could not be resent; retry shortly.");
+                    body.Resendable ? "No backend could answer this request; retry shortly." : "The backend failed and this request (a gRPC call, or a body too large to keep) could not be resent; retry shortly.");
                 return;
             }
 
@@ -213,7 +213,7 @@ internal sealed class FailoverMiddleware(
         await RefuseUnlessStartedAsync(context, failure.ClientStatus, failure.Reason switch
         {
             "body_stalled" => "The request body stopped arriving; nothing was sent to the application.",
-            "body_too_large" => "The request body is larger than the gateway accepts; nothing was sent to the application.",
+            "body_too_large" => "The request body is larger than the gateway accepts (Baton:Limits:MaxRequestBodyBytes); the request was not completed.",
             "body_too_slow" => "The request body arrived too slowly; nothing was sent to the application.",
             "body_malformed" => "The request body could not be read; nothing was sent to the application.",
             _ => "The request was not completed by the client.",

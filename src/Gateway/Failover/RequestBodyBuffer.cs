@@ -24,6 +24,7 @@ internal sealed class RequestBodyBuffer(IOptions<BatonOptions> options, TimeProv
     private const int ChunkSize = 16 * 1024;
     private readonly int _maxBuffered = options.Value.Failover.MaxBufferedRequestBytes;
     private readonly TimeSpan _idleTimeout = options.Value.Limits.RequestBodyIdleTimeout;
+    private readonly long _maxBody = options.Value.Limits.MaxRequestBodyBytes;
     private readonly long _budget = options.Value.Limits.MaxBufferedBodiesBytes;
     private long _held;
 
@@ -35,14 +36,17 @@ internal sealed class RequestBodyBuffer(IOptions<BatonOptions> options, TimeProv
         var request = context.Request;
 
         // A WebSocket (HTTP/1.1 upgrade or HTTP/2 extended CONNECT) or a gRPC call is a stream that may
-        // rightly go quiet for long: never read ahead, never resent, and no idle limit of the gateway's own
-        // (the route's activity timeout governs it). A stall is still known to be the client's.
-        if (IsStream(context))
+        // rightly go quiet for long: never read ahead, and no idle limit of the gateway's own (the route's
+        // activity timeout governs it); a stall is still known to be the client's, and the size limit holds.
+        // A WebSocket handshake carries no body until it is accepted, so one the backend refused unseen (it
+        // restarted empty, the connection was refused) goes to the next backend like any request; once
+        // accepted it is a stream and never resent. A gRPC call's messages stream from the start: never resent.
+        if (IsWebSocketHandshake(context) || IsGrpc(context.Request))
         {
-            var stream = new ClientBodyStream(request.Body, Timeout.InfiniteTimeSpan, time);
+            var stream = new ClientBodyStream(request.Body, Timeout.InfiniteTimeSpan, _maxBody, time);
             context.Features.Set(stream);
             request.Body = stream;
-            return new PreparedBody(Resendable: false, Failure: null);
+            return new PreparedBody(Resendable: IsWebSocketHandshake(context), Failure: null);
         }
 
         // HTTP/2 and HTTP/3 bodies need no Content-Length: ask the server whether one follows.
@@ -51,7 +55,7 @@ internal sealed class RequestBodyBuffer(IOptions<BatonOptions> options, TimeProv
             return new PreparedBody(Resendable: true, Failure: null);
         }
 
-        var client = new ClientBodyStream(request.Body, _idleTimeout, time);
+        var client = new ClientBodyStream(request.Body, _idleTimeout, _maxBody, time);
         context.Features.Set(client);
         // Past Baton:Limits:MaxBufferedBodiesBytes held at once, a body streams as it arrives (and is not
         // resent): holding bodies for a resend must not let clients take all the memory or disk.
@@ -81,10 +85,12 @@ internal sealed class RequestBodyBuffer(IOptions<BatonOptions> options, TimeProv
         return new PreparedBody(!overLimit && outcome is null, outcome);
     }
 
-    private static bool IsStream(HttpContext context)
+    private static bool IsWebSocketHandshake(HttpContext context)
         => context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true
-            || context.Features.Get<IHttpExtendedConnectFeature>()?.IsExtendedConnect == true
-            || context.Request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true;
+            || context.Features.Get<IHttpExtendedConnectFeature>()?.IsExtendedConnect == true;
+
+    private static bool IsGrpc(HttpRequest request)
+        => request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true;
 
     private bool TryReserve(HttpContext context, long bytes)
     {

@@ -32,6 +32,15 @@ public sealed class AttemptFailureTests
         => Assert.Equal(FailureParty.Client, AttemptFailure.Classify(new DefaultHttpContext(), new ErrorOf(error)).Party);
 
     [Fact]
+    public void Classify_ABodyTheDestinationStoppedReadingAfterItAnswered_IsNoFailureOfTheDestination()
+    {
+        var context = new DefaultHttpContext();
+        context.Features.Set<Microsoft.AspNetCore.Http.Features.IHttpResponseFeature>(new StartedResponse());
+
+        Assert.Equal(FailureParty.Client, AttemptFailure.Classify(context, new ErrorOf(ForwarderError.RequestBodyDestination)).Party);
+    }
+
+    [Fact]
     public void Classify_AnyErrorOfARequestWhoseClientIsGone_BlamesTheClient()
     {
         using var aborted = new CancellationTokenSource();
@@ -45,7 +54,7 @@ public sealed class AttemptFailureTests
     public async Task Classify_ATimeoutWhileTheBodyWaitedOnTheClient_IsTheClientsStall_AndOnceTheBodyArrivedTheDestinations()
     {
         var context = new DefaultHttpContext();
-        var body = new ClientBodyStream(new StalledStream(), TimeSpan.FromHours(1), TimeProvider.System);
+        var body = new ClientBodyStream(new StalledStream(), TimeSpan.FromHours(1), long.MaxValue, TimeProvider.System);
         context.Features.Set(body);
         using var cancelled = new CancellationTokenSource();
         var read = body.ReadAsync(new byte[16], cancelled.Token).AsTask();
@@ -54,7 +63,7 @@ public sealed class AttemptFailureTests
 
         Assert.Equal(new AttemptFailure(FailureParty.Client, "body_stalled", 408), AttemptFailure.Classify(context, new ErrorOf(ForwarderError.RequestTimedOut)));
 
-        context.Features.Set(new ClientBodyStream(new MemoryStream([1, 2, 3]), TimeSpan.FromHours(1), TimeProvider.System));
+        context.Features.Set(new ClientBodyStream(new MemoryStream([1, 2, 3]), TimeSpan.FromHours(1), long.MaxValue, TimeProvider.System));
         Assert.Equal(3, await context.Features.Get<ClientBodyStream>()!.ReadAsync(new byte[16]));
         Assert.Equal(FailureParty.Destination, AttemptFailure.Classify(context, new ErrorOf(ForwarderError.RequestTimedOut)).Party);
     }
@@ -97,5 +106,10 @@ public sealed class AttemptFailureTests
             await Task.Delay(Timeout.Infinite, cancellationToken);
             return 0;
         }
+    }
+
+    private sealed class StartedResponse : Microsoft.AspNetCore.Http.Features.HttpResponseFeature
+    {
+        public override bool HasStarted => true;
     }
 }

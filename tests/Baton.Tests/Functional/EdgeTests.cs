@@ -17,6 +17,7 @@ namespace Baton.Tests.Functional;
 /// </summary>
 public sealed class EdgeTests : IAsyncLifetime
 {
+    private const int MaxBody = 2_000_000;
     private readonly string _folder = TestPaths.NewFolder("tls");
     private readonly X509Certificate2 _first = TestCertificates.Create("baton-first");
     private ProcessCluster _cluster = null!;
@@ -37,6 +38,7 @@ public sealed class EdgeTests : IAsyncLifetime
             $"--Baton:Tls:KeyPath={KeyPath}",
             "--Baton:Tls:ReloadCheckInterval=00:00:00.200",
             "--ReverseProxy:Clusters:demo:HttpRequest:ActivityTimeout=00:00:02",
+            $"--Baton:Limits:MaxRequestBodyBytes={MaxBody}",
         ], grpc: true);
         _https = _cluster.Gateway.AddressOf("https");
         _http = _cluster.Gateway.AddressOf("http");
@@ -162,6 +164,40 @@ public sealed class EdgeTests : IAsyncLifetime
         Assert.Equal(new CounterAnswer(3, moved.Instance), await client.IncrementAsync());
     }
 
+    [Fact]
+    public async Task ABodyClaimingToBeGrpc_StillMeetsTheSizeLimit_AsTheClientsFailure_WithNoBackendBlamed()
+    {
+        // YARP lifts the server's body size and rate limits for gRPC over HTTP/2; any client can say it is gRPC.
+        using var client = Http2Client(new CookieContainer(), _ => { });
+        await client.IncrementAsync();
+        using var content = new StreamContent(new UnknownLengthStream(new byte[MaxBody + 500_000]));
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/grpc");
+        using var answer = await client.PostAsync(new Uri("/blob", UriKind.Relative), content);
+
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, answer.StatusCode);
+        Assert.Contains("Baton:Limits:MaxRequestBodyBytes", await answer.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.True(_cluster.Gateway.Services.GetRequiredService<Yarp.ReverseProxy.IProxyStateLookup>().TryGetCluster("demo", out var demo));
+        Assert.Empty(demo.Destinations.Values.Where(d => d.Health.Passive == Yarp.ReverseProxy.Model.DestinationHealth.Unhealthy).Select(d => d.DestinationId));
+        Assert.Equal(2, (await client.IncrementAsync()).Count);
+    }
+
+    [Fact]
+    public async Task AWebSocketHandshakeToABackendRestartedEmpty_IsResentAfterTheRestore_ForTheBackendNeverAcceptedIt()
+    {
+        var jar = new CookieContainer();
+        using var client = Http2Client(jar, _ => { });
+        var pinned = await client.IncrementAsync();
+        var owner = _cluster.Backend(pinned.Instance);
+        await owner.KillAsync();
+        await owner.StartAsync();
+
+        // The new process refuses the session as stale (it holds nothing); the gateway restores it there and
+        // sends the handshake again: the socket opens on the first try, with the state.
+        using var invoker = new HttpMessageInvoker(TestCertificates.Handler(_ => { }, jar));
+        using var socket = await ConnectAsync(jar, invoker, http2: true);
+        Assert.Equal(new EchoAnswer("socket", 1, pinned.Instance), await EchoAsync(socket, "socket"));
+    }
+
     private static readonly Grpc.Core.Marshaller<string> Utf8 = Grpc.Core.Marshallers.Create(Encoding.UTF8.GetBytes, Encoding.UTF8.GetString);
 
     private static readonly Grpc.Core.Method<string, string> Chat = new(Grpc.Core.MethodType.DuplexStreaming, "baton.demo.Echo", "Chat", Utf8, Utf8);
@@ -186,17 +222,20 @@ public sealed class EdgeTests : IAsyncLifetime
         {
             Assert.Equal(new EchoAnswer("hello", 2, pinned.Instance), await EchoAsync(socket, "hello"));
 
+            // The open socket holds nothing the session's other requests wait for.
+            Assert.Equal(new CounterAnswer(3, pinned.Instance), await client.IncrementAsync());
+
             await _cluster.Backend(pinned.Instance).KillAsync();
             Assert.True(await EndsAsync(socket, TimeSpan.FromSeconds(15)), "the socket should close when its backend dies");
         }
 
         var after = await client.IncrementAsync();
-        Assert.Equal(3, after.Count);
+        Assert.Equal(4, after.Count);
         Assert.NotEqual(pinned.Instance, after.Instance);
 
         // A new socket follows the session to its new backend.
         using var again = await ConnectAsync(jar, invoker, http2);
-        Assert.Equal(new EchoAnswer("again", 3, after.Instance), await EchoAsync(again, "again"));
+        Assert.Equal(new EchoAnswer("again", 4, after.Instance), await EchoAsync(again, "again"));
     }
 
     private async Task<ClientWebSocket> ConnectAsync(CookieContainer jar, HttpMessageInvoker invoker, bool http2)
