@@ -124,7 +124,10 @@ internal sealed class ManagedProcess : IDisposable
     /// <summary>SIGCONT after <see cref="Pause"/>.</summary>
     public void Resume() => Signal("CONT");
 
-    /// <summary>SIGTERM, then waits for the process to end: its exit code. A process still running at the timeout is killed.</summary>
+    /// <summary>
+    /// SIGTERM, then waits for the process to end: its exit code. A process still running at the timeout is
+    /// killed, and the wait's <see cref="OperationCanceledException"/> thrown.
+    /// </summary>
     public async Task<int> TerminateAsync(TimeSpan timeout)
     {
         var process = _process ?? throw new InvalidOperationException($"{Name} is not running.");

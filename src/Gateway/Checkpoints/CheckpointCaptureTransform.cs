@@ -100,7 +100,7 @@ internal sealed class CheckpointCaptureTransform(
 
         var owner = session!;
         var stored = state!;
-        switch (pins.TryKeep(owner.Id, stored.Length, mayGrow: !store.Journal.IsFull))
+        switch (pins.TryKeep(owner.Id, stored.Length, checkpoint!.Version, mayGrow: !store.Journal.IsFull))
         {
             case KeepOutcome.Kept:
                 break;

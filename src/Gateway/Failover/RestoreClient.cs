@@ -6,6 +6,8 @@ using Baton.Gateway.Sessions;
 using Baton.Gateway.Store;
 using Baton.Protocol;
 using Microsoft.Extensions.Options;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Model;
 
 namespace Baton.Gateway.Failover;
@@ -13,20 +15,25 @@ namespace Baton.Gateway.Failover;
 /// <summary>
 /// Sends a session's last checkpoint to a backend over the authenticated restore channel, bound to the
 /// backend process's incarnation. At most <c>MaxConcurrentRestoresPerDestination</c> run at once per
-/// destination; each has <c>RestoreTimeout</c> in all. Restores travel like the cluster's own requests: on
-/// its HTTP client (its TLS settings and connection pool) and its HTTP version, so a destination reached
-/// over HTTPS with a private CA or over cleartext HTTP/2 (a gRPC service) is restored the same way.
+/// destination; each has <c>RestoreTimeout</c> in all. Restores travel like the cluster's own requests —
+/// an HTTP client made from the cluster's <c>HttpClient</c> settings (its TLS settings included) and its HTTP
+/// version — so a destination reached over HTTPS with a private CA or over cleartext HTTP/2 (a gRPC service)
+/// is restored the same way; the client is the restores' own, so they never queue behind the cluster's
+/// long-lived streams for a connection.
 /// </summary>
 internal sealed class RestoreClient
 {
+    private readonly IForwarderHttpClientFactory _factory;
+    private readonly ConcurrentDictionary<string, (HttpClientConfig? Config, HttpMessageInvoker Client)> _clients = new(StringComparer.OrdinalIgnoreCase);
     private readonly ProtocolKeys _keys;
     private readonly DestinationIncarnations _incarnations;
     private readonly BatonFailoverOptions _options;
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _slots = new(StringComparer.OrdinalIgnoreCase);
 
-    public RestoreClient(ProtocolKeys keys, DestinationIncarnations incarnations, IOptions<BatonOptions> options, TimeProvider time)
+    public RestoreClient(ProtocolKeys keys, DestinationIncarnations incarnations, IOptions<BatonOptions> options, TimeProvider time, IForwarderHttpClientFactory factory)
     {
+        _factory = factory;
         _keys = keys;
         _incarnations = incarnations;
         _options = options.Value.Failover;
@@ -140,13 +147,34 @@ internal sealed class RestoreClient
 
     private static Uri BaseAddress(DestinationState destination) => new(destination.Model.Config.Address, UriKind.Absolute);
 
-    // The cluster's client and version, with YARP's defaults (HTTP/2, or lower where the connection offers no more).
-    private static Task<HttpResponseMessage> SendOnClusterAsync(ClusterState cluster, HttpRequestMessage request, CancellationToken cancellationToken)
+    // The cluster's settings and version, with YARP's defaults (HTTP/2, or lower where the connection offers no more).
+    private Task<HttpResponseMessage> SendOnClusterAsync(ClusterState cluster, HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        var model = cluster.Model;
-        request.Version = model.Config.HttpRequest?.Version ?? HttpVersion.Version20;
-        request.VersionPolicy = model.Config.HttpRequest?.VersionPolicy ?? HttpVersionPolicy.RequestVersionOrLower;
-        return model.HttpClient.SendAsync(request, cancellationToken);
+        var config = cluster.Model.Config;
+        request.Version = config.HttpRequest?.Version ?? HttpVersion.Version20;
+        request.VersionPolicy = config.HttpRequest?.VersionPolicy ?? HttpVersionPolicy.RequestVersionOrLower;
+        return ClientFor(cluster.ClusterId, config).SendAsync(request, cancellationToken);
+    }
+
+    // One client per cluster, made again when its HttpClient settings change (a configuration reload).
+    private HttpMessageInvoker ClientFor(string clusterId, ClusterConfig config)
+    {
+        if (_clients.TryGetValue(clusterId, out var known) && ReferenceEquals(known.Config, config.HttpClient))
+        {
+            return known.Client;
+        }
+
+        var client = _factory.CreateClient(new ForwarderHttpClientContext
+        {
+            ClusterId = clusterId,
+            OldConfig = HttpClientConfig.Empty,
+            OldMetadata = null,
+            OldClient = null,
+            NewConfig = config.HttpClient ?? HttpClientConfig.Empty,
+            NewMetadata = config.Metadata,
+        });
+        _clients[clusterId] = (config.HttpClient, client);
+        return client;
     }
 }
 

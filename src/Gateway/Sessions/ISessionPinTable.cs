@@ -42,13 +42,14 @@ internal interface ISessionPinTable
     long StateBytes { get; }
 
     /// <summary>
-    /// Keeps the session from now on, because a backend wrote <paramref name="stateBytes"/> of state for it:
-    /// it takes a slot under <c>Baton:Sessions:MaxSessions</c> (unless kept already) and its state counts at
-    /// the new size against <c>Baton:Sessions:MaxTotalStateBytes</c>. A session at either limit is left as it
-    /// was; state that does not grow is never refused. With <paramref name="mayGrow"/> false (the store is
-    /// full) state may not grow at all.
+    /// Keeps the session from now on, because a backend wrote <paramref name="stateBytes"/> of state for it
+    /// in <paramref name="version"/>: it takes a slot under <c>Baton:Sessions:MaxSessions</c> (unless kept
+    /// already) and its state counts at the new size against <c>Baton:Sessions:MaxTotalStateBytes</c> (a new
+    /// session only up to nine tenths of it; an older version than the one counted changes nothing). A
+    /// session at either limit is left as it was; state that does not grow is never refused. With
+    /// <paramref name="mayGrow"/> false (the store is full) state may not grow at all.
     /// </summary>
-    KeepOutcome TryKeep(SessionId id, int stateBytes, bool mayGrow = true);
+    KeepOutcome TryKeep(SessionId id, int stateBytes, long version, bool mayGrow = true);
 
     /// <summary>The session's pin, refreshing its idle timer; null when the session is unknown or expired.</summary>
     ValueTask<SessionPin?> FindAsync(SessionId id, CancellationToken cancellationToken);

@@ -36,15 +36,15 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
     public long StateBytes => Interlocked.Read(ref _stateBytes);
 
-    public KeepOutcome TryKeep(SessionId id, int stateBytes, bool mayGrow = true)
+    public KeepOutcome TryKeep(SessionId id, int stateBytes, long version, bool mayGrow = true)
     {
         if (!_entries.TryGetValue(id, out var entry))
         {
             return KeepOutcome.Gone;
         }
 
-        var previous = entry.StateBytes;
-        switch (ResizeState(entry, stateBytes, mayGrow))
+        var (previous, previousVersion) = (entry.StateBytes, entry.StateVersion);
+        switch (ResizeState(entry, stateBytes, version, mayGrow))
         {
             case KeepOutcome.Kept:
                 break;
@@ -61,7 +61,12 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         if (Interlocked.Increment(ref _count) > _maxSessions)
         {
             Interlocked.Decrement(ref _count);
-            ResizeState(entry, previous, mayGrow: true);
+            lock (entry)
+            {
+                ResizeState(entry, previous, version, mayGrow: true);
+                entry.StateVersion = previousVersion;
+            }
+
             return KeepOutcome.SessionLimit;
         }
 
@@ -82,9 +87,11 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         return KeepOutcome.Gone;
     }
 
-    // Counts the entry's state at its new size. Growth is added first and taken back when it passes the
-    // budget, so concurrent sessions never pass it together; an entry that has gone takes no more.
-    private KeepOutcome ResizeState(Entry entry, int bytes, bool mayGrow)
+    // Counts the entry's state at the size of its newest version: a checkpoint of an older version than the
+    // one counted (captured out of order) changes nothing. Growth is added first and taken back when it passes
+    // the budget, so concurrent sessions never pass it together; a new session may take the budget only to
+    // its last tenth, which stays for the growth of sessions already kept; an entry that has gone takes no more.
+    private KeepOutcome ResizeState(Entry entry, int bytes, long version, bool mayGrow)
     {
         lock (entry)
         {
@@ -93,13 +100,19 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
                 return KeepOutcome.Gone;
             }
 
+            if (version < entry.StateVersion)
+            {
+                return KeepOutcome.Kept;
+            }
+
             var growth = bytes - entry.StateBytes;
             if (growth > 0 && !mayGrow)
             {
                 return KeepOutcome.StateBudget;
             }
 
-            if (growth > 0 && Interlocked.Add(ref _stateBytes, growth) > _maxStateBytes)
+            var budget = entry.IsKept ? _maxStateBytes : _maxStateBytes - (_maxStateBytes / 10);
+            if (growth > 0 && Interlocked.Add(ref _stateBytes, growth) > budget)
             {
                 Interlocked.Add(ref _stateBytes, -growth);
                 return KeepOutcome.StateBudget;
@@ -111,6 +124,7 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
             }
 
             entry.StateBytes = bytes;
+            entry.StateVersion = version;
             return KeepOutcome.Kept;
         }
     }
@@ -280,7 +294,7 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
             // The stored time may lag the real last use by up to TouchInterval: assume the later.
             var lastAccess = Math.Min(now, pin.LastAccess + TouchInterval);
-            if (_entries.TryAdd(id, new Entry(pin.Owner, pin.Version, pin.Epoch, lastAccess, kept: true) { StateBytes = pin.StateBytes }))
+            if (_entries.TryAdd(id, new Entry(pin.Owner, pin.Version, pin.Epoch, lastAccess, kept: true) { StateBytes = pin.StateBytes, StateVersion = pin.Version }))
             {
                 Interlocked.Increment(ref _count);
                 Interlocked.Add(ref _stateBytes, pin.StateBytes);
@@ -365,8 +379,11 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
         public long Epoch => Volatile.Read(ref _epoch);
 
-        /// <summary>Bytes of its latest checkpoint, as counted in the table's total (changed under the entry's lock).</summary>
+        /// <summary>Bytes of its newest checkpoint, as counted in the table's total (changed under the entry's lock).</summary>
         public int StateBytes { get; set; }
+
+        /// <summary>The version <see cref="StateBytes"/> was counted for.</summary>
+        public long StateVersion { get; set; }
 
         /// <summary>True once a backend wrote state for the session: it holds a slot and is stored.</summary>
         public bool IsKept => Volatile.Read(ref _state) == Kept;

@@ -37,6 +37,7 @@ internal sealed partial class JournalTier : IAsyncDisposable
     private long _lastCommitUnixMs;
     private long _inFlightSince;
     private long _sizeMeasuredAt = long.MinValue / 2;
+    private long _fullCompactAt = long.MinValue / 2;
     private bool _full;
 
     public JournalTier(IOptions<BatonOptions> options, IHostEnvironment environment, TimeProvider time, BatonMetrics metrics, ILogger<JournalTier> logger)
@@ -94,7 +95,9 @@ internal sealed partial class JournalTier : IAsyncDisposable
 
     /// <summary>
     /// True while the journal is past <see cref="MaxSizeBytes"/>: state may not grow. Read on the write path,
-    /// so the files are measured at most once a second.
+    /// so the files are measured at most once a second. The files keep their size after rows go (free pages,
+    /// the write-ahead log's high mark), so a full journal is compacted at once — at most every
+    /// <see cref="FullCompactInterval"/> — and counts as full only for what it still holds.
     /// </summary>
     public bool IsFull
     {
@@ -104,10 +107,17 @@ internal sealed partial class JournalTier : IAsyncDisposable
             if (now - Volatile.Read(ref _sizeMeasuredAt) >= 1000)
             {
                 Volatile.Write(ref _sizeMeasuredAt, now);
-                var full = SizeBytes > _maxSizeBytes;
+                var size = SizeBytes;
+                var full = size > _maxSizeBytes;
                 if (full && !_full)
                 {
-                    Log.JournalFull(_logger, SizeBytes, _maxSizeBytes);
+                    Log.JournalFull(_logger, size, _maxSizeBytes);
+                }
+
+                if (full && now - Volatile.Read(ref _fullCompactAt) >= (long)FullCompactInterval.TotalMilliseconds)
+                {
+                    Volatile.Write(ref _fullCompactAt, now);
+                    CompactAsync().ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
                 }
 
                 _full = full;
@@ -116,6 +126,9 @@ internal sealed partial class JournalTier : IAsyncDisposable
             return _full;
         }
     }
+
+    /// <summary>How often a journal found full is compacted, at most.</summary>
+    private static TimeSpan FullCompactInterval => TimeSpan.FromSeconds(5);
 
     /// <summary>Where a damaged journal found at startup was moved; null when the journal opened cleanly.</summary>
     public string? QuarantinedTo { get; private set; }

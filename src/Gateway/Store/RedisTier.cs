@@ -108,10 +108,6 @@ internal sealed partial class RedisTier : IAsyncDisposable
         return ok ? (long)result switch { 1 => SaveOutcome.Stored, 2 => SaveOutcome.Fenced, 3 => SaveOutcome.Diverged, _ => SaveOutcome.Stale } : null;
     }
 
-    /// <summary>
-    /// When Redis first missed a write (Unix milliseconds) since the last call, or null when it missed none:
-    /// sessions written since then may be newer in the journal than in Redis.
-    /// </summary>
     /// <summary>Notes that Redis may have missed writes since <paramref name="since"/> (Unix ms), unless an earlier miss is noted.</summary>
     public void NoteMissedWrite(long since)
     {
@@ -122,6 +118,10 @@ internal sealed partial class RedisTier : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// When Redis first missed a write (Unix milliseconds) since the last call, or null when it missed none:
+    /// sessions written since then may be newer in the journal than in Redis.
+    /// </summary>
     public long? TakeFirstMissedWrite()
     {
         var first = Interlocked.Exchange(ref _firstMissedWrite, 0);

@@ -21,6 +21,7 @@ internal sealed class ServerCertificate(IOptions<BatonOptions> options, TimeProv
     private readonly Lock _checking = new();
     private volatile Loaded? _current;
     private byte[]? _failedDigest;
+    private DateTimeOffset _expiryWarnedAt = DateTimeOffset.MinValue;
 
     public bool IsConfigured => options.Value.Tls.CertificatePath is not null;
 
@@ -78,6 +79,7 @@ internal sealed class ServerCertificate(IOptions<BatonOptions> options, TimeProv
 
         if (_current is { } current && files.Digest.AsSpan().SequenceEqual(current.Digest))
         {
+            WarnIfExpiring(current.Leaf);
             return;
         }
 
@@ -171,14 +173,19 @@ internal sealed class ServerCertificate(IOptions<BatonOptions> options, TimeProv
         return new Loaded(leaf, SslStreamCertificateContext.Create(leaf, chain, offline: true), files.Digest);
     }
 
+    // PEM is text with a BEGIN line somewhere near the top (after a byte-order mark or openssl's "Bag
+    // Attributes", perhaps); PKCS#12 is binary DER.
     private static bool IsPem(byte[] contents)
-        => Encoding.ASCII.GetString(contents, 0, Math.Min(contents.Length, 256)).TrimStart().StartsWith("-----BEGIN", StringComparison.Ordinal);
+        => contents.AsSpan(0, Math.Min(contents.Length, 64 * 1024)).IndexOf("-----BEGIN "u8) >= 0;
 
+    // Logged once a day while the certificate in service nears its end (checked at each load and check).
     private void WarnIfExpiring(X509Certificate2 leaf)
     {
-        var left = leaf.NotAfter.ToUniversalTime() - time.GetUtcNow().UtcDateTime;
-        if (left < TimeSpan.FromDays(14))
+        var now = time.GetUtcNow();
+        var left = leaf.NotAfter.ToUniversalTime() - now.UtcDateTime;
+        if (left < TimeSpan.FromDays(14) && now - _expiryWarnedAt >= TimeSpan.FromDays(1))
         {
+            _expiryWarnedAt = now;
             Log.CertificateExpiring(logger, leaf.Subject, leaf.NotAfter);
         }
     }

@@ -148,7 +148,7 @@ public sealed class SessionLifetimeTests : IAsyncLifetime
 
         public long StateBytes => 0;
 
-        public KeepOutcome TryKeep(SessionId id, int stateBytes, bool mayGrow = true) => throw new IOException("pin table unavailable");
+        public KeepOutcome TryKeep(SessionId id, int stateBytes, long version, bool mayGrow = true) => throw new IOException("pin table unavailable");
 
         public ValueTask<SessionPin?> FindAsync(SessionId id, CancellationToken cancellationToken) => throw new IOException("pin table unavailable");
 

@@ -60,17 +60,19 @@ public sealed class StateBudgetTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task AJournalPastItsSizeLimit_RefusesGrowth_NamingTheSetting_ButNotAChangeThatDoesNotGrow()
+    public async Task AJournalPastItsSizeLimit_RefusesGrowth_NamingTheSetting_ButNotAChangeThatDoesNotGrow_UntilSessionsGo()
     {
         await using var gateway = await TestGateway.StartAsync(_backends, ["--Baton:Journal:MaxSizeBytes=1048576"]);
         using var first = gateway.NewClient();
         await first.BlobAsync(HttpMethod.Post, 200_000);
 
         // Each new session's blob grows the journal until the gateway sees it past the limit.
+        var holders = new List<HttpClient>();
         string? reason = null;
         await Eventually.TrueAsync(async () =>
         {
-            using var client = gateway.NewClient();
+            var client = gateway.NewClient();
+            holders.Add(client);
             using var answer = await client.PostAsync(new Uri("/blob?bytes=200000", UriKind.Relative), content: null);
             if (answer.StatusCode == HttpStatusCode.OK)
             {
@@ -86,5 +88,18 @@ public sealed class StateBudgetTests : IAsyncLifetime
         Assert.Contains("Baton:Journal:MaxSizeBytes", reason, StringComparison.Ordinal);
         Assert.Equal(200_000, (await first.BlobAsync(HttpMethod.Post, 200_000)).Bytes);
         Assert.Equal(5, (await first.BlobAsync(HttpMethod.Post, 5)).Bytes);
+
+        // Once the sessions end, the full journal is compacted and takes growth again.
+        foreach (var holder in holders)
+        {
+            using var ended = await holder.PostAsync(new Uri("/logout", UriKind.Relative), content: null);
+            holder.Dispose();
+        }
+
+        await Eventually.TrueAsync(async () =>
+        {
+            using var answer = await first.PostAsync(new Uri("/blob?bytes=200000", UriKind.Relative), content: null);
+            return answer.StatusCode == HttpStatusCode.OK;
+        }, TimeSpan.FromSeconds(30), "growth should be taken again once the journal holds less than its limit");
     }
 }

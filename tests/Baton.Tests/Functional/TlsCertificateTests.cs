@@ -35,6 +35,21 @@ public sealed class TlsCertificateTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task APemFileWithAByteOrderMarkAndOpensslBagAttributes_IsServed()
+    {
+        var certificatePath = Path.Combine(_folder, "gateway.crt");
+        var keyPath = Path.Combine(_folder, "gateway.key");
+        using var certificate = TestCertificates.Create("baton-bag-attributes");
+        TestCertificates.WritePem(certificate, certificatePath, keyPath);
+        var decorated = "\uFEFFBag Attributes\n    friendlyName: gateway\nsubject=/CN=baton-bag-attributes\n" + await File.ReadAllTextAsync(certificatePath);
+        TestCertificates.Replace(certificatePath, System.Text.Encoding.UTF8.GetBytes(decorated));
+        await using var gateway = await TestGateway.StartAsync(_backends,
+            ["--urls=https://127.0.0.1:0", $"--Baton:Tls:CertificatePath={certificatePath}", $"--Baton:Tls:KeyPath={keyPath}"]);
+
+        Assert.Equal(Convert.ToHexString(certificate.GetCertHash()), await TestCertificates.ServedThumbprintAsync(gateway.Address));
+    }
+
+    [Fact]
     public async Task APkcs12FileWithTheWrongPassword_StopsStartup_NamingTheSetting()
     {
         var path = Path.Combine(_folder, "gateway.pfx");

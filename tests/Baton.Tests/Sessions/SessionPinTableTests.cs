@@ -21,7 +21,7 @@ public sealed class SessionPinTableTests
     {
         var id = SessionId.New();
         await table.PinAsync(id, destinationId, default);
-        Assert.Equal(KeepOutcome.Kept, table.TryKeep(id, 100));
+        Assert.Equal(KeepOutcome.Kept, table.TryKeep(id, 100, 1));
         return id;
     }
 
@@ -133,7 +133,7 @@ public sealed class SessionPinTableTests
         var third = SessionId.New();
         await table.PinAsync(third, "b1", default);
 
-        Assert.Equal(KeepOutcome.SessionLimit, table.TryKeep(third, 100));
+        Assert.Equal(KeepOutcome.SessionLimit, table.TryKeep(third, 100, 1));
         Assert.Equal(2, table.Count);
 
         _time.Advance(IdleTimeout);
@@ -141,37 +141,44 @@ public sealed class SessionPinTableTests
         var fourth = SessionId.New();
         await table.PinAsync(fourth, "b3", default);
 
-        Assert.Equal(KeepOutcome.Kept, table.TryKeep(fourth, 100));
-        Assert.Equal(KeepOutcome.Kept, table.TryKeep(fourth, 100));
+        Assert.Equal(KeepOutcome.Kept, table.TryKeep(fourth, 100, 1));
+        Assert.Equal(KeepOutcome.Kept, table.TryKeep(fourth, 100, 1));
         Assert.Equal(1, table.Count);
     }
 
     [Fact]
-    public async Task TheStateBudget_RefusesGrowthPastIt_NeverAChangeThatDoesNotGrow_AndFreesWhatEndedSessionsHeld()
+    public async Task TheStateBudget_RefusesGrowthPastIt_KeepsItsLastTenthForKeptSessions_NeverRefusesWhatDoesNotGrow_AndFreesWhatEnds()
     {
         var table = NewTable(maxStateBytes: 1000);
         var first = await KeptAsync(table, "b1");
-        Assert.Equal(KeepOutcome.Kept, table.TryKeep(first, 600));
+        Assert.Equal(KeepOutcome.Kept, table.TryKeep(first, 600, 2));
         var second = SessionId.New();
         await table.PinAsync(second, "b2", default);
 
-        // 600 + 500 would pass 1000: refused, and the refused session holds no slot and no bytes.
-        Assert.Equal(KeepOutcome.StateBudget, table.TryKeep(second, 500));
+        // A new session may take the budget only to nine tenths: 600 + 400 is refused, and the refused
+        // session holds no slot and no bytes; 600 + 300 is not.
+        Assert.Equal(KeepOutcome.StateBudget, table.TryKeep(second, 400, 1));
         Assert.Equal((1, 1, 600L), (table.Count, table.AnonymousCount, table.StateBytes));
+        Assert.Equal(KeepOutcome.Kept, table.TryKeep(second, 300, 1));
+        Assert.Equal(900, table.StateBytes);
 
-        Assert.Equal(KeepOutcome.Kept, table.TryKeep(second, 400));
+        // A kept session grows into the last tenth, not past it.
+        Assert.Equal(KeepOutcome.Kept, table.TryKeep(first, 700, 3));
+        Assert.Equal(KeepOutcome.StateBudget, table.TryKeep(first, 701, 4));
         Assert.Equal(1000, table.StateBytes);
-        Assert.Equal(KeepOutcome.StateBudget, table.TryKeep(first, 601));
-        Assert.Equal(KeepOutcome.Kept, table.TryKeep(first, 600));
-        Assert.Equal(KeepOutcome.Kept, table.TryKeep(first, 100));
-        Assert.Equal(500, table.StateBytes);
+
+        // A checkpoint older than the one counted (captured out of order) changes nothing; a newer one shrinks.
+        Assert.Equal(KeepOutcome.Kept, table.TryKeep(first, 5, 2));
+        Assert.Equal(1000, table.StateBytes);
+        Assert.Equal(KeepOutcome.Kept, table.TryKeep(first, 100, 5));
+        Assert.Equal(400, table.StateBytes);
 
         // A full store lets state shrink or stay, never grow.
-        Assert.Equal(KeepOutcome.StateBudget, table.TryKeep(second, 401, mayGrow: false));
-        Assert.Equal(KeepOutcome.Kept, table.TryKeep(second, 400, mayGrow: false));
+        Assert.Equal(KeepOutcome.StateBudget, table.TryKeep(second, 301, 2, mayGrow: false));
+        Assert.Equal(KeepOutcome.Kept, table.TryKeep(second, 300, 2, mayGrow: false));
 
         table.Forget(first);
-        Assert.Equal(400, table.StateBytes);
+        Assert.Equal(300, table.StateBytes);
         _time.Advance(IdleTimeout);
         await table.PurgeExpiredAsync(default);
         Assert.Equal(0, table.StateBytes);
@@ -188,7 +195,7 @@ public sealed class SessionPinTableTests
             await table.PinAsync(id, "b1", default);
             for (var size = 50; size <= 200; size += 50)
             {
-                if (table.TryKeep(id, size) == KeepOutcome.Kept)
+                if (table.TryKeep(id, size, size / 50) == KeepOutcome.Kept)
                 {
                     held[id] = size;
                 }
@@ -196,7 +203,7 @@ public sealed class SessionPinTableTests
         });
 
         Assert.Equal(held.Values.Sum(), table.StateBytes);
-        Assert.InRange(table.StateBytes, 90_000, 100_000);
+        Assert.InRange(table.StateBytes, 80_000, 100_000);
     }
 
     [Fact]
@@ -237,7 +244,7 @@ public sealed class SessionPinTableTests
         {
             var id = SessionId.New();
             await table.PinAsync(id, "b1", default);
-            if (i % 2 == 0 && table.TryKeep(id, 100) == KeepOutcome.Kept)
+            if (i % 2 == 0 && table.TryKeep(id, 100, 1) == KeepOutcome.Kept)
             {
                 kept.Add(id);
             }
