@@ -24,6 +24,9 @@ internal sealed class SessionEntry(long ttlMilliseconds, long now)
     /// <summary>True until the first request or restore has used this entry.</summary>
     public bool IsFresh { get; private set; } = true;
 
+    /// <summary>Bytes of <see cref="Data"/> serialized, as counted in the store's total (changed under <see cref="Lock"/>).</summary>
+    public long StateBytes { get; set; }
+
     public void Commit(IReadOnlyDictionary<string, byte[]> data)
     {
         Data = data;
@@ -59,9 +62,36 @@ internal sealed class BackendSessionStore(IOptions<BatonBackendOptions> options,
 {
     private readonly ConcurrentDictionary<string, SessionEntry> _sessions = new(StringComparer.Ordinal);
     private readonly int _maxSessions = options.Value.Backend.MaxSessions;
+    private readonly long _maxStateBytes = options.Value.Backend.MaxTotalStateBytes;
     private int _count;
+    private long _stateBytes;
 
     public int Count => Volatile.Read(ref _count);
+
+    /// <summary>Bytes of state the sessions in memory hold together (serialized).</summary>
+    public long StateBytes => Interlocked.Read(ref _stateBytes);
+
+    /// <summary>
+    /// Counts the entry's state at a new size, before it is committed or installed (the caller holds its lock):
+    /// false, and nothing counted, when growth would pass <c>Baton:Backend:MaxTotalStateBytes</c>.
+    /// </summary>
+    public bool TryResize(SessionEntry entry, long bytes)
+    {
+        var growth = bytes - entry.StateBytes;
+        if (growth > 0 && Interlocked.Add(ref _stateBytes, growth) > _maxStateBytes)
+        {
+            Interlocked.Add(ref _stateBytes, -growth);
+            return false;
+        }
+
+        if (growth <= 0)
+        {
+            Interlocked.Add(ref _stateBytes, growth);
+        }
+
+        entry.StateBytes = bytes;
+        return true;
+    }
 
     /// <summary>The session's entry, creating it when absent; null when memory is full.</summary>
     public SessionEntry? GetOrAdd(string sessionId, long ttlMilliseconds)
@@ -137,6 +167,7 @@ internal sealed class BackendSessionStore(IOptions<BatonBackendOptions> options,
         if (_sessions.TryRemove(new KeyValuePair<string, SessionEntry>(id, entry)))
         {
             Interlocked.Decrement(ref _count);
+            Interlocked.Add(ref _stateBytes, -entry.StateBytes);
             return true;
         }
 

@@ -45,6 +45,13 @@ public sealed class BatonBackendLimits
     /// <summary>Most sessions held in memory; a new one beyond it is answered 503. Default 1,000,000.</summary>
     public int MaxSessions { get; set; } = 1_000_000;
 
+    /// <summary>
+    /// Most bytes of session state (serialized) held in memory together. A change that would grow past it is
+    /// rolled back and answered 503 with <c>Retry-After</c>, and a restore that would is refused (the gateway
+    /// then restores elsewhere). It bounds what refused or abandoned changes can leave in memory. Default 2 GiB.
+    /// </summary>
+    public long MaxTotalStateBytes { get; set; } = 2L * 1024 * 1024 * 1024;
+
     /// <summary>Most restore nonces remembered to refuse replays; a restore beyond it is answered 503. Default 100,000.</summary>
     public int MaxRememberedRestores { get; set; } = 100_000;
 
@@ -89,6 +96,7 @@ internal sealed class BatonBackendOptionsValidator(IHostEnvironment environment,
         Check(b.ClockSkew >= TimeSpan.FromSeconds(1) && b.ClockSkew <= TimeSpan.FromHours(1), $"Baton:Backend:ClockSkew must be between 00:00:01 and 01:00:00 (it is {b.ClockSkew}).");
         Check(b.SessionLockTimeout > TimeSpan.Zero && b.SessionLockTimeout <= TimeSpan.FromMinutes(10), $"Baton:Backend:SessionLockTimeout must be above 0 and at most 00:10:00 (it is {b.SessionLockTimeout}).");
         Check(b.MaxSessions >= 1, $"Baton:Backend:MaxSessions must be at least 1 (it is {b.MaxSessions}).");
+        Check(b.MaxTotalStateBytes >= b.MaxStateBytes, $"Baton:Backend:MaxTotalStateBytes ({b.MaxTotalStateBytes}) must be at least Baton:Backend:MaxStateBytes ({b.MaxStateBytes}).");
         Check(b.MaxRememberedRestores >= 1, $"Baton:Backend:MaxRememberedRestores must be at least 1 (it is {b.MaxRememberedRestores}).");
         Check(b.LocalIdleTimeout >= TimeSpan.FromSeconds(1), $"Baton:Backend:LocalIdleTimeout must be at least 00:00:01 (it is {b.LocalIdleTimeout}).");
         Check(b.PurgeInterval >= TimeSpan.FromMilliseconds(100) && b.PurgeInterval <= TimeSpan.FromHours(1), $"Baton:Backend:PurgeInterval must be between 00:00:00.1 and 01:00:00 (it is {b.PurgeInterval}).");

@@ -165,6 +165,17 @@ internal sealed class BatonSessionMiddleware(
                 return ValueTask.FromResult(StartDecision.Replace(reason));
             }
 
+            if (!store.TryResize(entry, state.Length))
+            {
+                session.Discard();
+                ReleaseLock(scope);
+                metrics.Refused("state_memory_full");
+                Log.RequestRefused(logger, "state_memory_full", $"session {Ids.LogHash(scope.Key)}: {state.Length} bytes of state would pass Baton:Backend:MaxTotalStateBytes; the change was rolled back");
+                var full = Encoding.UTF8.GetBytes("This backend holds its most session state (Baton:Backend:MaxTotalStateBytes); the change was not saved and the session is as it was. Retry shortly.");
+                Refusal.Prepare(response, StatusCodes.Status503ServiceUnavailable, full.Length);
+                return ValueTask.FromResult(StartDecision.Replace(full));
+            }
+
             entry.Commit(data);
             session.Committed(data);
         }
@@ -227,6 +238,13 @@ internal sealed class BatonSessionMiddleware(
             {
                 metrics.ChangeOversized();
                 Log.LateChangeLost(logger, hash, FormattableString.Invariant($"the state would be {size} bytes, over its limit of {scope.MaxStateBytes}"));
+                return;
+            }
+
+            if (!store.TryResize(entry, size))
+            {
+                metrics.Refused("state_memory_full");
+                Log.LateChangeLost(logger, hash, "this backend holds its most session state (Baton:Backend:MaxTotalStateBytes)");
                 return;
             }
 

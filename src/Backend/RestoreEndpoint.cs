@@ -103,6 +103,12 @@ internal sealed class RestoreEndpoint(
                 return;
             }
 
+            if (!store.TryResize(entry, restore.Length))
+            {
+                await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, "memory_full", "This backend holds its most session state (Baton:Backend:MaxTotalStateBytes).");
+                return;
+            }
+
             entry.Install(data, restore.Version, restore.Epoch);
         }
         finally

@@ -109,7 +109,8 @@ internal sealed class CheckpointCaptureTransform(
                 await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, "The session was renewed or ended while this request ran; nothing was changed. Retry shortly.");
                 return;
             case KeepOutcome.SessionLimit:
-                // The session's first state would pass Baton:Sessions:MaxSessions: the change is not kept anywhere.
+                // The session's first state would pass Baton:Sessions:MaxSessions: the change is not stored, and
+                // a new epoch keeps the backend's copy from being served.
                 metrics.SessionRefused("session_limit");
                 Log.SessionCapacityReached(logger, pins.Count);
                 pins.AdvanceEpoch(owner.Id);
@@ -117,7 +118,7 @@ internal sealed class CheckpointCaptureTransform(
                 return;
             default:
                 // The state would grow the total past Baton:Sessions:MaxTotalStateBytes, or the journal past
-                // Baton:Journal:MaxSizeBytes: not kept anywhere either.
+                // Baton:Journal:MaxSizeBytes: not stored either.
                 metrics.SessionRefused("state_budget");
                 Log.StateBudgetReached(logger, owner.Id.Hash, stored.Length, pins.StateBytes);
                 pins.AdvanceEpoch(owner.Id);

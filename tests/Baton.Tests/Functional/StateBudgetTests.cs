@@ -102,4 +102,27 @@ public sealed class StateBudgetTests : IAsyncLifetime
             return answer.StatusCode == HttpStatusCode.OK;
         }, TimeSpan.FromSeconds(30), "growth should be taken again once the journal holds less than its limit");
     }
+
+    [Fact]
+    public async Task ABackendAtItsOwnStateLimit_RollsTheChangeBackWith503_AndTakesGrowthOnceRoomIsFreed()
+    {
+        await using var backend = await TestBackend.StartAsync("solo", "--Baton:Backend:MaxTotalStateBytes=1048576");
+        await using var gateway = await TestGateway.StartAsync([backend]);
+        using var first = gateway.NewClient();
+        using var second = gateway.NewClient();
+        using var third = gateway.NewClient();
+        await first.BlobAsync(HttpMethod.Post, 400_000);
+        await second.BlobAsync(HttpMethod.Post, 400_000);
+        Assert.Equal(1, (await third.IncrementAsync()).Count);
+
+        using var refused = await third.PostAsync(new Uri("/blob?bytes=400000", UriKind.Relative), content: null);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        Assert.NotNull(refused.Headers.RetryAfter);
+        Assert.Contains("Baton:Backend:MaxTotalStateBytes", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(0, (await third.BlobAsync(HttpMethod.Get)).Bytes);
+
+        await first.BlobAsync(HttpMethod.Post, 10);
+        Assert.Equal(400_000, (await third.BlobAsync(HttpMethod.Post, 400_000)).Bytes);
+        Assert.Equal(2, (await third.IncrementAsync()).Count);
+    }
 }
