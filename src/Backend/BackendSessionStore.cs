@@ -24,8 +24,11 @@ internal sealed class SessionEntry(long ttlMilliseconds, long now)
     /// <summary>True until the first request or restore has used this entry.</summary>
     public bool IsFresh { get; private set; } = true;
 
-    /// <summary>Bytes of <see cref="Data"/> serialized, as counted in the store's total (changed under <see cref="Lock"/>).</summary>
+    /// <summary>Bytes of <see cref="Data"/> serialized, as counted in the store's total (changed under a lock on the entry).</summary>
     public long StateBytes { get; set; }
+
+    /// <summary>True once the store dropped the entry: a request still holding it counts nothing more.</summary>
+    public bool IsRemoved { get; set; }
 
     public void Commit(IReadOnlyDictionary<string, byte[]> data)
     {
@@ -72,25 +75,34 @@ internal sealed class BackendSessionStore(IOptions<BatonBackendOptions> options,
     public long StateBytes => Interlocked.Read(ref _stateBytes);
 
     /// <summary>
-    /// Counts the entry's state at a new size, before it is committed or installed (the caller holds its lock):
-    /// false, and nothing counted, when growth would pass <c>Baton:Backend:MaxTotalStateBytes</c>.
+    /// Counts the entry's state at a new size, before it is committed or installed: false, and nothing counted,
+    /// when growth would pass <c>Baton:Backend:MaxTotalStateBytes</c>. An entry the store already dropped (a
+    /// request that still held it) counts nothing: its state is in no session any more.
     /// </summary>
     public bool TryResize(SessionEntry entry, long bytes)
     {
-        var growth = bytes - entry.StateBytes;
-        if (growth > 0 && Interlocked.Add(ref _stateBytes, growth) > _maxStateBytes)
+        lock (entry)
         {
-            Interlocked.Add(ref _stateBytes, -growth);
-            return false;
-        }
+            if (entry.IsRemoved)
+            {
+                return true;
+            }
 
-        if (growth <= 0)
-        {
-            Interlocked.Add(ref _stateBytes, growth);
-        }
+            var growth = bytes - entry.StateBytes;
+            if (growth > 0 && Interlocked.Add(ref _stateBytes, growth) > _maxStateBytes)
+            {
+                Interlocked.Add(ref _stateBytes, -growth);
+                return false;
+            }
 
-        entry.StateBytes = bytes;
-        return true;
+            if (growth <= 0)
+            {
+                Interlocked.Add(ref _stateBytes, growth);
+            }
+
+            entry.StateBytes = bytes;
+            return true;
+        }
     }
 
     /// <summary>The session's entry, creating it when absent; null when memory is full.</summary>
@@ -167,7 +179,13 @@ internal sealed class BackendSessionStore(IOptions<BatonBackendOptions> options,
         if (_sessions.TryRemove(new KeyValuePair<string, SessionEntry>(id, entry)))
         {
             Interlocked.Decrement(ref _count);
-            Interlocked.Add(ref _stateBytes, -entry.StateBytes);
+            lock (entry)
+            {
+                entry.IsRemoved = true;
+                Interlocked.Add(ref _stateBytes, -entry.StateBytes);
+                entry.StateBytes = 0;
+            }
+
             return true;
         }
 

@@ -114,7 +114,15 @@ internal sealed class BatonSessionMiddleware(
                 context.Features.Set<IHttpWebSocketFeature>(new WebSocketGate(innerWebSocket, scope));
             }
 
-            await next(context);
+            try
+            {
+                await next(context);
+            }
+            catch (SessionChangeRefusedException)
+            {
+                // The app accepted a WebSocket after a change this backend refused: the refusal was sent instead.
+            }
+
             await body.FinishAsync(context.RequestAborted);
             if (scope.Session.IsDirty)
             {
@@ -346,8 +354,7 @@ internal sealed class BatonSessionMiddleware(
         public async Task<Stream> UpgradeAsync()
         {
             scope.Upgrading = true;
-            await scope.Body!.BeginUpgradeAsync();
-            return await inner.UpgradeAsync();
+            return await scope.Body!.BeginUpgradeAsync() ? await inner.UpgradeAsync() : throw new SessionChangeRefusedException();
         }
     }
 
@@ -358,8 +365,7 @@ internal sealed class BatonSessionMiddleware(
         public async Task<System.Net.WebSockets.WebSocket> AcceptAsync(WebSocketAcceptContext context)
         {
             scope.Upgrading = true;
-            await scope.Body!.BeginUpgradeAsync();
-            return await inner.AcceptAsync(context);
+            return await scope.Body!.BeginUpgradeAsync() ? await inner.AcceptAsync(context) : throw new SessionChangeRefusedException();
         }
     }
 
@@ -372,8 +378,7 @@ internal sealed class BatonSessionMiddleware(
         public async ValueTask<Stream> AcceptAsync()
         {
             scope.Upgrading = true;
-            await scope.Body!.BeginUpgradeAsync();
-            return await inner.AcceptAsync();
+            return await scope.Body!.BeginUpgradeAsync() ? await inner.AcceptAsync() : throw new SessionChangeRefusedException();
         }
     }
 
@@ -382,3 +387,10 @@ internal sealed class BatonSessionMiddleware(
         public ISession Session { get; set; } = null!;
     }
 }
+
+/// <summary>
+/// Thrown to an app that accepts a WebSocket after changing its session in a way this backend refused (too
+/// large, memory full): the refusal went out as the response instead, and no socket opens.
+/// </summary>
+internal sealed class SessionChangeRefusedException()
+    : InvalidOperationException("The session change made before accepting this WebSocket was refused; the refusal was sent as the response and no socket was opened.");

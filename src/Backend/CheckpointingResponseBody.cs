@@ -141,18 +141,26 @@ internal sealed class CheckpointingResponseBody(IHttpResponseBodyFeature inner, 
     /// <summary>
     /// The response is about to become a stream of its own (a WebSocket upgrade or an HTTP/2 extended CONNECT
     /// being accepted): what runs before the first byte runs now, and the body is the server's from here.
+    /// False when that step refused the request's change instead (its refusal is then the response, sent here).
     /// </summary>
-    public async Task BeginUpgradeAsync()
+    public async Task<bool> BeginUpgradeAsync()
     {
         if (_started)
         {
-            return;
+            return !_discard;
         }
 
         _started = true;
-        await BeforeStart(true);
+        var decision = await BeforeStart(true);
         _discard = true;
         _buffer.SetLength(0);
+        if (decision.Discard)
+        {
+            await inner.Stream.WriteAsync(decision.Prefix);
+            return false;
+        }
+
+        return true;
     }
 
     /// <summary>Bytes held back so far: the app's body before the response starts.</summary>

@@ -14,6 +14,9 @@ internal enum FailureParty
 
     /// <summary>The gateway's own code (a store it could not write, a transform that threw).</summary>
     Gateway,
+
+    /// <summary>Nobody: the backend answered, then stopped reading a body it did not want. The answer stands.</summary>
+    None,
 }
 
 /// <summary>
@@ -46,8 +49,8 @@ internal readonly record struct AttemptFailure(FailureParty Party, string Reason
             // A timeout while the body was still being read from the client is the client's stall, not the backend's.
             ForwarderError.RequestTimedOut when context.Features.Get<ClientBodyStream>() is { WaitingOnClient: true } => BodyStalled,
 
-            // The backend answered and then stopped reading the body (it refused it, e.g. as too large): no failure of its.
-            ForwarderError.RequestBodyDestination when context.Response.HasStarted => Client("body_not_taken", StatusCodes.Status400BadRequest),
+            // The backend answered and then stopped reading the body (it refused it, e.g. as too large): no failure.
+            ForwarderError.RequestBodyDestination when context.Response.HasStarted => new AttemptFailure(FailureParty.None, "body_not_taken"),
 
             // The request transforms threw before anything was sent: the gateway's own code.
             ForwarderError.RequestCreation => new AttemptFailure(FailureParty.Gateway, "request_creation"),

@@ -81,6 +81,11 @@ internal sealed class FailoverMiddleware(
             if (error is not null && error.Error != ForwarderError.NoAvailableDestinations)
             {
                 var failure = AttemptFailure.Classify(context, error);
+                if (failure.Party == FailureParty.None)
+                {
+                    return;
+                }
+
                 if (failure.Party == FailureParty.Client)
                 {
                     await RefuseClientAsync(context, failure, destination?.DestinationId ?? "-");

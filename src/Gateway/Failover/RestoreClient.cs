@@ -156,25 +156,33 @@ internal sealed class RestoreClient
         return ClientFor(cluster.ClusterId, config).SendAsync(request, cancellationToken);
     }
 
-    // One client per cluster, made again when its HttpClient settings change (a configuration reload).
+    // One client per cluster, made again only when its HttpClient settings change (a reload that changes them).
     private HttpMessageInvoker ClientFor(string clusterId, ClusterConfig config)
     {
-        if (_clients.TryGetValue(clusterId, out var known) && ReferenceEquals(known.Config, config.HttpClient))
+        if (_clients.TryGetValue(clusterId, out var known) && Equals(known.Config, config.HttpClient))
         {
             return known.Client;
         }
 
-        var client = _factory.CreateClient(new ForwarderHttpClientContext
+        lock (_clients)
         {
-            ClusterId = clusterId,
-            OldConfig = HttpClientConfig.Empty,
-            OldMetadata = null,
-            OldClient = null,
-            NewConfig = config.HttpClient ?? HttpClientConfig.Empty,
-            NewMetadata = config.Metadata,
-        });
-        _clients[clusterId] = (config.HttpClient, client);
-        return client;
+            if (_clients.TryGetValue(clusterId, out known) && Equals(known.Config, config.HttpClient))
+            {
+                return known.Client;
+            }
+
+            var client = _factory.CreateClient(new ForwarderHttpClientContext
+            {
+                ClusterId = clusterId,
+                OldConfig = HttpClientConfig.Empty,
+                OldMetadata = null,
+                OldClient = null,
+                NewConfig = config.HttpClient ?? HttpClientConfig.Empty,
+                NewMetadata = config.Metadata,
+            });
+            _clients[clusterId] = (config.HttpClient, client);
+            return client;
+        }
     }
 }
 

@@ -429,15 +429,34 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
         public void Repin(string destinationId, long epoch, long now)
         {
+            ForgetCountedVersion();
             Volatile.Write(ref _destinationId, destinationId);
             Volatile.Write(ref _epoch, Math.Max(epoch, Volatile.Read(ref _epoch)));
             Volatile.Write(ref _lastAccess, now);
             Volatile.Write(ref _lastStoredAccess, now);
         }
 
-        public long AdvanceEpoch() => Interlocked.Increment(ref _epoch);
+        public long AdvanceEpoch()
+        {
+            ForgetCountedVersion();
+            return Interlocked.Increment(ref _epoch);
+        }
 
-        public void RaiseEpoch(long epoch) => RaiseTo(ref _epoch, epoch);
+        public void RaiseEpoch(long epoch)
+        {
+            ForgetCountedVersion();
+            RaiseTo(ref _epoch, epoch);
+        }
+
+        // A new epoch continues from the stored version, which may be below one counted but never stored (a
+        // checkpoint refused or fenced): count the next checkpoint whatever its version.
+        private void ForgetCountedVersion()
+        {
+            lock (this)
+            {
+                StateVersion = 0;
+            }
+        }
 
         public void AdvanceVersion(long version) => RaiseTo(ref _version, version);
 

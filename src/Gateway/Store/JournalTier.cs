@@ -308,7 +308,13 @@ internal sealed partial class JournalTier : IAsyncDisposable
             Volatile.Write(ref _inFlightSince, batch.Min(w => w.Enqueued));
             try
             {
-                var results = statements.Commit(batch);
+                var results = statements.Commit(batch, out var compactionFailure);
+                if (compactionFailure is not null)
+                {
+                    // The batch is committed either way; only the space is not returned yet.
+                    Log.BackgroundWriteFailed(_logger, "compact", compactionFailure);
+                }
+
                 Volatile.Write(ref _lastCommitUnixMs, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
                 for (var i = 0; i < batch.Count; i++)
                 {
@@ -387,8 +393,10 @@ internal sealed partial class JournalTier : IAsyncDisposable
             _deleteIdle = Prepare("DELETE FROM sessions WHERE last_access < $access", "$access");
         }
 
-        public int[] Commit(List<JournalWrite> batch)
+        /// <param name="compactionFailure">Why compacting after the commit failed (the commit itself stands).</param>
+        public int[] Commit(List<JournalWrite> batch, out Exception? compactionFailure)
         {
+            compactionFailure = null;
             var results = new int[batch.Count];
             var compact = false;
             using (var transaction = _connection.BeginTransaction())
@@ -418,9 +426,16 @@ internal sealed partial class JournalTier : IAsyncDisposable
 
             if (compact)
             {
-                using var command = _connection.CreateCommand();
-                command.CommandText = "PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);";
-                command.ExecuteNonQuery();
+                try
+                {
+                    using var command = _connection.CreateCommand();
+                    command.CommandText = "PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);";
+                    command.ExecuteNonQuery();
+                }
+                catch (SqliteException ex)
+                {
+                    compactionFailure = ex;
+                }
             }
 
             return results;

@@ -37,7 +37,7 @@ public sealed class AttemptFailureTests
         var context = new DefaultHttpContext();
         context.Features.Set<Microsoft.AspNetCore.Http.Features.IHttpResponseFeature>(new StartedResponse());
 
-        Assert.Equal(FailureParty.Client, AttemptFailure.Classify(context, new ErrorOf(ForwarderError.RequestBodyDestination)).Party);
+        Assert.Equal(FailureParty.None, AttemptFailure.Classify(context, new ErrorOf(ForwarderError.RequestBodyDestination)).Party);
     }
 
     [Fact]

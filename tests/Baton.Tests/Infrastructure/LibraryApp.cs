@@ -22,6 +22,7 @@ internal static class LibraryApp
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Services.AddBatonSession();
         var app = builder.Build();
+        app.UseWebSockets();
         app.UseBatonSession();
 
         app.MapGet("/health", () => "ok");
@@ -48,6 +49,12 @@ internal static class LibraryApp
             await c.Response.StartAsync();
             await c.Response.WriteAsync("streaming");
             c.Session.SetString("late", "yes");
+        });
+        // A change too large to keep, then a WebSocket: the refusal is the answer, and no socket opens.
+        app.Map("/ws-oversized", async (HttpContext c) =>
+        {
+            c.Session.Set("big", new byte[2 * 1024 * 1024]);
+            using var socket = await c.WebSockets.AcceptWebSocketAsync();
         });
         app.MapPost("/clear", (HttpContext c) =>
         {
