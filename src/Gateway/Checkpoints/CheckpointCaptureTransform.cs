@@ -32,6 +32,7 @@ internal sealed class CheckpointCaptureTransform(
     BatonMetrics metrics,
     ILogger logger) : ResponseTransform
 {
+    private const string RenewedWhileRunning = "The session was renewed or ended while this request ran; nothing was changed. Retry shortly.";
     private readonly int _maxState = options.Value.Checkpoints.MaxStateBytes;
     private int _warnedVersion1;
 
@@ -106,7 +107,7 @@ internal sealed class CheckpointCaptureTransform(
                 break;
             case KeepOutcome.Gone:
                 // The session was renewed or ended (login, logout) while this request ran: its change goes nowhere.
-                await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, "The session was renewed or ended while this request ran; nothing was changed. Retry shortly.");
+                await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, RenewedWhileRunning);
                 return;
             case KeepOutcome.SessionLimit:
                 // The session's first state would pass Baton:Sessions:MaxSessions: the change is not stored, and
@@ -164,6 +165,15 @@ internal sealed class CheckpointCaptureTransform(
         var named = outcome switch { SaveOutcome.Stored => "stored", SaveOutcome.Fenced => "fenced", SaveOutcome.Diverged => "diverged", _ => "stale" };
         span?.SetTag("baton.outcome", named);
         metrics.CheckpointCompleted(named, stored.Length, Stopwatch.GetElapsedTime(started));
+        if (outcome == SaveOutcome.Stored && await pins.FindAsync(owner.Id, context.CancellationToken) is null)
+        {
+            // The session got a new id (login) or ended while this change was being stored: the rotation's last
+            // copy may have missed it, so it lives only under the dead id. Never answered as made.
+            AttemptSignals.Stored(http);
+            await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, RenewedWhileRunning);
+            return;
+        }
+
         switch (outcome)
         {
             case SaveOutcome.Stored:
