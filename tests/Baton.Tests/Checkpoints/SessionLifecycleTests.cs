@@ -36,7 +36,7 @@ public sealed class SessionLifecycleTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task AnIdleSession_ExpiresInTheGatewayBothTiersAndTheBackend_OnAVirtualClock()
+    public async Task AnIdleSession_ExpiresInTheGatewayAndBothTiers_OnAVirtualClock_AndItsCookieStartsAFreshSession()
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var servers = await StartAsync([], builder => builder.Services.AddSingleton<TimeProvider>(time));

@@ -69,6 +69,13 @@ public sealed class StartupValidationTests
         await using var app = TestGateway.CreateApp(["--urls=http://127.0.0.1:0", $"--Baton:JournalPath={journal}", .. Destinations], environment: "Development");
 
         await app.StartAsync();
+
+        // The gateway signs with the documented secret: a cookie made with it by anyone is one of its own.
+        var id = Baton.Gateway.Sessions.SessionId.New();
+        var documented = new Baton.Gateway.Sessions.SessionCookie(new Baton.Protocol.ProtocolKeys(Baton.Protocol.ProtocolConstants.DevelopmentSecret)).Protect(id);
+        var cookies = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<Baton.Gateway.Sessions.SessionCookie>(app.Services);
+        Assert.Equal(Baton.Gateway.Sessions.CookieVerdict.Valid, cookies.Unprotect(documented, out var read));
+        Assert.Equal(id, read);
         await app.StopAsync();
     }
 

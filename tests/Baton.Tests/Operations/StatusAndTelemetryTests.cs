@@ -90,6 +90,7 @@ public sealed partial class StatusAndTelemetryTests : IAsyncLifetime
         await Backend(owner).KillAsync();
 
         var traceId = ActivityTraceId.CreateRandom();
+        var sentAt = DateTime.UtcNow;
         using var request = new HttpRequestMessage(HttpMethod.Post, "/counter");
         request.Headers.Add("traceparent", $"00-{traceId}-{ActivitySpanId.CreateRandom()}-01");
         using var answer = await client.SendAsync(request);
@@ -104,7 +105,12 @@ public sealed partial class StatusAndTelemetryTests : IAsyncLifetime
         Assert.NotEqual(owner, restore.GetTagItem("baton.destination"));
         Assert.Contains(trace, a => a.Source.Name == "Yarp.ReverseProxy");
         Assert.Contains(trace, a => a.OperationName == "baton.checkpoint");
-        Assert.DoesNotContain(trace, a => a.TraceId != traceId);
+
+        // Every span of this session's failed-over request is in the client's trace: none started a trace of its own.
+        var sessionHash = Baton.Gateway.Sessions.SessionId.TryParse(SessionCookies.SessionIdOf(client, _cluster.Gateway), out var session) ? session.Hash : null;
+        var sessionSpans = stopped.Where(a => a.StartTimeUtc >= sentAt && (string?)a.GetTagItem("baton.session") == sessionHash).ToList();
+        Assert.Contains(sessionSpans, a => a.OperationName == "baton.restore");
+        Assert.All(sessionSpans, a => Assert.Equal(traceId, a.TraceId));
     }
 
     [Fact]

@@ -76,14 +76,30 @@ public sealed class ProtocolMessageTests
     }
 
     [Fact]
-    public void AMacForOneMessageKind_NeverPassesAsAnother()
+    public void AWellFormedMessageSignedWithAnotherKindsKey_IsABadSignature_ForEveryKind()
     {
-        var id = Ids.New();
-        var restoreHeader = new RestoreDescriptor(id, 1, 0, 0, Ids.Sha256([]), Ids.New(), 1, Ids.New()).Format(Keys);
-        var asCheckpoint = restoreHeader.Split("; ").Where(p => !p.StartsWith("target=", StringComparison.Ordinal) && !p.StartsWith("ts=", StringComparison.Ordinal) && !p.StartsWith("nonce=", StringComparison.Ordinal));
+        var grant = new SessionGrant(Ids.New(), 1, 0, 1000, 1024, 1);
+        var checkpoint = new CheckpointDescriptor(Ids.New(), 1, 0, 0, Ids.Sha256([]), Ids.New());
+        var restore = new RestoreDescriptor(Ids.New(), 1, 0, 0, Ids.Sha256([]), Ids.New(), 1, Ids.New());
+        var action = new SessionAction(Ids.New(), SessionActionKind.Rotate);
+        (string Header, string Canonical, byte[] Key, Func<string, ProtocolVerdict> Parse)[] kinds =
+        [
+            (grant.Format(Keys), grant.Canonical(), Keys.Grant, h => SessionGrant.TryParse(h, Keys, out _)),
+            (checkpoint.Format(Keys), checkpoint.Canonical(), Keys.Checkpoint, h => CheckpointDescriptor.TryParse(h, Keys, out _)),
+            (restore.Format(Keys), restore.Canonical(), Keys.Restore, h => RestoreDescriptor.TryParse(h, Keys, out _)),
+            (action.Format(Keys), action.Canonical(), Keys.Action, h => SessionAction.TryParse(h, Keys, out _)),
+        ];
+        byte[][] keys = [Keys.Grant, Keys.Checkpoint, Keys.Restore, Keys.Action, Keys.Cookie];
 
-        Assert.Equal(ProtocolVerdict.Malformed, CheckpointDescriptor.TryParse(restoreHeader, Keys, out _));
-        Assert.NotEqual(ProtocolVerdict.Valid, CheckpointDescriptor.TryParse(string.Join("; ", asCheckpoint) + "; inc=" + Ids.New(), Keys, out _));
+        foreach (var (header, canonical, own, parse) in kinds)
+        {
+            var unsigned = header[..(header.LastIndexOf("mac=", StringComparison.Ordinal) + "mac=".Length)];
+            Assert.Equal(ProtocolVerdict.Valid, parse(unsigned + Mac.Compute(own, canonical)));
+            foreach (var other in keys.Where(k => !ReferenceEquals(k, own)))
+            {
+                Assert.Equal(ProtocolVerdict.BadSignature, parse(unsigned + Mac.Compute(other, canonical)));
+            }
+        }
     }
 
     [Theory]
