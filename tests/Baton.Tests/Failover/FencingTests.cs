@@ -45,14 +45,14 @@ public sealed class FencingTests : IAsyncLifetime
         await client.IncrementAsync();
         var before = await client.IncrementAsync();
         var owner = _cluster.Backend(before.Instance);
-        using var active = new InstrumentCounter(_cluster.Gateway, "http.server.active_requests");
+        using var started = new InstrumentCounter(_cluster.Gateway, "http.server.active_requests", increasesOnly: true);
 
         owner.Pause();
         Task<HttpResponseMessage> late;
         try
         {
             late = PostCounterAsync(client, idempotencyKey);
-            await Eventually.TrueAsync(() => active.Total >= 1, TimeSpan.FromSeconds(10), "the gateway should hold the request to the paused owner");
+            await Eventually.TrueAsync(() => started.Total >= 1, TimeSpan.FromSeconds(10), "the gateway should hold the request to the paused owner");
             await MoveAwayAsync(owner, move);
             var moved = await client.IncrementAsync();
             Assert.Equal(3, moved.Count);

@@ -5,14 +5,15 @@ namespace Baton.Tests.Infrastructure;
 
 /// <summary>
 /// Sums one counter of one gateway (its own meter, never another test's): where a tag has a value, or every
-/// measurement when no tag is named.
+/// measurement when no tag is named. With <c>increasesOnly</c>, an up-down counter's rises alone are summed
+/// (requests started since, say): a fall recorded late for what ended before the listener began cannot hide them.
 /// </summary>
 internal sealed class InstrumentCounter : IDisposable
 {
     private readonly MeterListener _listener = new();
     private long _total;
 
-    public InstrumentCounter(TestGateway gateway, string instrument, string? tag = null, string? value = null)
+    public InstrumentCounter(TestGateway gateway, string instrument, string? tag = null, string? value = null, bool increasesOnly = false)
     {
         var factory = gateway.Services.GetRequiredService<IMeterFactory>();
         _listener.InstrumentPublished = (published, listener) =>
@@ -24,6 +25,11 @@ internal sealed class InstrumentCounter : IDisposable
         };
         _listener.SetMeasurementEventCallback<long>((_, measurement, tags, _) =>
         {
+            if (increasesOnly && measurement < 0)
+            {
+                return;
+            }
+
             if (tag is null)
             {
                 Interlocked.Add(ref _total, measurement);
