@@ -2,6 +2,7 @@ using Baton.Backend;
 
 namespace Baton.Tests.Backend;
 
+[Trait("Category", "Unit")]
 public sealed class BatonSessionTests
 {
     private static readonly IReadOnlyDictionary<string, byte[]> Committed = new Dictionary<string, byte[]> { ["a"] = [1], ["b"] = [2] };

@@ -2,6 +2,7 @@ using Baton.Backend;
 
 namespace Baton.Tests.Backend;
 
+[Trait("Category", "Unit")]
 public sealed class SessionStateCodecTests
 {
     [Fact]

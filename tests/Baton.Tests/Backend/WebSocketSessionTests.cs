@@ -5,6 +5,7 @@ using Baton.Tests.Infrastructure;
 namespace Baton.Tests.Backend;
 
 /// <summary>The backend library around a WebSocket: a change it refuses before the socket is accepted is the answer.</summary>
+[Trait("Category", "Functional")]
 public sealed class WebSocketSessionTests : IAsyncLifetime
 {
     private TestBackend _backend = null!;

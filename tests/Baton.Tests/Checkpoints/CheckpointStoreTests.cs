@@ -7,6 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Baton.Tests.Checkpoints;
 
 /// <summary>Checkpoints through real backends, a real gateway, a real SQLite journal and a real redis-server.</summary>
+[Trait("Category", "Functional")]
 public sealed class CheckpointStoreTests(RedisTestCluster cluster) : IClassFixture<RedisTestCluster>
 {
     [Fact]

@@ -5,6 +5,7 @@ using Baton.Tests.Infrastructure;
 namespace Baton.Tests.Checkpoints;
 
 /// <summary>Clients can neither read nor write session state through protocol headers.</summary>
+[Trait("Category", "Functional")]
 public sealed class ProtocolHeaderTests : IAsyncLifetime
 {
     private static readonly string[] Spellings =

@@ -10,6 +10,7 @@ namespace Baton.Tests.Checkpoints;
 /// A checkpoint the store refuses is never answered as a success. The backend here speaks the wire protocol
 /// by hand (real Kestrel, real gateway), so it can send what a diverged or replaying backend would.
 /// </summary>
+[Trait("Category", "Functional")]
 public sealed class RefusedCheckpointTests : IAsyncLifetime
 {
     private static readonly ProtocolKeys Keys = new(TestGateway.Secret);

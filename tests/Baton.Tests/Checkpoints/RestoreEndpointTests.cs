@@ -6,6 +6,7 @@ using Baton.Tests.Infrastructure;
 namespace Baton.Tests.Checkpoints;
 
 /// <summary>The backend's restore channel accepts only authentic, fresh, first-time restores meant for it.</summary>
+[Trait("Category", "Functional")]
 public sealed class RestoreEndpointTests : IAsyncLifetime, IDisposable
 {
     private static readonly ProtocolKeys Keys = new(TestGateway.Secret);

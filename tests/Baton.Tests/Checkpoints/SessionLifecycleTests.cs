@@ -7,6 +7,7 @@ using Microsoft.Extensions.Time.Testing;
 namespace Baton.Tests.Checkpoints;
 
 /// <summary>Limits, expiry and restarts, each on a gateway of its own over a real Redis and journal.</summary>
+[Trait("Category", "Functional")]
 public sealed class SessionLifecycleTests : IAsyncLifetime
 {
     private readonly RedisServer _redis = new();

@@ -3,6 +3,7 @@ using Baton.Tests.Infrastructure;
 namespace Baton.Tests.Configuration;
 
 /// <summary>The backend library's production self-check: a bad setting stops the app with the key to fix.</summary>
+[Trait("Category", "Functional")]
 public sealed class BackendStartupValidationTests
 {
     [Theory]

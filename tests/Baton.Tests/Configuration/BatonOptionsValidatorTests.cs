@@ -4,6 +4,7 @@ using Microsoft.Extensions.Hosting;
 
 namespace Baton.Tests.Configuration;
 
+[Trait("Category", "Unit")]
 public sealed class BatonOptionsValidatorTests
 {
     [Fact]

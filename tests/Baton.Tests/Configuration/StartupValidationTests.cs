@@ -3,6 +3,7 @@ using Baton.Tests.Infrastructure;
 namespace Baton.Tests.Configuration;
 
 /// <summary>A bad setting stops the gateway before it serves, with a message naming the key to fix.</summary>
+[Trait("Category", "Functional")]
 public sealed class StartupValidationTests
 {
     private static readonly string[] Destinations =

@@ -6,6 +6,7 @@ using Yarp.ReverseProxy.Forwarder;
 namespace Baton.Tests.Failover;
 
 /// <summary>Who a failed attempt is blamed on: pure logic over the request's features.</summary>
+[Trait("Category", "Unit")]
 public sealed class AttemptFailureTests
 {
     [Theory]

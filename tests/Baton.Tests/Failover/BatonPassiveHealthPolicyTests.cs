@@ -6,6 +6,7 @@ using Yarp.ReverseProxy.Model;
 
 namespace Baton.Tests.Failover;
 
+[Trait("Category", "Unit")]
 public sealed class BatonPassiveHealthPolicyTests
 {
     [Fact]

@@ -11,6 +11,7 @@ namespace Baton.Tests.Failover;
 /// aborted body is that client's problem alone, answered with its own status, and leaves every other
 /// session where it was. Real gateway, real backends, bodies sent over bare sockets.
 /// </summary>
+[Trait("Category", "Functional")]
 public sealed class BlameTests : IAsyncLifetime
 {
     private const int KestrelBodyLimit = 2_000_000;

@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Baton.Tests.Failover;
 
 /// <summary>Backends in their own processes, killed, paused and restarted for real, behind a real gateway and Redis.</summary>
+[Trait("Category", "Functional")]
 public sealed class FailoverTests : IAsyncLifetime
 {
     private static readonly string[] GatewaySettings =

@@ -14,6 +14,7 @@ namespace Baton.Tests.Failover;
 /// is fenced by the session's epoch — never stored, never answered as a success. Real backend processes
 /// paused and resumed (SIGSTOP/SIGCONT), real Redis, a real gateway.
 /// </summary>
+[Trait("Category", "Functional")]
 public sealed class FencingTests : IAsyncLifetime
 {
     private const string AdminToken = "admin-token-0123456789abcdef0123456789abcdef";

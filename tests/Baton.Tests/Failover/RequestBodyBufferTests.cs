@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 
 namespace Baton.Tests.Failover;
 
+[Trait("Category", "Unit")]
 public sealed class RequestBodyBufferTests
 {
     [Fact]

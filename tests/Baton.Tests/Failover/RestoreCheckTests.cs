@@ -10,6 +10,7 @@ namespace Baton.Tests.Failover;
 /// another secret is reported (log, metric, status) while it still serves, not discovered when sessions
 /// have to move onto it.
 /// </summary>
+[Trait("Category", "Functional")]
 public sealed class RestoreCheckTests
 {
     private const string OtherSecret = "another-secret-0123456789abcdef0123456789abcdef";

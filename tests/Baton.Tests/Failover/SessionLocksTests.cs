@@ -3,6 +3,7 @@ using Baton.Gateway.Sessions;
 
 namespace Baton.Tests.Failover;
 
+[Trait("Category", "Unit")]
 public sealed class SessionLocksTests
 {
     [Fact]

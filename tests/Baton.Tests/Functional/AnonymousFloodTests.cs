@@ -3,6 +3,7 @@ using Baton.Tests.Infrastructure;
 namespace Baton.Tests.Functional;
 
 /// <summary>Strangers cannot fill the session table: only a session a backend wrote state for takes a slot.</summary>
+[Trait("Category", "Functional")]
 public sealed class AnonymousFloodTests : IAsyncLifetime
 {
     private readonly List<TestBackend> _backends = [];

@@ -4,6 +4,7 @@ using Baton.Tests.Infrastructure;
 namespace Baton.Tests.Functional;
 
 /// <summary><c>Baton:Limits</c> reach the gateway's server: a client past one gets its own status, and no <c>Server</c> header is sent.</summary>
+[Trait("Category", "Functional")]
 public sealed class ClientLimitsTests : IClassFixture<ClientLimitsTests.Cluster>
 {
     private readonly Cluster _cluster;

@@ -15,6 +15,7 @@ namespace Baton.Tests.Functional;
 /// The gateway as an edge: TLS from PEM files with reload, HTTP/2 to clients, WebSockets (HTTP/1.1 upgrade and
 /// HTTP/2 extended CONNECT) pinned to the session's backend. Backends in their own processes, killed for real.
 /// </summary>
+[Trait("Category", "Functional")]
 public sealed class EdgeTests : IAsyncLifetime
 {
     private const int MaxBody = 2_000_000;

@@ -6,6 +6,7 @@ using Baton.Tests.Infrastructure;
 
 namespace Baton.Tests.Functional;
 
+[Trait("Category", "Functional")]
 public sealed class SessionCookieTests(TestCluster cluster) : IClassFixture<TestCluster>
 {
     [Fact]

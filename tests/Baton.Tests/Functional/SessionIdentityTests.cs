@@ -12,6 +12,7 @@ namespace Baton.Tests.Functional;
 /// after either, and the cookie stays where it belongs (never in a shared cache, never at a cluster without
 /// Baton affinity, prefixed <c>__Host-</c> over HTTPS as a trusted proxy reports it).
 /// </summary>
+[Trait("Category", "Functional")]
 public sealed class SessionIdentityTests : IAsyncLifetime
 {
     private readonly List<TestBackend> _backends = [];

@@ -10,6 +10,7 @@ using Microsoft.Extensions.Time.Testing;
 namespace Baton.Tests.Functional;
 
 /// <summary>Gateways with non-default settings, each started for its test.</summary>
+[Trait("Category", "Functional")]
 public sealed class SessionLifetimeTests : IAsyncLifetime
 {
     private readonly List<TestBackend> _backends = [];

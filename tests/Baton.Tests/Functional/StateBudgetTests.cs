@@ -8,6 +8,7 @@ namespace Baton.Tests.Functional;
 /// journal on disk (<c>Baton:Journal:MaxSizeBytes</c>). Growth past them is refused and kept nowhere; every
 /// change that does not grow a session goes on.
 /// </summary>
+[Trait("Category", "Functional")]
 public sealed class StateBudgetTests : IAsyncLifetime
 {
     private const int Blob = 300_000;

@@ -3,6 +3,7 @@ using Baton.Tests.Infrastructure;
 
 namespace Baton.Tests.Functional;
 
+[Trait("Category", "Functional")]
 public sealed class StickySessionTests(TestCluster cluster) : IClassFixture<TestCluster>
 {
     [Fact]

@@ -3,6 +3,7 @@ using Baton.Tests.Infrastructure;
 namespace Baton.Tests.Functional;
 
 /// <summary>The gateway's certificate from a PKCS#12 file, and a certificate file that cannot be loaded at startup.</summary>
+[Trait("Category", "Functional")]
 public sealed class TlsCertificateTests : IAsyncLifetime
 {
     private readonly string _folder = TestPaths.NewFolder("tls");

@@ -8,6 +8,7 @@ namespace Baton.Tests.LoadTest;
 /// kill -9 faults): its checker must see the sessions plain sticky routing loses, and see none lost by Baton.
 /// </summary>
 [Collection(nameof(RunsAlone))]
+[Trait("Category", "Functional")]
 public sealed class CompareRunTests
 {
     [Fact]
@@ -65,6 +66,7 @@ public sealed class CompareRunTests
 
 /// <summary>The recovery measurement, small: a Redis outage under load, a refill and a gateway restart, for real.</summary>
 [Collection(nameof(RunsAlone))]
+[Trait("Category", "Functional")]
 public sealed class RecoveryRunTests
 {
     [Fact]

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http;
 
 namespace Baton.Tests.LoadTest;
 
+[Trait("Category", "Functional")]
 public sealed class SessionCheckerTests
 {
     private static Dictionary<string, int> Cart(params (string Sku, int Qty)[] items) => items.ToDictionary(i => i.Sku, i => i.Qty, StringComparer.Ordinal);
@@ -60,6 +61,7 @@ public sealed class SessionCheckerTests
 }
 
 /// <summary>A virtual user against a real server that corrupts its answers: the checker must notice.</summary>
+[Trait("Category", "Functional")]
 public sealed class CorruptingServerTests
 {
     [Theory]

@@ -16,6 +16,7 @@ namespace Baton.Tests.Operations;
 /// docker-compose.yml, checked without Docker: against the gateway's real settings, the Dockerfiles' ports
 /// and the shipped route config; and its healthcheck commands run for real against live servers.
 /// </summary>
+[Trait("Category", "Functional")]
 public sealed class ComposeFileTests
 {
     private static readonly Dictionary<object, object> Compose = Load();

@@ -5,6 +5,7 @@ using Baton.Tests.Infrastructure;
 namespace Baton.Tests.Operations;
 
 /// <summary>Logs at every level, through sessions, bad cookies, forged headers and a failover, never carry state, secrets, MACs or raw session ids.</summary>
+[Trait("Category", "Functional")]
 public sealed class LogHygieneTests
 {
     private const string Payload = "PAYLOAD-a7c3e9f1-DO-NOT-LOG";

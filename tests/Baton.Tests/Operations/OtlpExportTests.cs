@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Http;
 namespace Baton.Tests.Operations;
 
 /// <summary>With OTEL_EXPORTER_OTLP_ENDPOINT set, the gateway exports its traces over OTLP to that endpoint.</summary>
+[Trait("Category", "Functional")]
 public sealed class OtlpExportTests
 {
     [Fact]

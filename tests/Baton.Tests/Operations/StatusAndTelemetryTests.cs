@@ -12,6 +12,7 @@ namespace Baton.Tests.Operations;
 /// What operators see — the status page (in a real headless Chromium), its JSON, readiness and the traces —
 /// while a backend is killed for real and Redis dies.
 /// </summary>
+[Trait("Category", "Functional")]
 public sealed partial class StatusAndTelemetryTests : IAsyncLifetime
 {
     private ProcessCluster _cluster = null!;
@@ -151,6 +152,7 @@ public sealed partial class StatusAndTelemetryTests : IAsyncLifetime
 /// other gateways started by tests running alongside would mix their series into this one's.
 /// </summary>
 [Collection(nameof(RunsAlone))]
+[Trait("Category", "Functional")]
 public sealed class PrometheusMetricsTests : IAsyncLifetime
 {
     private ProcessCluster _cluster = null!;

@@ -4,6 +4,7 @@ using Baton.Protocol;
 namespace Baton.Tests.Protocol;
 
 /// <summary>The reused per-thread hashes give exactly what one-shot hashing gives, whatever came before.</summary>
+[Trait("Category", "Unit")]
 public sealed class HashingTests
 {
     [Fact]

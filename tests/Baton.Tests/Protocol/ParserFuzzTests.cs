@@ -16,6 +16,7 @@ namespace Baton.Tests.Protocol;
 /// never yield a valid message other than one that was signed: the MACs allow no forgery. Cases per parser:
 /// <c>BATON_FUZZ_CASES</c> (default 100,000, a few seconds each; raise it for a long local run).
 /// </summary>
+[Trait("Category", "Unit")]
 public sealed class ParserFuzzTests
 {
     private const string Secret = "fuzz-secret-0123456789abcdef0123456789abcdef";

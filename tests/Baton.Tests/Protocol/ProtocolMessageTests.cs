@@ -2,6 +2,7 @@ using Baton.Protocol;
 
 namespace Baton.Tests.Protocol;
 
+[Trait("Category", "Unit")]
 public sealed class ProtocolMessageTests
 {
     private static readonly ProtocolKeys Keys = new("protocol-test-secret-0123456789abcdef0123");

@@ -5,6 +5,7 @@ using Yarp.ReverseProxy.Configuration;
 
 namespace Baton.Tests.Sessions;
 
+[Trait("Category", "Unit")]
 public sealed class SessionCookieTests
 {
     private const string Secret = "unit-test-secret-0123456789abcdef0123456789";

@@ -2,6 +2,7 @@ using Baton.Gateway.Sessions;
 
 namespace Baton.Tests.Sessions;
 
+[Trait("Category", "Unit")]
 public sealed class SessionIdTests
 {
     [Fact]

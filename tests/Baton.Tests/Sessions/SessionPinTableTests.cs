@@ -6,6 +6,7 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace Baton.Tests.Sessions;
 
+[Trait("Category", "Unit")]
 public sealed class SessionPinTableTests
 {
     private static readonly TimeSpan IdleTimeout = TimeSpan.FromMinutes(20);

@@ -5,6 +5,7 @@ using Baton.Tests.Infrastructure;
 namespace Baton.Tests.Store;
 
 /// <summary>The gateway itself killed -9 under load and started again on the same journal.</summary>
+[Trait("Category", "Functional")]
 public sealed class GatewayCrashTests : IAsyncLifetime
 {
     private readonly RedisServer _redis = new();

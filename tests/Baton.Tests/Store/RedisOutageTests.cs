@@ -3,6 +3,7 @@ using Baton.Tests.Infrastructure;
 namespace Baton.Tests.Store;
 
 /// <summary>Redis killed for real under load, and brought back empty.</summary>
+[Trait("Category", "Functional")]
 public sealed class RedisOutageTests : IAsyncLifetime
 {
     /// <summary>How long Redis stays dead or hung while the load goes on.</summary>

@@ -3,6 +3,7 @@ using Baton.Tests.Infrastructure;
 namespace Baton.Tests.Store;
 
 /// <summary>A Redis refill whose journal cannot be read: the gateway serves on and refills once it can.</summary>
+[Trait("Category", "Functional")]
 public sealed class RedisRefillTests : IAsyncLifetime, IDisposable
 {
     private readonly RedisServer _redis = new();

@@ -3,6 +3,7 @@ using Baton.Tests.Infrastructure;
 namespace Baton.Tests.Store;
 
 /// <summary>Redis under Sentinel: the primary is killed and the replica promoted while sessions are in use.</summary>
+[Trait("Category", "Functional")]
 public sealed class SentinelFailoverTests(RedisSentinelSet redis) : IClassFixture<RedisSentinelSet>, IAsyncLifetime
 {
     private readonly List<TestBackend> _backends = [];
