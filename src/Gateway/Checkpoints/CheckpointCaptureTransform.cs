@@ -145,8 +145,16 @@ internal sealed class CheckpointCaptureTransform(
         SaveOutcome outcome;
         try
         {
-            // The session moved on while this request ran here: the store would refuse it too.
-            outcome = await pins.FindAsync(owner.Id, context.CancellationToken) is { } pin && pin.Epoch > epoch
+            // The session moved on while this request ran here: the store would refuse it too. A session that
+            // expired, ended or got a new id meanwhile takes nothing more under this id.
+            var current = await pins.FindAsync(owner.Id, context.CancellationToken);
+            if (current is null)
+            {
+                await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, RenewedWhileRunning);
+                return;
+            }
+
+            outcome = current.Epoch > epoch
                 ? SaveOutcome.Fenced
                 : await store.SaveCheckpointAsync(new SessionRecord(checkpoint.SessionId, checkpoint.Version, stored, destination, now, now) { Epoch = epoch });
         }
@@ -165,10 +173,11 @@ internal sealed class CheckpointCaptureTransform(
         var named = outcome switch { SaveOutcome.Stored => "stored", SaveOutcome.Fenced => "fenced", SaveOutcome.Diverged => "diverged", _ => "stale" };
         span?.SetTag("baton.outcome", named);
         metrics.CheckpointCompleted(named, stored.Length, Stopwatch.GetElapsedTime(started));
-        if (outcome == SaveOutcome.Stored && await pins.FindAsync(owner.Id, context.CancellationToken) is null)
+        if (outcome == SaveOutcome.Stored && await pins.FindAsync(owner.Id, context.CancellationToken) is null
+            && !await CarriedToNewIdAsync(owner.Id, checkpoint.Version, context.CancellationToken))
         {
-            // The session got a new id (login) or ended while this change was being stored: the rotation's last
-            // copy may have missed it, so it lives only under the dead id. Never answered as made.
+            // The session got a new id (login) or ended while this change was being stored, and the rotation's
+            // last copy missed it: it lives only under the dead id. Never answered as made.
             AttemptSignals.Stored(http);
             await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, RenewedWhileRunning);
             return;
@@ -211,6 +220,10 @@ internal sealed class CheckpointCaptureTransform(
             http.Response.ContentLength = length - checkpoint.Length;
         }
     }
+
+    // The rotation's last copy took this version (or a later one, made from it) to the new id.
+    private async Task<bool> CarriedToNewIdAsync(SessionId old, long version, CancellationToken cancellationToken)
+        => pins.RenamedTo(old) is { } renewed && await store.GetAsync(renewed.Value, version, cancellationToken) is { } copy && copy.Version >= version;
 
     private static async Task<byte[]?> ReadStateAsync(HttpResponseMessage response, int length, CancellationToken cancellationToken)
     {

@@ -81,6 +81,9 @@ internal interface ISessionPinTable
     /// <summary>Moves the session to a new id (rotation): same pin, version, epoch and standing; the old id is gone.</summary>
     void Rekey(SessionId id, SessionId renewed);
 
+    /// <summary>The id a session was rekeyed to from <paramref name="id"/>, remembered for one idle timeout; null when none.</summary>
+    SessionId? RenamedTo(SessionId id);
+
     /// <summary>Drops the session now (it ended), from the store too.</summary>
     void Forget(SessionId id);
 

@@ -22,6 +22,9 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
     // Anonymous sessions oldest first, for eviction; kept or expired ones are skipped when they come up.
     private readonly ConcurrentQueue<(SessionId Id, Entry Entry)> _anonymousOrder = new();
 
+    // Rotations of the last idle timeout (old id to new), for a change of the old id stored while it rotated.
+    private readonly ConcurrentDictionary<SessionId, (SessionId Renewed, long At)> _renamed = new();
+
     // ConcurrentDictionary.Count takes every lock; keep our own counts for the hot path.
     private int _count;
     private int _anonymous;
@@ -244,11 +247,14 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
     public void Rekey(SessionId id, SessionId renewed)
     {
+        _renamed[id] = (renewed, Now());
         if (_entries.TryRemove(id, out var entry) && !entry.IsGone && _entries.TryAdd(renewed, entry) && !entry.IsKept)
         {
             _anonymousOrder.Enqueue((renewed, entry));
         }
     }
+
+    public SessionId? RenamedTo(SessionId id) => _renamed.TryGetValue(id, out var renamed) ? renamed.Renewed : null;
 
     public void Forget(SessionId id)
     {
@@ -260,6 +266,14 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
     public ValueTask<int> PurgeExpiredAsync(CancellationToken cancellationToken)
     {
+        foreach (var (old, renamed) in _renamed)
+        {
+            if (Now() - renamed.At >= _idleTimeout)
+            {
+                _renamed.TryRemove(old, out _);
+            }
+        }
+
         var now = Now();
         var purged = 0;
         foreach (var (id, entry) in _entries)

@@ -150,6 +150,8 @@ public sealed class SessionLifetimeTests : IAsyncLifetime
 
         public long StateBytes => 0;
 
+        public SessionId? RenamedTo(SessionId id) => null;
+
         public KeepOutcome TryKeep(SessionId id, int stateBytes, long version, bool mayGrow = true) => throw new IOException("pin table unavailable");
 
         public ValueTask<SessionPin?> FindAsync(SessionId id, CancellationToken cancellationToken) => throw new IOException("pin table unavailable");
