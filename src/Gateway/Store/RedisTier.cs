@@ -40,6 +40,16 @@ internal sealed partial class RedisTier : IAsyncDisposable
         return 1
         """;
 
+    // Never lowers the stored last access (a late touch after a checkpoint), never creates a key.
+    private const string TouchScript = """
+        if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+        if tonumber(redis.call('HGET', KEYS[1], 'a') or '0') < tonumber(ARGV[1]) then
+            redis.call('HSET', KEYS[1], 'a', ARGV[1])
+        end
+        redis.call('PEXPIRE', KEYS[1], ARGV[2])
+        return 1
+        """;
+
     private readonly Task<ConnectionMultiplexer>? _connecting;
     private long _firstMissedWrite;
     private readonly string _prefix;
@@ -132,16 +142,9 @@ internal sealed partial class RedisTier : IAsyncDisposable
     public async Task<bool> PinAsync(string sessionId, string owner, long epoch, long now)
         => (await CallAsync("pin", db => db.ScriptEvaluateAsync(PinScript, [Key(sessionId)], [owner, now, _ttlMilliseconds, epoch]))).Ok;
 
+    /// <summary>Refreshes a held session's last access and TTL; a key Redis does not hold is left absent.</summary>
     public async Task<bool> TouchAsync(string sessionId, long now)
-        => (await CallAsync("touch", async db =>
-        {
-            var batch = db.CreateBatch();
-            var set = batch.HashSetAsync(Key(sessionId), "a", now, When.Exists);
-            var expire = batch.KeyExpireAsync(Key(sessionId), TimeSpan.FromMilliseconds(_ttlMilliseconds));
-            batch.Execute();
-            await Task.WhenAll(set, expire);
-            return expire.Result;
-        })).Ok;
+        => (await CallAsync("touch", db => db.ScriptEvaluateAsync(TouchScript, [Key(sessionId)], [now, _ttlMilliseconds]))).Ok;
 
     public async Task<bool> DeleteAsync(string sessionId) => (await CallAsync("delete", db => db.KeyDeleteAsync(Key(sessionId)))).Ok;
 

@@ -20,6 +20,13 @@ public sealed class RedisServer : IAsyncLifetime
     /// <summary>A client for inspecting what the gateway wrote.</summary>
     public IDatabase Database => _client!.GetDatabase();
 
+    /// <summary>The server itself, for key scans and INFO.</summary>
+    public IServer Server => _client!.GetServer(Configuration);
+
+    /// <summary>The server's run id: new on every start, kept through a FLUSHALL.</summary>
+    public async Task<string> RunIdAsync()
+        => (await Server.InfoAsync("server")).SelectMany(group => group).First(pair => pair.Key == "run_id").Value;
+
     public async Task InitializeAsync()
     {
         Port = ManagedProcess.FreePort();

@@ -34,9 +34,9 @@ internal static class StoredSessions
         return reader.Read() ? new StoredSession(reader.GetInt64(0), (byte[])reader.GetValue(1), reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4)) : null;
     }
 
-    public static StoredSession? FromRedis(IDatabase redis, string sessionId)
+    public static StoredSession? FromRedis(IDatabase redis, string sessionId, string keyPrefix = "baton:")
     {
-        var fields = redis.HashGetAll("baton:s:" + sessionId).ToDictionary(f => (string)f.Name!, f => f.Value);
+        var fields = redis.HashGetAll(keyPrefix + "s:" + sessionId).ToDictionary(f => (string)f.Name!, f => f.Value);
         return fields.Count == 0 ? null : new StoredSession((long)fields["v"], (byte[])fields["s"]!, fields.TryGetValue("o", out var o) ? (string?)o : null, (long)fields["u"], fields.TryGetValue("e", out var e) ? (long)e : 0);
     }
 }

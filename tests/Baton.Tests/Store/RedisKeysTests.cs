@@ -1,0 +1,119 @@
+using Baton.Tests.Infrastructure;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Baton.Tests.Store;
+
+/// <summary>
+/// What the gateway keeps in Redis: keys under <c>Baton:Store:RedisKeyPrefix</c>, each living for the idle
+/// timeout past its session's last use, and everything written back after Redis lost its data.
+/// </summary>
+[Trait("Category", "Functional")]
+public sealed class RedisKeysTests : IAsyncLifetime
+{
+    private readonly RedisServer _redis = new();
+    private readonly List<TestBackend> _backends = [];
+
+    public async Task InitializeAsync()
+    {
+        await _redis.InitializeAsync();
+        for (var i = 1; i <= 2; i++)
+        {
+            _backends.Add(await TestBackend.StartAsync($"b{i}"));
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var backend in _backends)
+        {
+            await backend.DisposeAsync();
+        }
+
+        await _redis.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task EveryKey_CarriesThePrefix_AndLivesTheIdleTimeoutPastTheLastUse_WhichAReadRefreshes()
+    {
+        // Idle timeout 4 min, purge every minute: a key lives 5 min; a read refreshes it once an eighth of the
+        // idle timeout (30 s) has passed since the last write of the session's last use.
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var gateway = await TestGateway.StartAsync(
+            _backends,
+            [$"--Baton:Redis={_redis.Configuration}", "--Baton:Store:RedisKeyPrefix=shop1:", "--Baton:Sessions:IdleTimeout=00:04:00", "--Baton:Sessions:PurgeInterval=00:01:00"],
+            builder => builder.Services.AddSingleton<TimeProvider>(time));
+        await gateway.WaitForRedisAsync();
+        using var touchFailures = new InstrumentCounter(gateway, "baton.redis.unavailable", "baton.operation", "touch");
+        using var client = gateway.NewClient();
+        Assert.Equal(1, (await client.IncrementAsync()).Count);
+        var id = SessionCookies.SessionIdOf(client, gateway);
+
+        var key = "shop1:s:" + id;
+        var stored = StoredSessions.FromRedis(_redis.Database, id, "shop1:");
+        Assert.Equal(1, stored?.Int32("counter"));
+        Assert.False(await _redis.Database.KeyExistsAsync("baton:s:" + id));
+        Assert.Empty(await _redis.Server.KeysAsync(pattern: "baton:*").ToListAsync());
+        var ttl = await _redis.Database.KeyTimeToLiveAsync(key);
+        Assert.InRange(ttl!.Value, TimeSpan.FromMinutes(5) - TimeSpan.FromSeconds(30), TimeSpan.FromMinutes(5));
+
+        // The key is close to expiring; the session is read 31 s (virtual) later: its last use and TTL are refreshed.
+        await _redis.Database.KeyExpireAsync(key, TimeSpan.FromSeconds(20));
+        var usedAt = (long)await _redis.Database.HashGetAsync(key, "a");
+        time.Advance(TimeSpan.FromSeconds(31));
+        Assert.Equal(1, (await client.ReadCounterAsync()).Count);
+
+        await Eventually.TrueAsync(
+            async () => await _redis.Database.KeyTimeToLiveAsync(key) > TimeSpan.FromMinutes(4),
+            TimeSpan.FromSeconds(10),
+            "a read past the touch interval should refresh the key's TTL");
+        Assert.Equal(usedAt + 31_000, (long)await _redis.Database.HashGetAsync(key, "a"));
+        Assert.Equal(0, touchFailures.Total);
+    }
+
+    [Fact]
+    public async Task ARedisThatLostItsData_WithTheSameRunId_GetsEveryLiveSessionBack_WithVersionEpochOwnerAndTtl()
+    {
+        await using var gateway = await TestGateway.StartAsync(_backends, [$"--Baton:Redis={_redis.Configuration}", "--Baton:Store:RedisKeyPrefix=shop2:", "--Baton:Store:RedisCheckInterval=00:00:00.200"]);
+        await gateway.WaitForRedisAsync();
+        var clients = Enumerable.Range(0, 3).Select(_ => gateway.NewClient()).ToList();
+        try
+        {
+            for (var i = 0; i < clients.Count; i++)
+            {
+                for (var n = 0; n <= i; n++)
+                {
+                    await clients[i].IncrementAsync();
+                }
+            }
+
+            var ids = clients.Select(c => SessionCookies.SessionIdOf(c, gateway)).ToList();
+            var before = ids.Select(id => StoredSessions.FromRedis(_redis.Database, id, "shop2:")!).ToList();
+            await Eventually.TrueAsync(() => _redis.Database.KeyExistsAsync("shop2:marker"), TimeSpan.FromSeconds(10), "the first check should mark Redis");
+            var runId = await _redis.RunIdAsync();
+
+            await _redis.Database.ExecuteAsync("FLUSHALL");
+            Assert.Empty(await _redis.Server.KeysAsync(pattern: "*").ToListAsync());
+
+            await Eventually.TrueAsync(
+                async () => await _redis.Database.KeyExistsAsync("shop2:marker") && ids.All(id => StoredSessions.FromRedis(_redis.Database, id, "shop2:") is not null),
+                TimeSpan.FromSeconds(15),
+                "every live session should be written back and Redis marked again");
+            Assert.Equal(runId, await _redis.RunIdAsync());
+            for (var i = 0; i < ids.Count; i++)
+            {
+                var after = StoredSessions.FromRedis(_redis.Database, ids[i], "shop2:")!;
+                Assert.Equal(i + 1, after.Int32("counter"));
+                Assert.Equal(before[i].Version, after.Version);
+                Assert.Equal(before[i].Epoch, after.Epoch);
+                Assert.Equal(before[i].Owner, after.Owner);
+                Assert.NotNull(await _redis.Database.KeyTimeToLiveAsync("shop2:s:" + ids[i]));
+            }
+        }
+        finally
+        {
+            clients.ForEach(c => c.Dispose());
+        }
+    }
+}
