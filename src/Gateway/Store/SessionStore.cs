@@ -29,11 +29,19 @@ internal sealed class SessionStore(
     /// <summary>
     /// Stores a checkpoint; returns once it is as durable as the durability mode asks. When the journal
     /// cannot commit but Redis took the write, the checkpoint is acknowledged on Redis alone (logged and
-    /// counted); when neither holds it, it is not acknowledged (<see cref="JournalUnavailableException"/>).
+    /// counted); when neither holds it, or the journal's queue is full, it is not acknowledged
+    /// (<see cref="JournalUnavailableException"/>).
     /// </summary>
     public async Task<SaveOutcome> SaveCheckpointAsync(SessionRecord record)
     {
         var toJournal = journal.SaveAsync(record);
+        if (toJournal.IsFaulted)
+        {
+            // The journal refused at once (its queue is full): an overload, not a failing disk. Nothing is written
+            // anywhere, so the change is not made — never held by Redis alone, where a later read would find it.
+            await toJournal;
+        }
+
         var toRedis = redis.SaveAsync(record);
         if (_durability == DurabilityMode.RiskLossOnGatewayCrash && await toRedis is { } fast)
         {
@@ -76,6 +84,11 @@ internal sealed class SessionStore(
     public async Task PinAsync(string sessionId, string owner, long epoch, long now)
     {
         var toJournal = journal.PinAsync(new SessionRecord(sessionId, 0, [], owner, now, now) { Epoch = epoch });
+        if (toJournal.IsFaulted)
+        {
+            await toJournal;
+        }
+
         var toRedis = redis.PinAsync(sessionId, owner, epoch, now);
         if (_durability == DurabilityMode.RiskLossOnGatewayCrash && await toRedis)
         {
