@@ -248,6 +248,12 @@ public sealed class BatonStoreOptions
     /// <summary>How long Redis is skipped once the circuit opens; then one call tries it again. Default 2 s.</summary>
     public TimeSpan RedisCircuitBreak { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// Longest a starting gateway waits for Redis, to load what Redis holds newer than the journal (or to rebuild a
+    /// damaged journal). Without Redis by then it starts from the journal alone. Default 2 s.
+    /// </summary>
+    public TimeSpan RedisStartupWait { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>How often the gateway checks whether Redis restarted or lost its data (and refills it). Default 2 s.</summary>
     public TimeSpan RedisCheckInterval { get; set; } = TimeSpan.FromSeconds(2);
 }

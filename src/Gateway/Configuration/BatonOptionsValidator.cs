@@ -157,6 +157,11 @@ internal sealed class BatonOptionsValidator(IHostEnvironment environment) : IVal
             errors.Add($"{Section}:Store:RedisCircuitBreak must be between 00:00:00.010 and 00:10:00 (it is {store.RedisCircuitBreak}).");
         }
 
+        if (store.RedisStartupWait < TimeSpan.Zero || store.RedisStartupWait > TimeSpan.FromMinutes(5))
+        {
+            errors.Add($"{Section}:Store:RedisStartupWait must be between 00:00:00 and 00:05:00 (it is {store.RedisStartupWait}).");
+        }
+
         if (store.RedisCheckInterval < TimeSpan.FromMilliseconds(100) || store.RedisCheckInterval > TimeSpan.FromMinutes(10))
         {
             errors.Add($"{Section}:Store:RedisCheckInterval must be between 00:00:00.100 and 00:10:00 (it is {store.RedisCheckInterval}).");

@@ -39,6 +39,9 @@ internal static partial class Log
     [LoggerMessage(3012, LogLevel.Warning, "The new journal was rebuilt from Redis: {Sessions} sessions.", EventName = "JournalRebuilt")]
     public static partial void JournalRebuilt(ILogger logger, int sessions);
 
+    [LoggerMessage(3017, LogLevel.Warning, "The journal was behind Redis at startup: {Sessions} sessions written back from Redis.", EventName = "JournalCaughtUp")]
+    public static partial void JournalCaughtUp(ILogger logger, int sessions);
+
     [LoggerMessage(3013, LogLevel.Error, "The journal could not take a {Operation} ({Reason}); it is held by Redis alone until the journal recovers.", EventName = "JournalDegraded")]
     public static partial void JournalDegraded(ILogger logger, string operation, string reason);
 

@@ -8,8 +8,9 @@ namespace Baton.Gateway.Store;
 /// Watches who the Redis tier is. When it comes back different — restarted empty, or a replica promoted
 /// without Baton's marker — every live session is written back into it from the journal, in the
 /// background; when it is the same Redis but missed writes (unreachable, hung or over budget for a
-/// while), the sessions written since are. Writes go through the same check-and-set as checkpoints, so
-/// the highest version wins and a write that raced the refill is never overwritten by an older one. A
+/// while), the sessions written since are. The journal's record wins over an older epoch in Redis (one that
+/// missed a move) and over an older version, and never over a newer one, so a write that raced the refill is
+/// never overwritten. Each check that finds Redis holding everything confirms it current. A
 /// refill the journal cannot feed is logged and tried again at the next check; it never stops the gateway.
 /// </summary>
 internal sealed class RedisRefill(
@@ -49,6 +50,8 @@ internal sealed class RedisRefill(
 
     private async Task CheckAsync(CancellationToken cancellationToken)
     {
+        // Read before looking: a write Redis misses from here on keeps it unconfirmed until the next check.
+        var missedWrites = redis.MissedWrites;
         if (await redis.IdentifyAsync() is not { } identity)
         {
             return;
@@ -63,6 +66,7 @@ internal sealed class RedisRefill(
             // The same Redis, with its data: only what it missed while unreachable, hung or slow needs writing.
             if (redis.TakeFirstMissedWrite() is not { } firstMissed)
             {
+                redis.ConfirmCurrent(missedWrites);
                 return;
             }
 
@@ -81,7 +85,7 @@ internal sealed class RedisRefill(
         {
             foreach (var pin in await journal.LoadLiveAsync(cutoff, cancellationToken))
             {
-                if (await journal.GetAsync(pin.SessionId, cancellationToken) is { } record && await redis.SaveAsync(record) is not null)
+                if (await journal.GetAsync(pin.SessionId, cancellationToken) is { } record && await redis.RefillAsync(record) == true)
                 {
                     written++;
                 }
@@ -101,6 +105,7 @@ internal sealed class RedisRefill(
         if (await redis.MarkAsync())
         {
             _knownRunId = identity.RunId;
+            redis.ConfirmCurrent(missedWrites);
         }
 
         metrics.RedisRefilled(written);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Baton.Gateway.Configuration;
 using Baton.Gateway.Diagnostics;
 using Microsoft.Extensions.Options;
@@ -30,6 +31,23 @@ internal sealed partial class RedisTier : IAsyncDisposable
         return 1
         """;
 
+    // A refill from the journal, which is authoritative: it wins over a Redis record of an older epoch (one that
+    // missed a move, or took a change the journal fenced) and over an older version of the same epoch.
+    private const string RefillScript = """
+        local held = redis.call('HMGET', KEYS[1], 'v', 'e')
+        local epoch = tonumber(held[2] or '-1')
+        if epoch > tonumber(ARGV[7]) then return 0 end
+        if epoch == tonumber(ARGV[7]) and tonumber(held[1] or '-1') >= tonumber(ARGV[1]) then return 0 end
+        redis.call('DEL', KEYS[1])
+        if ARGV[3] ~= '' then
+            redis.call('HSET', KEYS[1], 'v', ARGV[1], 's', ARGV[2], 'u', ARGV[4], 'a', ARGV[5], 'e', ARGV[7], 'o', ARGV[3])
+        else
+            redis.call('HSET', KEYS[1], 'v', ARGV[1], 's', ARGV[2], 'u', ARGV[4], 'a', ARGV[5], 'e', ARGV[7])
+        end
+        redis.call('PEXPIRE', KEYS[1], ARGV[6])
+        return 1
+        """;
+
     private const string PinScript = """
         redis.call('HSETNX', KEYS[1], 'v', '0')
         redis.call('HSETNX', KEYS[1], 's', '')
@@ -52,6 +70,8 @@ internal sealed partial class RedisTier : IAsyncDisposable
 
     private readonly Task<ConnectionMultiplexer>? _connecting;
     private long _firstMissedWrite;
+    private long _missedWrites;
+    private long _confirmedAt = -1;
     private readonly string _prefix;
     private readonly string _markerKey;
     private readonly TimeSpan _identifyTimeout = TimeSpan.FromSeconds(2);
@@ -107,8 +127,36 @@ internal sealed partial class RedisTier : IAsyncDisposable
     /// <summary>True while calls skip Redis after repeated misses (<c>Baton:Store:RedisCircuitBreak</c>).</summary>
     public bool IsCircuitOpen => _time.GetTimestamp() < Volatile.Read(ref _circuitOpenUntil);
 
+    /// <summary>
+    /// True when connected and confirmed to hold every write since the connection was last lost or a write
+    /// last missed it (<see cref="ConfirmCurrent"/>): only then may Redis answer for a write alone. A Redis that
+    /// missed a session's move could take the old owner's change.
+    /// </summary>
+    public bool IsCurrent => IsConnected && Volatile.Read(ref _confirmedAt) == Interlocked.Read(ref _missedWrites);
+
+    /// <summary>Counts writes Redis missed and connections it lost; read before checking it, for <see cref="ConfirmCurrent"/>.</summary>
+    public long MissedWrites => Interlocked.Read(ref _missedWrites);
+
+    /// <summary>Redis held every write up to when <paramref name="missedWrites"/> was read (nothing missed since, if still equal).</summary>
+    public void ConfirmCurrent(long missedWrites) => Volatile.Write(ref _confirmedAt, missedWrites);
+
     // Null until the first connection attempt has finished: startup never waits for Redis.
     private ConnectionMultiplexer? Connection => _connecting is { IsCompletedSuccessfully: true } ? _connecting.Result : null;
+
+    /// <summary>
+    /// Waits (on the wall clock: a network wait) at most <paramref name="timeout"/> for Redis to be connected;
+    /// false when it is not configured or not connected by then.
+    /// </summary>
+    public async Task<bool> WaitConnectedAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        while (_connecting is not null && !IsConnected && Stopwatch.GetElapsedTime(started) < timeout)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(50), cancellationToken);
+        }
+
+        return IsConnected;
+    }
 
     /// <summary>Stored, Stale, Fenced, Diverged, or null when Redis is not configured, down, or over budget.</summary>
     public async Task<SaveOutcome?> SaveAsync(SessionRecord record)
@@ -116,6 +164,14 @@ internal sealed partial class RedisTier : IAsyncDisposable
         var (ok, result) = await CallAsync("save", db => db.ScriptEvaluateAsync(SaveScript, [Key(record.SessionId)],
             [record.Version, record.State, record.Owner ?? string.Empty, record.UpdatedAt, record.LastAccess, _ttlMilliseconds, record.Epoch]));
         return ok ? (long)result switch { 1 => SaveOutcome.Stored, 2 => SaveOutcome.Fenced, 3 => SaveOutcome.Diverged, _ => SaveOutcome.Stale } : null;
+    }
+
+    /// <summary>Writes the journal's record of a session unless Redis holds it or a newer one; true when written, null when unavailable.</summary>
+    public async Task<bool?> RefillAsync(SessionRecord record)
+    {
+        var (ok, result) = await CallAsync("refill", db => db.ScriptEvaluateAsync(RefillScript, [Key(record.SessionId)],
+            [record.Version, record.State, record.Owner ?? string.Empty, record.UpdatedAt, record.LastAccess, _ttlMilliseconds, record.Epoch]));
+        return ok ? (long)result == 1 : null;
     }
 
     /// <summary>Notes that Redis may have missed writes since <paramref name="since"/> (Unix ms), unless an earlier miss is noted.</summary>
@@ -190,13 +246,25 @@ internal sealed partial class RedisTier : IAsyncDisposable
             yield break;
         }
 
-        await foreach (var key in server.KeysAsync(pattern: _prefix + "*", pageSize: 500))
+        // A page of keys is read at once (pipelined), not one round trip after another.
+        var page = new List<string>(ScanPage);
+        await foreach (var key in server.KeysAsync(pattern: _prefix + "*", pageSize: ScanPage))
         {
-            var id = ((string)key!)[_prefix.Length..];
-            if (await GetAsync(id) is (true, { } record))
+            page.Add(((string)key!)[_prefix.Length..]);
+            if (page.Count == ScanPage)
             {
-                yield return record;
+                foreach (var record in await ReadPageAsync(page))
+                {
+                    yield return record;
+                }
+
+                page.Clear();
             }
+        }
+
+        foreach (var record in await ReadPageAsync(page))
+        {
+            yield return record;
         }
     }
 
@@ -254,7 +322,11 @@ internal sealed partial class RedisTier : IAsyncDisposable
             try
             {
                 var redis = await ConnectionMultiplexer.ConnectAsync(configuration);
-                redis.ConnectionFailed += (_, e) => Log.RedisConnectionFailed(_logger, e.EndPoint?.ToString() ?? "?", e.FailureType.ToString());
+                redis.ConnectionFailed += (_, e) =>
+                {
+                    Interlocked.Increment(ref _missedWrites);
+                    Log.RedisConnectionFailed(_logger, e.EndPoint?.ToString() ?? "?", e.FailureType.ToString());
+                };
                 redis.ConnectionRestored += (_, e) => Log.RedisConnectionRestored(_logger, e.EndPoint?.ToString() ?? "?");
                 if (!redis.IsConnected)
                 {
@@ -273,6 +345,14 @@ internal sealed partial class RedisTier : IAsyncDisposable
     }
 
     private string Key(string sessionId) => _prefix + sessionId;
+
+    private const int ScanPage = 500;
+
+    private async Task<IEnumerable<SessionRecord>> ReadPageAsync(List<string> ids)
+    {
+        var reads = await Task.WhenAll(ids.Select(GetAsync));
+        return reads.Where(read => read.Available && read.Record is not null).Select(read => read.Record!);
+    }
 
     private async Task<(bool Ok, T Result)> CallAsync<T>(string operation, Func<IDatabase, Task<T>> call)
     {
@@ -326,8 +406,9 @@ internal sealed partial class RedisTier : IAsyncDisposable
     // A write Redis did not take (or may not have taken): from then on Redis may be behind the journal.
     private void Missed(string operation)
     {
-        if (operation is "save" or "pin" or "touch")
+        if (operation is "save" or "pin" or "touch" or "refill")
         {
+            Interlocked.Increment(ref _missedWrites);
             Interlocked.CompareExchange(ref _firstMissedWrite, _time.GetUtcNow().ToUnixTimeMilliseconds(), 0);
         }
     }

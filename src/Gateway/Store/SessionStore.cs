@@ -13,14 +13,11 @@ internal sealed class SessionStore(
     JournalTier journal,
     RedisTier redis,
     IOptions<BatonOptions> options,
-    TimeProvider time,
     BatonMetrics metrics,
     ILogger<SessionStore> logger) : IPinPersistence
 {
-    /// <summary>Longest a starting gateway waits for Redis to rebuild a quarantined journal from.</summary>
-    private static readonly TimeSpan RebuildWait = TimeSpan.FromSeconds(10);
-
     private readonly DurabilityMode _durability = options.Value.Checkpoints.Durability;
+    private readonly TimeSpan _startupWait = options.Value.Store.RedisStartupWait;
 
     public JournalTier Journal => journal;
 
@@ -43,9 +40,9 @@ internal sealed class SessionStore(
         }
 
         var toRedis = redis.SaveAsync(record);
-        if (_durability == DurabilityMode.RiskLossOnGatewayCrash && await toRedis is { } fast)
+        if (_durability == DurabilityMode.RiskLossOnGatewayCrash && redis.IsCurrent && await toRedis is { } fast)
         {
-            Observe(toJournal, "checkpoint");
+            Observe(DropFencedAsync(toJournal, fast, record.SessionId), "checkpoint");
             return fast;
         }
 
@@ -71,14 +68,22 @@ internal sealed class SessionStore(
         {
             metrics.StoreFallback("checkpoint");
         }
-        else if (outcome == SaveOutcome.Fenced && cached == SaveOutcome.Stored)
+        else if (cached is { } held)
         {
-            // Redis missed the session's move (it was down then) and took the old owner's change: drop it, so
-            // reads go to the journal until the key is written again.
-            Observe(redis.DeleteAsync(record.SessionId), "delete");
+            await DropFencedAsync(Task.FromResult(outcome), held, record.SessionId);
         }
 
         return outcome;
+    }
+
+    // Redis missed the session's move (it was down then) and took the old owner's change: drop it, so reads go to
+    // the journal until the key is written again.
+    private async Task DropFencedAsync(Task<SaveOutcome> toJournal, SaveOutcome cached, string sessionId)
+    {
+        if (await toJournal is SaveOutcome.Fenced or SaveOutcome.Diverged && cached == SaveOutcome.Stored)
+        {
+            Observe(redis.DeleteAsync(sessionId), "delete");
+        }
     }
 
     public async Task PinAsync(string sessionId, string owner, long epoch, long now)
@@ -90,7 +95,7 @@ internal sealed class SessionStore(
         }
 
         var toRedis = redis.PinAsync(sessionId, owner, epoch, now);
-        if (_durability == DurabilityMode.RiskLossOnGatewayCrash && await toRedis)
+        if (_durability == DurabilityMode.RiskLossOnGatewayCrash && redis.IsCurrent && await toRedis)
         {
             Observe(toJournal, "pin");
             return;
@@ -151,38 +156,56 @@ internal sealed class SessionStore(
         return record is not null && (journaled is null || record.Version > journaled.Version) ? record : journaled;
     }
 
+    /// <summary>
+    /// Every live session a starting gateway must know. The journal may be behind Redis — changes and pins
+    /// acknowledged on Redis alone (the journal failing, or <c>RiskLossOnGatewayCrash</c>) when the gateway
+    /// stopped — so when Redis answers within <c>Baton:Store:RedisStartupWait</c>, what it holds newer is written
+    /// into the journal first: a gateway crash loses nothing Redis kept. A journal found damaged starts empty and
+    /// is rebuilt from Redis this way whole.
+    /// </summary>
     public async Task<List<StoredPin>> LoadLiveAsync(long cutoff, CancellationToken cancellationToken)
     {
-        if (journal.QuarantinedTo is not null)
+        var pins = await journal.LoadLiveAsync(cutoff, cancellationToken);
+        if (!await redis.WaitConnectedAsync(_startupWait, cancellationToken))
         {
-            await RebuildFromRedisAsync(cancellationToken);
-        }
-
-        return await journal.LoadLiveAsync(cutoff, cancellationToken);
-    }
-
-    /// <summary>A journal found damaged at startup starts empty: Redis holds the sessions it can give back.</summary>
-    private async Task RebuildFromRedisAsync(CancellationToken cancellationToken)
-    {
-        var deadline = time.GetUtcNow() + RebuildWait;
-        while (redis.IsConfigured && !redis.IsConnected && time.GetUtcNow() < deadline)
-        {
-            await Task.Delay(TimeSpan.FromMilliseconds(100), time, cancellationToken);
-        }
-
-        var rebuilt = 0;
-        await foreach (var record in redis.ScanAsync().WithCancellation(cancellationToken))
-        {
-            if (record.Owner is not null)
+            if (journal.QuarantinedTo is not null)
             {
-                await journal.PinAsync(record);
+                Log.JournalRebuilt(logger, 0);
             }
 
-            await journal.SaveAsync(record);
-            rebuilt++;
+            return pins;
         }
 
-        Log.JournalRebuilt(logger, rebuilt);
+        var known = pins.ToDictionary(p => p.SessionId, StringComparer.Ordinal);
+        var caughtUp = 0;
+        var writes = new List<Task>();
+        await foreach (var record in redis.ScanAsync().WithCancellation(cancellationToken))
+        {
+            // Newer means a later epoch, or a later version of the same one: a Redis copy of an older epoch is an
+            // owner's change the journal fenced, or a move Redis missed.
+            if (record.LastAccess < cutoff || record.Owner is null
+                || (known.TryGetValue(record.SessionId, out var held) && (held.Epoch > record.Epoch || (held.Epoch == record.Epoch && held.Version >= record.Version))))
+            {
+                continue;
+            }
+
+            writes.Add(journal.PinAsync(record));
+            writes.Add(journal.SaveAsync(record));
+            known[record.SessionId] = new StoredPin(record.SessionId, record.Version, record.Owner, record.Epoch, record.LastAccess, record.State.Length);
+            caughtUp++;
+        }
+
+        await Task.WhenAll(writes);
+        if (journal.QuarantinedTo is not null)
+        {
+            Log.JournalRebuilt(logger, caughtUp);
+        }
+        else if (caughtUp > 0)
+        {
+            Log.JournalCaughtUp(logger, caughtUp);
+        }
+
+        return [.. known.Values];
     }
 
     private void Observe(Task task, string operation)

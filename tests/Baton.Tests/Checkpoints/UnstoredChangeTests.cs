@@ -1,7 +1,6 @@
 using System.Net;
 using Baton.Gateway.Store;
 using Baton.Tests.Infrastructure;
-using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Baton.Tests.Checkpoints;
@@ -80,14 +79,7 @@ public sealed class UnstoredChangeTests : IAsyncLifetime
 
             // Another writer holds the journal's write lock: the gateway's writer takes the first change and waits on
             // the lock; the second fills the one-place queue; the third finds it full.
-            using var blocker = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = gateway.JournalPath, Pooling = false }.ToString());
-            blocker.Open();
-            using (var begin = blocker.CreateCommand())
-            {
-                begin.CommandText = "BEGIN IMMEDIATE;";
-                begin.ExecuteNonQuery();
-            }
-
+            using var blocker = new JournalLock(gateway.JournalPath);
             var first = clients[0].PostAsync(new Uri("/counter", UriKind.Relative), content: null);
             await Eventually.TrueAsync(() => journal.QueueLength == 0 && journal.Lag > TimeSpan.Zero, TimeSpan.FromSeconds(10), "the writer should hold the first change");
             var second = clients[1].PostAsync(new Uri("/counter", UriKind.Relative), content: null);
@@ -101,11 +93,7 @@ public sealed class UnstoredChangeTests : IAsyncLifetime
             Assert.False(first.IsCompleted || second.IsCompleted, "changes waiting for the journal are not answered before it commits them");
             Assert.Equal(1, StoredSessions.FromRedis(_redis.Database, ids[2])!.Version);
 
-            using (var rollback = blocker.CreateCommand())
-            {
-                rollback.CommandText = "ROLLBACK;";
-                rollback.ExecuteNonQuery();
-            }
+            blocker.Dispose();
 
             foreach (var waiting in new[] { first, second })
             {

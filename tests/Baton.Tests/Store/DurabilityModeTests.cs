@@ -1,0 +1,148 @@
+using System.Net;
+using Baton.Gateway.Store;
+using Baton.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Baton.Tests.Store;
+
+/// <summary>
+/// <c>Baton:Checkpoints:Durability=RiskLossOnGatewayCrash</c>: a change is answered once Redis holds it, before
+/// the journal commits. What it risks — a gateway crash before the commit together with the loss of Redis's data
+/// loses those changes — and that it risks only that: a crash alone loses nothing Redis kept, and with Redis
+/// unavailable the answer waits for the journal as in the default mode. The journal is held back by another
+/// writer holding its lock.
+/// </summary>
+[Trait("Category", "Functional")]
+public sealed class DurabilityModeTests : IAsyncLifetime
+{
+    private const string RiskLoss = "--Baton:Checkpoints:Durability=RiskLossOnGatewayCrash";
+    private readonly RedisServer _redis = new();
+    private readonly List<TestBackend> _backends = [];
+
+    public async Task InitializeAsync()
+    {
+        await _redis.InitializeAsync();
+        for (var i = 1; i <= 3; i++)
+        {
+            _backends.Add(await TestBackend.StartAsync($"b{i}"));
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var backend in _backends)
+        {
+            await backend.DisposeAsync();
+        }
+
+        await _redis.DisposeAsync();
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ChangesAnsweredBeforeTheJournalCommits_SurviveAGatewayCrash_UnlessRedisLosesItsDataToo(bool redisLost)
+    {
+        var gateway = new GatewayProcess(_backends.Select(b => b.Address).ToList(), [$"--Baton:Redis={_redis.Configuration}", RiskLoss]);
+        try
+        {
+            await gateway.StartAsync();
+            var older = new CookieContainer();
+            var newer = new CookieContainer();
+            string owner;
+            using (var client = WithJar(older, gateway.Address))
+            {
+                await client.IncrementAsync();
+                owner = (await client.IncrementAsync()).Instance;
+            }
+
+            var id = older.GetCookies(gateway.Address)[TestGateway.CookieName]!.Value;
+            await Eventually.TrueAsync(() => StoredSessions.FromJournal(gateway.JournalPath, SessionIdOf(id))?.Version == 2, TimeSpan.FromSeconds(10), "the journal should commit the first changes");
+
+            // The journal is held back: a change of the older session and a whole new session are answered all the same.
+            using (var held = new JournalLock(gateway.JournalPath))
+            {
+                using (var client = WithJar(older, gateway.Address))
+                {
+                    Assert.Equal(3, (await client.IncrementAsync()).Count);
+                }
+
+                using (var client = WithJar(newer, gateway.Address))
+                {
+                    Assert.Equal(1, (await client.IncrementAsync()).Count);
+                }
+
+                Assert.Equal(3, StoredSessions.FromRedis(_redis.Database, SessionIdOf(id))!.Version);
+                Assert.Equal(2, StoredSessions.FromJournal(gateway.JournalPath, SessionIdOf(id))!.Version);
+                await gateway.KillAsync();
+            }
+
+            if (redisLost)
+            {
+                await _redis.KillAsync();
+                await _redis.StartAsync();
+            }
+
+            // The older session's backend is gone too, so its state comes from the store, not from that backend's memory.
+            var dead = _backends.Single(b => b.InstanceId == owner);
+            _backends.Remove(dead);
+            await dead.DisposeAsync();
+
+            await gateway.StartAsync();
+            using var olderAgain = WithJar(older, gateway.Address);
+            using var newerAgain = WithJar(newer, gateway.Address);
+            if (redisLost)
+            {
+                // The risk taken: what only the lost Redis held is gone (the older session's third change, the newer
+                // session, which starts afresh); what the journal committed before is not.
+                Assert.Equal(3, (await olderAgain.IncrementAsync()).Count);
+                Assert.Equal(1, (await newerAgain.IncrementAsync()).Count);
+            }
+            else
+            {
+                // Redis kept both: the restarted gateway takes them into its journal and carries on (the newer session
+                // is known, not answered as a fresh one).
+                Assert.Equal(4, (await olderAgain.IncrementAsync()).Count);
+                Assert.Equal(2, (await newerAgain.IncrementAsync()).Count);
+                Assert.Equal(4, StoredSessions.FromJournal(gateway.JournalPath, SessionIdOf(id))!.Version);
+            }
+        }
+        finally
+        {
+            gateway.Stop();
+        }
+    }
+
+    [Fact]
+    public async Task WithRedisDown_AChangeWaitsForTheJournal()
+    {
+        await using var gateway = await TestGateway.StartAsync(_backends, [$"--Baton:Redis={_redis.Configuration}", RiskLoss]);
+        await gateway.WaitForRedisAsync();
+        var journal = gateway.Services.GetRequiredService<JournalTier>();
+        using var client = gateway.NewClient();
+        await client.IncrementAsync();
+        var id = SessionCookies.SessionIdOf(client, gateway);
+        await _redis.KillAsync();
+
+        Task<HttpResponseMessage> change;
+        using (new JournalLock(gateway.JournalPath))
+        {
+            change = client.PostAsync(new Uri("/counter", UriKind.Relative), content: null);
+            await Eventually.TrueAsync(() => journal.QueueLength == 0 && journal.Lag > TimeSpan.Zero, TimeSpan.FromSeconds(10), "the writer should hold the change");
+            Assert.False(change.IsCompleted, "with Redis down the change is answered only once the journal commits it");
+        }
+
+        using var answer = await change;
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        Assert.Equal(2, StoredSessions.FromJournal(gateway.JournalPath, id)!.Int32("counter"));
+    }
+
+    private static string SessionIdOf(string cookieValue) => cookieValue[..Baton.Protocol.ProtocolConstants.IdLength];
+
+    private static HttpClient WithJar(CookieContainer jar, Uri address)
+    {
+        var client = CookieJar.WithJar(jar);
+        client.BaseAddress = address;
+        return client;
+    }
+}
