@@ -111,6 +111,35 @@ public sealed class UnresendableBodyTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task AGrpcCallWhoseBackendFailsMidCall_IsAnswered502AsOneThatMayHaveBeenApplied_NotResent_AndTheSessionMovesAllTheSame()
+    {
+        await StartGatewayAsync();
+        using var client = Gateway.NewClient();
+        await client.IncrementAsync();
+        var owner = (await client.IncrementAsync()).Instance;
+        using var notResent = new InstrumentCounter(Gateway, "baton.failover.refused", "baton.reason", "not_resent");
+        using var notBuffered = new InstrumentCounter(Gateway, "baton.failover.refused", "baton.reason", "body_not_buffered");
+
+        // A call (a POST without Idempotency-Key) the backend had begun to read may have been applied: that rule
+        // comes first, whatever the body.
+        var body = RandomNumberGenerator.GetBytes(ReadBeforeFailing * 4);
+        using var content = new GatedContent(body, ReadBeforeFailing * 2, _failed.Task, withLength: false);
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/grpc");
+        using var answer = await client.PostAsync(new Uri(Upload, UriKind.Relative), content);
+
+        Assert.Equal(HttpStatusCode.BadGateway, answer.StatusCode);
+        Assert.Contains("not resent", await answer.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(1, Seen);
+        Assert.Equal((1, 0), (notResent.Total, notBuffered.Total));
+        Assert.Single(_logs.Lines, l => l.Contains("[4005]", StringComparison.Ordinal));
+
+        var after = await client.ReadCounterAsync();
+        Assert.Equal(2, after.Count);
+        Assert.NotEqual(owner, after.Instance);
+        Assert.Equal(1, Seen);
+    }
+
+    [Fact]
     public async Task AResendableRequestWithItsAttemptsUsedUp_IsAnswered503WithRetryAfter_NotResent_AndTheSessionMovesAllTheSame()
     {
         await StartGatewayAsync("--Baton:Failover:MaxAttempts=1");
