@@ -177,7 +177,7 @@ internal sealed class SessionMover(
 
         var moving = !string.Equals(pin.DestinationId, target.DestinationId, StringComparison.OrdinalIgnoreCase);
         var epoch = pin.Epoch + (moving ? 1 : 0);
-        var record = await store.GetAsync(session.Id.Value, Math.Max(pin.Version, session.Version), cancellationToken);
+        var record = await store.GetAsync(session.Id.Value, Math.Max(pin.Version, session.Version), cancellationToken, pin.Epoch);
 
         // Restore first, pin in memory after: a request that sees the new pin must find the state already
         // there (were it pinned first, it could reach the target before the restore and cause a second one).

@@ -133,13 +133,15 @@ internal sealed class SessionStore(
 
     /// <summary>
     /// The session's newest checkpoint: from Redis when it answers in budget with at least
-    /// <paramref name="minimumVersion"/> (the newest version the gateway knows it stored), else from the
-    /// journal. Redis can be behind — a write that missed its budget — and must never win then.
+    /// <paramref name="minimumVersion"/> (the newest version the gateway knows it stored) in at least
+    /// <paramref name="minimumEpoch"/> (the epoch the gateway knows the session is pinned in), else the newer of
+    /// the two tiers' records — a later epoch, or a later version of the same one. Redis can be behind (a write
+    /// that missed its budget, a move it missed) and must never win then.
     /// </summary>
-    public async Task<SessionRecord?> GetAsync(string sessionId, long minimumVersion, CancellationToken cancellationToken)
+    public async Task<SessionRecord?> GetAsync(string sessionId, long minimumVersion, CancellationToken cancellationToken, long minimumEpoch = 0)
     {
         var (available, record) = await redis.GetAsync(sessionId);
-        if (record is not null && record.Version >= minimumVersion)
+        if (record is not null && record.Version >= minimumVersion && record.Epoch >= minimumEpoch)
         {
             return record;
         }
@@ -153,8 +155,12 @@ internal sealed class SessionStore(
             metrics.StoreFallback(available ? "read_behind" : "read");
         }
 
-        return record is not null && (journaled is null || record.Version > journaled.Version) ? record : journaled;
+        return record is not null && (journaled is null || IsNewer(record.Epoch, record.Version, journaled.Epoch, journaled.Version)) ? record : journaled;
     }
+
+    /// <summary>A later epoch, or a later version of the same epoch.</summary>
+    private static bool IsNewer(long epoch, long version, long thanEpoch, long thanVersion)
+        => epoch > thanEpoch || (epoch == thanEpoch && version > thanVersion);
 
     /// <summary>
     /// Every live session a starting gateway must know. The journal may be behind Redis — changes and pins
@@ -184,7 +190,7 @@ internal sealed class SessionStore(
             // Newer means a later epoch, or a later version of the same one: a Redis copy of an older epoch is an
             // owner's change the journal fenced, or a move Redis missed.
             if (record.LastAccess < cutoff || record.Owner is null
-                || (known.TryGetValue(record.SessionId, out var held) && (held.Epoch > record.Epoch || (held.Epoch == record.Epoch && held.Version >= record.Version))))
+                || (known.TryGetValue(record.SessionId, out var held) && !IsNewer(record.Epoch, record.Version, held.Epoch, held.Version)))
             {
                 continue;
             }

@@ -1,0 +1,143 @@
+using Baton.Tests.Infrastructure;
+using StackExchange.Redis;
+
+namespace Baton.Tests.Store;
+
+/// <summary>
+/// Redis is a cache of the journal and can be behind it: an older version (a write that missed its budget), or
+/// an older epoch (a move it missed, and a change of the old owner it took). A restore never uses such a copy,
+/// and a refill replaces it with the journal's.
+/// </summary>
+[Trait("Category", "Functional")]
+public sealed class StaleRedisTests : IAsyncLifetime
+{
+    private readonly RedisServer _redis = new();
+    private readonly List<TestBackend> _backends = [];
+
+    public async Task InitializeAsync()
+    {
+        await _redis.InitializeAsync();
+        for (var i = 1; i <= 3; i++)
+        {
+            _backends.Add(await TestBackend.StartAsync($"b{i}"));
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var backend in _backends)
+        {
+            await backend.DisposeAsync();
+        }
+
+        await _redis.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task ARestoreWhileRedisHoldsAnOlderVersion_RestoresTheJournalsNewest()
+    {
+        await using var gateway = await StartGatewayAsync("00:10:00");
+        using var fallbacks = new InstrumentCounter(gateway, "baton.store.fallback.count", "baton.operation", "read_behind");
+        using var client = gateway.NewClient();
+        await client.IncrementAsync();
+        await client.IncrementAsync();
+        var id = SessionCookies.SessionIdOf(client, gateway);
+        var key = "baton:s:" + id;
+        var second = await _redis.Database.HashGetAsync(key, "s");
+        var owner = (await client.IncrementAsync()).Instance;
+
+        // Redis missed the third change.
+        await _redis.Database.HashSetAsync(key, [new HashEntry("v", 2), new HashEntry("s", second)]);
+        await StopAsync(owner);
+
+        var answer = await client.IncrementAsync();
+        Assert.Equal(4, answer.Count);
+        Assert.NotEqual(owner, answer.Instance);
+        Assert.True(fallbacks.Total >= 1, "the restore should be counted as read from the journal past a Redis behind it");
+    }
+
+    [Fact]
+    public async Task ARedisCopyOfAnOlderEpoch_IsNeverRestored_EvenAtAHigherVersion()
+    {
+        await using var gateway = await StartGatewayAsync("00:10:00");
+        var (client, _) = await MovedSessionWithAForgedOldEpochCopyAsync(gateway);
+        using (client)
+        {
+            // The journal's third change, not the forged copy's fifth.
+            Assert.Equal(4, (await client.IncrementAsync()).Count);
+        }
+    }
+
+    [Fact]
+    public async Task ARefill_ReplacesARedisCopyOfAnOlderEpoch_WithTheJournals()
+    {
+        await using var gateway = await StartGatewayAsync("00:00:00.200");
+        await Eventually.TrueAsync(() => _redis.Database.KeyExistsAsync("baton:marker"), TimeSpan.FromSeconds(10), "the first check should mark Redis");
+        var (client, id) = await MovedSessionWithAForgedOldEpochCopyAsync(gateway, stopNewOwner: false);
+        using (client)
+        {
+            // Redis lost its data (the marker is gone) but kept the forged copy: the refill writes the journal's over it.
+            await _redis.Database.KeyDeleteAsync("baton:marker");
+            await Eventually.TrueAsync(
+                () => StoredSessions.FromRedis(_redis.Database, id)?.Epoch == 1,
+                TimeSpan.FromSeconds(15),
+                "the refill should replace the older epoch's copy");
+            var stored = StoredSessions.FromRedis(_redis.Database, id)!;
+            Assert.Equal(3, stored.Version);
+            Assert.Equal(3, stored.Int32("counter"));
+            Assert.Equal(StoredSessions.FromJournal(gateway.JournalPath, id)!.Owner, stored.Owner);
+        }
+    }
+
+    /// <summary>
+    /// A session changed twice on one backend, moved (epoch 1) by that backend's death and changed on the next;
+    /// then Redis is given a copy of epoch 0 at version 9 holding another session's counter (5): what Redis would
+    /// hold had it missed the move and taken a late change of the old owner. With <paramref name="stopNewOwner"/>,
+    /// the new owner dies too, so the next request restores.
+    /// </summary>
+    private async Task<(HttpClient Client, string Id)> MovedSessionWithAForgedOldEpochCopyAsync(TestGateway gateway, bool stopNewOwner = true)
+    {
+        using (var other = gateway.NewClient())
+        {
+            for (var i = 0; i < 5; i++)
+            {
+                await other.IncrementAsync();
+            }
+
+            var otherState = await _redis.Database.HashGetAsync("baton:s:" + SessionCookies.SessionIdOf(other, gateway), "s");
+            var client = gateway.NewClient();
+            await client.IncrementAsync();
+            var firstOwner = (await client.IncrementAsync()).Instance;
+            await StopAsync(firstOwner);
+            var moved = await client.IncrementAsync();
+            Assert.Equal(3, moved.Count);
+            var id = SessionCookies.SessionIdOf(client, gateway);
+            Assert.Equal(1, StoredSessions.FromJournal(gateway.JournalPath, id)!.Epoch);
+
+            await _redis.Database.HashSetAsync("baton:s:" + id, [new HashEntry("v", 9), new HashEntry("e", 0), new HashEntry("s", otherState)]);
+            if (stopNewOwner)
+            {
+                await StopAsync(moved.Instance);
+            }
+
+            return (client, id);
+        }
+    }
+
+    private Task<TestGateway> StartGatewayAsync(string checkInterval)
+        => StartAndWaitAsync(TestGateway.StartAsync(_backends, [$"--Baton:Redis={_redis.Configuration}", $"--Baton:Store:RedisCheckInterval={checkInterval}"]));
+
+    private static async Task<TestGateway> StartAndWaitAsync(Task<TestGateway> starting)
+    {
+        var gateway = await starting;
+        await gateway.WaitForRedisAsync();
+        return gateway;
+    }
+
+    private async Task StopAsync(string instance)
+    {
+        var backend = _backends.Single(b => b.InstanceId == instance);
+        _backends.Remove(backend);
+        await backend.DisposeAsync();
+    }
+}
