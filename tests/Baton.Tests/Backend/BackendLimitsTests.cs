@@ -54,6 +54,46 @@ public sealed class BackendLimitsTests
     }
 
     [Fact]
+    public async Task ThroughTheGateway_ABusySessionsSecondRequest_Gets503WithRetryAfter_AndNoBackendIsTakenForDead()
+    {
+        const string LockTimeout = "--Baton:Backend:SessionLockTimeout=00:00:00.300";
+        var backends = new List<TestBackend>();
+        await using var stopped = new AsyncDisposables(backends);
+        for (var i = 1; i <= 3; i++)
+        {
+            backends.Add(await LibraryApp.StartAsync($"b{i}", LockTimeout));
+        }
+
+        await using var gateway = await TestGateway.StartAsync(backends);
+        var gates = backends.Select(b => b.Services.GetRequiredService<RequestGate>()).ToList();
+        using var client = gateway.NewClient();
+        using (var counted = await client.PostAsync(new Uri("/inc", UriKind.Relative), content: null))
+        {
+            Assert.Equal("1", await counted.Content.ReadAsStringAsync());
+        }
+
+        var held = client.PostAsync(new Uri("/hold", UriKind.Relative), content: null);
+        await Task.WhenAny(gates.Select(g => g.Entered)).WaitAsync(TimeSpan.FromSeconds(10));
+        using (var busy = await client.PostAsync(new Uri("/inc", UriKind.Relative), content: null).WaitAsync(TimeSpan.FromSeconds(10)))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, busy.StatusCode);
+            Assert.NotNull(busy.Headers.RetryAfter);
+            Assert.Equal("Another request of this session is still running; retry shortly.", await busy.Content.ReadAsStringAsync());
+        }
+
+        gates.ForEach(g => g.Release());
+        using (var done = await held.WaitAsync(TimeSpan.FromSeconds(10)))
+        {
+            Assert.Equal("2", await done.Content.ReadAsStringAsync());
+        }
+
+        // A session's own concurrency is no destination failure: every backend stays in service, the session with them.
+        Assert.True(gateway.Services.GetRequiredService<Yarp.ReverseProxy.IProxyStateLookup>().TryGetCluster("demo", out var cluster));
+        Assert.Equal(3, cluster.DestinationsState.AvailableDestinations.Count);
+        Assert.Equal("2/-", await client.GetStringAsync(new Uri("/read", UriKind.Relative)));
+    }
+
+    [Fact]
     public async Task ANewSessionPastMaxSessions_Gets503MemoryFull_WhileTheHeldSessionsKeepWorking()
     {
         await using var library = await Library.StartAsync("--Baton:Backend:MaxSessions=2");

@@ -15,25 +15,32 @@ namespace Baton.Tests.Functional;
 public sealed class PassThroughTests : IAsyncLifetime
 {
     private const int BigBytes = 5 * 1024 * 1024;
-    private TestBackend _backend = null!;
+    private readonly List<TestBackend> _backends = [];
     private TestGateway _gateway = null!;
 
     public async Task InitializeAsync()
     {
-        _backend = await LibraryApp.StartAsync("b1");
-        _gateway = await TestGateway.StartAsync([_backend]);
+        for (var i = 1; i <= 3; i++)
+        {
+            _backends.Add(await LibraryApp.StartAsync($"b{i}"));
+        }
+
+        _gateway = await TestGateway.StartAsync(_backends);
     }
 
     public async Task DisposeAsync()
     {
         await _gateway.DisposeAsync();
-        await _backend.DisposeAsync();
+        foreach (var backend in _backends)
+        {
+            await backend.DisposeAsync();
+        }
     }
 
     [Fact]
     public async Task AHeadThatChangesTheSession_ArrivesWithTheAppsHeadersAndNoBody_AndItsChangeRidesWithTheNextResponse()
     {
-        using var deferred = new InstrumentCounter(_backend, "baton.backend.changes.deferred");
+        using var deferred = new Deferred(_backends);
         using var client = _gateway.NewClient();
         using (var get = await client.GetAsync(new Uri("/head", UriKind.Relative)))
         {
@@ -68,7 +75,7 @@ public sealed class PassThroughTests : IAsyncLifetime
     [InlineData("after", true)]
     public async Task AResponseFarOverTheLibrarysBuffer_ArrivesByteExact_AndAChangeBeforeItsFirstByteIsStoredWithIt_OneAfterRidesWithTheNext(string change, bool length)
     {
-        using var deferred = new InstrumentCounter(_backend, "baton.backend.changes.deferred");
+        using var deferred = new Deferred(_backends);
         using var client = _gateway.NewClient();
         await client.PostAsync(new Uri("/inc", UriKind.Relative), content: null);
         var id = SessionCookies.SessionIdOf(client, _gateway);
@@ -127,5 +134,15 @@ public sealed class PassThroughTests : IAsyncLifetime
         read.Headers.Add("Cookie", $"theme=dark; {TestGateway.CookieName}={session}");
         using var kept = await client.SendAsync(read);
         Assert.Equal("1/-", await kept.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>Changes the backends deferred to the session's next response (<c>baton.backend.changes.deferred</c>), all three together.</summary>
+    private sealed class Deferred(IEnumerable<TestBackend> backends) : IDisposable
+    {
+        private readonly List<InstrumentCounter> _counters = [.. backends.Select(b => new InstrumentCounter(b, "baton.backend.changes.deferred"))];
+
+        public long Total => _counters.Sum(c => c.Total);
+
+        public void Dispose() => _counters.ForEach(c => c.Dispose());
     }
 }

@@ -20,12 +20,15 @@ public sealed class AdminAccessTests : IAsyncLifetime, IDisposable
     private TestGateway _loopbackOnly = null!;
     private TestGateway _remoteAllowed = null!;
 
+    // Every destination of the shipped cluster at the one backend: no gateway probes an address nobody started.
+    private TestBackend[] Cluster => [_backend, _backend, _backend];
+
     public async Task InitializeAsync()
     {
         _backend = await TestBackend.StartAsync("b1");
-        _off = await TestGateway.StartAsync([_backend], ["--Baton:ForwardedHeaders:KnownProxies:0=127.0.0.1"]);
-        _loopbackOnly = await TestGateway.StartAsync([_backend], [$"--Baton:Admin:Token={Token}", "--Baton:ForwardedHeaders:KnownProxies:0=127.0.0.1"], _logs.AttachTo);
-        _remoteAllowed = await TestGateway.StartAsync([_backend], [$"--Baton:Admin:Token={Token}", "--Baton:Admin:AllowRemote=true", "--Baton:ForwardedHeaders:KnownProxies:0=127.0.0.1"]);
+        _off = await TestGateway.StartAsync(Cluster, ["--Baton:ForwardedHeaders:KnownProxies:0=127.0.0.1"]);
+        _loopbackOnly = await TestGateway.StartAsync(Cluster, [$"--Baton:Admin:Token={Token}", "--Baton:ForwardedHeaders:KnownProxies:0=127.0.0.1"], _logs.AttachTo);
+        _remoteAllowed = await TestGateway.StartAsync(Cluster, [$"--Baton:Admin:Token={Token}", "--Baton:Admin:AllowRemote=true", "--Baton:ForwardedHeaders:KnownProxies:0=127.0.0.1"]);
     }
 
     public async Task DisposeAsync()
