@@ -4,7 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Baton.Tests.Infrastructure;
 
 /// <summary>
-/// Sums one counter of one gateway (its own meter, never another test's): where a tag has a value, or every
+/// Sums one counter of one gateway or in-process backend (its own meter, never another test's): where a tag has a value, or every
 /// measurement when no tag is named. With <c>increasesOnly</c>, an up-down counter's rises alone are summed
 /// (requests started since, say): a fall recorded late for what ended before the listener began cannot hide them.
 /// </summary>
@@ -14,8 +14,19 @@ internal sealed class InstrumentCounter : IDisposable
     private long _total;
 
     public InstrumentCounter(TestGateway gateway, string instrument, string? tag = null, string? value = null, bool increasesOnly = false)
+        : this(gateway.Services, instrument, tag, value, increasesOnly)
     {
-        var factory = gateway.Services.GetRequiredService<IMeterFactory>();
+    }
+
+    /// <summary>A counter of an in-process backend (the backend library's own meter).</summary>
+    public InstrumentCounter(TestBackend backend, string instrument, string? tag = null, string? value = null, bool increasesOnly = false)
+        : this(backend.Services, instrument, tag, value, increasesOnly)
+    {
+    }
+
+    private InstrumentCounter(IServiceProvider services, string instrument, string? tag, string? value, bool increasesOnly)
+    {
+        var factory = services.GetRequiredService<IMeterFactory>();
         _listener.InstrumentPublished = (published, listener) =>
         {
             if (published.Name == instrument && ReferenceEquals(published.Meter.Scope, factory))

@@ -11,7 +11,10 @@ namespace Baton.Tests.Infrastructure;
 /// </summary>
 internal static class LibraryApp
 {
-    public static async Task<TestBackend> StartAsync(string instanceId, params string[] extraArgs)
+    public static Task<TestBackend> StartAsync(string instanceId, params string[] extraArgs) => StartAsync(instanceId, extraArgs, configure: null);
+
+    /// <summary>Starts the app; <paramref name="configure"/> runs on the builder last (logging, services).</summary>
+    public static async Task<TestBackend> StartAsync(string instanceId, string[] extraArgs, Action<WebApplicationBuilder>? configure)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
@@ -21,6 +24,8 @@ internal static class LibraryApp
         });
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Services.AddBatonSession();
+        builder.Services.AddSingleton<RequestGate>();
+        configure?.Invoke(builder);
         var app = builder.Build();
         app.UseWebSockets();
         app.UseBatonSession();
@@ -62,6 +67,73 @@ internal static class LibraryApp
             return "cleared";
         });
 
+        // Changes the session, then waits at the app's RequestGate: the session stays held until the test releases it.
+        app.MapPost("/hold", async (HttpContext c, RequestGate gate) =>
+        {
+            var n = (c.Session.GetInt32("n") ?? 0) + 1;
+            c.Session.SetInt32("n", n);
+            await gate.PassAsync(c.RequestAborted);
+            return n.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        });
+        // GET and HEAD alike: increments the counter and names itself in a header of its own.
+        app.MapMethods("/head", [HttpMethods.Get, HttpMethods.Head], (HttpContext c) =>
+        {
+            var n = (c.Session.GetInt32("n") ?? 0) + 1;
+            c.Session.SetInt32("n", n);
+            c.Response.Headers["X-App"] = "head";
+            return n.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        });
+        // A response of BigBody(bytes), written in 64 KiB pieces; with change=before the session changes before the
+        // first byte, with change=after once the whole body is written; with length=true it declares its Content-Length.
+        app.MapGet("/big", async (HttpContext c, int bytes, string? change, bool? length) =>
+        {
+            if (change == "before")
+            {
+                c.Session.SetString("late", "before");
+            }
+
+            if (length == true)
+            {
+                c.Response.ContentLength = bytes;
+            }
+
+            c.Response.ContentType = "application/octet-stream";
+            var body = BigBody(bytes);
+            for (var offset = 0; offset < body.Length; offset += 64 * 1024)
+            {
+                await c.Response.Body.WriteAsync(body.AsMemory(offset, Math.Min(64 * 1024, body.Length - offset)), c.RequestAborted);
+            }
+
+            if (change == "after")
+            {
+                c.Session.SetString("late", "after");
+            }
+        });
+        // Logout: the session ends everywhere (the library drops its copy once the response has gone).
+        app.MapPost("/end", (HttpContext c) => c.EndBatonSession() ? "ended" : "not ended");
+        // Answers with the Cookie header it was sent, and sets a cookie of its own.
+        app.MapGet("/cookies", (HttpContext c) =>
+        {
+            c.Response.Cookies.Append("app", "from-the-app", new CookieOptions { Path = "/", HttpOnly = true });
+            return c.Request.Headers.Cookie.ToString();
+        });
+
         return await TestBackend.StartAppAsync(instanceId, app);
+    }
+
+    /// <summary>The body of <c>GET /big?bytes=N</c>: N bytes of a fixed pseudo-random sequence (xorshift32).</summary>
+    public static byte[] BigBody(int bytes)
+    {
+        var body = new byte[bytes];
+        var x = 2463534242u;
+        for (var i = 0; i < body.Length; i++)
+        {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            body[i] = (byte)x;
+        }
+
+        return body;
     }
 }

@@ -21,6 +21,9 @@ internal sealed class TestBackend : IAsyncDisposable
 
     public Uri Address { get; }
 
+    /// <summary>The app's services (its meters, singletons such as a <see cref="RequestGate"/>).</summary>
+    public IServiceProvider Services => _app.Services;
+
     public static Task<TestBackend> StartAsync(string instanceId, params string[] extraArgs) => StartAsync(instanceId, extraArgs, configure: null);
 
     public static async Task<TestBackend> StartAsync(string instanceId, string[] extraArgs, Action<WebApplicationBuilder>? configure)
