@@ -30,6 +30,12 @@ internal sealed class SessionEntry(long ttlMilliseconds, long now)
     /// <summary>True once the store dropped the entry: a request still holding it counts nothing more.</summary>
     public bool IsRemoved { get; set; }
 
+    /// <summary>
+    /// True for an entry made outside the store because it was full: it serves one request that reads nothing
+    /// stored, and takes a place only if that request changes it (<see cref="BackendSessionStore.TryAdopt"/>).
+    /// </summary>
+    public bool IsTransient { get; set; }
+
     public void Commit(IReadOnlyDictionary<string, byte[]> data)
     {
         Data = data;
@@ -106,7 +112,11 @@ internal sealed class BackendSessionStore(IOptions<BatonBackendOptions> options,
     }
 
     /// <summary>The session's entry, creating it when absent; null when memory is full.</summary>
-    public SessionEntry? GetOrAdd(string sessionId, long ttlMilliseconds)
+    /// <summary>
+    /// The session's entry, added when new; at <c>MaxSessions</c> a new session gets null, or with
+    /// <paramref name="transientWhenFull"/> an entry outside the store that takes a place only once changed.
+    /// </summary>
+    public SessionEntry? GetOrAdd(string sessionId, long ttlMilliseconds, bool transientWhenFull = false)
     {
         var now = Now();
         while (true)
@@ -124,7 +134,7 @@ internal sealed class BackendSessionStore(IOptions<BatonBackendOptions> options,
 
             if (Count >= _maxSessions)
             {
-                return null;
+                return transientWhenFull ? new SessionEntry(ttlMilliseconds, now) { IsTransient = true } : null;
             }
 
             var fresh = new SessionEntry(ttlMilliseconds, now);
@@ -137,6 +147,33 @@ internal sealed class BackendSessionStore(IOptions<BatonBackendOptions> options,
     }
 
     /// <summary>Drops the entry, whatever it holds, once nobody holds it.</summary>
+    /// <summary>
+    /// Gives a transient entry its place, now that its session changes; false when the store is still at
+    /// <c>MaxSessions</c> (or another request of the session took the place first). Other entries have one.
+    /// </summary>
+    public bool TryAdopt(string sessionId, SessionEntry entry)
+    {
+        if (!entry.IsTransient)
+        {
+            return true;
+        }
+
+        if (Interlocked.Increment(ref _count) > _maxSessions)
+        {
+            Interlocked.Decrement(ref _count);
+            return false;
+        }
+
+        if (!_sessions.TryAdd(sessionId, entry))
+        {
+            Interlocked.Decrement(ref _count);
+            return false;
+        }
+
+        entry.IsTransient = false;
+        return true;
+    }
+
     public void Forget(string sessionId, SessionEntry entry)
     {
         if (entry.Lock.CurrentCount == 1)

@@ -49,12 +49,9 @@ internal sealed class BatonSessionMiddleware(
             return;
         }
 
-        var entry = store.GetOrAdd(scope.Key, scope.TtlMilliseconds);
-        if (entry is null)
-        {
-            await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, "memory_full", "This backend holds its most sessions (Baton:Backend:MaxSessions); retry shortly.");
-            return;
-        }
+        // At MaxSessions a new session is still served (a health probe, a visitor that only reads): it is refused
+        // only if it changes, before its first byte.
+        var entry = store.GetOrAdd(scope.Key, scope.TtlMilliseconds, transientWhenFull: true)!;
 
         if (!await entry.Lock.WaitAsync(limits.SessionLockTimeout, context.RequestAborted))
         {
@@ -173,6 +170,17 @@ internal sealed class BatonSessionMiddleware(
                 return ValueTask.FromResult(StartDecision.Replace(reason));
             }
 
+            if (!store.TryAdopt(scope.Key, entry))
+            {
+                session.Discard();
+                ReleaseLock(scope);
+                metrics.Refused("memory_full");
+                Log.RequestRefused(logger, "memory_full", $"session {Ids.LogHash(scope.Key)}: a new session's first change, with Baton:Backend:MaxSessions held; the change was rolled back");
+                var noRoom = Encoding.UTF8.GetBytes("This backend holds its most sessions (Baton:Backend:MaxSessions); the change was not saved. Retry shortly.");
+                Refusal.Prepare(response, StatusCodes.Status503ServiceUnavailable, noRoom.Length);
+                return ValueTask.FromResult(StartDecision.Replace(noRoom));
+            }
+
             if (!store.TryResize(entry, state.Length))
             {
                 session.Discard();
@@ -246,6 +254,13 @@ internal sealed class BatonSessionMiddleware(
             {
                 metrics.ChangeOversized();
                 Log.LateChangeLost(logger, hash, FormattableString.Invariant($"the state would be {size} bytes, over its limit of {scope.MaxStateBytes}"));
+                return;
+            }
+
+            if (!store.TryAdopt(scope.Key, entry))
+            {
+                metrics.Refused("memory_full");
+                Log.LateChangeLost(logger, hash, "this backend holds its most sessions (Baton:Backend:MaxSessions)");
                 return;
             }
 

@@ -114,6 +114,9 @@ internal sealed class RestoreEndpoint(
         finally
         {
             entry.Lock.Release();
+
+            // A refused restore of a new session leaves no empty entry holding a place.
+            store.ForgetIfUnused(restore.SessionId, entry);
         }
 
         metrics.RestoreAccepted();

@@ -94,7 +94,7 @@ public sealed class BackendLimitsTests
     }
 
     [Fact]
-    public async Task ANewSessionPastMaxSessions_Gets503MemoryFull_WhileTheHeldSessionsKeepWorking()
+    public async Task ANewSessionPastMaxSessions_IsServedWhileItOnlyReads_AndGets503MemoryFullOnceItChanges_WhileTheHeldSessionsKeepWorking()
     {
         await using var library = await Library.StartAsync("--Baton:Backend:MaxSessions=2");
         using var full = library.Refusals("memory_full");
@@ -105,7 +105,19 @@ public sealed class BackendLimitsTests
             Assert.Equal("1", (await Library.ReadAsync(first)).Body);
         }
 
+        // A full backend still answers what changes no session: its own health probe, a session that only reads.
+        using (var probe = await library.Client.GetAsync(new Uri("/health", UriKind.Relative)))
+        {
+            Assert.Equal(HttpStatusCode.OK, probe.StatusCode);
+        }
+
         var refusedSession = Ids.New();
+        using (var read = await library.SendAsync(HttpMethod.Get, "/read", refusedSession, version: 0))
+        {
+            Assert.Equal("0/-", (await Library.ReadAsync(read)).Body);
+        }
+
+        Assert.Equal(0, full.Total);
         using (var refused = await library.SendAsync(HttpMethod.Post, "/inc", refusedSession, version: 0))
         {
             Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);

@@ -63,6 +63,19 @@ internal sealed class TestGateway : IAsyncDisposable
             },
             configure);
 
+    private const int ShippedDestinations = 3;
+
+    // Bound for the whole run, never listening: nothing else can take these ports.
+    private static readonly System.Collections.Concurrent.ConcurrentBag<System.Net.Sockets.Socket> Held = [];
+
+    private static readonly Lazy<Uri[]> RefusingAddresses = new(() => [.. Enumerable.Range(0, ShippedDestinations).Select(_ =>
+    {
+        var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        socket.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        Held.Add(socket);
+        return new Uri($"http://{socket.LocalEndPoint}/");
+    })]);
+
     public static List<string> Arguments(IReadOnlyList<Uri> backends, IEnumerable<string>? extraArgs = null)
     {
         var args = new List<string>
@@ -76,6 +89,13 @@ internal sealed class TestGateway : IAsyncDisposable
         for (var i = 0; i < backends.Count; i++)
         {
             args.Add($"--ReverseProxy:Clusters:demo:Destinations:b{i + 1}:Address={backends[i]}");
+        }
+
+        // The shipped config's other destinations (b1–b3 on fixed ports) would otherwise stay, pointing wherever
+        // something may listen: each is a port this process holds and never listens on, so it refuses connections.
+        for (var i = backends.Count; i < ShippedDestinations; i++)
+        {
+            args.Add($"--ReverseProxy:Clusters:demo:Destinations:b{i + 1}:Address={RefusingAddresses.Value[i]}");
         }
 
         args.AddRange(extraArgs ?? []);
