@@ -18,7 +18,7 @@ public sealed class RestoreCheckTests
     private static readonly string[] FastChecks = ["--Baton:Failover:RestoreCheckInterval=00:00:00.200"];
 
     [Fact]
-    public async Task A_Backend_With_Another_Secret_Is_Reported_Refused_Once_And_The_Others_Accepted()
+    public async Task ABackendWithAnotherSecret_IsReportedRefusedOnce_AndTheOthersAccepted()
     {
         await using var good = await TestBackend.StartAsync("b1");
         await using var misconfigured = await TestBackend.StartAsync("b2", $"--Baton:Secret={OtherSecret}");
@@ -39,7 +39,7 @@ public sealed class RestoreCheckTests
     }
 
     [Fact]
-    public async Task A_Backend_Restarted_At_The_Same_Address_Is_Checked_Again()
+    public async Task ABackendRestartedAtTheSameAddress_IsCheckedAgain()
     {
         var first = await TestBackend.StartAsync("b1");
         await using var gateway = await TestGateway.StartAsync([first], FastChecks);
@@ -49,7 +49,7 @@ public sealed class RestoreCheckTests
     }
 
     [Fact]
-    public async Task A_Cluster_Without_Baton_Affinity_Is_Not_Checked()
+    public async Task AClusterWithoutBatonAffinity_IsNotChecked()
     {
         var first = await TestBackend.StartAsync("b1");
         await using var other = await TestBackend.StartAsync("b2");

@@ -3,8 +3,6 @@ using System.Text.Json;
 
 namespace Baton.Tests.Infrastructure;
 
-internal sealed record CounterAnswer(int Count, string Instance);
-
 /// <summary>Calls the DemoBackend contract and reads its answers.</summary>
 internal static class DemoClient
 {
@@ -27,18 +25,5 @@ internal static class DemoClient
         using var response = await client.SendAsync(new HttpRequestMessage(method, bytes is null ? "/blob" : $"/blob?bytes={bytes}"));
         Assert.True(response.IsSuccessStatusCode, $"{method} /blob answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
         return (await response.Content.ReadFromJsonAsync<BlobAnswer>(JsonSerializerOptions.Web))!;
-    }
-}
-
-internal sealed record BlobAnswer(string Sha256, int Bytes, string Instance);
-
-/// <summary>Reading the gateway's session id from a client's cookie jar.</summary>
-internal static class SessionCookies
-{
-    public static string SessionIdOf(HttpClient client, TestGateway gateway)
-    {
-        var cookie = CookieJar.Of(client).GetCookies(gateway.Address)[TestGateway.CookieName]?.Value;
-        Assert.NotNull(cookie);
-        return cookie[..Baton.Protocol.ProtocolConstants.IdLength];
     }
 }

@@ -59,9 +59,3 @@ public class TestCluster : IAsyncLifetime
         }
     }
 }
-
-/// <summary>The same, with a real redis-server as the fast tier.</summary>
-public sealed class RedisTestCluster : TestCluster
-{
-    protected override bool WithRedis => true;
-}

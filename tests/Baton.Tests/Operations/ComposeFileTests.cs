@@ -69,7 +69,7 @@ public sealed class ComposeFileTests
     }
 
     [Fact]
-    public void TheGatewayRoutesToEachBackendServiceOnThePortItsImageListensOn()
+    public void TheGatewayRoutesToEachBackendService_OnThePortItsImageListensOn()
     {
         var backendPort = ListenPort("src/DemoBackend/Dockerfile");
         var shipped = new ConfigurationBuilder().AddJsonFile(Path.Combine(TestPaths.RepositoryRoot, "appsettings.json")).Build();

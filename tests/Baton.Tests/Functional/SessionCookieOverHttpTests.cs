@@ -7,7 +7,7 @@ using Baton.Tests.Infrastructure;
 namespace Baton.Tests.Functional;
 
 [Trait("Category", "Functional")]
-public sealed class SessionCookieTests(TestCluster cluster) : IClassFixture<TestCluster>
+public sealed class SessionCookieOverHttpTests(TestCluster cluster) : IClassFixture<TestCluster>
 {
     [Fact]
     public async Task FirstRequest_IssuesHttpOnlyLaxCookie_NotSecureOverPlainHttp()
