@@ -9,7 +9,8 @@ namespace Baton.LoadTest;
 /// A server process (redis-server, a backend, the gateway, a sentinel, a browser), the one way the load-test
 /// tool and the test suite run one: started on a port handed out here, waited for until ready, killed for
 /// real (SIGKILL), paused and resumed (SIGSTOP/SIGCONT), stopped gracefully (SIGTERM) and started again on
-/// the same port. Its output goes to a log file; nothing it started outlives this process. It keeps the CPU
+/// the same port. Its output goes to a log file; nothing it started outlives this process, not even when this
+/// process is killed (<see cref="OrphanReaper"/>). It keeps the CPU
 /// time and peak memory of every one of its incarnations, read from /proc.
 /// </summary>
 internal sealed class ManagedProcess : IDisposable
@@ -88,6 +89,7 @@ internal sealed class ManagedProcess : IDisposable
             throw new InvalidOperationException($"{Name} did not start ({start.FileName}).");
         }
 
+        OrphanReaper.Started(process.Id);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         _process = process;
@@ -187,6 +189,8 @@ internal sealed class ManagedProcess : IDisposable
         {
             // Already gone.
         }
+
+        OrphanReaper.Ended(process.Id);
 
         process.Dispose();
         _log?.Dispose();
