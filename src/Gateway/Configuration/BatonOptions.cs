@@ -226,6 +226,12 @@ public sealed class BatonJournalOptions
     public TimeSpan CompactInterval { get; set; } = TimeSpan.FromMinutes(10);
 
     /// <summary>
+    /// Longest a journal write waits for the file's lock while another process holds it (a backup, a tool);
+    /// past it the write fails as on a failing disk. Whole seconds. Default 30 s.
+    /// </summary>
+    public TimeSpan LockTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
     /// Largest the journal may grow on disk (with its write-ahead log). Past it a change that would grow a
     /// session's state is refused with 503, as at <c>Baton:Sessions:MaxTotalStateBytes</c>; changes that do not
     /// grow it, and every read, go on. Default 16 GiB.

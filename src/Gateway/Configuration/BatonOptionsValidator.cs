@@ -131,6 +131,11 @@ internal sealed class BatonOptionsValidator(IHostEnvironment environment) : IVal
             errors.Add($"{Section}:Journal:MaxSizeBytes must be between 1048576 and 1125899906842624 (it is {journal.MaxSizeBytes}).");
         }
 
+        if (journal.LockTimeout < TimeSpan.FromSeconds(1) || journal.LockTimeout > TimeSpan.FromMinutes(5) || journal.LockTimeout.Ticks % TimeSpan.TicksPerSecond != 0)
+        {
+            errors.Add($"{Section}:Journal:LockTimeout must be whole seconds between 00:00:01 and 00:05:00 (it is {journal.LockTimeout}).");
+        }
+
         if (journal.CompactInterval < TimeSpan.FromSeconds(1) || journal.CompactInterval > TimeSpan.FromDays(1))
         {
             errors.Add($"{Section}:Journal:CompactInterval must be between 00:00:01 and 1.00:00:00 (it is {journal.CompactInterval}).");

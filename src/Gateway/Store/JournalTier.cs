@@ -48,7 +48,7 @@ internal sealed partial class JournalTier : IAsyncDisposable
         _maxSizeBytes = settings.Journal.MaxSizeBytes;
         _metrics = metrics;
         _logger = logger;
-        _connectionString = new SqliteConnectionStringBuilder { DataSource = Path, Pooling = true, DefaultTimeout = 30 }.ToString();
+        _connectionString = new SqliteConnectionStringBuilder { DataSource = Path, Pooling = true, DefaultTimeout = (int)settings.Journal.LockTimeout.TotalSeconds }.ToString();
         _queue = Channel.CreateBounded<JournalWrite>(new BoundedChannelOptions(settings.Journal.QueueLength)
         {
             SingleReader = true,

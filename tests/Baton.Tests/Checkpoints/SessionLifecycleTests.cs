@@ -10,6 +10,7 @@ namespace Baton.Tests.Checkpoints;
 [Trait("Category", "Functional")]
 public sealed class SessionLifecycleTests : IAsyncLifetime
 {
+    private const string LockTimeout = "--Baton:Journal:LockTimeout=00:00:01";
     private readonly RedisServer _redis = new();
 
     public Task InitializeAsync() => _redis.InitializeAsync();
@@ -121,17 +122,14 @@ public sealed class SessionLifecycleTests : IAsyncLifetime
     [Fact]
     public async Task AJournalThatCannotWrite_LeavesRedisHoldingAcknowledgedChanges_WithNoGateway5xx_AndCatchesUpAfterwards()
     {
-        await using var servers = await StartAsync([]);
+        await using var servers = await StartAsync([LockTimeout]);
         using var client = servers.Gateway.NewClient();
         await client.IncrementAsync();
         await client.IncrementAsync();
         var id = SessionCookies.SessionIdOf(client, servers.Gateway);
-        var wal = servers.Gateway.JournalPath + "-wal";
-        Assert.True(File.Exists(wal));
 
-        // An immutable WAL refuses every write, root's included: a journal disk that fails.
-        JournalDisk.Chattr("+i", wal);
-        try
+        // Another writer holds the journal's lock past the lock timeout: every commit fails, as on a failing disk.
+        using (new JournalLock(servers.Gateway.JournalPath))
         {
             for (var i = 3; i <= 5; i++)
             {
@@ -141,10 +139,6 @@ public sealed class SessionLifecycleTests : IAsyncLifetime
             Assert.Equal(5, StoredSessions.FromRedis(_redis.Database, id)!.Version);
             Assert.Equal(2, StoredSessions.FromJournal(servers.Gateway.JournalPath, id)!.Version);
         }
-        finally
-        {
-            JournalDisk.Chattr("-i", wal);
-        }
 
         Assert.Equal(6, (await client.IncrementAsync()).Count);
         Assert.Equal(6, StoredSessions.FromJournal(servers.Gateway.JournalPath, id)!.Int32("counter"));
@@ -153,22 +147,16 @@ public sealed class SessionLifecycleTests : IAsyncLifetime
     [Fact]
     public async Task AChangeNeitherTierCouldStore_IsNotKeptByTheBackendEither_SoARetryCountsOnce()
     {
-        await using var servers = await StartAsync([], redis: false);
+        await using var servers = await StartAsync([LockTimeout], redis: false);
         using var client = servers.Gateway.NewClient();
         await client.IncrementAsync();
         await client.IncrementAsync();
-        var wal = servers.Gateway.JournalPath + "-wal";
 
-        JournalDisk.Chattr("+i", wal);
-        try
+        using (new JournalLock(servers.Gateway.JournalPath))
         {
             using var refused = await client.PostAsync(new Uri("/counter", UriKind.Relative), content: null);
             Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
             Assert.Contains("was not made", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
-        }
-        finally
-        {
-            JournalDisk.Chattr("-i", wal);
         }
 
         // The retry is the third increment, not the fourth: the refused one left no trace in the backend.

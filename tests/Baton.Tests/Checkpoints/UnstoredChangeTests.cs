@@ -38,23 +38,18 @@ public sealed class UnstoredChangeTests : IAsyncLifetime
     [Fact]
     public async Task AChangeWhileTheJournalFailsAndRedisIsDown_Is503WithRetryAfter_AndItsAnswerIsWithheld()
     {
-        await using var gateway = await TestGateway.StartAsync(_backends, [$"--Baton:Redis={_redis.Configuration}"]);
+        await using var gateway = await TestGateway.StartAsync(_backends, [$"--Baton:Redis={_redis.Configuration}", "--Baton:Journal:LockTimeout=00:00:01"]);
         await gateway.WaitForRedisAsync();
         using var client = gateway.NewClient();
         await client.IncrementAsync();
         var id = SessionCookies.SessionIdOf(client, gateway);
-        var wal = gateway.JournalPath + "-wal";
         await _redis.KillAsync();
 
-        JournalDisk.Chattr("+i", wal);
-        try
+        // Another writer holds the journal's lock past the lock timeout: the commit fails, as on a failing disk.
+        using (new JournalLock(gateway.JournalPath))
         {
             using var refused = await client.PostAsync(new Uri("/counter", UriKind.Relative), content: null);
             await AssertNotMadeAsync(refused);
-        }
-        finally
-        {
-            JournalDisk.Chattr("-i", wal);
         }
 
         Assert.Equal(1, StoredSessions.FromJournal(gateway.JournalPath, id)!.Version);

@@ -49,7 +49,7 @@ public sealed class BlameTests : IAsyncLifetime
 
         _gateway = await TestGateway.StartAsync(_backends,
         [
-            
+            "--Baton:Journal:LockTimeout=00:00:01",
             "--Baton:Limits:RequestBodyIdleTimeout=00:00:01",
             $"--Baton:Limits:MaxRequestBodyBytes={KestrelBodyLimit}",
         ]);
@@ -140,14 +140,11 @@ public sealed class BlameTests : IAsyncLifetime
     {
         using var warm = _gateway.NewClient();
         await warm.IncrementAsync();
-        var wal = _gateway.JournalPath + "-wal";
-        Assert.True(File.Exists(wal));
         using var failovers = new InstrumentCounter(_gateway, "baton.failover.count");
         using var notStored = new InstrumentCounter(_gateway, "baton.checkpoint.count", "baton.outcome", "failed");
 
-        // The journal is the only tier here: with its WAL immutable, nothing can be stored.
-        JournalDisk.Chattr("+i", wal);
-        try
+        // The journal is the only tier here: with another writer holding its lock past the lock timeout, nothing can be stored.
+        using (new JournalLock(_gateway.JournalPath))
         {
             for (var i = 0; i < 6; i++)
             {
@@ -156,10 +153,6 @@ public sealed class BlameTests : IAsyncLifetime
                 Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
                 Assert.True(response.Headers.RetryAfter is not null, "a 503 carries Retry-After");
             }
-        }
-        finally
-        {
-            JournalDisk.Chattr("-i", wal);
         }
 
         Assert.Equal(6, notStored.Total);

@@ -4,7 +4,8 @@ namespace Baton.Tests.Infrastructure;
 
 /// <summary>
 /// Another writer holding a journal's write lock (<c>BEGIN IMMEDIATE</c>) until disposed: the gateway's writer
-/// waits on it, so its commits are held back — the journal slow or stuck, on any machine, without root.
+/// waits on it, so its commits are held back — the journal slow or stuck — and with a short
+/// <c>Baton:Journal:LockTimeout</c> they fail, as on a failing disk: on any machine, without root.
 /// </summary>
 internal sealed class JournalLock : IDisposable
 {
