@@ -41,7 +41,7 @@ public sealed class RestoreCheckTests
     [Fact]
     public async Task ABackendRestartedAtTheSameAddress_IsCheckedAgain()
     {
-        var first = await TestBackend.StartAsync("b1");
+        var first = await TestBackend.StartAsync("b1", FixedPort());
         await using var gateway = await TestGateway.StartAsync([first], FastChecks);
         using var client = gateway.NewRawClient();
 
@@ -51,7 +51,7 @@ public sealed class RestoreCheckTests
     [Fact]
     public async Task AClusterWithoutBatonAffinity_IsNotChecked()
     {
-        var first = await TestBackend.StartAsync("b1");
+        var first = await TestBackend.StartAsync("b1", FixedPort());
         await using var other = await TestBackend.StartAsync("b2");
         string[] args =
         [
@@ -93,6 +93,9 @@ public sealed class RestoreCheckTests
             throw;
         }
     }
+
+    // A port below the ephemeral range, so a restart can bind it again with no other server taking it meanwhile.
+    private static string FixedPort() => $"--urls=http://127.0.0.1:{Baton.LoadTest.ManagedProcess.FreePort()}";
 
     private static async Task<string?> RestoreCheckOfAsync(HttpClient client, string destination)
         => (await DestinationAsync(client, destination)).GetProperty("restore_check").GetString();

@@ -85,6 +85,23 @@ public sealed class AdminAccessTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task FromLoopback_NoTokenOrAWrongOneGets401_AndAnUnknownDestination404()
+    {
+        using var client = new HttpClient { BaseAddress = _loopbackOnly.Address };
+        const string Drain = "/_baton/admin/clusters/demo/destinations/b1/drain";
+
+        using var none = await client.SendAsync(Request("POST", Drain, token: null));
+        using var wrong = await client.SendAsync(Request("POST", Drain, "not-the-token"));
+        using var unknown = await client.SendAsync(Request("POST", "/_baton/admin/clusters/demo/destinations/nope/drain", Token));
+
+        Assert.Equal(HttpStatusCode.Unauthorized, none.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        using var drains = await client.SendAsync(Request("GET", "/_baton/admin/drains", Token));
+        Assert.Equal("[]", await drains.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task WithAllowRemote_ARemoteCallerWithTheTokenIsServed_AndOneWithoutItGets401()
     {
         using var client = new HttpClient { BaseAddress = _remoteAllowed.Address };
