@@ -11,7 +11,12 @@ namespace Baton.LoadTest;
 internal static class OrphanReaper
 {
     private static readonly HashSet<int> Running = [];
-    private static readonly string ListPath = Path.Combine(Path.GetTempPath(), $"baton-children-{Environment.ProcessId}");
+    private static readonly Lazy<string> ListPath = new(() =>
+    {
+        // A folder of this user's own (0700), so nobody else can plant or swap the list.
+        var folder = Directory.CreateTempSubdirectory("baton-children-");
+        return Path.Combine(folder.FullName, "pids");
+    });
     private static bool _watching;
 
     /// <summary>Lists a child that has just started; starts the watcher at the first.</summary>
@@ -42,16 +47,16 @@ internal static class OrphanReaper
 
     private static void Write()
     {
-        var temporary = ListPath + ".new";
+        var temporary = ListPath.Value + ".new";
         File.WriteAllLines(temporary, Running.Select(id => id.ToString(CultureInfo.InvariantCulture)));
-        File.Move(temporary, ListPath, overwrite: true);
+        File.Move(temporary, ListPath.Value, overwrite: true);
     }
 
     private static bool StartWatcher()
     {
         try
         {
-            using var watcher = Watch(Environment.ProcessId, ListPath);
+            using var watcher = Watch(Environment.ProcessId, ListPath.Value);
             return true;
         }
         catch (System.ComponentModel.Win32Exception)
@@ -68,11 +73,14 @@ internal static class OrphanReaper
     /// </summary>
     internal static Process Watch(int hostId, string listPath)
     {
-        var script = $"""
-            while kill -0 {hostId} 2>/dev/null; do sleep 1; done
-            [ -f '{listPath}' ] && kill -9 $(cat '{listPath}') 2>/dev/null
-            rm -f '{listPath}'
+        // The host id and the list come in as arguments, never as script text; only lines of digits are killed.
+        const string Script = """
+            while kill -0 "$1" 2>/dev/null; do sleep 1; done
+            if [ -f "$2" ]; then
+                for id in $(grep -E '^[0-9]+$' "$2"); do kill -9 "$id" 2>/dev/null; done
+            fi
+            rm -rf "$(dirname "$2")"
             """;
-        return Process.Start(new ProcessStartInfo("/bin/sh", ["-c", script]) { UseShellExecute = false })!;
+        return Process.Start(new ProcessStartInfo("/bin/sh", ["-c", Script, "reaper", hostId.ToString(CultureInfo.InvariantCulture), listPath]) { UseShellExecute = false })!;
     }
 }

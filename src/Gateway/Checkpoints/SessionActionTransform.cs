@@ -83,7 +83,7 @@ internal sealed class SessionActionTransform(
     /// <summary>Copies the old id's stored state to the new id when it is newer than <paramref name="after"/>; returns the version copied.</summary>
     private async Task<long> CopyAsync(SessionId old, SessionId renewed, SessionPin pin, long after, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        if (await store.GetAsync(old.Value, pin.Version, cancellationToken) is not { } record || record.Version <= after)
+        if (await store.GetAsync(old.Value, pin.Version, cancellationToken, pin.Epoch) is not { } record || record.Version <= after)
         {
             return after;
         }

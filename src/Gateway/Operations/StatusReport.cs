@@ -39,7 +39,8 @@ internal sealed record DestinationStatus(
 
 internal sealed record StoreStatus(RedisStatus Redis, JournalStatus Journal);
 
-internal sealed record RedisStatus(bool Configured, bool Connected, [property: JsonPropertyName("circuit_open")] bool CircuitOpen);
+/// <param name="Current">Known to hold every write (confirmed by the last check; see RedisTier.IsCurrent).</param>
+internal sealed record RedisStatus(bool Configured, bool Connected, [property: JsonPropertyName("circuit_open")] bool CircuitOpen, bool Current);
 
 internal sealed record JournalStatus(
     string Path,
@@ -94,7 +95,7 @@ internal sealed class StatusReport(
             pins.AnonymousCount,
             clusters,
             new StoreStatus(
-                new RedisStatus(redis.IsConfigured, redis.IsConnected, redis.IsCircuitOpen),
+                new RedisStatus(redis.IsConfigured, redis.IsConnected, redis.IsCircuitOpen, redis.IsCurrent),
                 new JournalStatus(journal.Path, journal.SizeBytes, journal.LastCommit, journal.QueueLength, journal.Lag.TotalMilliseconds, journal.QuarantinedTo)),
             recent.Take(20).ToList());
     }

@@ -36,11 +36,14 @@ internal static partial class Log
     [LoggerMessage(3011, LogLevel.Error, "The journal {Path} was damaged ({Reason}); it was moved to {QuarantinedTo} and a new journal started.", EventName = "JournalQuarantined")]
     public static partial void JournalQuarantined(ILogger logger, string path, string quarantinedTo, string reason);
 
-    [LoggerMessage(3012, LogLevel.Warning, "The new journal was rebuilt from Redis: {Sessions} sessions.", EventName = "JournalRebuilt")]
-    public static partial void JournalRebuilt(ILogger logger, int sessions);
+    [LoggerMessage(3012, LogLevel.Warning, "The new journal was rebuilt from Redis: {Sessions} sessions ({Skipped} Redis reads not answered).", EventName = "JournalRebuilt")]
+    public static partial void JournalRebuilt(ILogger logger, int sessions, int skipped);
 
-    [LoggerMessage(3017, LogLevel.Warning, "The journal was behind Redis at startup: {Sessions} sessions written back from Redis.", EventName = "JournalCaughtUp")]
-    public static partial void JournalCaughtUp(ILogger logger, int sessions);
+    [LoggerMessage(3017, LogLevel.Warning, "The journal was behind Redis at startup: {Sessions} sessions written back from Redis ({Skipped} Redis reads not answered).", EventName = "JournalCaughtUp")]
+    public static partial void JournalCaughtUp(ILogger logger, int sessions, int skipped);
+
+    [LoggerMessage(3018, LogLevel.Error, "Taking back what Redis holds newer than the journal failed at startup ({Reason}); the gateway starts from the journal, and reads still prefer the newer tier.", EventName = "JournalCatchUpFailed")]
+    public static partial void JournalCatchUpFailed(ILogger logger, string reason);
 
     [LoggerMessage(3013, LogLevel.Error, "The journal could not take a {Operation} ({Reason}); it is held by Redis alone until the journal recovers.", EventName = "JournalDegraded")]
     public static partial void JournalDegraded(ILogger logger, string operation, string reason);

@@ -35,8 +35,8 @@ internal sealed partial class RedisTier : IAsyncDisposable
     // missed a move, or took a change the journal fenced) and over an older version of the same epoch.
     private const string RefillScript = """
         local held = redis.call('HMGET', KEYS[1], 'v', 'e')
-        local epoch = tonumber(held[2] or '-1')
-        if epoch > tonumber(ARGV[7]) then return 0 end
+        local epoch = tonumber(held[2] or '0')
+        if held[1] and epoch > tonumber(ARGV[7]) then return 0 end
         if epoch == tonumber(ARGV[7]) and tonumber(held[1] or '-1') >= tonumber(ARGV[1]) then return 0 end
         redis.call('DEL', KEYS[1])
         if ARGV[3] ~= '' then
@@ -236,37 +236,11 @@ internal sealed partial class RedisTier : IAsyncDisposable
         }
     }
 
-    /// <summary>Every session record Redis holds (for rebuilding a lost journal); empty when Redis is not connected.</summary>
-    public async IAsyncEnumerable<SessionRecord> ScanAsync()
-    {
-        var redis = Connection;
-        var server = redis?.GetServers().FirstOrDefault(s => s.IsConnected && !s.IsReplica);
-        if (redis is null || server is null)
-        {
-            yield break;
-        }
-
-        // A page of keys is read at once (pipelined), not one round trip after another.
-        var page = new List<string>(ScanPage);
-        await foreach (var key in server.KeysAsync(pattern: _prefix + "*", pageSize: ScanPage))
-        {
-            page.Add(((string)key!)[_prefix.Length..]);
-            if (page.Count == ScanPage)
-            {
-                foreach (var record in await ReadPageAsync(page))
-                {
-                    yield return record;
-                }
-
-                page.Clear();
-            }
-        }
-
-        foreach (var record in await ReadPageAsync(page))
-        {
-            yield return record;
-        }
-    }
+    /// <summary>
+    /// Every session record Redis holds, read a page of keys at once (pipelined), for a starting gateway;
+    /// empty when Redis is not connected. Reads Redis does not answer are counted in <see cref="RedisScan.Skipped"/>.
+    /// </summary>
+    public RedisScan Scan() => new(this);
 
     /// <summary>Sets the marker whose absence later tells that Redis lost what it held.</summary>
     public async Task<bool> MarkAsync()
@@ -346,12 +320,52 @@ internal sealed partial class RedisTier : IAsyncDisposable
 
     private string Key(string sessionId) => _prefix + sessionId;
 
-    private const int ScanPage = 500;
+    // Small enough that a page of reads in flight stays within the per-call budget of a loaded Redis.
+    private const int ScanPage = 100;
 
-    private async Task<IEnumerable<SessionRecord>> ReadPageAsync(List<string> ids)
+    /// <summary>One pass over every session key; see <see cref="Scan"/>.</summary>
+    internal sealed class RedisScan(RedisTier tier)
     {
-        var reads = await Task.WhenAll(ids.Select(GetAsync));
-        return reads.Where(read => read.Available && read.Record is not null).Select(read => read.Record!);
+        /// <summary>Reads Redis did not answer (over budget, circuit open, gone midway): those sessions were left out.</summary>
+        public int Skipped { get; private set; }
+
+        public IAsyncEnumerable<SessionRecord> Records => ReadAsync();
+
+        private async IAsyncEnumerable<SessionRecord> ReadAsync()
+        {
+            var server = tier.Connection?.GetServers().FirstOrDefault(s => s.IsConnected && !s.IsReplica);
+            if (server is null)
+            {
+                yield break;
+            }
+
+            var page = new List<string>(ScanPage);
+            await foreach (var key in server.KeysAsync(pattern: tier._prefix + "*", pageSize: ScanPage))
+            {
+                page.Add(((string)key!)[tier._prefix.Length..]);
+                if (page.Count == ScanPage)
+                {
+                    foreach (var record in await ReadPageAsync(page))
+                    {
+                        yield return record;
+                    }
+
+                    page.Clear();
+                }
+            }
+
+            foreach (var record in await ReadPageAsync(page))
+            {
+                yield return record;
+            }
+        }
+
+        private async Task<List<SessionRecord>> ReadPageAsync(List<string> ids)
+        {
+            var reads = await Task.WhenAll(ids.Select(tier.GetAsync));
+            Skipped += reads.Count(read => !read.Available);
+            return [.. reads.Where(read => read.Available && read.Record is not null).Select(read => read.Record!)];
+        }
     }
 
     private async Task<(bool Ok, T Result)> CallAsync<T>(string operation, Func<IDatabase, Task<T>> call)
@@ -408,8 +422,14 @@ internal sealed partial class RedisTier : IAsyncDisposable
     {
         if (operation is "save" or "pin" or "touch" or "refill")
         {
-            Interlocked.Increment(ref _missedWrites);
+            // When first, then how many: a check that sees the new count also finds the miss to refill.
             Interlocked.CompareExchange(ref _firstMissedWrite, _time.GetUtcNow().ToUnixTimeMilliseconds(), 0);
+
+            // A missed touch only leaves a last use older (the journal's is read at startup): Redis stays current.
+            if (operation != "touch")
+            {
+                Interlocked.Increment(ref _missedWrites);
+            }
         }
     }
 

@@ -19,6 +19,9 @@ internal sealed class SessionStore(
     private readonly DurabilityMode _durability = options.Value.Checkpoints.Durability;
     private readonly TimeSpan _startupWait = options.Value.Store.RedisStartupWait;
 
+    // Journal writes in flight at once while a starting gateway catches up from Redis: half the write queue.
+    private readonly int _catchUpInFlight = Math.Clamp(options.Value.Journal.QueueLength / 2, 1, 256);
+
     public JournalTier Journal => journal;
 
     public RedisTier Redis => redis;
@@ -80,7 +83,11 @@ internal sealed class SessionStore(
     // the journal until the key is written again.
     private async Task DropFencedAsync(Task<SaveOutcome> toJournal, SaveOutcome cached, string sessionId)
     {
-        if (await toJournal is SaveOutcome.Fenced or SaveOutcome.Diverged && cached == SaveOutcome.Stored)
+        // Either tier disagreeing about the line of changes (one stored, the other fenced or diverged): Redis holds
+        // another epoch's copy than the journal, which is authoritative; drop Redis's.
+        var journaled = await toJournal;
+        if ((journaled is SaveOutcome.Fenced or SaveOutcome.Diverged && cached == SaveOutcome.Stored)
+            || (journaled == SaveOutcome.Stored && cached is SaveOutcome.Fenced or SaveOutcome.Diverged))
         {
             Observe(redis.DeleteAsync(sessionId), "delete");
         }
@@ -155,7 +162,9 @@ internal sealed class SessionStore(
             metrics.StoreFallback(available ? "read_behind" : "read");
         }
 
-        return record is not null && (journaled is null || IsNewer(record.Epoch, record.Version, journaled.Epoch, journaled.Version)) ? record : journaled;
+        // Redis below the known version (a placeholder a pin created on an emptied Redis, say) never wins.
+        return record is not null && record.Version >= minimumVersion
+            && (journaled is null || IsNewer(record.Epoch, record.Version, journaled.Epoch, journaled.Version)) ? record : journaled;
     }
 
     /// <summary>A later epoch, or a later version of the same epoch.</summary>
@@ -163,20 +172,23 @@ internal sealed class SessionStore(
         => epoch > thanEpoch || (epoch == thanEpoch && version > thanVersion);
 
     /// <summary>
-    /// Every live session a starting gateway must know. The journal may be behind Redis — changes and pins
-    /// acknowledged on Redis alone (the journal failing, or <c>RiskLossOnGatewayCrash</c>) when the gateway
-    /// stopped — so when Redis answers within <c>Baton:Store:RedisStartupWait</c>, what it holds newer is written
-    /// into the journal first: a gateway crash loses nothing Redis kept. A journal found damaged starts empty and
-    /// is rebuilt from Redis this way whole.
+    /// Every live session a starting gateway must know. The journal may be behind Redis for sessions it holds —
+    /// changes and moves acknowledged on Redis alone (the journal failing, or <c>RiskLossOnGatewayCrash</c>) when
+    /// the gateway stopped — so when Redis answers within <c>Baton:Store:RedisStartupWait</c>, what it holds newer
+    /// for those sessions is written into the journal first. A session the journal does not hold is never taken
+    /// from Redis: it may have ended, been renewed or expired, with Redis's delete missed. A journal found damaged
+    /// starts empty and is rebuilt from all Redis holds. A catch-up that fails (Redis or the journal failing
+    /// midway) is logged and the gateway starts from the journal: reads still prefer the newer tier.
     /// </summary>
     public async Task<List<StoredPin>> LoadLiveAsync(long cutoff, CancellationToken cancellationToken)
     {
         var pins = await journal.LoadLiveAsync(cutoff, cancellationToken);
+        var rebuilding = journal.QuarantinedTo is not null;
         if (!await redis.WaitConnectedAsync(_startupWait, cancellationToken))
         {
-            if (journal.QuarantinedTo is not null)
+            if (rebuilding)
             {
-                Log.JournalRebuilt(logger, 0);
+                Log.JournalRebuilt(logger, 0, 0);
             }
 
             return pins;
@@ -185,33 +197,55 @@ internal sealed class SessionStore(
         var known = pins.ToDictionary(p => p.SessionId, StringComparer.Ordinal);
         var caughtUp = 0;
         var writes = new List<Task>();
-        await foreach (var record in redis.ScanAsync().WithCancellation(cancellationToken))
+        var scan = redis.Scan();
+        try
         {
-            // Newer means a later epoch, or a later version of the same one: a Redis copy of an older epoch is an
-            // owner's change the journal fenced, or a move Redis missed.
-            if (record.LastAccess < cutoff || record.Owner is null
-                || (known.TryGetValue(record.SessionId, out var held) && !IsNewer(record.Epoch, record.Version, held.Epoch, held.Version)))
+            await foreach (var record in scan.Records.WithCancellation(cancellationToken))
             {
-                continue;
+                // Newer means a later epoch, or a later version of the same one: a Redis copy of an older epoch is an
+                // owner's change the journal fenced, or a move Redis missed.
+                var held = known.GetValueOrDefault(record.SessionId);
+                if (record.LastAccess < cutoff || record.Owner is null || (held is null && !rebuilding)
+                    || (held is not null && !IsNewer(record.Epoch, record.Version, held.Epoch, held.Version)))
+                {
+                    continue;
+                }
+
+                await WriteBoundedAsync(journal.PinAsync(record));
+                await WriteBoundedAsync(journal.SaveAsync(record));
+                known[record.SessionId] = new StoredPin(record.SessionId, record.Version, record.Owner, record.Epoch, record.LastAccess, record.State.Length);
+                caughtUp++;
             }
 
-            writes.Add(journal.PinAsync(record));
-            writes.Add(journal.SaveAsync(record));
-            known[record.SessionId] = new StoredPin(record.SessionId, record.Version, record.Owner, record.Epoch, record.LastAccess, record.State.Length);
-            caughtUp++;
+            await Task.WhenAll(writes);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            Log.JournalCatchUpFailed(logger, ex.Message);
+            return await journal.LoadLiveAsync(cutoff, cancellationToken);
         }
 
-        await Task.WhenAll(writes);
-        if (journal.QuarantinedTo is not null)
+        if (rebuilding)
         {
-            Log.JournalRebuilt(logger, caughtUp);
+            Log.JournalRebuilt(logger, caughtUp, scan.Skipped);
         }
-        else if (caughtUp > 0)
+        else if (caughtUp > 0 || scan.Skipped > 0)
         {
-            Log.JournalCaughtUp(logger, caughtUp);
+            Log.JournalCaughtUp(logger, caughtUp, scan.Skipped);
         }
 
         return [.. known.Values];
+
+        // Bounded in flight: a large Redis never fills the journal's write queue (Baton:Journal:QueueLength).
+        async Task WriteBoundedAsync(Task write)
+        {
+            writes.Add(write);
+            if (writes.Count >= _catchUpInFlight)
+            {
+                await Task.WhenAll(writes);
+                writes.Clear();
+            }
+        }
     }
 
     private void Observe(Task task, string operation)

@@ -18,14 +18,15 @@ public sealed class OrphanReaperTests
         using var bystander = Process.Start("sleep", ["300"]);
         try
         {
-            await File.WriteAllTextAsync(list, child.Id.ToString(CultureInfo.InvariantCulture) + "\n");
+            // Only lines of digits are ids: anything else in the list is never passed to kill.
+            await File.WriteAllTextAsync(list, $"-1\n{bystander.Id} x\n{child.Id.ToString(CultureInfo.InvariantCulture)}\n");
             using var watcher = OrphanReaper.Watch(host.Id, list);
             Assert.False(watcher.HasExited || child.HasExited, "while the host lives, its watcher waits");
 
             host.Kill();
 
             await Eventually.TrueAsync(() => child.HasExited, TimeSpan.FromSeconds(10), "the listed child should be killed once its host is gone");
-            await Eventually.TrueAsync(() => !File.Exists(list), TimeSpan.FromSeconds(10), "the list should be removed");
+            await Eventually.TrueAsync(() => !Directory.Exists(Path.GetDirectoryName(list)), TimeSpan.FromSeconds(10), "the list and its folder should be removed");
             Assert.False(bystander.HasExited, "a process the host did not list is left alone");
             await watcher.WaitForExitAsync();
         }

@@ -89,6 +89,39 @@ public sealed class StaleRedisTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task ASessionTheJournalNoLongerHolds_IsNotTakenBackFromRedisByAStartingGateway()
+    {
+        var journal = Path.Combine(TestPaths.NewFolder("ended"), "journal.db");
+        string[] args = [$"--Baton:Redis={_redis.Configuration}", $"--Baton:JournalPath={journal}"];
+        var jar = new System.Net.CookieContainer();
+        string id;
+        await using (var gateway = await StartAndWaitAsync(TestGateway.StartAsync(_backends, args)))
+        {
+            using var client = gateway.ClientWithJar(jar);
+            await client.IncrementAsync();
+            Assert.Equal(2, (await client.IncrementAsync()).Count);
+            id = SessionCookies.SessionIdOf(client, gateway);
+        }
+
+        // The session ended (the journal deleted it) but Redis missed the delete: its key is still there, live.
+        using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={journal};Pooling=false"))
+        {
+            connection.Open();
+            using var delete = connection.CreateCommand();
+            delete.CommandText = $"DELETE FROM sessions WHERE id = '{id}'";
+            Assert.Equal(1, delete.ExecuteNonQuery());
+        }
+
+        Assert.NotNull(StoredSessions.FromRedis(_redis.Database, id));
+        await using var restarted = await StartAndWaitAsync(TestGateway.StartAsync(_backends, args));
+        using var again = restarted.ClientWithJar(jar);
+
+        Assert.Equal(1, (await again.IncrementAsync()).Count);
+        Assert.NotEqual(id, SessionCookies.SessionIdOf(again, restarted));
+        Assert.Null(StoredSessions.FromJournal(journal, id));
+    }
+
     /// <summary>
     /// A session changed twice on one backend, moved (epoch 1) by that backend's death and changed on the next;
     /// then Redis is given a copy of epoch 0 at version 9 holding another session's counter (5): what Redis would
