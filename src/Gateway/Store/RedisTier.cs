@@ -250,18 +250,18 @@ internal sealed partial class RedisTier : IAsyncDisposable
     public async Task<(bool Available, SessionRecord? Record)> GetAsync(string sessionId)
     {
         var (ok, fields) = await CallAsync("get", db => db.HashGetAllAsync(Key(sessionId)));
-        if (!ok)
-        {
-            return (false, null);
-        }
+        return ok ? (true, Parse(sessionId, fields)) : (false, null);
+    }
 
+    private static SessionRecord? Parse(string sessionId, HashEntry[] fields)
+    {
         var map = fields.ToDictionary(f => (string)f.Name!, f => f.Value, StringComparer.Ordinal);
         if (!map.TryGetValue("v", out var version) || !map.TryGetValue("s", out var state))
         {
-            return (true, null);
+            return null;
         }
 
-        return (true, new SessionRecord(
+        return new SessionRecord(
             sessionId,
             (long)version,
             (byte[]?)state ?? [],
@@ -270,7 +270,7 @@ internal sealed partial class RedisTier : IAsyncDisposable
             map.TryGetValue("a", out var access) ? (long)access : 0)
         {
             Epoch = map.TryGetValue("e", out var epoch) && epoch.HasValue ? (long)epoch : 0,
-        });
+        };
     }
 
     public async ValueTask DisposeAsync()
@@ -323,6 +323,8 @@ internal sealed partial class RedisTier : IAsyncDisposable
     // Small enough that a page of reads in flight stays within the per-call budget of a loaded Redis.
     private const int ScanPage = 100;
 
+    private static readonly TimeSpan ScanReadTimeout = TimeSpan.FromSeconds(5);
+
     /// <summary>One pass over every session key; see <see cref="Scan"/>.</summary>
     internal sealed class RedisScan(RedisTier tier)
     {
@@ -362,9 +364,24 @@ internal sealed partial class RedisTier : IAsyncDisposable
 
         private async Task<List<SessionRecord>> ReadPageAsync(List<string> ids)
         {
-            var reads = await Task.WhenAll(ids.Select(tier.GetAsync));
+            var reads = await Task.WhenAll(ids.Select(ReadAsync));
             Skipped += reads.Count(read => !read.Available);
             return [.. reads.Where(read => read.Available && read.Record is not null).Select(read => read.Record!)];
+        }
+
+        // Not a request's read: a wait of its own (not the per-request budget, which a starting process's first
+        // calls can miss) and no part in the circuit.
+        private async Task<(bool Available, SessionRecord? Record)> ReadAsync(string id)
+        {
+            try
+            {
+                var fields = await tier.Connection!.GetDatabase().HashGetAllAsync(tier.Key(id)).WaitAsync(ScanReadTimeout);
+                return (true, Parse(id, fields));
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
+            {
+                return (false, null);
+            }
         }
     }
 

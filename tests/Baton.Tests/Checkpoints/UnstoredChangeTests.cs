@@ -13,37 +13,21 @@ namespace Baton.Tests.Checkpoints;
 [Trait("Category", "Functional")]
 public sealed class UnstoredChangeTests : IAsyncLifetime
 {
-    private readonly RedisServer _redis = new();
-    private readonly List<TestBackend> _backends = [];
+    private readonly RedisAndBackends _servers = new(2);
 
-    public async Task InitializeAsync()
-    {
-        await _redis.InitializeAsync();
-        for (var i = 1; i <= 2; i++)
-        {
-            _backends.Add(await TestBackend.StartAsync($"b{i}"));
-        }
-    }
+    public Task InitializeAsync() => _servers.InitializeAsync();
 
-    public async Task DisposeAsync()
-    {
-        foreach (var backend in _backends)
-        {
-            await backend.DisposeAsync();
-        }
-
-        await _redis.DisposeAsync();
-    }
+    public Task DisposeAsync() => _servers.DisposeAsync();
 
     [Fact]
     public async Task AChangeWhileTheJournalFailsAndRedisIsDown_Is503WithRetryAfter_AndItsAnswerIsWithheld()
     {
-        await using var gateway = await TestGateway.StartAsync(_backends, [$"--Baton:Redis={_redis.Configuration}", "--Baton:Journal:LockTimeout=00:00:01"]);
+        await using var gateway = await TestGateway.StartAsync(_servers.Backends, [$"--Baton:Redis={_servers.Redis.Configuration}", "--Baton:Journal:LockTimeout=00:00:01"]);
         await gateway.WaitForRedisAsync();
         using var client = gateway.NewClient();
         await client.IncrementAsync();
         var id = SessionCookies.SessionIdOf(client, gateway);
-        await _redis.KillAsync();
+        await _servers.Redis.KillAsync();
 
         // Another writer holds the journal's lock past the lock timeout: the commit fails, as on a failing disk.
         using (new JournalLock(gateway.JournalPath))
@@ -59,7 +43,7 @@ public sealed class UnstoredChangeTests : IAsyncLifetime
     [Fact]
     public async Task AChangeThatFindsTheJournalQueueFull_Is503EvenWithRedisUp_AndReachesNeitherTier()
     {
-        await using var gateway = await TestGateway.StartAsync(_backends, [$"--Baton:Redis={_redis.Configuration}", "--Baton:Journal:QueueLength=1"]);
+        await using var gateway = await TestGateway.StartAsync(_servers.Backends, [$"--Baton:Redis={_servers.Redis.Configuration}", "--Baton:Journal:QueueLength=1"]);
         await gateway.WaitForRedisAsync();
         var journal = gateway.Services.GetRequiredService<JournalTier>();
         var clients = Enumerable.Range(0, 3).Select(_ => gateway.NewClient()).ToList();
@@ -86,7 +70,7 @@ public sealed class UnstoredChangeTests : IAsyncLifetime
             }
 
             Assert.False(first.IsCompleted || second.IsCompleted, "changes waiting for the journal are not answered before it commits them");
-            Assert.Equal(1, StoredSessions.FromRedis(_redis.Database, ids[2])!.Version);
+            Assert.Equal(1, StoredSessions.FromRedis(_servers.Redis.Database, ids[2])!.Version);
 
             blocker.Dispose();
 
@@ -99,7 +83,7 @@ public sealed class UnstoredChangeTests : IAsyncLifetime
             // The refused change is not made anywhere: the retry is that session's second increment, in both tiers.
             Assert.Equal(2, (await clients[2].IncrementAsync()).Count);
             Assert.Equal(2, StoredSessions.FromJournal(gateway.JournalPath, ids[2])!.Int32("counter"));
-            Assert.Equal(2, StoredSessions.FromRedis(_redis.Database, ids[2])!.Int32("counter"));
+            Assert.Equal(2, StoredSessions.FromRedis(_servers.Redis.Database, ids[2])!.Int32("counter"));
         }
         finally
         {

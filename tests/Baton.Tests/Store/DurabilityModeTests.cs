@@ -17,34 +17,18 @@ namespace Baton.Tests.Store;
 public sealed class DurabilityModeTests : IAsyncLifetime
 {
     private const string RiskLoss = "--Baton:Checkpoints:Durability=RiskLossOnGatewayCrash";
-    private readonly RedisServer _redis = new();
-    private readonly List<TestBackend> _backends = [];
+    private readonly RedisAndBackends _servers = new(3);
 
-    public async Task InitializeAsync()
-    {
-        await _redis.InitializeAsync();
-        for (var i = 1; i <= 3; i++)
-        {
-            _backends.Add(await TestBackend.StartAsync($"b{i}"));
-        }
-    }
+    public Task InitializeAsync() => _servers.InitializeAsync();
 
-    public async Task DisposeAsync()
-    {
-        foreach (var backend in _backends)
-        {
-            await backend.DisposeAsync();
-        }
-
-        await _redis.DisposeAsync();
-    }
+    public Task DisposeAsync() => _servers.DisposeAsync();
 
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
     public async Task ChangesAnsweredBeforeTheJournalCommits_SurviveAGatewayCrash_UnlessRedisLosesItsDataToo_WhileNewSessionsDoNot(bool redisLost)
     {
-        var gateway = new GatewayProcess(_backends.Select(b => b.Address).ToList(), [$"--Baton:Redis={_redis.Configuration}", RiskLoss]);
+        var gateway = new GatewayProcess(_servers.Backends.Select(b => b.Address).ToList(), [$"--Baton:Redis={_servers.Redis.Configuration}", RiskLoss]);
         try
         {
             await gateway.StartAsync();
@@ -74,21 +58,19 @@ public sealed class DurabilityModeTests : IAsyncLifetime
                     Assert.Equal(1, (await client.IncrementAsync()).Count);
                 }
 
-                Assert.Equal(3, StoredSessions.FromRedis(_redis.Database, SessionIdOf(id))!.Version);
+                Assert.Equal(3, StoredSessions.FromRedis(_servers.Redis.Database, SessionIdOf(id))!.Version);
                 Assert.Equal(2, StoredSessions.FromJournal(gateway.JournalPath, SessionIdOf(id))!.Version);
                 await gateway.KillAsync();
             }
 
             if (redisLost)
             {
-                await _redis.KillAsync();
-                await _redis.StartAsync();
+                await _servers.Redis.KillAsync();
+                await _servers.Redis.StartAsync();
             }
 
             // The older session's backend is gone too, so its state comes from the store, not from that backend's memory.
-            var dead = _backends.Single(b => b.InstanceId == owner);
-            _backends.Remove(dead);
-            await dead.DisposeAsync();
+            await _servers.StopAsync(owner);
 
             await gateway.StartAsync();
             using var olderAgain = WithJar(older, gateway.Address);
@@ -121,13 +103,13 @@ public sealed class DurabilityModeTests : IAsyncLifetime
     [Fact]
     public async Task WithRedisDown_AChangeWaitsForTheJournal()
     {
-        await using var gateway = await TestGateway.StartAsync(_backends, [$"--Baton:Redis={_redis.Configuration}", RiskLoss]);
+        await using var gateway = await TestGateway.StartAsync(_servers.Backends, [$"--Baton:Redis={_servers.Redis.Configuration}", RiskLoss]);
         await gateway.WaitForRedisAsync();
         var journal = gateway.Services.GetRequiredService<JournalTier>();
         using var client = gateway.NewClient();
         await client.IncrementAsync();
         var id = SessionCookies.SessionIdOf(client, gateway);
-        await _redis.KillAsync();
+        await _servers.Redis.KillAsync();
 
         Task<HttpResponseMessage> change;
         using (new JournalLock(gateway.JournalPath))

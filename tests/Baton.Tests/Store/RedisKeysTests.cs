@@ -12,27 +12,11 @@ namespace Baton.Tests.Store;
 [Trait("Category", "Functional")]
 public sealed class RedisKeysTests : IAsyncLifetime
 {
-    private readonly RedisServer _redis = new();
-    private readonly List<TestBackend> _backends = [];
+    private readonly RedisAndBackends _servers = new(2);
 
-    public async Task InitializeAsync()
-    {
-        await _redis.InitializeAsync();
-        for (var i = 1; i <= 2; i++)
-        {
-            _backends.Add(await TestBackend.StartAsync($"b{i}"));
-        }
-    }
+    public Task InitializeAsync() => _servers.InitializeAsync();
 
-    public async Task DisposeAsync()
-    {
-        foreach (var backend in _backends)
-        {
-            await backend.DisposeAsync();
-        }
-
-        await _redis.DisposeAsync();
-    }
+    public Task DisposeAsync() => _servers.DisposeAsync();
 
     [Fact]
     public async Task EveryKey_CarriesThePrefix_AndLivesTheIdleTimeoutPastTheLastUse_WhichAReadRefreshes()
@@ -41,8 +25,8 @@ public sealed class RedisKeysTests : IAsyncLifetime
         // idle timeout (30 s) has passed since the last write of the session's last use.
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var gateway = await TestGateway.StartAsync(
-            _backends,
-            [$"--Baton:Redis={_redis.Configuration}", "--Baton:Store:RedisKeyPrefix=shop1:", "--Baton:Sessions:IdleTimeout=00:04:00", "--Baton:Sessions:PurgeInterval=00:01:00"],
+            _servers.Backends,
+            [$"--Baton:Redis={_servers.Redis.Configuration}", "--Baton:Store:RedisKeyPrefix=shop1:", "--Baton:Sessions:IdleTimeout=00:04:00", "--Baton:Sessions:PurgeInterval=00:01:00"],
             builder => builder.Services.AddSingleton<TimeProvider>(time));
         await gateway.WaitForRedisAsync();
         using var touchFailures = new InstrumentCounter(gateway, "baton.redis.unavailable", "baton.operation", "touch");
@@ -51,31 +35,31 @@ public sealed class RedisKeysTests : IAsyncLifetime
         var id = SessionCookies.SessionIdOf(client, gateway);
 
         var key = "shop1:s:" + id;
-        var stored = StoredSessions.FromRedis(_redis.Database, id, "shop1:");
+        var stored = StoredSessions.FromRedis(_servers.Redis.Database, id, "shop1:");
         Assert.Equal(1, stored?.Int32("counter"));
-        Assert.False(await _redis.Database.KeyExistsAsync("baton:s:" + id));
-        Assert.Empty(await _redis.Server.KeysAsync(pattern: "baton:*").ToListAsync());
-        var ttl = await _redis.Database.KeyTimeToLiveAsync(key);
+        Assert.False(await _servers.Redis.Database.KeyExistsAsync("baton:s:" + id));
+        Assert.Empty(await _servers.Redis.Server.KeysAsync(pattern: "baton:*").ToListAsync());
+        var ttl = await _servers.Redis.Database.KeyTimeToLiveAsync(key);
         Assert.InRange(ttl!.Value, TimeSpan.FromMinutes(5) - TimeSpan.FromSeconds(30), TimeSpan.FromMinutes(5));
 
         // The key is close to expiring; the session is read 31 s (virtual) later: its last use and TTL are refreshed.
-        await _redis.Database.KeyExpireAsync(key, TimeSpan.FromSeconds(20));
-        var usedAt = (long)await _redis.Database.HashGetAsync(key, "a");
+        await _servers.Redis.Database.KeyExpireAsync(key, TimeSpan.FromSeconds(20));
+        var usedAt = (long)await _servers.Redis.Database.HashGetAsync(key, "a");
         time.Advance(TimeSpan.FromSeconds(31));
         Assert.Equal(1, (await client.ReadCounterAsync()).Count);
 
         await Eventually.TrueAsync(
-            async () => await _redis.Database.KeyTimeToLiveAsync(key) > TimeSpan.FromMinutes(4),
+            async () => await _servers.Redis.Database.KeyTimeToLiveAsync(key) > TimeSpan.FromMinutes(4),
             TimeSpan.FromSeconds(10),
             "a read past the touch interval should refresh the key's TTL");
-        Assert.Equal(usedAt + 31_000, (long)await _redis.Database.HashGetAsync(key, "a"));
+        Assert.Equal(usedAt + 31_000, (long)await _servers.Redis.Database.HashGetAsync(key, "a"));
         Assert.Equal(0, touchFailures.Total);
     }
 
     [Fact]
     public async Task ARedisThatLostItsData_WithTheSameRunId_GetsEveryLiveSessionBack_WithVersionEpochOwnerAndTtl()
     {
-        await using var gateway = await TestGateway.StartAsync(_backends, [$"--Baton:Redis={_redis.Configuration}", "--Baton:Store:RedisKeyPrefix=shop2:", "--Baton:Store:RedisCheckInterval=00:00:00.200"]);
+        await using var gateway = await TestGateway.StartAsync(_servers.Backends, [$"--Baton:Redis={_servers.Redis.Configuration}", "--Baton:Store:RedisKeyPrefix=shop2:", "--Baton:Store:RedisCheckInterval=00:00:00.200"]);
         await gateway.WaitForRedisAsync();
         var clients = Enumerable.Range(0, 3).Select(_ => gateway.NewClient()).ToList();
         try
@@ -89,26 +73,26 @@ public sealed class RedisKeysTests : IAsyncLifetime
             }
 
             var ids = clients.Select(c => SessionCookies.SessionIdOf(c, gateway)).ToList();
-            var before = ids.Select(id => StoredSessions.FromRedis(_redis.Database, id, "shop2:")!).ToList();
-            await Eventually.TrueAsync(() => _redis.Database.KeyExistsAsync("shop2:marker"), TimeSpan.FromSeconds(10), "the first check should mark Redis");
-            var runId = await _redis.RunIdAsync();
+            var before = ids.Select(id => StoredSessions.FromRedis(_servers.Redis.Database, id, "shop2:")!).ToList();
+            await Eventually.TrueAsync(() => _servers.Redis.Database.KeyExistsAsync("shop2:marker"), TimeSpan.FromSeconds(10), "the first check should mark Redis");
+            var runId = await _servers.Redis.RunIdAsync();
 
-            await _redis.Database.ExecuteAsync("FLUSHALL");
-            Assert.Empty(await _redis.Server.KeysAsync(pattern: "*").ToListAsync());
+            await _servers.Redis.Database.ExecuteAsync("FLUSHALL");
+            Assert.Empty(await _servers.Redis.Server.KeysAsync(pattern: "*").ToListAsync());
 
             await Eventually.TrueAsync(
-                async () => await _redis.Database.KeyExistsAsync("shop2:marker") && ids.All(id => StoredSessions.FromRedis(_redis.Database, id, "shop2:") is not null),
+                async () => await _servers.Redis.Database.KeyExistsAsync("shop2:marker") && ids.All(id => StoredSessions.FromRedis(_servers.Redis.Database, id, "shop2:") is not null),
                 TimeSpan.FromSeconds(15),
                 "every live session should be written back and Redis marked again");
-            Assert.Equal(runId, await _redis.RunIdAsync());
+            Assert.Equal(runId, await _servers.Redis.RunIdAsync());
             for (var i = 0; i < ids.Count; i++)
             {
-                var after = StoredSessions.FromRedis(_redis.Database, ids[i], "shop2:")!;
+                var after = StoredSessions.FromRedis(_servers.Redis.Database, ids[i], "shop2:")!;
                 Assert.Equal(i + 1, after.Int32("counter"));
                 Assert.Equal(before[i].Version, after.Version);
                 Assert.Equal(before[i].Epoch, after.Epoch);
                 Assert.Equal(before[i].Owner, after.Owner);
-                Assert.NotNull(await _redis.Database.KeyTimeToLiveAsync("shop2:s:" + ids[i]));
+                Assert.NotNull(await _servers.Redis.Database.KeyTimeToLiveAsync("shop2:s:" + ids[i]));
             }
         }
         finally

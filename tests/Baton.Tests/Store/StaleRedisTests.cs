@@ -11,27 +11,11 @@ namespace Baton.Tests.Store;
 [Trait("Category", "Functional")]
 public sealed class StaleRedisTests : IAsyncLifetime
 {
-    private readonly RedisServer _redis = new();
-    private readonly List<TestBackend> _backends = [];
+    private readonly RedisAndBackends _servers = new(3);
 
-    public async Task InitializeAsync()
-    {
-        await _redis.InitializeAsync();
-        for (var i = 1; i <= 3; i++)
-        {
-            _backends.Add(await TestBackend.StartAsync($"b{i}"));
-        }
-    }
+    public Task InitializeAsync() => _servers.InitializeAsync();
 
-    public async Task DisposeAsync()
-    {
-        foreach (var backend in _backends)
-        {
-            await backend.DisposeAsync();
-        }
-
-        await _redis.DisposeAsync();
-    }
+    public Task DisposeAsync() => _servers.DisposeAsync();
 
     [Fact]
     public async Task ARestoreWhileRedisHoldsAnOlderVersion_RestoresTheJournalsNewest()
@@ -43,12 +27,12 @@ public sealed class StaleRedisTests : IAsyncLifetime
         await client.IncrementAsync();
         var id = SessionCookies.SessionIdOf(client, gateway);
         var key = "baton:s:" + id;
-        var second = await _redis.Database.HashGetAsync(key, "s");
+        var second = await _servers.Redis.Database.HashGetAsync(key, "s");
         var owner = (await client.IncrementAsync()).Instance;
 
         // Redis missed the third change.
-        await _redis.Database.HashSetAsync(key, [new HashEntry("v", 2), new HashEntry("s", second)]);
-        await StopAsync(owner);
+        await _servers.Redis.Database.HashSetAsync(key, [new HashEntry("v", 2), new HashEntry("s", second)]);
+        await _servers.StopAsync(owner);
 
         var answer = await client.IncrementAsync();
         Assert.Equal(4, answer.Count);
@@ -72,17 +56,17 @@ public sealed class StaleRedisTests : IAsyncLifetime
     public async Task ARefill_ReplacesARedisCopyOfAnOlderEpoch_WithTheJournals()
     {
         await using var gateway = await StartGatewayAsync("00:00:00.200");
-        await Eventually.TrueAsync(() => _redis.Database.KeyExistsAsync("baton:marker"), TimeSpan.FromSeconds(10), "the first check should mark Redis");
+        await Eventually.TrueAsync(() => _servers.Redis.Database.KeyExistsAsync("baton:marker"), TimeSpan.FromSeconds(10), "the first check should mark Redis");
         var (client, id) = await MovedSessionWithAForgedOldEpochCopyAsync(gateway, stopNewOwner: false);
         using (client)
         {
             // Redis lost its data (the marker is gone) but kept the forged copy: the refill writes the journal's over it.
-            await _redis.Database.KeyDeleteAsync("baton:marker");
+            await _servers.Redis.Database.KeyDeleteAsync("baton:marker");
             await Eventually.TrueAsync(
-                () => StoredSessions.FromRedis(_redis.Database, id)?.Epoch == 1,
+                () => StoredSessions.FromRedis(_servers.Redis.Database, id)?.Epoch == 1,
                 TimeSpan.FromSeconds(15),
                 "the refill should replace the older epoch's copy");
-            var stored = StoredSessions.FromRedis(_redis.Database, id)!;
+            var stored = StoredSessions.FromRedis(_servers.Redis.Database, id)!;
             Assert.Equal(3, stored.Version);
             Assert.Equal(3, stored.Int32("counter"));
             Assert.Equal(StoredSessions.FromJournal(gateway.JournalPath, id)!.Owner, stored.Owner);
@@ -93,10 +77,10 @@ public sealed class StaleRedisTests : IAsyncLifetime
     public async Task ASessionTheJournalNoLongerHolds_IsNotTakenBackFromRedisByAStartingGateway()
     {
         var journal = Path.Combine(TestPaths.NewFolder("ended"), "journal.db");
-        string[] args = [$"--Baton:Redis={_redis.Configuration}", $"--Baton:JournalPath={journal}"];
+        string[] args = [$"--Baton:Redis={_servers.Redis.Configuration}", $"--Baton:JournalPath={journal}"];
         var jar = new System.Net.CookieContainer();
         string id;
-        await using (var gateway = await StartAndWaitAsync(TestGateway.StartAsync(_backends, args)))
+        await using (var gateway = await StartAndWaitAsync(TestGateway.StartAsync(_servers.Backends, args)))
         {
             using var client = gateway.ClientWithJar(jar);
             await client.IncrementAsync();
@@ -113,8 +97,8 @@ public sealed class StaleRedisTests : IAsyncLifetime
             Assert.Equal(1, delete.ExecuteNonQuery());
         }
 
-        Assert.NotNull(StoredSessions.FromRedis(_redis.Database, id));
-        await using var restarted = await StartAndWaitAsync(TestGateway.StartAsync(_backends, args));
+        Assert.NotNull(StoredSessions.FromRedis(_servers.Redis.Database, id));
+        await using var restarted = await StartAndWaitAsync(TestGateway.StartAsync(_servers.Backends, args));
         using var again = restarted.ClientWithJar(jar);
 
         Assert.Equal(1, (await again.IncrementAsync()).Count);
@@ -137,20 +121,20 @@ public sealed class StaleRedisTests : IAsyncLifetime
                 await other.IncrementAsync();
             }
 
-            var otherState = await _redis.Database.HashGetAsync("baton:s:" + SessionCookies.SessionIdOf(other, gateway), "s");
+            var otherState = await _servers.Redis.Database.HashGetAsync("baton:s:" + SessionCookies.SessionIdOf(other, gateway), "s");
             var client = gateway.NewClient();
             await client.IncrementAsync();
             var firstOwner = (await client.IncrementAsync()).Instance;
-            await StopAsync(firstOwner);
+            await _servers.StopAsync(firstOwner);
             var moved = await client.IncrementAsync();
             Assert.Equal(3, moved.Count);
             var id = SessionCookies.SessionIdOf(client, gateway);
             Assert.Equal(1, StoredSessions.FromJournal(gateway.JournalPath, id)!.Epoch);
 
-            await _redis.Database.HashSetAsync("baton:s:" + id, [new HashEntry("v", 9), new HashEntry("e", 0), new HashEntry("s", otherState)]);
+            await _servers.Redis.Database.HashSetAsync("baton:s:" + id, [new HashEntry("v", 9), new HashEntry("e", 0), new HashEntry("s", otherState)]);
             if (stopNewOwner)
             {
-                await StopAsync(moved.Instance);
+                await _servers.StopAsync(moved.Instance);
             }
 
             return (client, id);
@@ -158,19 +142,12 @@ public sealed class StaleRedisTests : IAsyncLifetime
     }
 
     private Task<TestGateway> StartGatewayAsync(string checkInterval)
-        => StartAndWaitAsync(TestGateway.StartAsync(_backends, [$"--Baton:Redis={_redis.Configuration}", $"--Baton:Store:RedisCheckInterval={checkInterval}"]));
+        => StartAndWaitAsync(TestGateway.StartAsync(_servers.Backends, [$"--Baton:Redis={_servers.Redis.Configuration}", $"--Baton:Store:RedisCheckInterval={checkInterval}"]));
 
     private static async Task<TestGateway> StartAndWaitAsync(Task<TestGateway> starting)
     {
         var gateway = await starting;
         await gateway.WaitForRedisAsync();
         return gateway;
-    }
-
-    private async Task StopAsync(string instance)
-    {
-        var backend = _backends.Single(b => b.InstanceId == instance);
-        _backends.Remove(backend);
-        await backend.DisposeAsync();
     }
 }
