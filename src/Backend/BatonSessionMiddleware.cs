@@ -160,36 +160,24 @@ internal sealed class BatonSessionMiddleware(
             state = SessionStateCodec.Encode(data);
             if (state.Length > scope.MaxStateBytes)
             {
-                session.Discard();
-                ReleaseLock(scope);
                 metrics.ChangeOversized();
                 Log.OversizedChangeRolledBack(logger, Ids.LogHash(scope.Key), state.Length, scope.MaxStateBytes);
-                var reason = Encoding.UTF8.GetBytes(FormattableString.Invariant(
+                return RollBack(scope, response, StatusCodes.Status413PayloadTooLarge, FormattableString.Invariant(
                     $"The session state would be {state.Length} bytes, over its limit of {scope.MaxStateBytes}; the change was not saved and the session is as it was."));
-                Refusal.Prepare(response, StatusCodes.Status413PayloadTooLarge, reason.Length);
-                return ValueTask.FromResult(StartDecision.Replace(reason));
             }
 
             if (!store.TryAdopt(scope.Key, entry))
             {
-                session.Discard();
-                ReleaseLock(scope);
                 metrics.Refused("memory_full");
                 Log.RequestRefused(logger, "memory_full", $"session {Ids.LogHash(scope.Key)}: a new session's first change, with Baton:Backend:MaxSessions held; the change was rolled back");
-                var noRoom = Encoding.UTF8.GetBytes("This backend holds its most sessions (Baton:Backend:MaxSessions); the change was not saved. Retry shortly.");
-                Refusal.Prepare(response, StatusCodes.Status503ServiceUnavailable, noRoom.Length);
-                return ValueTask.FromResult(StartDecision.Replace(noRoom));
+                return RollBack(scope, response, StatusCodes.Status503ServiceUnavailable, "This backend holds its most sessions (Baton:Backend:MaxSessions); the change was not saved. Retry shortly.");
             }
 
             if (!store.TryResize(entry, state.Length))
             {
-                session.Discard();
-                ReleaseLock(scope);
                 metrics.Refused("state_memory_full");
                 Log.RequestRefused(logger, "state_memory_full", $"session {Ids.LogHash(scope.Key)}: {state.Length} bytes of state would pass Baton:Backend:MaxTotalStateBytes; the change was rolled back");
-                var full = Encoding.UTF8.GetBytes("This backend holds its most session state (Baton:Backend:MaxTotalStateBytes); the change was not saved and the session is as it was. Retry shortly.");
-                Refusal.Prepare(response, StatusCodes.Status503ServiceUnavailable, full.Length);
-                return ValueTask.FromResult(StartDecision.Replace(full));
+                return RollBack(scope, response, StatusCodes.Status503ServiceUnavailable, "This backend holds its most session state (Baton:Backend:MaxTotalStateBytes); the change was not saved and the session is as it was. Retry shortly.");
             }
 
             entry.Commit(data);
@@ -232,6 +220,16 @@ internal sealed class BatonSessionMiddleware(
 
         metrics.CheckpointSent(state.Length);
         return ValueTask.FromResult(StartDecision.Proceed(state));
+    }
+
+    // A change refused before the response's first byte: rolled back, and the app's answer replaced by the reason.
+    private static ValueTask<StartDecision> RollBack(RequestScope scope, HttpResponse response, int status, string reason)
+    {
+        scope.Session!.Discard();
+        ReleaseLock(scope);
+        var body = Encoding.UTF8.GetBytes(reason);
+        Refusal.Prepare(response, status, body.Length);
+        return ValueTask.FromResult(StartDecision.Replace(body));
     }
 
     /// <summary>A change made after the response started: committed now, it rides with the session's next response.</summary>

@@ -15,13 +15,9 @@ namespace Baton.Gateway.Store;
 /// </summary>
 internal sealed partial class RedisTier : IAsyncDisposable
 {
-    private const string SaveScript = """
-        local held = redis.call('HMGET', KEYS[1], 'v', 'e')
-        if tonumber(held[2] or '0') > tonumber(ARGV[7]) then return 2 end
-        if tonumber(held[1] or '-1') >= tonumber(ARGV[1]) then
-            if tonumber(held[2] or '0') < tonumber(ARGV[7]) then return 3 end
-            return 0
-        end
+    // Writes the whole record and its TTL (the tail of the save and refill scripts, after their checks).
+    private const string WriteRecord = """
+
         if ARGV[3] ~= '' then
             redis.call('HSET', KEYS[1], 'v', ARGV[1], 's', ARGV[2], 'u', ARGV[4], 'a', ARGV[5], 'e', ARGV[7], 'o', ARGV[3])
         else
@@ -31,6 +27,15 @@ internal sealed partial class RedisTier : IAsyncDisposable
         return 1
         """;
 
+    private const string SaveScript = """
+        local held = redis.call('HMGET', KEYS[1], 'v', 'e')
+        if tonumber(held[2] or '0') > tonumber(ARGV[7]) then return 2 end
+        if tonumber(held[1] or '-1') >= tonumber(ARGV[1]) then
+            if tonumber(held[2] or '0') < tonumber(ARGV[7]) then return 3 end
+            return 0
+        end
+        """ + WriteRecord;
+
     // A refill from the journal, which is authoritative: it wins over a Redis record of an older epoch (one that
     // missed a move, or took a change the journal fenced) and over an older version of the same epoch.
     private const string RefillScript = """
@@ -39,14 +44,7 @@ internal sealed partial class RedisTier : IAsyncDisposable
         if held[1] and epoch > tonumber(ARGV[7]) then return 0 end
         if epoch == tonumber(ARGV[7]) and tonumber(held[1] or '-1') >= tonumber(ARGV[1]) then return 0 end
         redis.call('DEL', KEYS[1])
-        if ARGV[3] ~= '' then
-            redis.call('HSET', KEYS[1], 'v', ARGV[1], 's', ARGV[2], 'u', ARGV[4], 'a', ARGV[5], 'e', ARGV[7], 'o', ARGV[3])
-        else
-            redis.call('HSET', KEYS[1], 'v', ARGV[1], 's', ARGV[2], 'u', ARGV[4], 'a', ARGV[5], 'e', ARGV[7])
-        end
-        redis.call('PEXPIRE', KEYS[1], ARGV[6])
-        return 1
-        """;
+        """ + WriteRecord;
 
     private const string PinScript = """
         redis.call('HSETNX', KEYS[1], 'v', '0')
@@ -161,16 +159,14 @@ internal sealed partial class RedisTier : IAsyncDisposable
     /// <summary>Stored, Stale, Fenced, Diverged, or null when Redis is not configured, down, or over budget.</summary>
     public async Task<SaveOutcome?> SaveAsync(SessionRecord record)
     {
-        var (ok, result) = await CallAsync("save", db => db.ScriptEvaluateAsync(SaveScript, [Key(record.SessionId)],
-            [record.Version, record.State, record.Owner ?? string.Empty, record.UpdatedAt, record.LastAccess, _ttlMilliseconds, record.Epoch]));
+        var (ok, result) = await CallAsync("save", db => db.ScriptEvaluateAsync(SaveScript, [Key(record.SessionId)], RecordArguments(record)));
         return ok ? (long)result switch { 1 => SaveOutcome.Stored, 2 => SaveOutcome.Fenced, 3 => SaveOutcome.Diverged, _ => SaveOutcome.Stale } : null;
     }
 
     /// <summary>Writes the journal's record of a session unless Redis holds it or a newer one; true when written, null when unavailable.</summary>
     public async Task<bool?> RefillAsync(SessionRecord record)
     {
-        var (ok, result) = await CallAsync("refill", db => db.ScriptEvaluateAsync(RefillScript, [Key(record.SessionId)],
-            [record.Version, record.State, record.Owner ?? string.Empty, record.UpdatedAt, record.LastAccess, _ttlMilliseconds, record.Epoch]));
+        var (ok, result) = await CallAsync("refill", db => db.ScriptEvaluateAsync(RefillScript, [Key(record.SessionId)], RecordArguments(record)));
         return ok ? (long)result == 1 : null;
     }
 
@@ -319,6 +315,10 @@ internal sealed partial class RedisTier : IAsyncDisposable
     }
 
     private string Key(string sessionId) => _prefix + sessionId;
+
+    // ARGV of the save and refill scripts (see WriteRecord).
+    private RedisValue[] RecordArguments(SessionRecord record)
+        => [record.Version, record.State, record.Owner ?? string.Empty, record.UpdatedAt, record.LastAccess, _ttlMilliseconds, record.Epoch];
 
     // Small enough that a page of reads in flight stays within the per-call budget of a loaded Redis.
     private const int ScanPage = 100;

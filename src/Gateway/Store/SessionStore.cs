@@ -45,7 +45,7 @@ internal sealed class SessionStore(
         var toRedis = redis.SaveAsync(record);
         if (_durability == DurabilityMode.RiskLossOnGatewayCrash && redis.IsCurrent && await toRedis is { } fast)
         {
-            Observe(DropFencedAsync(toJournal, fast, record.SessionId), "checkpoint");
+            Observe(DropDisagreeingAfterAsync(toJournal, fast, record.SessionId), "checkpoint");
             return fast;
         }
 
@@ -73,19 +73,20 @@ internal sealed class SessionStore(
         }
         else if (cached is { } held)
         {
-            await DropFencedAsync(Task.FromResult(outcome), held, record.SessionId);
+            DropIfDisagreeing(outcome, held, record.SessionId);
         }
 
         return outcome;
     }
 
-    // Redis missed the session's move (it was down then) and took the old owner's change: drop it, so reads go to
-    // the journal until the key is written again.
-    private async Task DropFencedAsync(Task<SaveOutcome> toJournal, SaveOutcome cached, string sessionId)
+    private async Task DropDisagreeingAfterAsync(Task<SaveOutcome> toJournal, SaveOutcome cached, string sessionId)
+        => DropIfDisagreeing(await toJournal, cached, sessionId);
+
+    // The tiers disagreeing about the line of changes (one stored, the other fenced or diverged): Redis missed a move
+    // (it was down then) and holds another epoch's copy than the journal, which is authoritative. Drop Redis's, so
+    // reads go to the journal until the key is written again.
+    private void DropIfDisagreeing(SaveOutcome journaled, SaveOutcome cached, string sessionId)
     {
-        // Either tier disagreeing about the line of changes (one stored, the other fenced or diverged): Redis holds
-        // another epoch's copy than the journal, which is authoritative; drop Redis's.
-        var journaled = await toJournal;
         if ((journaled is SaveOutcome.Fenced or SaveOutcome.Diverged && cached == SaveOutcome.Stored)
             || (journaled == SaveOutcome.Stored && cached is SaveOutcome.Fenced or SaveOutcome.Diverged))
         {

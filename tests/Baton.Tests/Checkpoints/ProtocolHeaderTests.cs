@@ -14,39 +14,23 @@ public sealed class ProtocolHeaderTests : IAsyncLifetime
         "Baton-Checkpoint", "baton_checkpoint", "Baton-Restore", "Baton-Incarnation", "Baton-Stale", "bAtOn-Anything",
     ];
 
-    private readonly List<TestBackend> _backends = [];
-    private TestGateway _gateway = null!;
+    private readonly LibraryCluster _cluster = new();
 
-    public async Task InitializeAsync()
-    {
-        for (var i = 1; i <= 3; i++)
-        {
-            _backends.Add(await LibraryApp.StartAsync($"b{i}"));
-        }
+    public Task InitializeAsync() => _cluster.InitializeAsync();
 
-        _gateway = await TestGateway.StartAsync(_backends);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _gateway.DisposeAsync();
-        foreach (var backend in _backends)
-        {
-            await backend.DisposeAsync();
-        }
-    }
+    public Task DisposeAsync() => _cluster.DisposeAsync();
 
     [Fact]
     public async Task ClientSendingProtocolHeadersInEverySpelling_ChangesNoSession_AndGetsNo5xx()
     {
-        using var victim = _gateway.NewClient();
+        using var victim = _cluster.Gateway.NewClient();
         await victim.PostAsync(new Uri("/inc", UriKind.Relative), null);
-        var victimId = SessionCookies.SessionIdOf(victim, _gateway);
+        var victimId = SessionCookies.SessionIdOf(victim, _cluster.Gateway);
 
         // A correctly signed grant for the victim's session: valid protocol, but from a client.
         var keys = new ProtocolKeys(TestGateway.Secret);
         var forgedGrant = new SessionGrant(victimId, 0, 0, 60_000, 1_000_000, ProtocolTime.Now(TimeProvider.System)).Format(keys);
-        using var attacker = _gateway.NewClient();
+        using var attacker = _cluster.Gateway.NewClient();
         foreach (var name in Spellings)
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, "/inc");
@@ -69,7 +53,7 @@ public sealed class ProtocolHeaderTests : IAsyncLifetime
     [InlineData("POST", "/late", 200)]
     public async Task NoProtocolHeaderReachesAClient_WhateverTheStatus(string method, string path, int status)
     {
-        using var client = _gateway.NewClient();
+        using var client = _cluster.Gateway.NewClient();
         await client.PostAsync(new Uri("/inc", UriKind.Relative), null);
 
         using var response = await client.SendAsync(new HttpRequestMessage(new HttpMethod(method), path));
@@ -82,38 +66,38 @@ public sealed class ProtocolHeaderTests : IAsyncLifetime
     [Fact]
     public async Task ACheckpointOnA500_IsStored_AndItsStateNeverReachesTheClient()
     {
-        using var client = _gateway.NewClient();
+        using var client = _cluster.Gateway.NewClient();
 
         using var failed = await client.PostAsync(new Uri("/fail", UriKind.Relative), null);
         var body = await failed.Content.ReadAsStringAsync();
 
         Assert.Equal(HttpStatusCode.InternalServerError, failed.StatusCode);
         Assert.StartsWith("{", body, StringComparison.Ordinal);
-        Assert.Equal(1, StoredSessions.FromJournal(_gateway.JournalPath, SessionCookies.SessionIdOf(client, _gateway))!.Int32("n"));
+        Assert.Equal(1, StoredSessions.FromJournal(_cluster.Gateway.JournalPath, SessionCookies.SessionIdOf(client, _cluster.Gateway))!.Int32("n"));
         Assert.Equal("1/-", await client.GetStringAsync(new Uri("/read", UriKind.Relative)));
     }
 
     [Fact]
     public async Task AChangeMadeAfterTheResponseStarted_RidesWithTheSessionsNextResponse()
     {
-        using var client = _gateway.NewClient();
+        using var client = _cluster.Gateway.NewClient();
 
         using var streamed = await client.PostAsync(new Uri("/late", UriKind.Relative), null);
         Assert.Equal("streaming", await streamed.Content.ReadAsStringAsync());
-        var id = SessionCookies.SessionIdOf(client, _gateway);
-        Assert.Null(StoredSessions.FromJournal(_gateway.JournalPath, id)?.Values.GetValueOrDefault("late"));
+        var id = SessionCookies.SessionIdOf(client, _cluster.Gateway);
+        Assert.Null(StoredSessions.FromJournal(_cluster.Gateway.JournalPath, id)?.Values.GetValueOrDefault("late"));
 
         Assert.Equal("0/yes", await client.GetStringAsync(new Uri("/read", UriKind.Relative)));
-        var afterRead = StoredSessions.FromJournal(_gateway.JournalPath, id)!;
+        var afterRead = StoredSessions.FromJournal(_cluster.Gateway.JournalPath, id)!;
         Assert.Equal(1, afterRead.Version);
         Assert.Equal("yes"u8.ToArray(), afterRead.Values["late"]);
 
         // A response without a body cannot lead with state either: its change rides with the next one.
         using var noBody = await client.PostAsync(new Uri("/empty", UriKind.Relative), null);
         Assert.Equal(HttpStatusCode.NoContent, noBody.StatusCode);
-        Assert.Equal(1, StoredSessions.FromJournal(_gateway.JournalPath, id)!.Version);
+        Assert.Equal(1, StoredSessions.FromJournal(_cluster.Gateway.JournalPath, id)!.Version);
         Assert.Equal("1/yes", await client.GetStringAsync(new Uri("/read", UriKind.Relative)));
-        var afterSecondRead = StoredSessions.FromJournal(_gateway.JournalPath, id)!;
+        var afterSecondRead = StoredSessions.FromJournal(_cluster.Gateway.JournalPath, id)!;
         Assert.Equal(2, afterSecondRead.Version);
         Assert.Equal(1, afterSecondRead.Int32("n"));
     }

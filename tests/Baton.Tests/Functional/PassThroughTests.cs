@@ -15,40 +15,24 @@ namespace Baton.Tests.Functional;
 public sealed class PassThroughTests : IAsyncLifetime
 {
     private const int BigBytes = 5 * 1024 * 1024;
-    private readonly List<TestBackend> _backends = [];
-    private TestGateway _gateway = null!;
+    private readonly LibraryCluster _cluster = new();
 
-    public async Task InitializeAsync()
-    {
-        for (var i = 1; i <= 3; i++)
-        {
-            _backends.Add(await LibraryApp.StartAsync($"b{i}"));
-        }
+    public Task InitializeAsync() => _cluster.InitializeAsync();
 
-        _gateway = await TestGateway.StartAsync(_backends);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _gateway.DisposeAsync();
-        foreach (var backend in _backends)
-        {
-            await backend.DisposeAsync();
-        }
-    }
+    public Task DisposeAsync() => _cluster.DisposeAsync();
 
     [Fact]
     public async Task AHeadThatChangesTheSession_ArrivesWithTheAppsHeadersAndNoBody_AndItsChangeRidesWithTheNextResponse()
     {
-        using var deferred = new Deferred(_backends);
-        using var client = _gateway.NewClient();
+        using var deferred = new Deferred(_cluster.Backends);
+        using var client = _cluster.Gateway.NewClient();
         using (var get = await client.GetAsync(new Uri("/head", UriKind.Relative)))
         {
             Assert.Equal("1", await get.Content.ReadAsStringAsync());
         }
 
-        var id = SessionCookies.SessionIdOf(client, _gateway);
-        Assert.Equal(1, StoredSessions.FromJournal(_gateway.JournalPath, id)!.Version);
+        var id = SessionCookies.SessionIdOf(client, _cluster.Gateway);
+        Assert.Equal(1, StoredSessions.FromJournal(_cluster.Gateway.JournalPath, id)!.Version);
 
         using var head = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/head"));
 
@@ -57,11 +41,11 @@ public sealed class PassThroughTests : IAsyncLifetime
         Assert.Empty(await head.Content.ReadAsByteArrayAsync());
         Assert.DoesNotContain(head.Headers.Select(h => h.Key).Concat(head.Content.Headers.Select(h => h.Key)), ProtocolConstants.IsProtocolHeader);
         Assert.Equal(1, deferred.Total);
-        Assert.Equal(1, StoredSessions.FromJournal(_gateway.JournalPath, id)!.Version);
+        Assert.Equal(1, StoredSessions.FromJournal(_cluster.Gateway.JournalPath, id)!.Version);
 
         // The next response carries the HEAD's change to the gateway.
         Assert.Equal("2/-", await client.GetStringAsync(new Uri("/read", UriKind.Relative)));
-        var stored = StoredSessions.FromJournal(_gateway.JournalPath, id)!;
+        var stored = StoredSessions.FromJournal(_cluster.Gateway.JournalPath, id)!;
         Assert.Equal(2, stored.Version);
         Assert.Equal(2, stored.Int32("n"));
     }
@@ -75,10 +59,10 @@ public sealed class PassThroughTests : IAsyncLifetime
     [InlineData("after", true)]
     public async Task AResponseFarOverTheLibrarysBuffer_ArrivesByteExact_AndAChangeBeforeItsFirstByteIsStoredWithIt_OneAfterRidesWithTheNext(string change, bool length)
     {
-        using var deferred = new Deferred(_backends);
-        using var client = _gateway.NewClient();
+        using var deferred = new Deferred(_cluster.Backends);
+        using var client = _cluster.Gateway.NewClient();
         await client.PostAsync(new Uri("/inc", UriKind.Relative), content: null);
-        var id = SessionCookies.SessionIdOf(client, _gateway);
+        var id = SessionCookies.SessionIdOf(client, _cluster.Gateway);
 
         using var response = await client.GetAsync(new Uri($"/big?bytes={BigBytes}&change={change}&length={length}", UriKind.Relative), HttpCompletionOption.ResponseHeadersRead);
 
@@ -91,20 +75,20 @@ public sealed class PassThroughTests : IAsyncLifetime
         Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(LibraryApp.BigBody(BigBytes))), Convert.ToHexStringLower(SHA256.HashData(body)));
         Assert.DoesNotContain(response.Headers.Select(h => h.Key).Concat(response.Content.Headers.Select(h => h.Key)), ProtocolConstants.IsProtocolHeader);
 
-        var stored = StoredSessions.FromJournal(_gateway.JournalPath, id)!;
+        var stored = StoredSessions.FromJournal(_cluster.Gateway.JournalPath, id)!;
         Assert.Equal(change == "before" ? 2 : 1, stored.Version);
         Assert.Equal(change == "before" ? "before"u8.ToArray() : null, stored.Values.GetValueOrDefault("late"));
         Assert.Equal(change == "after" ? 1 : 0, deferred.Total);
 
         var expected = change == "none" ? "-" : change;
         Assert.Equal($"1/{expected}", await client.GetStringAsync(new Uri("/read", UriKind.Relative)));
-        Assert.Equal(change == "none" ? 1 : 2, StoredSessions.FromJournal(_gateway.JournalPath, id)!.Version);
+        Assert.Equal(change == "none" ? 1 : 2, StoredSessions.FromJournal(_cluster.Gateway.JournalPath, id)!.Version);
     }
 
     [Fact]
     public async Task TheAppsCookiesPassBothWays_WhileTheGatewaysSessionCookieInAnyCaseNeverReachesTheBackend()
     {
-        using var client = _gateway.NewRawClient();
+        using var client = _cluster.Gateway.NewRawClient();
         using var first = await client.GetAsync(new Uri("/cookies", UriKind.Relative));
         var issued = first.Headers.GetValues("Set-Cookie").ToList();
         Assert.Equal(string.Empty, await first.Content.ReadAsStringAsync());
