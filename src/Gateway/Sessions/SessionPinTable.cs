@@ -247,12 +247,22 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
     public void Rekey(SessionId id, SessionId renewed)
     {
-        _renamed[id] = (renewed, Now());
+        // Remembered for a change of the old id still being stored: a kept session's only (an anonymous one has none
+        // stored), and never more than MaxSessions of them, so logins in a loop cannot grow the gateway's memory. One
+        // not remembered makes such a late change "renewed or ended", never lost silently.
+        if (_entries.TryGetValue(id, out var current) && current.IsKept && _renamed.Count < _maxSessions)
+        {
+            _renamed[id] = (renewed, Now());
+        }
+
         if (_entries.TryRemove(id, out var entry) && !entry.IsGone && _entries.TryAdd(renewed, entry) && !entry.IsKept)
         {
             _anonymousOrder.Enqueue((renewed, entry));
         }
     }
+
+    /// <summary>Rotations remembered (see <see cref="Rekey"/>).</summary>
+    internal int RenamedCount => _renamed.Count;
 
     public SessionId? RenamedTo(SessionId id) => _renamed.TryGetValue(id, out var renamed) ? renamed.Renewed : null;
 

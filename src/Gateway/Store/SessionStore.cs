@@ -82,13 +82,14 @@ internal sealed class SessionStore(
     private async Task DropDisagreeingAfterAsync(Task<SaveOutcome> toJournal, SaveOutcome cached, string sessionId)
         => DropIfDisagreeing(await toJournal, cached, sessionId);
 
-    // The tiers disagreeing about the line of changes (one stored, the other fenced or diverged): Redis missed a move
-    // (it was down then) and holds another epoch's copy than the journal, which is authoritative. Drop Redis's, so
-    // reads go to the journal until the key is written again.
+    // The tiers disagreeing about the line of changes: the journal fenced what Redis stored (Redis missed a move), or
+    // stored what Redis holds from an older epoch (an old owner's change Redis took). Drop Redis's copy, so reads go
+    // to the journal until the key is written again. Redis fencing what the journal stored is left alone: only a
+    // move (a pin) raises Redis's epoch, so Redis is ahead there — a move the journal missed.
     private void DropIfDisagreeing(SaveOutcome journaled, SaveOutcome cached, string sessionId)
     {
         if ((journaled is SaveOutcome.Fenced or SaveOutcome.Diverged && cached == SaveOutcome.Stored)
-            || (journaled == SaveOutcome.Stored && cached is SaveOutcome.Fenced or SaveOutcome.Diverged))
+            || (journaled == SaveOutcome.Stored && cached == SaveOutcome.Diverged))
         {
             Observe(redis.DeleteAsync(sessionId), "delete");
         }
@@ -212,9 +213,18 @@ internal sealed class SessionStore(
                     continue;
                 }
 
+                // A later epoch moves the pin (owner and epoch); only a later version replaces the state. A placeholder
+                // a move left on an emptied Redis (version 0 in the new epoch) moves the pin and keeps the journal's state.
                 await WriteBoundedAsync(journal.PinAsync(record));
-                await WriteBoundedAsync(journal.SaveAsync(record));
-                known[record.SessionId] = new StoredPin(record.SessionId, record.Version, record.Owner, record.Epoch, record.LastAccess, record.State.Length);
+                var takesState = held is null || record.Version > held.Version;
+                if (takesState)
+                {
+                    await WriteBoundedAsync(journal.SaveAsync(record));
+                }
+
+                known[record.SessionId] = takesState
+                    ? new StoredPin(record.SessionId, record.Version, record.Owner, record.Epoch, record.LastAccess, record.State.Length)
+                    : held! with { Owner = record.Owner, Epoch = record.Epoch, LastAccess = Math.Max(held.LastAccess, record.LastAccess) };
                 caughtUp++;
             }
 

@@ -106,6 +106,41 @@ public sealed class StaleRedisTests : IAsyncLifetime
         Assert.Null(StoredSessions.FromJournal(journal, id));
     }
 
+    [Fact]
+    public async Task APlaceholderAMoveLeftInAnEmptiedRedis_MovesThePinAtStartup_ButNeverReplacesTheJournalsState()
+    {
+        var journal = Path.Combine(TestPaths.NewFolder("placeholder"), "journal.db");
+        string[] args = [$"--Baton:Redis={_servers.Redis.Configuration}", $"--Baton:JournalPath={journal}"];
+        var jar = new System.Net.CookieContainer();
+        string id;
+        string owner;
+        await using (var gateway = await StartAndWaitAsync(TestGateway.StartAsync(_servers.Backends, args)))
+        {
+            using var client = gateway.ClientWithJar(jar);
+            await client.IncrementAsync();
+            await client.IncrementAsync();
+            owner = (await client.IncrementAsync()).Instance;
+            id = SessionCookies.SessionIdOf(client, gateway);
+        }
+
+        // Redis lost the key, then took a move's pin alone (the journal stalled): version 0, nothing, in epoch 1.
+        var other = _servers.Backends.First(b => b.InstanceId != owner).InstanceId;
+        var key = "baton:s:" + id;
+        await _servers.Redis.Database.KeyDeleteAsync(key);
+        await _servers.Redis.Database.HashSetAsync(key, [new HashEntry("v", 0), new HashEntry("s", ""), new HashEntry("e", 1), new HashEntry("o", other), new HashEntry("u", 0), new HashEntry("a", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())]);
+
+        await using var restarted = await StartAndWaitAsync(TestGateway.StartAsync(_servers.Backends, args));
+        var caughtUp = StoredSessions.FromJournal(journal, id)!;
+        Assert.Equal((3, 1, other), (caughtUp.Version, caughtUp.Epoch, caughtUp.Owner));
+        using var again = restarted.ClientWithJar(jar);
+
+        var answer = await again.IncrementAsync();
+
+        Assert.Equal(4, answer.Count);
+        Assert.Equal(other, answer.Instance);
+        Assert.Equal(4, StoredSessions.FromJournal(journal, id)!.Int32("counter"));
+    }
+
     /// <summary>
     /// A session changed twice on one backend, moved (epoch 1) by that backend's death and changed on the next;
     /// then Redis is given a copy of epoch 0 at version 9 holding another session's counter (5): what Redis would
