@@ -1,4 +1,5 @@
 using Baton.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 using StackExchange.Redis;
 
 namespace Baton.Tests.Store;
@@ -139,6 +140,29 @@ public sealed class StaleRedisTests : IAsyncLifetime
         Assert.Equal(4, answer.Count);
         Assert.Equal(other, answer.Instance);
         Assert.Equal(4, StoredSessions.FromJournal(journal, id)!.Int32("counter"));
+    }
+
+    [Fact]
+    public async Task ACheckpointRedisFencesButTheJournalStores_LeavesRedisCopyAlone_ForRedisSawAMoveTheJournalMissed()
+    {
+        await using var gateway = await StartGatewayAsync("00:10:00");
+        using var client = gateway.NewClient();
+        await client.IncrementAsync();
+        var id = SessionCookies.SessionIdOf(client, gateway);
+        var key = "baton:s:" + id;
+
+        // Redis holds the session in epoch 1 (a move it took alone); the journal still in epoch 0.
+        await _servers.Redis.Database.HashSetAsync(key, "e", 1);
+        var store = gateway.Services.GetRequiredService<Baton.Gateway.Store.SessionStore>();
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+        var outcome = await store.SaveCheckpointAsync(new Baton.Gateway.Store.SessionRecord(id, 2, [1, 2], "b1", now, now) { Epoch = 0 });
+
+        // A read on the gateway's own Redis connection comes after any delete the save sent on it.
+        Assert.Equal(Baton.Gateway.Store.SaveOutcome.Stored, outcome);
+        var (available, held) = await store.Redis.GetAsync(id);
+        Assert.True(available);
+        Assert.Equal(1, held?.Epoch);
     }
 
     /// <summary>
