@@ -25,11 +25,11 @@ trap cleanup EXIT INT TERM
 # Both sides use the documented development secret.
 export ASPNETCORE_ENVIRONMENT=Development
 mkdir -p .demo
-store_args=(--Baton:JournalPath="$root/.demo/journal.db")
+store_args=(--Baton:Journal:Path="$root/.demo/journal.db")
 if command -v redis-server >/dev/null && ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
   redis-server "$root/config/redis.conf" --dir "$root/.demo" >"$root/.demo/redis.log" 2>&1 &
   pids+=($!)
-  store_args+=(--Baton:Redis=127.0.0.1:6379)
+  store_args+=(--Baton:Store:Redis=127.0.0.1:6379)
   store="Redis 127.0.0.1:6379 + journal .demo/journal.db"
 else
   store="journal .demo/journal.db (no redis-server started)"

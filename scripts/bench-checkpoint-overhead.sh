@@ -39,7 +39,7 @@ start_stack() { # name gatewayPort backendBase mode policy [extra gateway args..
     pids+=($!)
     backend_pids[$name]="${backend_pids[$name]:-} $!"
   done
-  dotnet "$gateway" --urls "http://127.0.0.1:$port" --Baton:Secret="$secret" --Baton:JournalPath="${JOURNAL_DIR:-$work/journal}/$name.db" \
+  dotnet "$gateway" --urls "http://127.0.0.1:$port" --Baton:Secret="$secret" --Baton:Journal:Path="${JOURNAL_DIR:-$work/journal}/$name.db" \
     --ReverseProxy:Clusters:demo:SessionAffinity:Policy="$policy" \
     $(for i in 1 2 3; do echo "--ReverseProxy:Clusters:demo:Destinations:b$i:Address=http://127.0.0.1:$((base + i))"; done) \
     "${quiet[@]}" "$@" >"$work/$name-gateway.log" 2>&1 &
@@ -69,7 +69,7 @@ LUA
 }
 
 # BATON_ARGS adds gateway settings to the Baton stack, e.g. BATON_ARGS="--Baton:Journal:Synchronous=Normal".
-start_stack baton 6480 6480 Baton Baton --Baton:Redis=127.0.0.1:6479 ${BATON_ARGS:-}
+start_stack baton 6480 6480 Baton Baton --Baton:Store:Redis=127.0.0.1:6479 ${BATON_ARGS:-}
 start_stack yarp 6580 6580 Memory HashCookie
 
 ticks() { # pids... -> CPU clock ticks (user + system) used so far

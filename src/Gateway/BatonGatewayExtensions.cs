@@ -47,12 +47,7 @@ internal static class BatonGatewayExtensions
         AddTelemetry(builder);
 
         services.AddSingleton(sp => new ProtocolKeys(sp.GetRequiredService<IOptions<BatonOptions>>().Value.Secret!));
-        services.AddSingleton<JournalTier>();
-        services.AddSingleton<RedisTier>();
-        services.AddSingleton<SessionStore>();
-        services.AddSingleton<IPinPersistence>(sp => sp.GetRequiredService<SessionStore>());
-        services.AddHostedService<JournalMaintenance>();
-        services.AddHostedService<RedisRefill>();
+        AddStore(services);
 
         services.AddSingleton<DestinationIncarnations>();
         services.AddSingleton<DrainRegistry>();
@@ -79,6 +74,26 @@ internal static class BatonGatewayExtensions
         services.AddHostedService<ShutdownDelay>();
         services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(30));
         return builder;
+    }
+
+    // The tiers start (open, connect) as hosted services before anything that reads them, and stop after.
+    private static void AddStore(IServiceCollection services)
+    {
+        services.AddSingleton<IJournalEngine, SqliteJournal>();
+        services.AddSingleton<JournalTier>();
+        services.AddHostedService(sp => sp.GetRequiredService<JournalTier>());
+        services.AddSingleton<RedisTier>();
+        services.AddHostedService(sp => sp.GetRequiredService<RedisTier>());
+        services.AddSingleton(sp => new SessionStore(
+            sp.GetRequiredService<RedisTier>(),
+            sp.GetRequiredService<JournalTier>(),
+            sp.GetRequiredService<IOptions<BatonOptions>>(),
+            sp.GetRequiredService<BatonMetrics>(),
+            sp.GetRequiredService<ILogger<SessionStore>>()));
+        services.AddSingleton<IPinPersistence>(sp => sp.GetRequiredService<SessionStore>());
+        services.AddHostedService<JournalMaintenance>();
+        services.AddHostedService<RedisRefill>();
+        services.AddHostedService<StoreCatchUp>();
     }
 
     public static WebApplication MapBatonGateway(this WebApplication app)

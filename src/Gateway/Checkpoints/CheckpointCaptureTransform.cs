@@ -101,7 +101,7 @@ internal sealed class CheckpointCaptureTransform(
 
         var owner = session!;
         var stored = state!;
-        switch (pins.TryKeep(owner.Id, stored.Length, checkpoint!.Version, mayGrow: !store.Journal.IsFull))
+        switch (pins.TryKeep(owner.Id, stored.Length, checkpoint!.Version, mayGrow: !store.IsFull))
         {
             case KeepOutcome.Kept:
                 break;
@@ -156,7 +156,7 @@ internal sealed class CheckpointCaptureTransform(
 
             outcome = current.Epoch > epoch
                 ? SaveOutcome.Fenced
-                : await store.SaveCheckpointAsync(new SessionRecord(checkpoint.SessionId, checkpoint.Version, stored, destination, now, now) { Epoch = epoch });
+                : await store.SaveCheckpointAsync(new SessionRecord(checkpoint.SessionId, destination, epoch, checkpoint.Version, stored, checkpoint.Sha256, now, store.ExpiryOf(now)));
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

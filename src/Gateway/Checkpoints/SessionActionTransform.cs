@@ -66,7 +66,7 @@ internal sealed class SessionActionTransform(
                 await CopyAsync(session.Id, renewed, pin, copied, now, context.CancellationToken);
             }
 
-            store.Delete(session.Id.Value);
+            store.End(session.Id.Value);
             cookies.Issue(http, affinity, renewed, now);
             metrics.SessionAction("rotate");
             Log.SessionRotated(logger, session.Id.Hash, renewed.Hash);
@@ -89,7 +89,7 @@ internal sealed class SessionActionTransform(
         }
 
         var millis = now.ToUnixTimeMilliseconds();
-        await store.SaveCheckpointAsync(record with { SessionId = renewed.Value, Owner = pin.DestinationId, UpdatedAt = millis, LastAccess = millis, Epoch = pin.Epoch });
+        await store.SaveCheckpointAsync(record with { SessionId = renewed.Value, Owner = pin.DestinationId, LastAccess = millis, ExpiresAt = store.ExpiryOf(millis), Epoch = pin.Epoch });
         return record.Version;
     }
 

@@ -9,14 +9,11 @@ public sealed class BatonOptions
     /// </summary>
     public string? Secret { get; set; }
 
-    /// <summary>
-    /// StackExchange.Redis configuration of the fast tier (<c>Baton:Redis</c>), e.g. <c>127.0.0.1:6379</c>.
-    /// Empty: the journal alone stores sessions.
-    /// </summary>
+    /// <summary>The older name of <see cref="BatonStoreOptions.Redis"/> (<c>Baton:Redis</c>), still read.</summary>
     public string? Redis { get; set; }
 
-    /// <summary>The SQLite journal file (<c>Baton:JournalPath</c>); relative paths are under the content root.</summary>
-    public string JournalPath { get; set; } = "data/baton-journal.db";
+    /// <summary>The older name of <see cref="BatonJournalOptions.Path"/> (<c>Baton:JournalPath</c>), still read.</summary>
+    public string? JournalPath { get; set; }
 
     /// <summary>
     /// On a graceful stop, how long the gateway keeps serving with readiness already failing, so load
@@ -213,6 +210,10 @@ public enum JournalSynchronous
 /// <summary>Journal settings (<c>Baton:Journal</c>).</summary>
 public sealed class BatonJournalOptions
 {
+    /// <summary>The SQLite journal file; relative paths are under the content root. Default <c>data/baton-journal.db</c>.</summary>
+    public string Path { get; set; } = "data/baton-journal.db";
+
+
     /// <summary>Default <see cref="JournalSynchronous.Full"/>.</summary>
     public JournalSynchronous Synchronous { get; set; } = JournalSynchronous.Full;
 
@@ -242,6 +243,12 @@ public sealed class BatonJournalOptions
 /// <summary>Redis tier settings (<c>Baton:Store</c>).</summary>
 public sealed class BatonStoreOptions
 {
+    /// <summary>
+    /// StackExchange.Redis configuration of the fast tier (<c>Baton:Store:Redis</c>), e.g. <c>127.0.0.1:6379</c>.
+    /// Empty: the journal alone stores sessions.
+    /// </summary>
+    public string? Redis { get; set; }
+
     /// <summary>Longest a request waits for a Redis read or write before going on with the journal alone. Default 50 ms.</summary>
     public TimeSpan RedisBudget { get; set; } = TimeSpan.FromMilliseconds(50);
 
@@ -300,4 +307,10 @@ public sealed class BatonSessionOptions
 
     /// <summary>How often expired sessions are swept from the pin table. Default 1 minute.</summary>
     public TimeSpan PurgeInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// How long the tiers keep a session after its last use: the idle timeout, plus how stale a stored last use
+    /// may be (an eighth of it), plus a purge interval. Past it no gateway would load the session.
+    /// </summary>
+    public TimeSpan Retention => IdleTimeout + (IdleTimeout / 8) + PurgeInterval;
 }

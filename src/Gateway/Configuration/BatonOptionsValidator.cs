@@ -21,6 +21,17 @@ internal sealed class BatonOptionsValidator(IHostEnvironment environment) : IVal
             options.Secret = Baton.Protocol.ProtocolConstants.DevelopmentSecret;
         }
 
+        // The older names at the section's root still work; the newer ones win where both are set (validated below).
+        if (!string.IsNullOrWhiteSpace(options.Redis) && string.IsNullOrWhiteSpace(options.Store.Redis))
+        {
+            options.Store.Redis = options.Redis;
+        }
+
+        if (!string.IsNullOrWhiteSpace(options.JournalPath) && options.Journal.Path == new BatonJournalOptions().Path)
+        {
+            options.Journal.Path = options.JournalPath;
+        }
+
         // Certificate files named relative to the content root, like the journal.
         options.Tls.CertificatePath = UnderContentRoot(options.Tls.CertificatePath);
         options.Tls.KeyPath = UnderContentRoot(options.Tls.KeyPath);
@@ -87,20 +98,25 @@ internal sealed class BatonOptionsValidator(IHostEnvironment environment) : IVal
             errors.Add($"{Section}:ShutdownDelay must be between 00:00:00 and 00:00:25, under the host's 30 s shutdown timeout (it is {options.ShutdownDelay}).");
         }
 
-        if (string.IsNullOrWhiteSpace(options.JournalPath))
+        if (!string.IsNullOrWhiteSpace(options.Redis) && !string.IsNullOrWhiteSpace(options.Store.Redis) && options.Redis != options.Store.Redis)
         {
-            errors.Add($"{Section}:JournalPath must name the SQLite journal file.");
+            errors.Add($"{Section}:Redis and {Section}:Store:Redis are both set, differently: set {Section}:Store:Redis only ({Section}:Redis is its older name).");
         }
 
-        if (!string.IsNullOrWhiteSpace(options.Redis))
+        if (!string.IsNullOrWhiteSpace(options.JournalPath) && options.Journal.Path != new BatonJournalOptions().Path && options.JournalPath != options.Journal.Path)
+        {
+            errors.Add($"{Section}:JournalPath and {Section}:Journal:Path are both set, differently: set {Section}:Journal:Path only ({Section}:JournalPath is its older name).");
+        }
+
+        if (!string.IsNullOrWhiteSpace(options.Store.Redis))
         {
             try
             {
-                StackExchange.Redis.ConfigurationOptions.Parse(options.Redis);
+                StackExchange.Redis.ConfigurationOptions.Parse(options.Store.Redis);
             }
             catch (ArgumentException ex)
             {
-                errors.Add($"{Section}:Redis is not a valid StackExchange.Redis configuration string: {ex.Message}");
+                errors.Add($"{Section}:Store:Redis is not a valid StackExchange.Redis configuration string: {ex.Message}");
             }
         }
 
@@ -116,6 +132,10 @@ internal sealed class BatonOptionsValidator(IHostEnvironment environment) : IVal
         }
 
         var journal = options.Journal;
+        if (string.IsNullOrWhiteSpace(journal.Path))
+        {
+            errors.Add($"{Section}:Journal:Path must name the SQLite journal file.");
+        }
         if (journal.MaxBatchSize is < 1 or > 10_000)
         {
             errors.Add($"{Section}:Journal:MaxBatchSize must be between 1 and 10000 (it is {journal.MaxBatchSize}).");

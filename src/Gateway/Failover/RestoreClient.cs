@@ -118,8 +118,10 @@ internal sealed class RestoreClient
 
     private async Task<HttpStatusCode> SendAsync(ClusterState cluster, DestinationState destination, SessionId session, SessionRecord? record, long epoch, string incarnation, CancellationToken cancellationToken)
     {
+        // The digest stored with the checkpoint (the backend's own), not one of the bytes read back: a copy a tier
+        // damaged is refused by the backend rather than restored.
         var state = record?.State ?? [];
-        var descriptor = new RestoreDescriptor(session.Value, record?.Version ?? 0, epoch, state.Length, Ids.Sha256(state), incarnation, ProtocolTime.Now(_time), Ids.New());
+        var descriptor = new RestoreDescriptor(session.Value, record?.Version ?? 0, epoch, state.Length, record?.Digest ?? SessionRecord.EmptyDigest, incarnation, ProtocolTime.Now(_time), Ids.New());
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(BaseAddress(destination), ProtocolConstants.RestorePath))
         {
             Content = new ByteArrayContent(state),

@@ -96,7 +96,7 @@ internal sealed class StatusReport(
             clusters,
             new StoreStatus(
                 new RedisStatus(redis.IsConfigured, redis.IsConnected, redis.IsCircuitOpen, redis.IsCurrent),
-                new JournalStatus(journal.Path, journal.SizeBytes, journal.LastCommit, journal.QueueLength, journal.Lag.TotalMilliseconds, journal.QuarantinedTo)),
+                new JournalStatus(journal.Location, journal.SizeBytes, journal.LastCommit, journal.QueueLength, journal.Lag.TotalMilliseconds, journal.QuarantinedTo)),
             recent.Take(20).ToList());
     }
 

@@ -177,7 +177,7 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         }
 
         var epoch = existing is null ? 0 : existing.Epoch + (string.Equals(existing.DestinationId, destinationId, StringComparison.OrdinalIgnoreCase) ? 0 : 1);
-        var persisted = existing?.IsKept == true ? persistence.PinAsync(id.Value, destinationId, epoch, now) : Task.CompletedTask;
+        var persisted = existing?.IsKept == true ? persistence.MoveAsync(id.Value, destinationId, epoch, now) : Task.CompletedTask;
         if (!await ready)
         {
             // The stored pin may now name a destination that does not hold the session, in the new epoch.
@@ -241,7 +241,7 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         }
 
         // Best effort: with the store down the new epoch lives in memory, which is what the next request reads.
-        _ = persistence.PinAsync(id.Value, entry.DestinationId, epoch, Now())
+        _ = persistence.MoveAsync(id.Value, entry.DestinationId, epoch, Now())
             .ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
@@ -342,7 +342,7 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         if (wasKept)
         {
             Interlocked.Decrement(ref _count);
-            persistence.Delete(id.Value);
+            persistence.End(id.Value);
         }
         else
         {

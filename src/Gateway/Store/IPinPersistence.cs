@@ -1,17 +1,18 @@
 namespace Baton.Gateway.Store;
 
-/// <summary>Where the pin table keeps its pins so that a restarted gateway still knows them.</summary>
+/// <summary>Where the pin table keeps its pins so that a restarted gateway, or another one, still knows them.</summary>
 internal interface IPinPersistence
 {
     /// <summary>Durably pins the session to <paramref name="owner"/> in move count <paramref name="epoch"/> (as durable as the durability mode asks).</summary>
-    Task PinAsync(string sessionId, string owner, long epoch, long now);
+    Task MoveAsync(string sessionId, string owner, long epoch, long now);
 
     /// <summary>Records that the session was used; best effort, in the background.</summary>
     void Touch(string sessionId, long now);
 
-    /// <summary>Forgets the session everywhere; best effort, in the background.</summary>
-    void Delete(string sessionId);
+    /// <summary>Forgets the session everywhere (it ended or expired); best effort, in the background.</summary>
+    void End(string sessionId);
 
     /// <summary>Every session used at or after <paramref name="cutoff"/> (Unix ms).</summary>
-    Task<List<StoredPin>> LoadLiveAsync(long cutoff, CancellationToken cancellationToken);
+    Task<List<SessionSummary>> LoadLiveAsync(long cutoff, CancellationToken cancellationToken);
+
 }

@@ -4,31 +4,50 @@ using Microsoft.Extensions.Options;
 namespace Baton.Gateway.Store;
 
 /// <summary>
-/// Every <c>Baton:Journal:CompactInterval</c>: deletes sessions idle well past their timeout (ones no
-/// gateway is tracking, e.g. left by a crash), writes the WAL back and frees pages.
+/// Every <c>Baton:Journal:CompactInterval</c>: deletes sessions past their expiry (ones no gateway is tracking,
+/// e.g. left by a crash) and returns the space they held where the engine can.
 /// </summary>
 internal sealed class JournalMaintenance(JournalTier journal, IOptions<BatonOptions> options, TimeProvider time, ILogger<JournalMaintenance> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var sessions = options.Value.Sessions;
-
-        // Past this, no restarted gateway would load the session either (see SessionPinTable.TouchInterval).
-        var retention = sessions.IdleTimeout + sessions.IdleTimeout / 8 + sessions.PurgeInterval;
         using var timer = new PeriodicTimer(options.Value.Journal.CompactInterval, time);
         try
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                try
+                if (await journal.PurgeAsync(time.GetUtcNow().ToUnixTimeMilliseconds()) is { } deleted && await journal.CompactAsync())
                 {
-                    var deleted = await journal.DeleteIdleSinceAsync((time.GetUtcNow() - retention).ToUnixTimeMilliseconds());
-                    await journal.CompactAsync();
                     Log.JournalCompacted(logger, deleted);
                 }
-                catch (JournalUnavailableException ex)
+                else
                 {
-                    Log.BackgroundWriteFailed(logger, "compact", ex);
+                    Log.JournalMaintenanceFailed(logger, journal.LastFailure);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+}
+
+/// <summary>
+/// Every <c>Baton:Store:RedisCheckInterval</c>: writes into the tiers what they missed while failing (see
+/// <see cref="SessionStore.CatchUpAsync"/>).
+/// </summary>
+internal sealed class StoreCatchUp(SessionStore store, IOptions<BatonOptions> options, TimeProvider time, ILogger<StoreCatchUp> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.Value.Store.RedisCheckInterval, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                if (store.HasMissedWrites && await store.CatchUpAsync(stoppingToken) is var written and > 0)
+                {
+                    Log.TiersCaughtUp(logger, written, store.JournalBehind);
                 }
             }
         }

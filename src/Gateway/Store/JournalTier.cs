@@ -1,67 +1,76 @@
 using System.Threading.Channels;
 using Baton.Gateway.Configuration;
 using Baton.Gateway.Diagnostics;
-using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 
 namespace Baton.Gateway.Store;
 
 /// <summary>
-/// The durable tier: one SQLite file in WAL mode. Every write goes through one writer task that commits
-/// whatever is queued in a single transaction (group commit), so many concurrent requests share one
-/// fsync. The highest version of a session wins; reads use their own connections.
+/// The durable tier, on a journal engine (SQLite, embedded). Every write
+/// goes through one writer thread that commits whatever is queued in a single transaction (group commit), so many
+/// concurrent requests share one commit; reads use pooled connections of their own. The queue is bounded
+/// (<c>Baton:Journal:QueueLength</c>): past it a write is refused at once (Busy), never queued. A failed commit
+/// answers Unavailable to every write of its batch. Nothing is opened until the host starts the tier.
 /// </summary>
-internal sealed partial class JournalTier : IAsyncDisposable
+internal sealed class JournalTier : IDurableTier, IHostedService
 {
-    private const string Schema = """
-        CREATE TABLE IF NOT EXISTS sessions (
-            id          TEXT PRIMARY KEY,
-            version     INTEGER NOT NULL,
-            state       BLOB    NOT NULL,
-            owner       TEXT,
-            epoch       INTEGER NOT NULL DEFAULT 0,
-            updated_at  INTEGER NOT NULL,
-            last_access INTEGER NOT NULL
-        );
-        CREATE INDEX IF NOT EXISTS sessions_last_access ON sessions(last_access);
-        """;
-
-    private readonly Channel<JournalWrite> _queue;
-    private readonly string _connectionString;
+    private readonly Channel<JournalCommand> _queue;
+    private readonly IJournalEngine _engine;
     private readonly int _maxBatch;
+    private readonly long _maxSizeBytes;
     private readonly BatonMetrics _metrics;
     private readonly ILogger<JournalTier> _logger;
-    private readonly Task _writer;
-    private readonly SqliteConnection _writeConnection;
-    private readonly long _maxSizeBytes;
+    private Thread? _writer;
+    private readonly TaskCompletionSource _writerDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _lastCommitUnixMs;
     private long _inFlightSince;
     private long _sizeMeasuredAt = long.MinValue / 2;
     private long _fullCompactAt = long.MinValue / 2;
     private bool _full;
+    private string _lastFailure = "not started";
 
-    public JournalTier(IOptions<BatonOptions> options, IHostEnvironment environment, TimeProvider time, BatonMetrics metrics, ILogger<JournalTier> logger)
+    public JournalTier(IJournalEngine engine, IOptions<BatonOptions> options, BatonMetrics metrics, ILogger<JournalTier> logger)
     {
-        var settings = options.Value;
-        Path = System.IO.Path.GetFullPath(settings.JournalPath, environment.ContentRootPath);
-        _maxBatch = settings.Journal.MaxBatchSize;
-        _maxSizeBytes = settings.Journal.MaxSizeBytes;
+        var journal = options.Value.Journal;
+        _engine = engine;
+        _maxBatch = journal.MaxBatchSize;
+        _maxSizeBytes = journal.MaxSizeBytes;
         _metrics = metrics;
         _logger = logger;
-        _connectionString = new SqliteConnectionStringBuilder { DataSource = Path, Pooling = true, DefaultTimeout = (int)settings.Journal.LockTimeout.TotalSeconds }.ToString();
-        _queue = Channel.CreateBounded<JournalWrite>(new BoundedChannelOptions(settings.Journal.QueueLength)
+        _queue = Channel.CreateBounded<JournalCommand>(new BoundedChannelOptions(journal.QueueLength)
         {
             SingleReader = true,
             FullMode = BoundedChannelFullMode.Wait,
         });
-
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Path)!);
-        _writeConnection = OpenOrQuarantine(settings.Journal.Synchronous, time);
-        _writer = Task.Factory.StartNew(WriteLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
-    /// <summary>The journal file's full path.</summary>
-    public string Path { get; }
+    public string Name => _engine.Name;
+
+    public bool IsConfigured => true;
+
+    /// <summary>The journal is the authority: it holds every write it acknowledged.</summary>
+    public bool IsCurrent => true;
+
+    /// <summary>Where the journal is: the SQLite file's full path, or the server and database (never a password).</summary>
+    public string Location => _engine.Location;
+
+    /// <summary>
+    /// True for a journal other gateways share (a database server): it may hold sessions this gateway has never
+    /// seen, so a cookie the pin table does not know is looked up in it.
+    /// </summary>
+    public bool IsShared => _engine.IsShared;
+
+    /// <summary>
+    /// True when this gateway's journal began empty at startup because a damaged one was moved aside: sessions live
+    /// in Redis are missing from it.
+    /// </summary>
+    public bool StartedEmpty => _engine.StartedEmpty;
+
+    /// <summary>Where a damaged journal found at startup was moved; null when it opened cleanly.</summary>
+    public string? QuarantinedTo => _engine.QuarantinedTo;
+
+    /// <summary>Why the last commit failed (for the log of a write Redis alone holds).</summary>
+    public string LastFailure => Volatile.Read(ref _lastFailure);
 
     /// <summary>Writes waiting for the writer.</summary>
     public int QueueLength => _queue.Reader.Count;
@@ -87,17 +96,18 @@ internal sealed partial class JournalTier : IAsyncDisposable
         }
     }
 
-    /// <summary>The journal's size on disk, with its write-ahead log.</summary>
-    public long SizeBytes => new[] { Path, Path + "-wal" }.Where(File.Exists).Sum(f => new FileInfo(f).Length);
+    /// <summary>The journal's size on disk where the engine knows it (SQLite: the file with its write-ahead log).</summary>
+    public long SizeBytes => _engine.SizeBytes ?? 0;
 
     /// <summary><c>Baton:Journal:MaxSizeBytes</c>.</summary>
     public long MaxSizeBytes => _maxSizeBytes;
 
     /// <summary>
     /// True while the journal is past <see cref="MaxSizeBytes"/>: state may not grow. Read on the write path,
-    /// so the files are measured at most once a second. The files keep their size after rows go (free pages,
-    /// the write-ahead log's high mark), so a full journal is compacted at once — at most every
-    /// <see cref="FullCompactInterval"/> — and counts as full only for what it still holds.
+    /// so the size is measured at most once a second. A file keeps its size after rows go (free pages, the
+    /// write-ahead log's high mark), so a full journal is compacted at once — at most every
+    /// <see cref="FullCompactInterval"/> — and counts as full only for what it still holds. A server journal's
+    /// size is the database administrator's: it is never full here.
     /// </summary>
     public bool IsFull
     {
@@ -117,7 +127,7 @@ internal sealed partial class JournalTier : IAsyncDisposable
                 if (full && now - Volatile.Read(ref _fullCompactAt) >= (long)FullCompactInterval.TotalMilliseconds)
                 {
                     Volatile.Write(ref _fullCompactAt, now);
-                    CompactAsync().ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                    _ = CompactAsync();
                 }
 
                 _full = full;
@@ -130,374 +140,222 @@ internal sealed partial class JournalTier : IAsyncDisposable
     /// <summary>How often a journal found full is compacted, at most.</summary>
     private static TimeSpan FullCompactInterval => TimeSpan.FromSeconds(5);
 
-    /// <summary>Where a damaged journal found at startup was moved; null when the journal opened cleanly.</summary>
-    public string? QuarantinedTo { get; private set; }
-
-    /// <summary>
-    /// Stores the checkpoint unless the session is in a later epoch than the checkpoint's (Fenced), or the journal
-    /// holds the same or a newer version, of the same epoch (Stale) or an older one (Diverged).
-    /// </summary>
-    public async Task<SaveOutcome> SaveAsync(SessionRecord record)
-        => await EnqueueAsync(new JournalWrite(JournalWriteKind.Checkpoint, record)) switch
-        {
-            1 => SaveOutcome.Stored,
-            Statements.FencedResult => SaveOutcome.Fenced,
-            Statements.DivergedResult => SaveOutcome.Diverged,
-            _ => SaveOutcome.Stale,
-        };
-
-    /// <summary>
-    /// Pins the session to <see cref="SessionRecord.Owner"/> in <see cref="SessionRecord.Epoch"/> (epochs only
-    /// move forward), creating an empty version-0 record when new.
-    /// </summary>
-    public Task PinAsync(SessionRecord record) => EnqueueAsync(new JournalWrite(JournalWriteKind.Pin, record));
-
-    /// <summary>Moves the session's last access forward (never back).</summary>
-    public Task TouchAsync(string sessionId, long lastAccess)
-        => EnqueueAsync(new JournalWrite(JournalWriteKind.Touch, new SessionRecord(sessionId, 0, [], null, 0, lastAccess)));
-
-    public Task DeleteAsync(string sessionId)
-        => EnqueueAsync(new JournalWrite(JournalWriteKind.Delete, new SessionRecord(sessionId, 0, [], null, 0, 0)));
-
-    /// <summary>Deletes every session last used before <paramref name="cutoff"/>; returns how many.</summary>
-    public Task<int> DeleteIdleSinceAsync(long cutoff)
-        => EnqueueAsync(new JournalWrite(JournalWriteKind.DeleteIdle, new SessionRecord(string.Empty, 0, [], null, 0, cutoff)));
-
-    public async Task<SessionRecord?> GetAsync(string sessionId, CancellationToken cancellationToken)
+    /// <summary>Opens the journal (creating or migrating its schema) and starts the writer.</summary>
+    public Task StartAsync(CancellationToken cancellationToken)
     {
-        await using var connection = new SqliteConnection(_connectionString);
-        await connection.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT version, state, owner, updated_at, last_access, epoch FROM sessions WHERE id = $id";
-        command.Parameters.AddWithValue("$id", sessionId);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        if (!await reader.ReadAsync(cancellationToken))
-        {
-            return null;
-        }
-
-        return new SessionRecord(sessionId, reader.GetInt64(0), (byte[])reader.GetValue(1), reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4))
-        {
-            Epoch = reader.GetInt64(5),
-        };
+        _engine.Open();
+        _writer = new Thread(WriteLoop) { IsBackground = true, Name = "Baton journal writer" };
+        _writer.Start();
+        return Task.CompletedTask;
     }
 
-    /// <summary>Every session used at or after <paramref name="cutoff"/>: what a starting gateway must know.</summary>
-    public async Task<List<StoredPin>> LoadLiveAsync(long cutoff, CancellationToken cancellationToken)
-    {
-        var pins = new List<StoredPin>();
-        await using var connection = new SqliteConnection(_connectionString);
-        await connection.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT id, version, owner, epoch, last_access, length(state) FROM sessions WHERE last_access >= $cutoff";
-        command.Parameters.AddWithValue("$cutoff", cutoff);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            pins.Add(new StoredPin(reader.GetString(0), reader.GetInt64(1), reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4), reader.IsDBNull(5) ? 0 : reader.GetInt32(5)));
-        }
-
-        return pins;
-    }
-
-    /// <summary>Writes the WAL back into the database and returns free pages to the file system.</summary>
-    public Task CompactAsync() => EnqueueAsync(new JournalWrite(JournalWriteKind.Compact, new SessionRecord(string.Empty, 0, [], null, 0, 0)));
-
-    public async ValueTask DisposeAsync()
+    /// <summary>Commits what is queued, then closes the journal.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
     {
         _queue.Writer.TryComplete();
-        await _writer;
-        using (var command = _writeConnection.CreateCommand())
+        if (_writer is not null)
         {
-            command.CommandText = "PRAGMA wal_checkpoint(TRUNCATE);";
-            command.ExecuteNonQuery();
+            await _writerDone.Task.WaitAsync(cancellationToken);
         }
 
-        await _writeConnection.DisposeAsync();
-        SqliteConnection.ClearPool(new SqliteConnection(_connectionString));
+        _engine.Close();
     }
 
-    private async Task<int> EnqueueAsync(JournalWrite write)
+    public async Task<SaveOutcome> CheckpointAsync(SessionRecord record)
     {
-        if (!_queue.Writer.TryWrite(write))
-        {
-            _metrics.JournalQueueFull();
-            throw new JournalUnavailableException("The journal's write queue is full (Baton:Journal:QueueLength).");
-        }
-
-        return await write.Completion.Task;
+        var result = await EnqueueAsync(new JournalCommand.Checkpoint(record));
+        return result >= 0 ? (SaveOutcome)result : Failed(result);
     }
 
-    /// <summary>
-    /// Opens the journal; a damaged one (not a database, or failing its integrity check) is renamed aside
-    /// — never deleted, never retried in a crash loop — and a fresh journal is started, for the session
-    /// store to rebuild from Redis.
-    /// </summary>
-    private SqliteConnection OpenOrQuarantine(JournalSynchronous synchronous, TimeProvider time)
+    public async Task<WriteOutcome> MoveAsync(string sessionId, string owner, long epoch, long lastAccess, long expiresAt)
+        => Written(await EnqueueAsync(new JournalCommand.Move(sessionId, owner, epoch, lastAccess, expiresAt)));
+
+    public async Task<WriteOutcome> TouchAsync(string sessionId, long lastAccess, long expiresAt)
+        => Written(await EnqueueAsync(new JournalCommand.Touch(sessionId, lastAccess, expiresAt)));
+
+    public async Task<WriteOutcome> EndAsync(string sessionId) => Written(await EnqueueAsync(new JournalCommand.End(sessionId)));
+
+    public async Task<int?> PurgeAsync(long now)
+    {
+        var result = await EnqueueAsync(new JournalCommand.Purge(now));
+        return result >= 0 ? result : null;
+    }
+
+    /// <summary>Returns free space to the file system where the engine can (SQLite); true when done.</summary>
+    public async Task<bool> CompactAsync() => await EnqueueAsync(new JournalCommand.Compact()) >= 0;
+
+    public async Task<TierRead> GetAsync(string sessionId, CancellationToken cancellationToken)
     {
         try
         {
-            return Open(synchronous);
+            return new TierRead(true, await _engine.GetAsync(sessionId, cancellationToken));
         }
-        catch (Exception ex) when (ex is JournalUnavailableException or SqliteException { SqliteErrorCode: 11 or 26 })
+        catch (Exception ex) when (_engine.IsUnavailable(ex))
         {
-            SqliteConnection.ClearAllPools();
-            QuarantinedTo = $"{Path}.corrupt-{time.GetUtcNow().ToString("yyyyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture)}";
-            foreach (var suffix in new[] { string.Empty, "-wal", "-shm" })
-            {
-                if (File.Exists(Path + suffix))
-                {
-                    File.Move(Path + suffix, QuarantinedTo + suffix);
-                }
-            }
-
-            _metrics.JournalQuarantined();
-            Log.JournalQuarantined(_logger, Path, QuarantinedTo, ex.Message);
-            return Open(synchronous);
+            Log.JournalReadFailed(_logger, ex.Message);
+            return TierRead.Unavailable;
         }
     }
 
-    private SqliteConnection Open(JournalSynchronous synchronous)
+    /// <summary>Every session used at or after the cutoff; a journal that cannot be read throws (the caller decides).</summary>
+    public TierScan ScanLive(long cutoff) => new(_ => _engine.LoadLiveAsync(cutoff, CancellationToken.None));
+
+    /// <summary>The sessions used at or after the cutoff, read whole (for refilling Redis).</summary>
+    public IAsyncEnumerable<SessionRecord> ReadLiveAsync(long cutoff, CancellationToken cancellationToken) => _engine.ReadLiveAsync(cutoff, cancellationToken);
+
+    public Task<bool> WaitAvailableAsync(TimeSpan timeout, CancellationToken cancellationToken) => Task.FromResult(true);
+
+    /// <summary>True for a failure that means the journal cannot be read or written now (not a bug).</summary>
+    public bool IsUnavailable(Exception exception) => _engine.IsUnavailable(exception);
+
+    private const int BusyResult = -1;
+    private const int UnavailableResult = -2;
+
+    private static SaveOutcome Failed(int result) => result == BusyResult ? SaveOutcome.Busy : SaveOutcome.Unavailable;
+
+    private static WriteOutcome Written(int result) => result switch
     {
-        var connection = new SqliteConnection(_connectionString);
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = "PRAGMA auto_vacuum = INCREMENTAL;";
-        command.ExecuteNonQuery();
-        command.CommandText = "PRAGMA journal_mode = WAL;";
-        command.ExecuteNonQuery();
-        command.CommandText = $"PRAGMA synchronous = {(synchronous == JournalSynchronous.Full ? "FULL" : "NORMAL")};";
-        command.ExecuteNonQuery();
-        command.CommandText = "PRAGMA quick_check;";
-        var verdict = command.ExecuteScalar() as string;
-        if (!string.Equals(verdict, "ok", StringComparison.Ordinal))
+        >= 0 => WriteOutcome.Written,
+        BusyResult => WriteOutcome.Busy,
+        _ => WriteOutcome.Unavailable,
+    };
+
+    private Task<int> EnqueueAsync(JournalCommand command)
+    {
+        if (_writer is null)
         {
-            connection.Dispose();
-            throw new JournalUnavailableException($"The journal {Path} failed its integrity check: {verdict}");
+            return Task.FromResult(UnavailableResult);
         }
 
-        command.CommandText = Schema;
-        command.ExecuteNonQuery();
-
-        // Journals written before sessions had epochs gain the column; their sessions start at epoch 0.
-        command.CommandText = "SELECT count(*) FROM pragma_table_info('sessions') WHERE name = 'epoch';";
-        if (Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
+        if (!_queue.Writer.TryWrite(command))
         {
-            command.CommandText = "ALTER TABLE sessions ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;";
-            command.ExecuteNonQuery();
+            _metrics.JournalQueueFull();
+            return Task.FromResult(BusyResult);
         }
-        Log.JournalOpened(_logger, Path, synchronous.ToString());
-        return connection;
+
+        return command.Completion.Task;
     }
 
     // Runs on its own thread and blocks between batches: no thread-pool hop stands between a queued
     // write and its commit.
     private void WriteLoop()
     {
-        var batch = new List<JournalWrite>(_maxBatch);
-        using var statements = new Statements(_writeConnection);
-        while (_queue.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+        var batch = new List<JournalCommand>(_maxBatch);
+        try
         {
-            batch.Clear();
-            while (batch.Count < _maxBatch && _queue.Reader.TryRead(out var write))
+            while (_queue.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
             {
-                batch.Add(write);
-            }
-
-            var started = Environment.TickCount64;
-            Volatile.Write(ref _inFlightSince, batch.Min(w => w.Enqueued));
-            try
-            {
-                var results = statements.Commit(batch, out var compactionFailure);
-                if (compactionFailure is not null)
+                batch.Clear();
+                while (batch.Count < _maxBatch && _queue.Reader.TryRead(out var command))
                 {
-                    // The batch is committed either way; only the space is not returned yet.
-                    Log.BackgroundWriteFailed(_logger, "compact", compactionFailure);
+                    batch.Add(command);
                 }
 
-                Volatile.Write(ref _lastCommitUnixMs, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-                for (var i = 0; i < batch.Count; i++)
-                {
-                    batch[i].Completion.TrySetResult(results[i]);
-                }
-
-                _metrics.JournalCommitted(batch.Count, Environment.TickCount64 - started);
+                Commit(batch);
             }
-            catch (Exception ex) when (ex is SqliteException or IOException or InvalidOperationException)
-            {
-                _metrics.JournalCommitFailed();
-                Log.JournalCommitFailed(_logger, batch.Count, ex);
-                var failure = new JournalUnavailableException("The journal could not commit: " + ex.Message, ex);
-                foreach (var write in batch)
-                {
-                    write.Completion.TrySetException(failure);
-                }
-            }
-            finally
-            {
-                Volatile.Write(ref _inFlightSince, 0);
-            }
+        }
+        finally
+        {
+            _writerDone.TrySetResult();
         }
     }
 
-    private enum JournalWriteKind
+    private void Commit(List<JournalCommand> batch)
     {
-        Checkpoint,
-        Pin,
-        Touch,
-        Delete,
-        DeleteIdle,
-        Compact,
+        var started = Environment.TickCount64;
+        Volatile.Write(ref _inFlightSince, batch.Min(w => w.Enqueued));
+        try
+        {
+            var results = _engine.Commit(batch);
+            Volatile.Write(ref _lastCommitUnixMs, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+            Complete(batch, results);
+            _metrics.JournalCommitted(batch.Count, Environment.TickCount64 - started);
+        }
+        catch (Exception ex) when (_engine.IsUnavailable(ex))
+        {
+            _metrics.JournalCommitFailed();
+            Log.JournalCommitFailed(_logger, batch.Count, ex);
+            Volatile.Write(ref _lastFailure, ex.Message);
+            Complete(batch, null);
+        }
+        finally
+        {
+            Volatile.Write(ref _inFlightSince, 0);
+        }
     }
 
-    private sealed record JournalWrite(JournalWriteKind Kind, SessionRecord Record)
+    private static void Complete(List<JournalCommand> batch, int[]? results)
     {
-        public TaskCompletionSource<int> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public long Enqueued { get; } = Environment.TickCount64;
-    }
-
-    /// <summary>The writer's prepared statements, on the one write connection.</summary>
-    private sealed class Statements : IDisposable
-    {
-        private readonly SqliteConnection _connection;
-        /// <summary>What a checkpoint write returns when the session is in a later epoch.</summary>
-        public const int FencedResult = 2;
-
-        /// <summary>What a checkpoint write returns when an older epoch already holds this version or a newer one.</summary>
-        public const int DivergedResult = 3;
-
-        private readonly SqliteCommand _checkpoint;
-        private readonly SqliteCommand _fenced;
-        private readonly SqliteCommand _pin;
-        private readonly SqliteCommand _touch;
-        private readonly SqliteCommand _delete;
-        private readonly SqliteCommand _deleteIdle;
-
-        public Statements(SqliteConnection connection)
+        for (var i = 0; i < batch.Count; i++)
         {
-            _connection = connection;
-            _checkpoint = Prepare("""
-                INSERT INTO sessions (id, version, state, owner, epoch, updated_at, last_access) VALUES ($id, $version, $state, $owner, $epoch, $updated, $access)
-                ON CONFLICT (id) DO UPDATE SET version = excluded.version, state = excluded.state, owner = coalesce(excluded.owner, owner),
-                    epoch = excluded.epoch, updated_at = excluded.updated_at, last_access = max(last_access, excluded.last_access)
-                WHERE excluded.version > sessions.version AND excluded.epoch >= sessions.epoch
-                """, "$id", "$version", "$state", "$owner", "$epoch", "$updated", "$access");
-            _fenced = Prepare("SELECT epoch FROM sessions WHERE id = $id", "$id");
-            _pin = Prepare("""
-                INSERT INTO sessions (id, version, state, owner, epoch, updated_at, last_access) VALUES ($id, 0, x'', $owner, $epoch, $updated, $access)
-                ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, epoch = max(epoch, excluded.epoch), last_access = max(last_access, excluded.last_access)
-                """, "$id", "$owner", "$epoch", "$updated", "$access");
-            _touch = Prepare("UPDATE sessions SET last_access = max(last_access, $access) WHERE id = $id", "$id", "$access");
-            _delete = Prepare("DELETE FROM sessions WHERE id = $id", "$id");
-            _deleteIdle = Prepare("DELETE FROM sessions WHERE last_access < $access", "$access");
-        }
-
-        /// <param name="compactionFailure">Why compacting after the commit failed (the commit itself stands).</param>
-        public int[] Commit(List<JournalWrite> batch, out Exception? compactionFailure)
-        {
-            compactionFailure = null;
-            var results = new int[batch.Count];
-            var compact = false;
-            using (var transaction = _connection.BeginTransaction())
-            {
-                foreach (var command in new[] { _checkpoint, _fenced, _pin, _touch, _delete, _deleteIdle })
-                {
-                    command.Transaction = transaction;
-                }
-
-                for (var i = 0; i < batch.Count; i++)
-                {
-                    var (kind, r) = (batch[i].Kind, batch[i].Record);
-                    results[i] = kind switch
-                    {
-                        JournalWriteKind.Checkpoint => Checkpoint(r),
-                        JournalWriteKind.Pin => Run(_pin, r.SessionId, (object?)r.Owner ?? DBNull.Value, r.Epoch, r.UpdatedAt, r.LastAccess),
-                        JournalWriteKind.Touch => Run(_touch, r.SessionId, r.LastAccess),
-                        JournalWriteKind.Delete => Run(_delete, r.SessionId),
-                        JournalWriteKind.DeleteIdle => Run(_deleteIdle, r.LastAccess),
-                        _ => 0,
-                    };
-                    compact |= kind == JournalWriteKind.Compact;
-                }
-
-                transaction.Commit();
-            }
-
-            if (compact)
-            {
-                try
-                {
-                    using var command = _connection.CreateCommand();
-                    command.CommandText = "PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);";
-                    command.ExecuteNonQuery();
-                }
-                catch (SqliteException ex)
-                {
-                    compactionFailure = ex;
-                }
-            }
-
-            return results;
-        }
-
-        // Not stored: tell a checkpoint from an epoch the session has left from one merely not newer.
-        private int Checkpoint(SessionRecord r)
-        {
-            if (Run(_checkpoint, r.SessionId, r.Version, r.State, (object?)r.Owner ?? DBNull.Value, r.Epoch, r.UpdatedAt, r.LastAccess) == 1)
-            {
-                return 1;
-            }
-
-            SetParameters(_fenced, r.SessionId);
-            var stored = Convert.ToInt64(_fenced.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
-            return stored > r.Epoch ? FencedResult : stored < r.Epoch ? DivergedResult : 0;
-        }
-
-        public void Dispose()
-        {
-            foreach (var command in new[] { _checkpoint, _fenced, _pin, _touch, _delete, _deleteIdle })
-            {
-                command.Dispose();
-            }
-        }
-
-        private static int Run(SqliteCommand command, params object[] values)
-        {
-            SetParameters(command, values);
-            return command.ExecuteNonQuery();
-        }
-
-        private static void SetParameters(SqliteCommand command, params object[] values)
-        {
-            for (var i = 0; i < values.Length; i++)
-            {
-                command.Parameters[i].Value = values[i];
-            }
-        }
-
-        private SqliteCommand Prepare(string sql, params string[] parameters)
-        {
-            var command = _connection.CreateCommand();
-            command.CommandText = sql;
-            foreach (var name in parameters)
-            {
-                command.Parameters.Add(new SqliteParameter { ParameterName = name });
-            }
-
-            return command;
+            batch[i].Completion.TrySetResult(results?[i] ?? UnavailableResult);
         }
     }
 }
 
-/// <summary>The journal cannot take or give a write now (queue full, disk error, failed integrity check).</summary>
-internal sealed class JournalUnavailableException : Exception
+/// <summary>A write waiting for the journal's writer; its result is the engine's answer (a <see cref="SaveOutcome"/> for a checkpoint, a count for a purge).</summary>
+internal abstract record JournalCommand
 {
-    public JournalUnavailableException(string message) : base(message)
-    {
-    }
+    public TaskCompletionSource<int> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public JournalUnavailableException(string message, Exception inner) : base(message, inner)
-    {
-    }
+    public long Enqueued { get; } = Environment.TickCount64;
+
+    public sealed record Checkpoint(SessionRecord Record) : JournalCommand;
+
+    public sealed record Move(string SessionId, string Owner, long Epoch, long LastAccess, long ExpiresAt) : JournalCommand;
+
+    public sealed record Touch(string SessionId, long LastAccess, long ExpiresAt) : JournalCommand;
+
+    public sealed record End(string SessionId) : JournalCommand;
+
+    public sealed record Purge(long Now) : JournalCommand;
+
+    public sealed record Compact : JournalCommand;
+}
+
+/// <summary>
+/// A journal's database: its schema, created and migrated at <see cref="Open"/> under a schema-version table, and
+/// its statements. <see cref="Commit"/> runs on the journal's one writer thread and applies a batch in one
+/// transaction; reads run on any thread, on connections of their own (a bounded pool).
+/// </summary>
+internal interface IJournalEngine
+{
+    /// <summary><c>sqlite</c>, <c>postgresql</c> or <c>mysql</c>.</summary>
+    string Name { get; }
+
+    /// <summary>Where the journal is, for logs and the status page (never a password).</summary>
+    string Location { get; }
+
+    /// <summary>True for a server several gateways share.</summary>
+    bool IsShared { get; }
+
+    /// <summary>True when a local journal began empty because a damaged one was moved aside at open.</summary>
+    bool StartedEmpty { get; }
+
+    /// <summary>Where a damaged local journal was moved at open; null otherwise.</summary>
+    string? QuarantinedTo { get; }
+
+    /// <summary>The journal's size on disk, when the engine knows it.</summary>
+    long? SizeBytes { get; }
+
+    /// <summary>
+    /// Opens the journal and brings its schema to the current version. A server that cannot be reached does not
+    /// stop the gateway: the schema is made on the first commit that reaches it.
+    /// </summary>
+    void Open();
+
+    /// <summary>Applies the batch in one transaction; one result per command. Throws when nothing was committed.</summary>
+    int[] Commit(IReadOnlyList<JournalCommand> batch);
+
+    Task<SessionRecord?> GetAsync(string sessionId, CancellationToken cancellationToken);
+
+    IAsyncEnumerable<SessionSummary> LoadLiveAsync(long cutoff, CancellationToken cancellationToken);
+
+    IAsyncEnumerable<SessionRecord> ReadLiveAsync(long cutoff, CancellationToken cancellationToken);
+
+    /// <summary>True for an exception that means the database cannot be used now (as opposed to a bug).</summary>
+    bool IsUnavailable(Exception exception);
+
+    /// <summary>Closes the journal after the writer's last commit.</summary>
+    void Close();
 }

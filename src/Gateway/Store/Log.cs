@@ -6,8 +6,26 @@ internal static partial class Log
     [LoggerMessage(3015, LogLevel.Warning, "The journal holds {Size} bytes, past Baton:Journal:MaxSizeBytes ({Limit}): changes that grow a session's state are refused until it shrinks.", EventName = "JournalFull")]
     public static partial void JournalFull(ILogger logger, long size, long limit);
 
-    [LoggerMessage(3001, LogLevel.Information, "Journal open at {Path} (synchronous={Synchronous}).", EventName = "JournalOpened")]
-    public static partial void JournalOpened(ILogger logger, string path, string synchronous);
+    [LoggerMessage(3001, LogLevel.Information, "Journal ({Provider}) open at {Location} ({Settings}).", EventName = "JournalOpened")]
+    public static partial void JournalOpened(ILogger logger, string provider, string location, string settings);
+
+    [LoggerMessage(3019, LogLevel.Warning, "Journal {Location} migrated from schema version {From} to {To}.", EventName = "JournalMigrated")]
+    public static partial void JournalMigrated(ILogger logger, string location, long from, int to);
+
+    [LoggerMessage(3020, LogLevel.Warning, "A journal read failed ({Reason}); the read is answered from Redis where Redis holds the session at its known version.", EventName = "JournalReadFailed")]
+    public static partial void JournalReadFailed(ILogger logger, string reason);
+
+    [LoggerMessage(3021, LogLevel.Error, "The shared journal could not be read at startup ({Reason}); the gateway starts without its sessions.", EventName = "SharedJournalUnreadable")]
+    public static partial void SharedJournalUnreadable(ILogger logger, string reason);
+
+    [LoggerMessage(3022, LogLevel.Information, "Wrote {Written} missed writes into the tiers that missed them; {Behind} sessions still held by Redis alone.", EventName = "TiersCaughtUp")]
+    public static partial void TiersCaughtUp(ILogger logger, int written, int behind);
+
+    [LoggerMessage(3023, LogLevel.Debug, "Session {Session} written into the journal from Redis (version {Version}, epoch {Epoch}).", EventName = "JournalCaughtUpSession")]
+    public static partial void JournalCaughtUpSession(ILogger logger, string session, long version, long epoch);
+
+    [LoggerMessage(3024, LogLevel.Warning, "Journal maintenance failed ({Reason}); the next interval tries again.", EventName = "JournalMaintenanceFailed")]
+    public static partial void JournalMaintenanceFailed(ILogger logger, string reason);
 
     [LoggerMessage(3002, LogLevel.Error, "Journal commit of {Count} writes failed; none of them is acknowledged.", EventName = "JournalCommitFailed")]
     public static partial void JournalCommitFailed(ILogger logger, int count, Exception exception);

@@ -83,9 +83,9 @@ internal sealed class RedisRefill(
         var written = 0;
         try
         {
-            foreach (var pin in await journal.LoadLiveAsync(cutoff, cancellationToken))
+            await foreach (var record in journal.ReadLiveAsync(cutoff, cancellationToken))
             {
-                if (await journal.GetAsync(pin.SessionId, cancellationToken) is { } record && await redis.RefillAsync(record) == true)
+                if (await redis.RefillAsync(record) == true)
                 {
                     written++;
                 }

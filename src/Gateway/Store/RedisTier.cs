@@ -13,25 +13,28 @@ namespace Baton.Gateway.Store;
 /// backlog through an outage. Every call has a time budget; past it, or with Redis down, the answer is
 /// "unavailable" and the journal carries on alone.
 /// </summary>
-internal sealed partial class RedisTier : IAsyncDisposable
+internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDisposable
 {
-    // Writes the whole record and its TTL (the tail of the save and refill scripts, after their checks).
+    // Writes the whole record and its expiry (the tail of the save and refill scripts, after their checks on
+    // held = HMGET v e o a x). ARGV: 1 version, 2 state, 3 digest, 4 owner, 5 epoch, 6 last access, 7 expiry. The
+    // owner travels with the epoch; last access and expiry never move back.
     private const string WriteRecord = """
 
-        if ARGV[3] ~= '' then
-            redis.call('HSET', KEYS[1], 'v', ARGV[1], 's', ARGV[2], 'u', ARGV[4], 'a', ARGV[5], 'e', ARGV[7], 'o', ARGV[3])
-        else
-            redis.call('HSET', KEYS[1], 'v', ARGV[1], 's', ARGV[2], 'u', ARGV[4], 'a', ARGV[5], 'e', ARGV[7])
+        redis.call('HSET', KEYS[1], 'v', ARGV[1], 's', ARGV[2], 'd', ARGV[3], 'e', ARGV[5])
+        if ARGV[4] ~= '' and (not held[3] or tonumber(held[2] or '0') < tonumber(ARGV[5])) then
+            redis.call('HSET', KEYS[1], 'o', ARGV[4])
         end
-        redis.call('PEXPIRE', KEYS[1], ARGV[6])
+        if tonumber(held[4] or '0') < tonumber(ARGV[6]) then redis.call('HSET', KEYS[1], 'a', ARGV[6]) end
+        if tonumber(held[5] or '0') < tonumber(ARGV[7]) then redis.call('HSET', KEYS[1], 'x', ARGV[7]) end
+        redis.call('PEXPIREAT', KEYS[1], redis.call('HGET', KEYS[1], 'x'))
         return 1
         """;
 
     private const string SaveScript = """
-        local held = redis.call('HMGET', KEYS[1], 'v', 'e')
-        if tonumber(held[2] or '0') > tonumber(ARGV[7]) then return 2 end
+        local held = redis.call('HMGET', KEYS[1], 'v', 'e', 'o', 'a', 'x')
+        if tonumber(held[2] or '0') > tonumber(ARGV[5]) then return 2 end
         if tonumber(held[1] or '-1') >= tonumber(ARGV[1]) then
-            if tonumber(held[2] or '0') < tonumber(ARGV[7]) then return 3 end
+            if tonumber(held[2] or '0') < tonumber(ARGV[5]) then return 3 end
             return 0
         end
         """ + WriteRecord;
@@ -39,34 +42,41 @@ internal sealed partial class RedisTier : IAsyncDisposable
     // A refill from the journal, which is authoritative: it wins over a Redis record of an older epoch (one that
     // missed a move, or took a change the journal fenced) and over an older version of the same epoch.
     private const string RefillScript = """
-        local held = redis.call('HMGET', KEYS[1], 'v', 'e')
+        local held = redis.call('HMGET', KEYS[1], 'v', 'e', 'o', 'a', 'x')
         local epoch = tonumber(held[2] or '0')
-        if held[1] and epoch > tonumber(ARGV[7]) then return 0 end
-        if epoch == tonumber(ARGV[7]) and tonumber(held[1] or '-1') >= tonumber(ARGV[1]) then return 0 end
+        if held[1] and epoch > tonumber(ARGV[5]) then return 0 end
+        if epoch == tonumber(ARGV[5]) and tonumber(held[1] or '-1') >= tonumber(ARGV[1]) then return 0 end
         redis.call('DEL', KEYS[1])
+        held = {false, false, false, false, false}
         """ + WriteRecord;
 
-    private const string PinScript = """
+    // ARGV: 1 owner, 2 epoch, 3 last access, 4 expiry, 5 the empty state's digest.
+    private const string MoveScript = """
         redis.call('HSETNX', KEYS[1], 'v', '0')
         redis.call('HSETNX', KEYS[1], 's', '')
-        redis.call('HSETNX', KEYS[1], 'u', ARGV[2])
-        local epoch = math.max(tonumber(redis.call('HGET', KEYS[1], 'e') or '0'), tonumber(ARGV[4]))
-        redis.call('HSET', KEYS[1], 'o', ARGV[1], 'a', ARGV[2], 'e', epoch)
-        redis.call('PEXPIRE', KEYS[1], ARGV[3])
+        redis.call('HSETNX', KEYS[1], 'd', ARGV[5])
+        local held = redis.call('HMGET', KEYS[1], 'e', 'a', 'x')
+        if tonumber(ARGV[2]) >= tonumber(held[1] or '-1') then redis.call('HSET', KEYS[1], 'o', ARGV[1], 'e', ARGV[2]) end
+        if tonumber(held[2] or '0') < tonumber(ARGV[3]) then redis.call('HSET', KEYS[1], 'a', ARGV[3]) end
+        if tonumber(held[3] or '0') < tonumber(ARGV[4]) then redis.call('HSET', KEYS[1], 'x', ARGV[4]) end
+        redis.call('PEXPIREAT', KEYS[1], redis.call('HGET', KEYS[1], 'x'))
         return 1
         """;
 
-    // Never lowers the stored last access (a late touch after a checkpoint), never creates a key.
+    // Never lowers the stored last access or expiry (a late touch after a checkpoint), never creates a key.
     private const string TouchScript = """
         if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-        if tonumber(redis.call('HGET', KEYS[1], 'a') or '0') < tonumber(ARGV[1]) then
-            redis.call('HSET', KEYS[1], 'a', ARGV[1])
+        local held = redis.call('HMGET', KEYS[1], 'a', 'x')
+        if tonumber(held[1] or '0') < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], 'a', ARGV[1]) end
+        if tonumber(held[2] or '0') < tonumber(ARGV[2]) then
+            redis.call('HSET', KEYS[1], 'x', ARGV[2])
+            redis.call('PEXPIREAT', KEYS[1], ARGV[2])
         end
-        redis.call('PEXPIRE', KEYS[1], ARGV[2])
         return 1
         """;
 
-    private readonly Task<ConnectionMultiplexer>? _connecting;
+    private readonly ConfigurationOptions? _configuration;
+    private Task<ConnectionMultiplexer>? _connecting;
     private long _firstMissedWrite;
     private long _missedWrites;
     private long _confirmedAt = -1;
@@ -78,9 +88,9 @@ internal sealed partial class RedisTier : IAsyncDisposable
     private readonly int _circuitFailures;
     private readonly TimeSpan _circuitBreak;
     private int _consecutiveFailures;
+    private int _disposed;
     private long _circuitOpenUntil;
     private readonly TimeSpan _budget;
-    private readonly long _ttlMilliseconds;
     private readonly BatonMetrics _metrics;
     private readonly ILogger<RedisTier> _logger;
 
@@ -93,31 +103,47 @@ internal sealed partial class RedisTier : IAsyncDisposable
         _prefix = settings.Store.RedisKeyPrefix + "s:";
         _markerKey = settings.Store.RedisKeyPrefix + "marker";
         _budget = settings.Store.RedisBudget;
-        _ttlMilliseconds = (long)(settings.Sessions.IdleTimeout + settings.Sessions.PurgeInterval).TotalMilliseconds;
         _metrics = metrics;
         _logger = logger;
-        if (string.IsNullOrWhiteSpace(settings.Redis))
+        if (string.IsNullOrWhiteSpace(settings.Store.Redis))
         {
             return;
         }
 
-        var configuration = ConfigurationOptions.Parse(settings.Redis);
+        _configuration = ConfigurationOptions.Parse(settings.Store.Redis);
 
         // Start and serve without Redis; reconnect in the background; never queue writes through an outage.
-        configuration.AbortOnConnectFail = false;
-        configuration.BacklogPolicy = BacklogPolicy.FailFast;
+        _configuration.AbortOnConnectFail = false;
+        _configuration.BacklogPolicy = BacklogPolicy.FailFast;
 
         // INFO (the server's run id, to notice a restart or a promoted replica) is an admin command to the client.
-        configuration.AllowAdmin = true;
+        _configuration.AllowAdmin = true;
 
         // Complete Redis calls on the .NET thread pool rather than the client's own dedicated threads: fewer
         // threads and context switches competing with the requests on a small machine.
-        configuration.SocketManager = SocketManager.ThreadPool;
-        _connecting = ConnectAsync(configuration);
+        _configuration.SocketManager = SocketManager.ThreadPool;
     }
 
+    public string Name => "redis";
+
+    /// <summary>Starts connecting in the background: startup never waits for Redis.</summary>
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (_configuration is not null)
+        {
+            _connecting = ConnectAsync(_configuration);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>Redis is never full here: its memory limit and eviction are its own.</summary>
+    public bool IsFull => false;
+
     /// <summary>True when a Redis tier is configured at all.</summary>
-    public bool IsConfigured => _connecting is not null;
+    public bool IsConfigured => _configuration is not null;
 
     /// <summary>True when configured and connected now.</summary>
     public bool IsConnected => Connection?.IsConnected == true;
@@ -145,10 +171,10 @@ internal sealed partial class RedisTier : IAsyncDisposable
     /// Waits (on the wall clock: a network wait) at most <paramref name="timeout"/> for Redis to be connected;
     /// false when it is not configured or not connected by then.
     /// </summary>
-    public async Task<bool> WaitConnectedAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    public async Task<bool> WaitAvailableAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
-        while (_connecting is not null && !IsConnected && Stopwatch.GetElapsedTime(started) < timeout)
+        while (_configuration is not null && !IsConnected && Stopwatch.GetElapsedTime(started) < timeout)
         {
             await Task.Delay(TimeSpan.FromMilliseconds(50), cancellationToken);
         }
@@ -156,11 +182,10 @@ internal sealed partial class RedisTier : IAsyncDisposable
         return IsConnected;
     }
 
-    /// <summary>Stored, Stale, Fenced, Diverged, or null when Redis is not configured, down, or over budget.</summary>
-    public async Task<SaveOutcome?> SaveAsync(SessionRecord record)
+    public async Task<SaveOutcome> CheckpointAsync(SessionRecord record)
     {
         var (ok, result) = await CallAsync("save", db => db.ScriptEvaluateAsync(SaveScript, [Key(record.SessionId)], RecordArguments(record)));
-        return ok ? (long)result switch { 1 => SaveOutcome.Stored, 2 => SaveOutcome.Fenced, 3 => SaveOutcome.Diverged, _ => SaveOutcome.Stale } : null;
+        return ok ? (long)result switch { 1 => SaveOutcome.Stored, 2 => SaveOutcome.Fenced, 3 => SaveOutcome.Diverged, _ => SaveOutcome.Stale } : SaveOutcome.Unavailable;
     }
 
     /// <summary>Writes the journal's record of a session unless Redis holds it or a newer one; true when written, null when unavailable.</summary>
@@ -190,15 +215,18 @@ internal sealed partial class RedisTier : IAsyncDisposable
         return first == 0 ? null : first;
     }
 
-    /// <summary>True when written; false when Redis is not configured, down, or over budget.</summary>
-    public async Task<bool> PinAsync(string sessionId, string owner, long epoch, long now)
-        => (await CallAsync("pin", db => db.ScriptEvaluateAsync(PinScript, [Key(sessionId)], [owner, now, _ttlMilliseconds, epoch]))).Ok;
+    public async Task<WriteOutcome> MoveAsync(string sessionId, string owner, long epoch, long lastAccess, long expiresAt)
+        => Written(await CallAsync("pin", db => db.ScriptEvaluateAsync(MoveScript, [Key(sessionId)], [owner, epoch, lastAccess, expiresAt, SessionRecord.EmptyDigest])));
 
-    /// <summary>Refreshes a held session's last access and TTL; a key Redis does not hold is left absent.</summary>
-    public async Task<bool> TouchAsync(string sessionId, long now)
-        => (await CallAsync("touch", db => db.ScriptEvaluateAsync(TouchScript, [Key(sessionId)], [now, _ttlMilliseconds]))).Ok;
+    public async Task<WriteOutcome> TouchAsync(string sessionId, long lastAccess, long expiresAt)
+        => Written(await CallAsync("touch", db => db.ScriptEvaluateAsync(TouchScript, [Key(sessionId)], [lastAccess, expiresAt])));
 
-    public async Task<bool> DeleteAsync(string sessionId) => (await CallAsync("delete", db => db.KeyDeleteAsync(Key(sessionId)))).Ok;
+    public async Task<WriteOutcome> EndAsync(string sessionId) => Written(await CallAsync("delete", db => db.KeyDeleteAsync(Key(sessionId))));
+
+    /// <summary>Nothing to do: every key carries its expiry.</summary>
+    public Task<int?> PurgeAsync(long now) => Task.FromResult<int?>(0);
+
+    private static WriteOutcome Written<T>((bool Ok, T Result) call) => call.Ok ? WriteOutcome.Written : WriteOutcome.Unavailable;
 
     /// <summary>
     /// Who the connected Redis is: its run id (new on every restart, different on a promoted replica) and
@@ -233,44 +261,51 @@ internal sealed partial class RedisTier : IAsyncDisposable
     }
 
     /// <summary>
-    /// Every session record Redis holds, read a page of keys at once (pipelined), for a starting gateway;
-    /// empty when Redis is not connected. Reads Redis does not answer are counted in <see cref="RedisScan.Skipped"/>.
+    /// Every live session Redis holds, read a page of keys at once (pipelined), for a starting gateway; empty when
+    /// Redis is not connected. Reads Redis does not answer are counted in <see cref="TierScan.Skipped"/>.
     /// </summary>
-    public RedisScan Scan() => new(this);
+    public TierScan ScanLive(long cutoff) => new(scan => ScanAsync(scan, cutoff));
 
     /// <summary>Sets the marker whose absence later tells that Redis lost what it held.</summary>
     public async Task<bool> MarkAsync()
         => (await CallAsync("mark", db => db.StringSetAsync(_markerKey, "1"))).Ok;
 
-    /// <summary>Whether Redis answered in budget, and the record it holds (null when none).</summary>
-    public async Task<(bool Available, SessionRecord? Record)> GetAsync(string sessionId)
+    public async Task<TierRead> GetAsync(string sessionId, CancellationToken cancellationToken)
     {
         var (ok, fields) = await CallAsync("get", db => db.HashGetAllAsync(Key(sessionId)));
-        return ok ? (true, Parse(sessionId, fields)) : (false, null);
+        return ok ? new TierRead(true, Parse(sessionId, fields)) : TierRead.Unavailable;
     }
 
     private static SessionRecord? Parse(string sessionId, HashEntry[] fields)
     {
         var map = fields.ToDictionary(f => (string)f.Name!, f => f.Value, StringComparer.Ordinal);
-        if (!map.TryGetValue("v", out var version) || !map.TryGetValue("s", out var state))
+        if (!map.TryGetValue("v", out var version) || !map.TryGetValue("s", out var value))
         {
             return null;
         }
 
+        var state = (byte[]?)value ?? [];
         return new SessionRecord(
             sessionId,
-            (long)version,
-            (byte[]?)state ?? [],
             map.TryGetValue("o", out var owner) && owner.HasValue ? (string?)owner : null,
-            map.TryGetValue("u", out var updated) ? (long)updated : 0,
-            map.TryGetValue("a", out var access) ? (long)access : 0)
-        {
-            Epoch = map.TryGetValue("e", out var epoch) && epoch.HasValue ? (long)epoch : 0,
-        };
+            Number(map, "e"),
+            (long)version,
+            state,
+            map.TryGetValue("d", out var digest) && digest.HasValue ? (string)digest! : Baton.Protocol.Ids.Sha256(state),
+            Number(map, "a"),
+            Number(map, "x"));
+
+        static long Number(Dictionary<string, RedisValue> map, string field) => map.TryGetValue(field, out var number) && number.HasValue ? (long)number : 0;
     }
 
+    // Once: the container disposes the tier both as itself and as the hosted service it also is.
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         await _disposing.CancelAsync();
         if (_connecting is { IsCompletedSuccessfully: true })
         {
@@ -317,77 +352,68 @@ internal sealed partial class RedisTier : IAsyncDisposable
     private string Key(string sessionId) => _prefix + sessionId;
 
     // ARGV of the save and refill scripts (see WriteRecord).
-    private RedisValue[] RecordArguments(SessionRecord record)
-        => [record.Version, record.State, record.Owner ?? string.Empty, record.UpdatedAt, record.LastAccess, _ttlMilliseconds, record.Epoch];
+    private static RedisValue[] RecordArguments(SessionRecord record)
+        => [record.Version, record.State, record.Digest, record.Owner ?? string.Empty, record.Epoch, record.LastAccess, record.ExpiresAt];
 
     // Small enough that a page of reads in flight stays within the per-call budget of a loaded Redis.
     private const int ScanPage = 100;
 
     private static readonly TimeSpan ScanReadTimeout = TimeSpan.FromSeconds(5);
 
-    /// <summary>One pass over every session key; see <see cref="Scan"/>.</summary>
-    internal sealed class RedisScan(RedisTier tier)
+    private async IAsyncEnumerable<SessionSummary> ScanAsync(TierScan scan, long cutoff)
     {
-        /// <summary>Reads Redis did not answer (over budget, circuit open, gone midway): those sessions were left out.</summary>
-        public int Skipped { get; private set; }
-
-        public IAsyncEnumerable<SessionRecord> Records => ReadAsync();
-
-        private async IAsyncEnumerable<SessionRecord> ReadAsync()
+        var server = Connection?.GetServers().FirstOrDefault(s => s.IsConnected && !s.IsReplica);
+        if (server is null)
         {
-            var server = tier.Connection?.GetServers().FirstOrDefault(s => s.IsConnected && !s.IsReplica);
-            if (server is null)
-            {
-                yield break;
-            }
+            yield break;
+        }
 
-            var page = new List<string>(ScanPage);
-            await foreach (var key in server.KeysAsync(pattern: tier._prefix + "*", pageSize: ScanPage))
+        var page = new List<string>(ScanPage);
+        await foreach (var key in server.KeysAsync(pattern: _prefix + "*", pageSize: ScanPage))
+        {
+            page.Add(((string)key!)[_prefix.Length..]);
+            if (page.Count == ScanPage)
             {
-                page.Add(((string)key!)[tier._prefix.Length..]);
-                if (page.Count == ScanPage)
+                foreach (var record in await ReadPageAsync(scan, page, cutoff))
                 {
-                    foreach (var record in await ReadPageAsync(page))
-                    {
-                        yield return record;
-                    }
-
-                    page.Clear();
+                    yield return record;
                 }
-            }
 
-            foreach (var record in await ReadPageAsync(page))
-            {
-                yield return record;
+                page.Clear();
             }
         }
 
-        private async Task<List<SessionRecord>> ReadPageAsync(List<string> ids)
+        foreach (var record in await ReadPageAsync(scan, page, cutoff))
         {
-            var reads = await Task.WhenAll(ids.Select(ReadAsync));
-            Skipped += reads.Count(read => !read.Available);
-            return [.. reads.Where(read => read.Available && read.Record is not null).Select(read => read.Record!)];
+            yield return record;
         }
+    }
 
-        // Not a request's read: a wait of its own (not the per-request budget, which a starting process's first
-        // calls can miss) and no part in the circuit.
-        private async Task<(bool Available, SessionRecord? Record)> ReadAsync(string id)
+    private async Task<List<SessionSummary>> ReadPageAsync(TierScan scan, List<string> ids, long cutoff)
+    {
+        var reads = await Task.WhenAll(ids.Select(ScanReadAsync));
+        scan.Skipped += reads.Count(read => !read.Available);
+        return [.. reads.Where(read => read.Record is { } r && r.LastAccess >= cutoff).Select(read => read.Record!.Summary)];
+    }
+
+    // Not a request's read: a wait of its own (not the per-request budget, which a starting process's first
+    // calls can miss) and no part in the circuit.
+    private async Task<TierRead> ScanReadAsync(string id)
+    {
+        try
         {
-            try
-            {
-                var fields = await tier.Connection!.GetDatabase().HashGetAllAsync(tier.Key(id)).WaitAsync(ScanReadTimeout);
-                return (true, Parse(id, fields));
-            }
-            catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
-            {
-                return (false, null);
-            }
+            var fields = await Connection!.GetDatabase().HashGetAllAsync(Key(id)).WaitAsync(ScanReadTimeout);
+            return new TierRead(true, Parse(id, fields));
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
+        {
+            return TierRead.Unavailable;
         }
     }
 
     private async Task<(bool Ok, T Result)> CallAsync<T>(string operation, Func<IDatabase, Task<T>> call)
     {
-        if (_connecting is null)
+        if (_configuration is null)
         {
             return (false, default!);
         }

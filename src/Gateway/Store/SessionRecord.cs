@@ -1,21 +1,41 @@
+using Baton.Protocol;
+
 namespace Baton.Gateway.Store;
 
 /// <summary>
-/// One session as the store keeps it: its newest checkpoint (version and opaque state), the destination it
-/// is pinned to, the epoch it is pinned in, and times in Unix milliseconds. Version 0 with an empty state
-/// is a session that was pinned but never changed.
+/// One session as every tier stores and returns it, whole: the destination it is pinned to (<see cref="Owner"/>)
+/// in its epoch (how many times it has moved), its newest checkpoint (version, opaque state and the state's
+/// SHA-256 as the backend sent it), when it was last used, and when a tier may drop it. Times are Unix
+/// milliseconds. Version 0 with an empty state is a session that was pinned but never changed.
 /// </summary>
-internal sealed record SessionRecord(string SessionId, long Version, byte[] State, string? Owner, long UpdatedAt, long LastAccess)
+/// <remarks>
+/// The owner travels with the epoch: a write of a later epoch sets both, a write of the same epoch leaves the
+/// owner a move wrote. A checkpoint names the epoch it was made in; a tier takes it only from the session's
+/// current epoch or a later one, and only above the version it holds.
+/// </remarks>
+internal sealed record SessionRecord(string SessionId, string? Owner, long Epoch, long Version, byte[] State, string Digest, long LastAccess, long ExpiresAt)
 {
-    /// <summary>
-    /// The session's epoch: for a pin, the one it is pinned in; for a checkpoint, the one it was made in.
-    /// A store takes a checkpoint only from the session's current epoch or a later one.
-    /// </summary>
-    public long Epoch { get; init; }
+    /// <summary>The digest of an empty state: a pinned session's before its first checkpoint.</summary>
+    public static readonly string EmptyDigest = Ids.Sha256([]);
+
+    /// <summary>What a starting gateway keeps of it.</summary>
+    public SessionSummary Summary => new(SessionId, Owner, Epoch, Version, State.Length, LastAccess);
 }
 
-/// <summary>A live session's pin as loaded at startup.</summary>
-internal sealed record StoredPin(string SessionId, long Version, string? Owner, long Epoch, long LastAccess, int StateBytes = 0);
+/// <summary>A live session without its state (a pin table entry), as loaded at startup.</summary>
+internal sealed record SessionSummary(string SessionId, string? Owner, long Epoch, long Version, int StateBytes, long LastAccess)
+{
+    /// <summary>A later epoch, or a later version of the same epoch, than <paramref name="other"/>.</summary>
+    public bool IsNewerThan(SessionSummary other) => SessionPosition.IsNewer(Epoch, Version, other.Epoch, other.Version);
+}
+
+/// <summary>How two copies of a session's line of changes compare.</summary>
+internal static class SessionPosition
+{
+    /// <summary>A later epoch, or a later version of the same epoch.</summary>
+    public static bool IsNewer(long epoch, long version, long thanEpoch, long thanVersion)
+        => epoch > thanEpoch || (epoch == thanEpoch && version > thanVersion);
+}
 
 /// <summary>What became of a checkpoint.</summary>
 internal enum SaveOutcome
@@ -23,7 +43,7 @@ internal enum SaveOutcome
     /// <summary>Stored: it is the newest version.</summary>
     Stored,
 
-    /// <summary>Not stored: the store already holds this version or a newer one.</summary>
+    /// <summary>Not stored: the tier already holds this version or a newer one.</summary>
     Stale,
 
     /// <summary>
@@ -33,9 +53,34 @@ internal enum SaveOutcome
     Fenced,
 
     /// <summary>
-    /// Not stored: the store already holds this version or a newer one, made in an older epoch (an old owner's
+    /// Not stored: the tier already holds this version or a newer one, made in an older epoch (an old owner's
     /// change that landed while the session moved). This checkpoint is from another line of changes: its change
     /// must not be acknowledged.
     /// </summary>
     Diverged,
+
+    /// <summary>Not stored: the tier is down, failing or over its time budget.</summary>
+    Unavailable,
+
+    /// <summary>Not stored: the tier refused at once, its write queue full (an overload, not a failure).</summary>
+    Busy,
+}
+
+/// <summary>What became of a move, touch or end.</summary>
+internal enum WriteOutcome
+{
+    /// <summary>Written (or nothing to write: a touch of a session the tier does not hold).</summary>
+    Written,
+
+    /// <summary>Not written: the tier is down, failing or over its time budget.</summary>
+    Unavailable,
+
+    /// <summary>Not written: the tier refused at once, its write queue full.</summary>
+    Busy,
+}
+
+/// <summary>A tier's answer to a read: whether it answered, and the record it holds (null when none).</summary>
+internal readonly record struct TierRead(bool Available, SessionRecord? Record)
+{
+    public static TierRead Unavailable => new(false, null);
 }

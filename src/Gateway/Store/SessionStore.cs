@@ -1,86 +1,140 @@
+using System.Collections.Concurrent;
 using Baton.Gateway.Configuration;
 using Baton.Gateway.Diagnostics;
 using Microsoft.Extensions.Options;
 
 namespace Baton.Gateway.Store;
 
+/// <summary>The durable tier as the store sees it: a journal, local or shared by several gateways.</summary>
+internal interface IDurableTier : ISessionTier
+{
+    /// <summary>True for a journal other gateways share: it may hold sessions this gateway has not seen.</summary>
+    bool IsShared { get; }
+
+    /// <summary>True when a local journal began empty at startup (a damaged one moved aside).</summary>
+    bool StartedEmpty { get; }
+
+    /// <summary>Why its last write failed.</summary>
+    string LastFailure { get; }
+
+    /// <summary>True for a failure of the tier (as opposed to a bug) thrown while scanning it.</summary>
+    bool IsUnavailable(Exception exception);
+}
+
 /// <summary>
 /// The two tiers as one store. Writes go to both at once; the journal's answer is authoritative (Redis is
 /// a cache of it); reads try Redis within its budget and fall back to the journal. How long a write is
-/// awaited follows <c>Baton:Checkpoints:Durability</c>.
+/// awaited follows <c>Baton:Checkpoints:Durability</c>. A write the journal missed while Redis took it is
+/// remembered and written into the journal once it can take it again (<see cref="CatchUpAsync"/>), and so is an
+/// end either tier missed, so that no tier brings back a session that ended.
 /// </summary>
-internal sealed class SessionStore(
-    JournalTier journal,
-    RedisTier redis,
-    IOptions<BatonOptions> options,
-    BatonMetrics metrics,
-    ILogger<SessionStore> logger) : IPinPersistence
+internal sealed class SessionStore : IPinPersistence
 {
-    private readonly DurabilityMode _durability = options.Value.Checkpoints.Durability;
-    private readonly TimeSpan _startupWait = options.Value.Store.RedisStartupWait;
+    private readonly ISessionTier _redis;
+    private readonly IDurableTier _journal;
+    private readonly BatonMetrics _metrics;
+    private readonly ILogger<SessionStore> _logger;
+    private readonly DurabilityMode _durability;
+    private readonly TimeSpan _startupWait;
+    private readonly long _retention;
+    private readonly int _maxRemembered;
 
     // Journal writes in flight at once while a starting gateway catches up from Redis: half the write queue.
-    private readonly int _catchUpInFlight = Math.Clamp(options.Value.Journal.QueueLength / 2, 1, 256);
+    private readonly int _catchUpInFlight;
 
-    public JournalTier Journal => journal;
+    // Sessions whose newest write Redis alone holds; ends a tier missed. Bounded by Baton:Sessions:MaxSessions.
+    private readonly ConcurrentDictionary<string, byte> _journalBehind = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> _journalEndsMissed = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> _redisEndsMissed = new(StringComparer.Ordinal);
 
-    public RedisTier Redis => redis;
+    public SessionStore(ISessionTier redis, IDurableTier journal, IOptions<BatonOptions> options, BatonMetrics metrics, ILogger<SessionStore> logger)
+    {
+        var settings = options.Value;
+        _redis = redis;
+        _journal = journal;
+        _metrics = metrics;
+        _logger = logger;
+        _durability = settings.Checkpoints.Durability;
+        _startupWait = settings.Store.RedisStartupWait;
+        _retention = (long)settings.Sessions.Retention.TotalMilliseconds;
+        _maxRemembered = settings.Sessions.MaxSessions;
+        _catchUpInFlight = Math.Clamp(settings.Journal.QueueLength / 2, 1, 256);
+    }
+
+    /// <summary>True while the journal may not grow (see <see cref="ISessionTier.IsFull"/>).</summary>
+    public bool IsFull => _journal.IsFull;
+
+    /// <summary>Writes Redis alone holds, waiting for the journal.</summary>
+    public int JournalBehind => _journalBehind.Count;
+
+    /// <summary>True while a tier missed a write that <see cref="CatchUpAsync"/> would make.</summary>
+    public bool HasMissedWrites => !_journalBehind.IsEmpty || !_journalEndsMissed.IsEmpty || !_redisEndsMissed.IsEmpty;
+
+    /// <summary>When a session used at <paramref name="lastAccess"/> may be dropped by a tier: its last use plus the retention.</summary>
+    public long ExpiryOf(long lastAccess) => lastAccess + _retention;
 
     /// <summary>
     /// Stores a checkpoint; returns once it is as durable as the durability mode asks. When the journal
     /// cannot commit but Redis took the write, the checkpoint is acknowledged on Redis alone (logged and
-    /// counted); when neither holds it, or the journal's queue is full, it is not acknowledged
-    /// (<see cref="JournalUnavailableException"/>).
+    /// counted, and written into the journal when it is back); when neither holds it, or the journal's queue is
+    /// full, it is not acknowledged (<see cref="StoreUnavailableException"/>).
     /// </summary>
     public async Task<SaveOutcome> SaveCheckpointAsync(SessionRecord record)
     {
-        var toJournal = journal.SaveAsync(record);
-        if (toJournal.IsFaulted)
+        var toJournal = _journal.CheckpointAsync(record);
+        if (toJournal.IsCompleted && toJournal.Result == SaveOutcome.Busy)
         {
             // The journal refused at once (its queue is full): an overload, not a failing disk. Nothing is written
             // anywhere, so the change is not made — never held by Redis alone, where a later read would find it.
-            await toJournal;
+            throw new StoreUnavailableException("The journal's write queue is full (Baton:Journal:QueueLength).");
         }
 
-        var toRedis = redis.SaveAsync(record);
-        if (_durability == DurabilityMode.RiskLossOnGatewayCrash && redis.IsCurrent && await toRedis is { } fast)
+        var toRedis = _redis.CheckpointAsync(record);
+        if (_durability == DurabilityMode.RiskLossOnGatewayCrash && _redis.IsCurrent && await toRedis is var fast and not SaveOutcome.Unavailable)
         {
-            Observe(DropDisagreeingAfterAsync(toJournal, fast, record.SessionId), "checkpoint");
+            Observe(SettleAfterAsync(toJournal, fast, record.SessionId), "checkpoint");
             return fast;
         }
 
-        SaveOutcome outcome;
-        try
+        var outcome = await toJournal;
+        var cached = await toRedis;
+        if (outcome is SaveOutcome.Unavailable or SaveOutcome.Busy)
         {
-            outcome = await toJournal;
-        }
-        catch (JournalUnavailableException ex)
-        {
-            if (await toRedis is not { } held)
+            if (cached == SaveOutcome.Unavailable)
             {
-                throw;
+                throw new StoreUnavailableException("Neither tier could store the checkpoint: " + _journal.LastFailure);
             }
 
-            metrics.JournalDegraded("checkpoint");
-            Log.JournalDegraded(logger, "checkpoint", ex.Message);
-            return held;
+            Degraded("checkpoint", record.SessionId, cached == SaveOutcome.Stored);
+            return cached;
         }
 
-        var cached = await toRedis;
-        if (cached is null && redis.IsConfigured)
+        if (cached == SaveOutcome.Unavailable)
         {
-            metrics.StoreFallback("checkpoint");
+            if (_redis.IsConfigured)
+            {
+                _metrics.StoreFallback("checkpoint");
+            }
         }
-        else if (cached is { } held)
+        else
         {
-            DropIfDisagreeing(outcome, held, record.SessionId);
+            DropIfDisagreeing(outcome, cached, record.SessionId);
         }
 
         return outcome;
     }
 
-    private async Task DropDisagreeingAfterAsync(Task<SaveOutcome> toJournal, SaveOutcome cached, string sessionId)
-        => DropIfDisagreeing(await toJournal, cached, sessionId);
+    private async Task SettleAfterAsync(Task<SaveOutcome> toJournal, SaveOutcome cached, string sessionId)
+    {
+        var journaled = await toJournal;
+        if (journaled is SaveOutcome.Unavailable or SaveOutcome.Busy)
+        {
+            Degraded("checkpoint", sessionId, cached == SaveOutcome.Stored);
+            return;
+        }
+
+        DropIfDisagreeing(journaled, cached, sessionId);
+    }
 
     // The tiers disagreeing about the line of changes: the journal fenced what Redis stored (Redis missed a move), or
     // stored what Redis holds from an older epoch (an old owner's change Redis took). Drop Redis's copy, so reads go
@@ -91,53 +145,146 @@ internal sealed class SessionStore(
         if ((journaled is SaveOutcome.Fenced or SaveOutcome.Diverged && cached == SaveOutcome.Stored)
             || (journaled == SaveOutcome.Stored && cached == SaveOutcome.Diverged))
         {
-            Observe(redis.DeleteAsync(sessionId), "delete");
+            Observe(_redis.EndAsync(sessionId), "delete");
         }
     }
 
-    public async Task PinAsync(string sessionId, string owner, long epoch, long now)
+    // A write Redis alone holds: counted, logged, and remembered for the journal's catch-up.
+    private void Degraded(string operation, string sessionId, bool redisHoldsIt)
     {
-        var toJournal = journal.PinAsync(new SessionRecord(sessionId, 0, [], owner, now, now) { Epoch = epoch });
-        if (toJournal.IsFaulted)
+        _metrics.JournalDegraded(operation);
+        Log.JournalDegraded(_logger, operation, _journal.LastFailure);
+        if (redisHoldsIt)
         {
-            await toJournal;
+            Remember(_journalBehind, sessionId);
+        }
+    }
+
+    private void Remember(ConcurrentDictionary<string, byte> set, string sessionId)
+    {
+        if (set.Count < _maxRemembered)
+        {
+            set.TryAdd(sessionId, 0);
+        }
+    }
+
+    public async Task MoveAsync(string sessionId, string owner, long epoch, long now)
+    {
+        var expires = ExpiryOf(now);
+        var toJournal = _journal.MoveAsync(sessionId, owner, epoch, now, expires);
+        if (toJournal.IsCompleted && toJournal.Result == WriteOutcome.Busy)
+        {
+            throw new StoreUnavailableException("The journal's write queue is full (Baton:Journal:QueueLength).");
         }
 
-        var toRedis = redis.PinAsync(sessionId, owner, epoch, now);
-        if (_durability == DurabilityMode.RiskLossOnGatewayCrash && redis.IsCurrent && await toRedis)
+        var toRedis = _redis.MoveAsync(sessionId, owner, epoch, now, expires);
+        if (_durability == DurabilityMode.RiskLossOnGatewayCrash && _redis.IsCurrent && await toRedis == WriteOutcome.Written)
         {
-            Observe(toJournal, "pin");
+            Observe(SettleMoveAfterAsync(toJournal, sessionId), "pin");
             return;
         }
 
-        try
+        if (await toJournal != WriteOutcome.Written)
         {
-            await toJournal;
-        }
-        catch (JournalUnavailableException ex)
-        {
-            if (!await toRedis)
+            if (await toRedis != WriteOutcome.Written)
             {
-                throw;
+                throw new StoreUnavailableException("Neither tier could store the move: " + _journal.LastFailure);
             }
 
-            metrics.JournalDegraded("pin");
-            Log.JournalDegraded(logger, "pin", ex.Message);
+            Degraded("pin", sessionId, redisHoldsIt: true);
         }
 
         await toRedis;
     }
 
-    public void Touch(string sessionId, long now)
+    private async Task SettleMoveAfterAsync(Task<WriteOutcome> toJournal, string sessionId)
     {
-        Observe(journal.TouchAsync(sessionId, now), "touch");
-        Observe(redis.TouchAsync(sessionId, now), "touch");
+        if (await toJournal != WriteOutcome.Written)
+        {
+            Degraded("pin", sessionId, redisHoldsIt: true);
+        }
     }
 
-    public void Delete(string sessionId)
+    public void Touch(string sessionId, long now)
     {
-        Observe(journal.DeleteAsync(sessionId), "delete");
-        Observe(redis.DeleteAsync(sessionId), "delete");
+        var expires = ExpiryOf(now);
+        Observe(_journal.TouchAsync(sessionId, now, expires), "touch");
+        Observe(_redis.TouchAsync(sessionId, now, expires), "touch");
+    }
+
+    public void End(string sessionId) => Observe(EndAsync(sessionId), "delete");
+
+    private async Task EndAsync(string sessionId)
+    {
+        _journalBehind.TryRemove(sessionId, out _);
+        var toJournal = _journal.EndAsync(sessionId);
+        var toRedis = _redis.EndAsync(sessionId);
+        if (await toJournal != WriteOutcome.Written)
+        {
+            Remember(_journalEndsMissed, sessionId);
+        }
+
+        if (await toRedis != WriteOutcome.Written && _redis.IsConfigured)
+        {
+            Remember(_redisEndsMissed, sessionId);
+        }
+    }
+
+    /// <summary>
+    /// Writes into the tiers what they missed: ends first (so nothing that ended comes back), then the sessions
+    /// whose newest write only Redis holds, copied from Redis into the journal under its check-and-set. Stops at
+    /// the first write a tier still cannot take; what is left waits for the next call. Returns how many were written.
+    /// </summary>
+    public async Task<int> CatchUpAsync(CancellationToken cancellationToken)
+    {
+        var written = 0;
+        foreach (var id in _journalEndsMissed.Keys)
+        {
+            if (await _journal.EndAsync(id) != WriteOutcome.Written)
+            {
+                return written;
+            }
+
+            _journalEndsMissed.TryRemove(id, out _);
+            written++;
+        }
+
+        foreach (var id in _redisEndsMissed.Keys)
+        {
+            if (await _redis.EndAsync(id) != WriteOutcome.Written)
+            {
+                break;
+            }
+
+            _redisEndsMissed.TryRemove(id, out _);
+            written++;
+        }
+
+        foreach (var id in _journalBehind.Keys)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var held = await _redis.GetAsync(id, cancellationToken);
+            if (!held.Available)
+            {
+                return written;
+            }
+
+            if (held.Record is { Owner: { } owner } record)
+            {
+                if (await _journal.MoveAsync(id, owner, record.Epoch, record.LastAccess, record.ExpiresAt) != WriteOutcome.Written
+                    || await _journal.CheckpointAsync(record) is SaveOutcome.Unavailable or SaveOutcome.Busy)
+                {
+                    return written;
+                }
+
+                written++;
+                Log.JournalCaughtUpSession(_logger, Baton.Protocol.Ids.LogHash(id), record.Version, record.Epoch);
+            }
+
+            _journalBehind.TryRemove(id, out _);
+        }
+
+        return written;
     }
 
     /// <summary>
@@ -145,52 +292,71 @@ internal sealed class SessionStore(
     /// <paramref name="minimumVersion"/> (the newest version the gateway knows it stored) in at least
     /// <paramref name="minimumEpoch"/> (the epoch the gateway knows the session is pinned in), else the newer of
     /// the two tiers' records — a later epoch, or a later version of the same one. Redis can be behind (a write
-    /// that missed its budget, a move it missed) and must never win then.
+    /// that missed its budget, a move it missed) and must never win then. With the journal unreadable, only a Redis
+    /// copy at the known version will do; anything less is <see cref="StoreUnavailableException"/>, never an
+    /// empty session.
     /// </summary>
     public async Task<SessionRecord?> GetAsync(string sessionId, long minimumVersion, CancellationToken cancellationToken, long minimumEpoch = 0)
     {
-        var (available, record) = await redis.GetAsync(sessionId);
+        var fast = await _redis.GetAsync(sessionId, cancellationToken);
+
+        // A Redis copy whose state no longer matches its digest (damaged in Redis) is no copy: the journal's is read.
+        var record = fast.Record is { } held && Baton.Protocol.Ids.Sha256(held.State) != held.Digest ? null : fast.Record;
         if (record is not null && record.Version >= minimumVersion && record.Epoch >= minimumEpoch)
         {
             return record;
         }
 
-        var journaled = await journal.GetAsync(sessionId, cancellationToken);
+        var durable = await _journal.GetAsync(sessionId, cancellationToken);
+        if (!durable.Available)
+        {
+            throw new StoreUnavailableException("The journal could not be read, and Redis holds no copy at the session's known version.");
+        }
+
+        var journaled = durable.Record;
 
         // A read Redis could not answer, or one the journal answered better. A session neither tier holds
         // (never changed, or a restore check's throwaway) is no fallback.
-        if (redis.IsConfigured && (!available || journaled is not null))
+        if (_redis.IsConfigured && (!fast.Available || journaled is not null))
         {
-            metrics.StoreFallback(available ? "read_behind" : "read");
+            _metrics.StoreFallback(fast.Available ? "read_behind" : "read");
         }
 
         // Redis below the known version (a placeholder a pin created on an emptied Redis, say) never wins.
         return record is not null && record.Version >= minimumVersion
-            && (journaled is null || IsNewer(record.Epoch, record.Version, journaled.Epoch, journaled.Version)) ? record : journaled;
+            && (journaled is null || SessionPosition.IsNewer(record.Epoch, record.Version, journaled.Epoch, journaled.Version)) ? record : journaled;
     }
-
-    /// <summary>A later epoch, or a later version of the same epoch.</summary>
-    private static bool IsNewer(long epoch, long version, long thanEpoch, long thanVersion)
-        => epoch > thanEpoch || (epoch == thanEpoch && version > thanVersion);
 
     /// <summary>
     /// Every live session a starting gateway must know. The journal may be behind Redis for sessions it holds —
     /// changes and moves acknowledged on Redis alone (the journal failing, or <c>RiskLossOnGatewayCrash</c>) when
     /// the gateway stopped — so when Redis answers within <c>Baton:Store:RedisStartupWait</c>, what it holds newer
     /// for those sessions is written into the journal first. A session the journal does not hold is never taken
-    /// from Redis: it may have ended, been renewed or expired, with Redis's delete missed. A journal found damaged
-    /// starts empty and is rebuilt from all Redis holds. A catch-up that fails (Redis or the journal failing
-    /// midway) is logged and the gateway starts from the journal: reads still prefer the newer tier.
+    /// from Redis: it may have ended, been renewed or expired, with Redis's delete missed — except into a local
+    /// journal that began empty because a damaged one was moved aside, which is rebuilt from all Redis holds. A catch-up
+    /// that fails (Redis or the journal failing midway) is logged and the gateway starts from the journal: reads
+    /// still prefer the newer tier.
     /// </summary>
-    public async Task<List<StoredPin>> LoadLiveAsync(long cutoff, CancellationToken cancellationToken)
+    public async Task<List<SessionSummary>> LoadLiveAsync(long cutoff, CancellationToken cancellationToken)
     {
-        var pins = await journal.LoadLiveAsync(cutoff, cancellationToken);
-        var rebuilding = journal.QuarantinedTo is not null;
-        if (!await redis.WaitConnectedAsync(_startupWait, cancellationToken))
+        var rebuilding = _journal.StartedEmpty && !_journal.IsShared;
+        List<SessionSummary> pins;
+        try
+        {
+            pins = await LoadJournalAsync(cutoff, cancellationToken);
+        }
+        catch (Exception ex) when (_journal.IsShared && _journal.IsUnavailable(ex))
+        {
+            // A shared journal down at startup: the gateway serves, and sessions come back as the journal does.
+            Log.SharedJournalUnreadable(_logger, ex.Message);
+            return [];
+        }
+
+        if (!await _redis.WaitAvailableAsync(_startupWait, cancellationToken))
         {
             if (rebuilding)
             {
-                Log.JournalRebuilt(logger, 0, 0);
+                Log.JournalRebuilt(_logger, 0, 0);
             }
 
             return pins;
@@ -198,73 +364,110 @@ internal sealed class SessionStore(
 
         var known = pins.ToDictionary(p => p.SessionId, StringComparer.Ordinal);
         var caughtUp = 0;
-        var writes = new List<Task>();
-        var scan = redis.Scan();
+        var writes = new List<Task<bool>>();
+        var scan = _redis.ScanLive(cutoff);
         try
         {
-            await foreach (var record in scan.Records.WithCancellation(cancellationToken))
+            await foreach (var summary in scan.Records.WithCancellation(cancellationToken))
             {
                 // Newer means a later epoch, or a later version of the same one: a Redis copy of an older epoch is an
                 // owner's change the journal fenced, or a move Redis missed.
-                var held = known.GetValueOrDefault(record.SessionId);
-                if (record.LastAccess < cutoff || record.Owner is null || (held is null && !rebuilding)
-                    || (held is not null && !IsNewer(record.Epoch, record.Version, held.Epoch, held.Version)))
+                var held = known.GetValueOrDefault(summary.SessionId);
+                if (summary.Owner is null || (held is null && !rebuilding) || (held is not null && !summary.IsNewerThan(held)))
                 {
                     continue;
                 }
 
                 // A later epoch moves the pin (owner and epoch); only a later version replaces the state. A placeholder
                 // a move left on an emptied Redis (version 0 in the new epoch) moves the pin and keeps the journal's state.
-                await WriteBoundedAsync(journal.PinAsync(record));
-                var takesState = held is null || record.Version > held.Version;
-                if (takesState)
-                {
-                    await WriteBoundedAsync(journal.SaveAsync(record));
-                }
-
-                known[record.SessionId] = takesState
-                    ? new StoredPin(record.SessionId, record.Version, record.Owner, record.Epoch, record.LastAccess, record.State.Length)
-                    : held! with { Owner = record.Owner, Epoch = record.Epoch, LastAccess = Math.Max(held.LastAccess, record.LastAccess) };
+                var takesState = held is null || summary.Version > held.Version;
+                await WriteBoundedAsync(TakeFromRedisAsync(summary, takesState, cancellationToken));
+                known[summary.SessionId] = takesState
+                    ? summary
+                    : held! with { Owner = summary.Owner, Epoch = summary.Epoch, LastAccess = Math.Max(held.LastAccess, summary.LastAccess) };
                 caughtUp++;
             }
 
-            await Task.WhenAll(writes);
+            if ((await Task.WhenAll(writes)).Contains(false))
+            {
+                throw new StoreUnavailableException("The journal could not take a session from Redis: " + _journal.LastFailure);
+            }
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            Log.JournalCatchUpFailed(logger, ex.Message);
-            return await journal.LoadLiveAsync(cutoff, cancellationToken);
+            Log.JournalCatchUpFailed(_logger, ex.Message);
+            return await LoadJournalAsync(cutoff, cancellationToken);
         }
 
         if (rebuilding)
         {
-            Log.JournalRebuilt(logger, caughtUp, scan.Skipped);
+            Log.JournalRebuilt(_logger, caughtUp, scan.Skipped);
         }
         else if (caughtUp > 0 || scan.Skipped > 0)
         {
-            Log.JournalCaughtUp(logger, caughtUp, scan.Skipped);
+            Log.JournalCaughtUp(_logger, caughtUp, scan.Skipped);
         }
 
         return [.. known.Values];
 
         // Bounded in flight: a large Redis never fills the journal's write queue (Baton:Journal:QueueLength).
-        async Task WriteBoundedAsync(Task write)
+        async Task WriteBoundedAsync(Task<bool> write)
         {
             writes.Add(write);
             if (writes.Count >= _catchUpInFlight)
             {
-                await Task.WhenAll(writes);
+                if ((await Task.WhenAll(writes)).Contains(false))
+                {
+                    throw new StoreUnavailableException("The journal could not take a session from Redis: " + _journal.LastFailure);
+                }
+
                 writes.Clear();
             }
         }
     }
 
+    private async Task<List<SessionSummary>> LoadJournalAsync(long cutoff, CancellationToken cancellationToken)
+    {
+        var pins = new List<SessionSummary>();
+        await foreach (var pin in _journal.ScanLive(cutoff).Records.WithCancellation(cancellationToken))
+        {
+            pins.Add(pin);
+        }
+
+        return pins;
+    }
+
+    // The pin, and the state when it is newer, of a session Redis holds ahead of the journal.
+    private async Task<bool> TakeFromRedisAsync(SessionSummary summary, bool takesState, CancellationToken cancellationToken)
+    {
+        if (await _journal.MoveAsync(summary.SessionId, summary.Owner!, summary.Epoch, summary.LastAccess, ExpiryOf(summary.LastAccess)) != WriteOutcome.Written)
+        {
+            return false;
+        }
+
+        if (!takesState)
+        {
+            return true;
+        }
+
+        var held = await _redis.GetAsync(summary.SessionId, cancellationToken);
+        if (!held.Available)
+        {
+            throw new StoreUnavailableException("Redis stopped answering during the catch-up.");
+        }
+
+        return held.Record is not { } record || await _journal.CheckpointAsync(record) is not (SaveOutcome.Unavailable or SaveOutcome.Busy);
+    }
+
     private void Observe(Task task, string operation)
     {
         task.ContinueWith(
-            t => Log.BackgroundWriteFailed(logger, operation, t.Exception!.GetBaseException()),
+            t => Log.BackgroundWriteFailed(_logger, operation, t.Exception!.GetBaseException()),
             CancellationToken.None,
             TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default);
     }
 }
+
+/// <summary>The store cannot take or give a session now (neither tier holds a write, the journal's queue is full, the journal cannot be read).</summary>
+internal sealed class StoreUnavailableException(string message) : Exception(message);

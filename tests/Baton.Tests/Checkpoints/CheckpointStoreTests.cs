@@ -50,8 +50,8 @@ public sealed class CheckpointStoreTests(RedisTestCluster cluster) : IClassFixtu
 
         foreach (var (client, id) in sessions)
         {
-            Assert.Equal(before[id].Journal.UpdatedAt, StoredSessions.FromJournal(cluster.JournalPath, id)!.UpdatedAt);
-            Assert.Equal(before[id].Redis.UpdatedAt, StoredSessions.FromRedis(cluster.Redis!.Database, id)!.UpdatedAt);
+            Assert.Equal(before[id].Journal.LastAccess, StoredSessions.FromJournal(cluster.JournalPath, id)!.LastAccess);
+            Assert.Equal(before[id].Redis.LastAccess, StoredSessions.FromRedis(cluster.Redis!.Database, id)!.LastAccess);
             client.Dispose();
         }
     }
@@ -62,10 +62,10 @@ public sealed class CheckpointStoreTests(RedisTestCluster cluster) : IClassFixtu
         var journal = cluster.Gateway.Services.GetRequiredService<JournalTier>();
         var redis = cluster.Gateway.Services.GetRequiredService<RedisTier>();
         var id = Baton.Protocol.Ids.New();
-        SessionRecord Checkpoint(long version, long epoch) => new(id, version, [(byte)version], "b1", 1, 1) { Epoch = epoch };
+        SessionRecord Checkpoint(long version, long epoch) => TestRecords.Checkpoint(id, version, [(byte)version], "b1", 1, epoch);
 
-        await journal.PinAsync(new SessionRecord(id, 0, [], "b1", 1, 1) { Epoch = 3 });
-        Assert.True(await redis.PinAsync(id, "b1", 3, 1));
+        Assert.Equal(WriteOutcome.Written, await journal.MoveAsync(id, "b1", 3, 1, long.MaxValue / 2));
+        Assert.Equal(WriteOutcome.Written, await redis.MoveAsync(id, "b1", 3, 1, DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeMilliseconds()));
 
         foreach (var (version, epoch, expected) in new[]
         {
@@ -77,13 +77,13 @@ public sealed class CheckpointStoreTests(RedisTestCluster cluster) : IClassFixtu
             (2L, 5L, SaveOutcome.Diverged),
         })
         {
-            Assert.Equal(expected, await journal.SaveAsync(Checkpoint(version, epoch)));
-            Assert.Equal(expected, await redis.SaveAsync(Checkpoint(version, epoch)));
+            Assert.Equal(expected, await journal.CheckpointAsync(Checkpoint(version, epoch)));
+            Assert.Equal(expected, await redis.CheckpointAsync(Checkpoint(version, epoch)));
         }
 
-        var kept = await journal.GetAsync(id, CancellationToken.None);
+        var kept = (await journal.GetAsync(id, CancellationToken.None)).Record;
         Assert.Equal((2L, 4L), (kept!.Version, kept.Epoch));
-        var cached = (await redis.GetAsync(id)).Record;
+        var cached = (await redis.GetAsync(id, CancellationToken.None)).Record;
         Assert.Equal((2L, 4L), (cached!.Version, cached.Epoch));
     }
 
@@ -140,10 +140,10 @@ public sealed class CheckpointStoreTests(RedisTestCluster cluster) : IClassFixtu
         byte[] newer = [1, 2, 3];
         byte[] older = [9, 9];
 
-        Assert.Equal(SaveOutcome.Stored, await store.SaveCheckpointAsync(new SessionRecord(id, 5, newer, "b1", 1, 1)));
-        Assert.Equal(SaveOutcome.Stale, await store.Journal.SaveAsync(new SessionRecord(id, 4, older, "b2", 2, 2)));
-        Assert.Equal(SaveOutcome.Stale, await store.Redis.SaveAsync(new SessionRecord(id, 4, older, "b2", 2, 2)));
-        Assert.Equal(SaveOutcome.Stale, await store.SaveCheckpointAsync(new SessionRecord(id, 5, older, "b2", 2, 2)));
+        Assert.Equal(SaveOutcome.Stored, await store.SaveCheckpointAsync(Now(id, 5, newer, "b1")));
+        Assert.Equal(SaveOutcome.Stale, await Tier<JournalTier>().CheckpointAsync(Now(id, 4, older, "b2")));
+        Assert.Equal(SaveOutcome.Stale, await Tier<RedisTier>().CheckpointAsync(Now(id, 4, older, "b2")));
+        Assert.Equal(SaveOutcome.Stale, await store.SaveCheckpointAsync(Now(id, 5, older, "b2")));
 
         foreach (var stored in new[] { StoredSessions.FromJournal(cluster.JournalPath, id)!, StoredSessions.FromRedis(cluster.Redis!.Database, id)! })
         {
@@ -159,8 +159,8 @@ public sealed class CheckpointStoreTests(RedisTestCluster cluster) : IClassFixtu
         var store = cluster.Gateway.Services.GetRequiredService<SessionStore>();
         var id = SessionId.New().Value;
 
-        Assert.Equal(SaveOutcome.Stored, await store.SaveCheckpointAsync(new SessionRecord(id, 1, [1], "b2", 1, 1)));
-        Assert.Equal(SaveOutcome.Stored, await store.SaveCheckpointAsync(new SessionRecord(id, 2, [2], null, 2, 2)));
+        Assert.Equal(SaveOutcome.Stored, await store.SaveCheckpointAsync(Now(id, 1, [1], "b2")));
+        Assert.Equal(SaveOutcome.Stored, await store.SaveCheckpointAsync(Now(id, 2, [2], null)));
 
         foreach (var stored in new[] { StoredSessions.FromJournal(cluster.JournalPath, id)!, StoredSessions.FromRedis(cluster.Redis!.Database, id)! })
         {
@@ -169,4 +169,9 @@ public sealed class CheckpointStoreTests(RedisTestCluster cluster) : IClassFixtu
             Assert.Equal("b2", stored.Owner);
         }
     }
+
+    private T Tier<T>() where T : notnull => cluster.Gateway.Services.GetRequiredService<T>();
+
+    private static SessionRecord Now(string id, long version, byte[] state, string? owner)
+        => TestRecords.Checkpoint(id, version, state, owner, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
 }

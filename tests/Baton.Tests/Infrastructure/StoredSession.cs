@@ -3,7 +3,7 @@ using Baton.Backend;
 namespace Baton.Tests.Infrastructure;
 
 /// <summary>A session as one tier holds it, decoded with the backend library's state format.</summary>
-internal sealed record StoredSession(long Version, byte[] State, string? Owner, long UpdatedAt, long Epoch)
+internal sealed record StoredSession(long Version, byte[] State, string? Owner, long LastAccess, long Epoch)
 {
     public Dictionary<string, byte[]> Values
     {

@@ -12,7 +12,7 @@ internal static class StoredSessions
         using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = journalPath, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
         connection.Open();
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT version, state, owner, updated_at, epoch FROM sessions WHERE id = $id";
+        command.CommandText = "SELECT version, state, owner, last_access, epoch FROM sessions WHERE id = $id";
         command.Parameters.AddWithValue("$id", sessionId);
         using var reader = command.ExecuteReader();
         return reader.Read() ? new StoredSession(reader.GetInt64(0), (byte[])reader.GetValue(1), reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4)) : null;
@@ -21,6 +21,6 @@ internal static class StoredSessions
     public static StoredSession? FromRedis(IDatabase redis, string sessionId, string keyPrefix = "baton:")
     {
         var fields = redis.HashGetAll(keyPrefix + "s:" + sessionId).ToDictionary(f => (string)f.Name!, f => f.Value);
-        return fields.Count == 0 ? null : new StoredSession((long)fields["v"], (byte[])fields["s"]!, fields.TryGetValue("o", out var o) ? (string?)o : null, (long)fields["u"], fields.TryGetValue("e", out var e) ? (long)e : 0);
+        return fields.Count == 0 ? null : new StoredSession((long)fields["v"], (byte[])fields["s"]!, fields.TryGetValue("o", out var o) ? (string?)o : null, (long)fields["a"], fields.TryGetValue("e", out var e) ? (long)e : 0);
     }
 }

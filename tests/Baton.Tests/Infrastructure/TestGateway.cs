@@ -29,7 +29,7 @@ internal sealed class TestGateway : IAsyncDisposable
             .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses.First(a => a.StartsWith(scheme + "://", StringComparison.Ordinal)));
 
     /// <summary>The gateway's SQLite journal file.</summary>
-    public string JournalPath => Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<Gateway.Store.JournalTier>(App.Services).Path;
+    public string JournalPath => Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<Gateway.Store.JournalTier>(App.Services).Location;
 
     public static Task<TestGateway> StartAsync(IReadOnlyList<TestBackend> backends, IEnumerable<string>? extraArgs = null, Action<WebApplicationBuilder>? configure = null)
         => StartAsync(CreateApp(Arguments(backends.Select(b => b.Address).ToList(), extraArgs), configure));

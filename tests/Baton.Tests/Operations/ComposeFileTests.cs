@@ -61,7 +61,7 @@ public sealed class ComposeFileTests
             .Select(v => new KeyValuePair<string, string?>(v.Key.Replace("__", ":", StringComparison.Ordinal)["Baton:".Length..], v.Key is "Baton__Secret" or "Baton__Admin__Token" ? TestGateway.Secret : v.Value)))
             .Build();
         configuration.Bind(settings);
-        Assert.Equal("redis:6379", settings.Redis);
+        Assert.Equal("redis:6379", settings.Store.Redis);
         Assert.True(settings.Admin.AllowRemote);
         Assert.Equal(TestGateway.Secret, settings.Admin.Token);
         var validation = new BatonOptionsValidator(new Microsoft.Extensions.Hosting.Internal.HostingEnvironment { EnvironmentName = "Production" }).Validate(null, settings);
@@ -92,7 +92,7 @@ public sealed class ComposeFileTests
     public void TheJournalIsOnANamedVolume_AndTheStopGracePeriodOutlastsTheGatewaysDrain()
     {
         var gateway = Map(Services["gateway"]);
-        var journal = Environment("gateway")["Baton__JournalPath"];
+        var journal = Environment("gateway")["Baton__Journal__Path"];
         var mount = ((List<object>)gateway["volumes"]).Cast<string>().Single();
         var (volume, target) = (mount.Split(':')[0], mount.Split(':')[1]);
         Assert.Equal(target, Path.GetDirectoryName(journal));

@@ -310,8 +310,8 @@ public sealed class SessionPinTableTests
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         var live = SessionId.New();
         var expired = SessionId.New();
-        _store.Stored.Add(new StoredPin(live.Value, 7, "b3", 2, now - 1000));
-        _store.Stored.Add(new StoredPin(expired.Value, 2, "b1", 0, now - (long)IdleTimeout.TotalMilliseconds * 2));
+        _store.Stored.Add(new SessionSummary(live.Value, "b3", 2, 7, 0, now - 1000));
+        _store.Stored.Add(new SessionSummary(expired.Value, "b1", 0, 2, 0, now - (long)IdleTimeout.TotalMilliseconds * 2));
         var table = NewTable();
 
         await table.LoadAsync(default);
@@ -326,9 +326,9 @@ public sealed class SessionPinTableTests
     {
         public List<(string Kind, string Id, string? Owner)> Writes { get; } = [];
 
-        public List<StoredPin> Stored { get; } = [];
+        public List<SessionSummary> Stored { get; } = [];
 
-        public Task PinAsync(string sessionId, string owner, long epoch, long now)
+        public Task MoveAsync(string sessionId, string owner, long epoch, long now)
         {
             Writes.Add(("pin", sessionId, owner));
             return Task.CompletedTask;
@@ -336,9 +336,9 @@ public sealed class SessionPinTableTests
 
         public void Touch(string sessionId, long now) => Writes.Add(("touch", sessionId, null));
 
-        public void Delete(string sessionId) => Writes.Add(("delete", sessionId, null));
+        public void End(string sessionId) => Writes.Add(("delete", sessionId, null));
 
-        public Task<List<StoredPin>> LoadLiveAsync(long cutoff, CancellationToken cancellationToken)
+        public Task<List<SessionSummary>> LoadLiveAsync(long cutoff, CancellationToken cancellationToken)
             => Task.FromResult(Stored.Where(p => p.LastAccess >= cutoff).ToList());
     }
 }

@@ -1,9 +1,11 @@
 using Baton.Backend;
+using Baton.Gateway.Configuration;
 using Baton.Gateway.Sessions;
 using Baton.Protocol;
 using Baton.Tests.Infrastructure;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Baton.Tests.Store;
@@ -60,8 +62,9 @@ public sealed class JournalMaintenanceTests : IAsyncLifetime, IDisposable
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         var gone = SessionId.New().Value;
         var kept = SessionId.New().Value;
-        InsertRow(gateway.JournalPath, gone, lastAccess: now - (long)TimeSpan.FromMinutes(6).TotalMilliseconds);
-        InsertRow(gateway.JournalPath, kept, lastAccess: now - (long)TimeSpan.FromMinutes(3).TotalMilliseconds);
+        var retention = (long)gateway.Services.GetRequiredService<IOptions<BatonOptions>>().Value.Sessions.Retention.TotalMilliseconds;
+        InsertRow(gateway.JournalPath, gone, lastAccess: now - (long)TimeSpan.FromMinutes(6).TotalMilliseconds, retention);
+        InsertRow(gateway.JournalPath, kept, lastAccess: now - (long)TimeSpan.FromMinutes(3).TotalMilliseconds, retention);
 
         // Ten virtual minutes of reads only, 50 s apart, while compaction runs every minute.
         for (var step = 0; step < 12; step++)
@@ -131,14 +134,16 @@ public sealed class JournalMaintenanceTests : IAsyncLifetime, IDisposable
 
     private int Compactions() => _logs.Lines.Count(l => l.Contains("[3009]", StringComparison.Ordinal));
 
-    private static void InsertRow(string journalPath, string id, long lastAccess)
+    private static void InsertRow(string journalPath, string id, long lastAccess, long retention)
     {
         using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = journalPath, Pooling = false, DefaultTimeout = 10 }.ToString());
         connection.Open();
         using var command = connection.CreateCommand();
-        command.CommandText = "INSERT INTO sessions (id, version, state, owner, epoch, updated_at, last_access) VALUES ($id, 1, x'00', 'b1', 0, $at, $at)";
+        command.CommandText = "INSERT INTO sessions (id, owner, epoch, version, state, digest, last_access, expires_at) VALUES ($id, 'b1', 0, 1, x'00', $digest, $at, $expires)";
         command.Parameters.AddWithValue("$id", id);
+        command.Parameters.AddWithValue("$digest", Baton.Protocol.Ids.Sha256([0]));
         command.Parameters.AddWithValue("$at", lastAccess);
+        command.Parameters.AddWithValue("$expires", lastAccess + retention);
         command.ExecuteNonQuery();
     }
 }

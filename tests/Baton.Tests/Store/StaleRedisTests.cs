@@ -1,3 +1,4 @@
+using Baton.Backend;
 using Baton.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using StackExchange.Redis;
@@ -39,6 +40,25 @@ public sealed class StaleRedisTests : IAsyncLifetime
         Assert.Equal(4, answer.Count);
         Assert.NotEqual(owner, answer.Instance);
         Assert.True(fallbacks.Total >= 1, "the restore should be counted as read from the journal past a Redis behind it");
+    }
+
+    [Fact]
+    public async Task ARedisCopyDamagedAtTheCurrentVersion_IsNotRestored_TheJournalsIs()
+    {
+        await using var gateway = await StartGatewayAsync("00:10:00");
+        using var client = gateway.NewClient();
+        await client.IncrementAsync();
+        var owner = (await client.IncrementAsync()).Instance;
+        var id = SessionCookies.SessionIdOf(client, gateway);
+
+        // Redis's state bytes changed under an unchanged version, epoch and digest: another session's counter (7).
+        var other = SessionStateCodec.Encode(new Dictionary<string, byte[]> { ["counter"] = [0, 0, 0, 7] });
+        await _servers.Redis.Database.HashSetAsync("baton:s:" + id, "s", other);
+        await _servers.StopAsync(owner);
+
+        var answer = await client.IncrementAsync();
+        Assert.Equal(3, answer.Count);
+        Assert.NotEqual(owner, answer.Instance);
     }
 
     [Fact]
@@ -156,11 +176,11 @@ public sealed class StaleRedisTests : IAsyncLifetime
         var store = gateway.Services.GetRequiredService<Baton.Gateway.Store.SessionStore>();
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
-        var outcome = await store.SaveCheckpointAsync(new Baton.Gateway.Store.SessionRecord(id, 2, [1, 2], "b1", now, now) { Epoch = 0 });
+        var outcome = await store.SaveCheckpointAsync(TestRecords.Checkpoint(id, 2, [1, 2], "b1", now));
 
         // A read on the gateway's own Redis connection comes after any delete the save sent on it.
         Assert.Equal(Baton.Gateway.Store.SaveOutcome.Stored, outcome);
-        var (available, held) = await store.Redis.GetAsync(id);
+        var (available, held) = await gateway.Services.GetRequiredService<Baton.Gateway.Store.RedisTier>().GetAsync(id, CancellationToken.None);
         Assert.True(available);
         Assert.Equal(1, held?.Epoch);
     }
