@@ -127,13 +127,14 @@ internal sealed class ManagedProcess : IDisposable
     public void Resume() => Signal("CONT");
 
     /// <summary>
-    /// SIGTERM, then waits for the process to end: its exit code. A process still running at the timeout is
-    /// killed, and the wait's <see cref="OperationCanceledException"/> thrown.
+    /// SIGTERM (or the server's own stop signal, such as PostgreSQL's INT), then waits for the process to end:
+    /// its exit code. A process still running at the timeout is killed, and the wait's
+    /// <see cref="OperationCanceledException"/> thrown.
     /// </summary>
-    public async Task<int> TerminateAsync(TimeSpan timeout)
+    public async Task<int> TerminateAsync(TimeSpan timeout, string signal = "TERM")
     {
         var process = _process ?? throw new InvalidOperationException($"{Name} is not running.");
-        Signal("TERM");
+        Signal(signal);
         using var deadline = new CancellationTokenSource(timeout);
         try
         {
@@ -144,6 +145,93 @@ internal sealed class ManagedProcess : IDisposable
         {
             Kill();
         }
+    }
+
+    /// <summary>
+    /// SIGSTOP of the process and of every process below it: a server that works in child processes
+    /// (PostgreSQL's backends) hangs as a whole, its open connections too. Each level is stopped before its
+    /// children are listed, so none is started meanwhile.
+    /// </summary>
+    public void PauseTree() => SignalTree("STOP");
+
+    /// <summary>SIGCONT of the process and of every process below it, after <see cref="PauseTree"/>.</summary>
+    public void ResumeTree() => SignalTree("CONT");
+
+    /// <summary>The ids of the process and of every process below it, parents first (from /proc); empty when it is not running.</summary>
+    public IReadOnlyList<int> TreeIds()
+    {
+        if (_process is not { HasExited: false } process)
+        {
+            return [];
+        }
+
+        var ids = new List<int>();
+        for (var level = new List<int> { process.Id }; level.Count > 0; level = ChildrenOf(level))
+        {
+            ids.AddRange(level);
+        }
+
+        return ids;
+    }
+
+    /// <summary>Whether the process with this id has ended (gone, or a zombie nobody has reaped yet).</summary>
+    public static bool HasEnded(int processId)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{processId}/stat");
+            return stat[stat.LastIndexOf(')') + 2] == 'Z';
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or IndexOutOfRangeException)
+        {
+            return true;
+        }
+    }
+
+    private void SignalTree(string signal)
+    {
+        if (_process is not { HasExited: false } process)
+        {
+            throw new InvalidOperationException($"kill -{signal} of {Name} failed: it is not running.");
+        }
+
+        for (var level = new List<int> { process.Id }; level.Count > 0; level = ChildrenOf(level))
+        {
+            // A child that ended meanwhile fails its part of the kill; the others are still signalled.
+            using var kill = Process.Start("kill", ["-" + signal, .. level.Select(id => id.ToString(CultureInfo.InvariantCulture))]);
+            kill.WaitForExit();
+        }
+    }
+
+    /// <summary>The processes whose parent is one of <paramref name="parents"/>, from each process's /proc/&lt;id&gt;/stat.</summary>
+    private static List<int> ChildrenOf(List<int> parents)
+    {
+        var children = new List<int>();
+        foreach (var folder in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(folder), NumberStyles.None, CultureInfo.InvariantCulture, out var id))
+            {
+                continue;
+            }
+
+            try
+            {
+                var stat = File.ReadAllText(Path.Combine(folder, "stat"));
+
+                // After the name: state, then the parent's id.
+                var parent = int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], CultureInfo.InvariantCulture);
+                if (parents.Contains(parent))
+                {
+                    children.Add(id);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+            {
+                // The process ended while the list was read.
+            }
+        }
+
+        return children;
     }
 
     /// <summary>Sends a signal by name (STOP, CONT, TERM...) with kill(1); false when the process is not running.</summary>

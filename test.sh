@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Every test: installs the Debian packages the tests need when one is missing and this runs as root (names
+# them and stops otherwise), then runs `dotnet test -c Release` with the arguments given, e.g. a --filter.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# Each package with a program it installs; either one found counts.
+missing=()
+for entry in redis-server:redis-server redis-sentinel:redis-sentinel chromium:chromium postgresql:initdb mariadb-server:mariadbd; do
+    package=${entry%%:*} program=${entry#*:}
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'ok installed' && ! command -v "$program" >/dev/null; then
+        missing+=("$package")
+    fi
+done
+
+if ((${#missing[@]} > 0)); then
+    if ((EUID != 0)); then
+        echo "The tests need these Debian packages: ${missing[*]}. Install them with:" >&2
+        echo "  sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update
+    apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+exec dotnet test -c Release "$@"
