@@ -79,7 +79,12 @@ internal static class BatonGatewayExtensions
     // The tiers start (open, connect) as hosted services before anything that reads them, and stop after.
     private static void AddStore(IServiceCollection services)
     {
-        services.AddSingleton<IJournalEngine, SqliteJournal>();
+        services.AddSingleton<IJournalEngine>(sp => sp.GetRequiredService<IOptions<BatonOptions>>().Value.Journal.Provider switch
+        {
+            JournalProvider.PostgreSql => ActivatorUtilities.CreateInstance<PostgreSqlJournal>(sp),
+            JournalProvider.MySql => ActivatorUtilities.CreateInstance<MySqlJournal>(sp),
+            _ => ActivatorUtilities.CreateInstance<SqliteJournal>(sp),
+        });
         services.AddSingleton<JournalTier>();
         services.AddHostedService(sp => sp.GetRequiredService<JournalTier>());
         services.AddSingleton<RedisTier>();

@@ -207,12 +207,43 @@ public enum JournalSynchronous
     Normal,
 }
 
+/// <summary>The database the journal is kept in (<c>Baton:Journal:Provider</c>).</summary>
+public enum JournalProvider
+{
+    /// <summary>A SQLite file on the gateway's own disk (default): embedded, one gateway.</summary>
+    Sqlite,
+
+    /// <summary>A PostgreSQL server several gateways share.</summary>
+    PostgreSql,
+
+    /// <summary>A MySQL 8 or MariaDB server several gateways share.</summary>
+    MySql,
+}
+
 /// <summary>Journal settings (<c>Baton:Journal</c>).</summary>
 public sealed class BatonJournalOptions
 {
+    /// <summary>Where the journal is kept. Default <see cref="JournalProvider.Sqlite"/>.</summary>
+    public JournalProvider Provider { get; set; } = JournalProvider.Sqlite;
+
     /// <summary>The SQLite journal file; relative paths are under the content root. Default <c>data/baton-journal.db</c>.</summary>
     public string Path { get; set; } = "data/baton-journal.db";
 
+    /// <summary>
+    /// The server journal's connection string (PostgreSql: Npgsql's, MySql: MySqlConnector's), naming its database.
+    /// Its pool size and timeouts are <see cref="MaxConnections"/> and <see cref="CommandTimeout"/>.
+    /// </summary>
+    public string? ConnectionString { get; set; }
+
+    /// <summary>Most connections the gateway opens to a server journal (the writer's and the reads'). Default 8.</summary>
+    public int MaxConnections { get; set; } = 8;
+
+    /// <summary>
+    /// Longest a server journal may take to connect or to answer one statement; past it the write fails as on an
+    /// unreachable server (acknowledged on Redis alone). Whole seconds. Default 2 s: every request whose change is in
+    /// the batch waits that long when the server hangs.
+    /// </summary>
+    public TimeSpan CommandTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Default <see cref="JournalSynchronous.Full"/>.</summary>
     public JournalSynchronous Synchronous { get; set; } = JournalSynchronous.Full;

@@ -132,10 +132,37 @@ internal sealed class BatonOptionsValidator(IHostEnvironment environment) : IVal
         }
 
         var journal = options.Journal;
-        if (string.IsNullOrWhiteSpace(journal.Path))
+        if (!Enum.IsDefined(journal.Provider))
         {
-            errors.Add($"{Section}:Journal:Path must name the SQLite journal file.");
+            errors.Add($"{Section}:Journal:Provider must be one of {string.Join(", ", Enum.GetNames<JournalProvider>())}.");
         }
+        else if (journal.Provider == JournalProvider.Sqlite)
+        {
+            if (string.IsNullOrWhiteSpace(journal.Path))
+            {
+                errors.Add($"{Section}:Journal:Path must name the SQLite journal file.");
+            }
+
+            if (!string.IsNullOrWhiteSpace(journal.ConnectionString))
+            {
+                errors.Add($"{Section}:Journal:ConnectionString is set but {Section}:Journal:Provider is Sqlite: set the Provider (PostgreSql or MySql) of the server it names, or remove it.");
+            }
+        }
+        else if (Store.ServerJournal.ConnectionStringProblem(journal.Provider, journal.ConnectionString) is { } problem)
+        {
+            errors.Add($"{Section}:Journal:ConnectionString {problem}");
+        }
+
+        if (journal.MaxConnections is < 1 or > 1000)
+        {
+            errors.Add($"{Section}:Journal:MaxConnections must be between 1 and 1000 (it is {journal.MaxConnections}).");
+        }
+
+        if (journal.CommandTimeout < TimeSpan.FromSeconds(1) || journal.CommandTimeout > TimeSpan.FromMinutes(5) || journal.CommandTimeout.Ticks % TimeSpan.TicksPerSecond != 0)
+        {
+            errors.Add($"{Section}:Journal:CommandTimeout must be whole seconds between 00:00:01 and 00:05:00 (it is {journal.CommandTimeout}).");
+        }
+
         if (journal.MaxBatchSize is < 1 or > 10_000)
         {
             errors.Add($"{Section}:Journal:MaxBatchSize must be between 1 and 10000 (it is {journal.MaxBatchSize}).");

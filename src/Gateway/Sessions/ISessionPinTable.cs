@@ -55,6 +55,13 @@ internal interface ISessionPinTable
     ValueTask<SessionPin?> FindAsync(SessionId id, CancellationToken cancellationToken);
 
     /// <summary>
+    /// As <see cref="FindAsync"/>, and a session the table does not know is looked up in the tiers where they may
+    /// hold one it never loaded (a shared journal, a local journal that began empty): a session another gateway
+    /// created or a lost journal held continues here. Never brings back a session this table ended or renewed.
+    /// </summary>
+    ValueTask<SessionPin?> FindOrLoadAsync(SessionId id, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Pins the session to the destination, adding it (anonymous) when it is new; a move to another
     /// destination starts a new epoch. Returns the pin now in force.
     /// </summary>

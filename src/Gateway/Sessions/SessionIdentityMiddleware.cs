@@ -26,7 +26,7 @@ internal sealed class SessionIdentityMiddleware(
         }
 
         var verdict = cookies.Read(context.Request, affinity, out var id);
-        var pin = verdict == CookieVerdict.Valid ? await pins.FindAsync(id, context.RequestAborted) : null;
+        var pin = verdict == CookieVerdict.Valid ? await pins.FindOrLoadAsync(id, context.RequestAborted) : null;
 
         BatonSessionFeature session;
         if (pin is not null)

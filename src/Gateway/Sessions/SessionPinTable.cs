@@ -25,6 +25,11 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
     // Rotations of the last idle timeout (old id to new), for a change of the old id stored while it rotated.
     private readonly ConcurrentDictionary<SessionId, (SessionId Renewed, long At)> _renamed = new();
 
+    // Where the tiers may hold sessions this table never loaded: the sessions this table ended in the last idle
+    // timeout (never loaded back while a tier may still hold them), and the lookups under way (one per id).
+    private readonly ConcurrentDictionary<SessionId, long> _ended = new();
+    private readonly ConcurrentDictionary<SessionId, Lazy<Task<SessionSummary?>>> _lookups = new();
+
     // ConcurrentDictionary.Count takes every lock; keep our own counts for the hot path.
     private int _count;
     private int _anonymous;
@@ -142,18 +147,20 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         }
     }
 
-    public ValueTask<SessionPin?> FindAsync(SessionId id, CancellationToken cancellationToken)
+    public ValueTask<SessionPin?> FindAsync(SessionId id, CancellationToken cancellationToken) => ValueTask.FromResult(Find(id));
+
+    private SessionPin? Find(SessionId id)
     {
         if (!_entries.TryGetValue(id, out var entry) || entry.IsGone)
         {
-            return ValueTask.FromResult<SessionPin?>(null);
+            return null;
         }
 
         var now = Now();
         if (entry.IsExpired(now, _idleTimeout))
         {
             Expire(id, entry);
-            return ValueTask.FromResult<SessionPin?>(null);
+            return null;
         }
 
         if (entry.Touch(now, TouchInterval) && entry.IsKept)
@@ -161,7 +168,41 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
             persistence.Touch(id.Value, now);
         }
 
-        return ValueTask.FromResult<SessionPin?>(new SessionPin(id, entry.DestinationId, entry.Version, entry.Epoch));
+        return new SessionPin(id, entry.DestinationId, entry.Version, entry.Epoch);
+    }
+
+    public ValueTask<SessionPin?> FindOrLoadAsync(SessionId id, CancellationToken cancellationToken)
+    {
+        var found = Find(id);
+        return found is not null || !persistence.MayHoldUnknown || _entries.ContainsKey(id) || _renamed.ContainsKey(id) || _ended.ContainsKey(id)
+            ? ValueTask.FromResult(found)
+            : LoadUnknownAsync(id, cancellationToken);
+    }
+
+    // Concurrent requests of one session share one lookup, which no single request's cancellation ends.
+    private async ValueTask<SessionPin?> LoadUnknownAsync(SessionId id, CancellationToken cancellationToken)
+    {
+        var found = await _lookups.GetOrAdd(id, key => new Lazy<Task<SessionSummary?>>(() => LookUpAsync(key))).Value.WaitAsync(cancellationToken);
+        var now = Now();
+        if (found?.Owner is null || now - found.LastAccess >= _idleTimeout + TouchInterval || _ended.ContainsKey(id))
+        {
+            return null;
+        }
+
+        Add(id, found, now);
+        return Find(id);
+    }
+
+    private async Task<SessionSummary?> LookUpAsync(SessionId id)
+    {
+        try
+        {
+            return await persistence.FindAsync(id.Value, CancellationToken.None);
+        }
+        finally
+        {
+            _lookups.TryRemove(id, out _);
+        }
     }
 
     public async ValueTask<SessionPin> PinAsync(SessionId id, string destinationId, CancellationToken cancellationToken)
@@ -284,6 +325,14 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
             }
         }
 
+        foreach (var (ended, at) in _ended)
+        {
+            if (Now() - at >= _idleTimeout)
+            {
+                _ended.TryRemove(ended, out _);
+            }
+        }
+
         var now = Now();
         var purged = 0;
         foreach (var (id, entry) in _entries)
@@ -316,13 +365,19 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
                 continue;
             }
 
-            // The stored time may lag the real last use by up to TouchInterval: assume the later.
-            var lastAccess = Math.Min(now, pin.LastAccess + TouchInterval);
-            if (_entries.TryAdd(id, new Entry(pin.Owner, pin.Version, pin.Epoch, lastAccess, kept: true) { StateBytes = pin.StateBytes, StateVersion = pin.Version }))
-            {
-                Interlocked.Increment(ref _count);
-                Interlocked.Add(ref _stateBytes, pin.StateBytes);
-            }
+            Add(id, pin, now);
+        }
+    }
+
+    // A kept session the tiers hold, unless the table has it already. The stored time may lag the real last use by up
+    // to TouchInterval: the later is assumed.
+    private void Add(SessionId id, SessionSummary stored, long now)
+    {
+        var lastAccess = Math.Min(now, stored.LastAccess + TouchInterval);
+        if (_entries.TryAdd(id, new Entry(stored.Owner!, stored.Version, stored.Epoch, lastAccess, kept: true) { StateBytes = stored.StateBytes, StateVersion = stored.Version }))
+        {
+            Interlocked.Increment(ref _count);
+            Interlocked.Add(ref _stateBytes, stored.StateBytes);
         }
     }
 
@@ -342,6 +397,11 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         if (wasKept)
         {
             Interlocked.Decrement(ref _count);
+            if (persistence.MayHoldUnknown && _ended.Count < _maxSessions)
+            {
+                _ended[id] = Now();
+            }
+
             persistence.End(id.Value);
         }
         else

@@ -15,4 +15,12 @@ internal interface IPinPersistence
     /// <summary>Every session used at or after <paramref name="cutoff"/> (Unix ms).</summary>
     Task<List<SessionSummary>> LoadLiveAsync(long cutoff, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// True when the tiers may hold live sessions the pin table never loaded: a journal other gateways share, or a
+    /// local journal that began empty while Redis holds what it lost.
+    /// </summary>
+    bool MayHoldUnknown { get; }
+
+    /// <summary>What the tiers hold of one session the pin table does not know; null when none holds it.</summary>
+    Task<SessionSummary?> FindAsync(string sessionId, CancellationToken cancellationToken);
 }

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 namespace Baton.Gateway.Store;
 
 /// <summary>
-/// The durable tier, on a journal engine (SQLite, embedded). Every write
+/// The durable tier, on a journal engine (SQLite embedded, or a PostgreSQL or MySQL server). Every write
 /// goes through one writer thread that commits whatever is queued in a single transaction (group commit), so many
 /// concurrent requests share one commit; reads use pooled connections of their own. The queue is bounded
 /// (<c>Baton:Journal:QueueLength</c>): past it a write is refused at once (Busy), never queued. A failed commit
@@ -28,6 +28,8 @@ internal sealed class JournalTier : IDurableTier, IHostedService
     private long _fullCompactAt = long.MinValue / 2;
     private bool _full;
     private string _lastFailure = "not started";
+    private long _commitStarted;
+    private readonly long _timeoutMs;
 
     public JournalTier(IJournalEngine engine, IOptions<BatonOptions> options, BatonMetrics metrics, ILogger<JournalTier> logger)
     {
@@ -35,6 +37,7 @@ internal sealed class JournalTier : IDurableTier, IHostedService
         _engine = engine;
         _maxBatch = journal.MaxBatchSize;
         _maxSizeBytes = journal.MaxSizeBytes;
+        _timeoutMs = (long)engine.Timeout.TotalMilliseconds;
         _metrics = metrics;
         _logger = logger;
         _queue = Channel.CreateBounded<JournalCommand>(new BoundedChannelOptions(journal.QueueLength)
@@ -61,13 +64,16 @@ internal sealed class JournalTier : IDurableTier, IHostedService
     public bool IsShared => _engine.IsShared;
 
     /// <summary>
-    /// True when this gateway's journal began empty at startup because a damaged one was moved aside: sessions live
-    /// in Redis are missing from it.
+    /// True when this gateway's local journal began empty at startup — none was there (a new disk), or a damaged one
+    /// was moved aside: sessions live in Redis may be missing from it.
     /// </summary>
     public bool StartedEmpty => _engine.StartedEmpty;
 
     /// <summary>Where a damaged journal found at startup was moved; null when it opened cleanly.</summary>
     public string? QuarantinedTo => _engine.QuarantinedTo;
+
+    /// <summary>The engine's timeout and a little more, for its own answer to come first (see <see cref="IDurableTier.CommitWait"/>).</summary>
+    public TimeSpan CommitWait => TimeSpan.FromMilliseconds(_timeoutMs + 500);
 
     /// <summary>Why the last commit failed (for the log of a write Redis alone holds).</summary>
     public string LastFailure => Volatile.Read(ref _lastFailure);
@@ -186,6 +192,11 @@ internal sealed class JournalTier : IDurableTier, IHostedService
 
     public async Task<TierRead> GetAsync(string sessionId, CancellationToken cancellationToken)
     {
+        if (Stuck)
+        {
+            return TierRead.Unavailable;
+        }
+
         try
         {
             return new TierRead(true, await _engine.GetAsync(sessionId, cancellationToken));
@@ -208,6 +219,7 @@ internal sealed class JournalTier : IDurableTier, IHostedService
     /// <summary>True for a failure that means the journal cannot be read or written now (not a bug).</summary>
     public bool IsUnavailable(Exception exception) => _engine.IsUnavailable(exception);
 
+
     private const int BusyResult = -1;
     private const int UnavailableResult = -2;
 
@@ -220,9 +232,15 @@ internal sealed class JournalTier : IDurableTier, IHostedService
         _ => WriteOutcome.Unavailable,
     };
 
+    /// <summary>
+    /// True while a commit has run past the engine's timeout (a driver that does not give up in time on a hung server):
+    /// writes and reads are answered at once as by an unreachable journal instead of queueing behind it.
+    /// </summary>
+    private bool Stuck => Volatile.Read(ref _commitStarted) is var started and not 0 && Environment.TickCount64 - started > _timeoutMs;
+
     private Task<int> EnqueueAsync(JournalCommand command)
     {
-        if (_writer is null)
+        if (_writer is null || Stuck)
         {
             return Task.FromResult(UnavailableResult);
         }
@@ -264,6 +282,7 @@ internal sealed class JournalTier : IDurableTier, IHostedService
     {
         var started = Environment.TickCount64;
         Volatile.Write(ref _inFlightSince, batch.Min(w => w.Enqueued));
+        Volatile.Write(ref _commitStarted, started);
         try
         {
             var results = _engine.Commit(batch);
@@ -281,6 +300,7 @@ internal sealed class JournalTier : IDurableTier, IHostedService
         finally
         {
             Volatile.Write(ref _inFlightSince, 0);
+            Volatile.Write(ref _commitStarted, 0);
         }
     }
 
@@ -329,7 +349,7 @@ internal interface IJournalEngine
     /// <summary>True for a server several gateways share.</summary>
     bool IsShared { get; }
 
-    /// <summary>True when a local journal began empty because a damaged one was moved aside at open.</summary>
+    /// <summary>True when a local journal began empty: none was there, or a damaged one was moved aside at open.</summary>
     bool StartedEmpty { get; }
 
     /// <summary>Where a damaged local journal was moved at open; null otherwise.</summary>
@@ -337,6 +357,9 @@ internal interface IJournalEngine
 
     /// <summary>The journal's size on disk, when the engine knows it.</summary>
     long? SizeBytes { get; }
+
+    /// <summary>Longest one commit may wait on the database before it fails (a lock, a hung server).</summary>
+    TimeSpan Timeout { get; }
 
     /// <summary>
     /// Opens the journal and brings its schema to the current version. A server that cannot be reached does not

@@ -27,6 +27,9 @@ internal static partial class Log
     [LoggerMessage(3024, LogLevel.Warning, "Journal maintenance failed ({Reason}); the next interval tries again.", EventName = "JournalMaintenanceFailed")]
     public static partial void JournalMaintenanceFailed(ILogger logger, string reason);
 
+    [LoggerMessage(3025, LogLevel.Error, "The {Provider} journal at {Location} cannot be reached ({Reason}); the gateway starts without it: writes are held by Redis alone and written into the journal when it answers.", EventName = "JournalServerUnreachable")]
+    public static partial void JournalServerUnreachable(ILogger logger, string provider, string location, string reason);
+
     [LoggerMessage(3002, LogLevel.Error, "Journal commit of {Count} writes failed; none of them is acknowledged.", EventName = "JournalCommitFailed")]
     public static partial void JournalCommitFailed(ILogger logger, int count, Exception exception);
 

@@ -11,11 +11,14 @@ internal interface IDurableTier : ISessionTier
     /// <summary>True for a journal other gateways share: it may hold sessions this gateway has not seen.</summary>
     bool IsShared { get; }
 
-    /// <summary>True when a local journal began empty at startup (a damaged one moved aside).</summary>
+    /// <summary>True when a local journal began empty at startup (none was there, or a damaged one was moved aside).</summary>
     bool StartedEmpty { get; }
 
     /// <summary>Why its last write failed.</summary>
     string LastFailure { get; }
+
+    /// <summary>Longest a write Redis holds too waits for the tier: past it, Redis alone holds the write.</summary>
+    TimeSpan CommitWait { get; }
 
     /// <summary>True for a failure of the tier (as opposed to a bug) thrown while scanning it.</summary>
     bool IsUnavailable(Exception exception);
@@ -96,8 +99,8 @@ internal sealed class SessionStore : IPinPersistence
             return fast;
         }
 
-        var outcome = await toJournal;
         var cached = await toRedis;
+        var outcome = await JournalAnswerAsync(toJournal, cached == SaveOutcome.Stored, SaveOutcome.Unavailable);
         if (outcome is SaveOutcome.Unavailable or SaveOutcome.Busy)
         {
             if (cached == SaveOutcome.Unavailable)
@@ -184,17 +187,37 @@ internal sealed class SessionStore : IPinPersistence
             return;
         }
 
-        if (await toJournal != WriteOutcome.Written)
+        var cached = await toRedis;
+        if (await JournalAnswerAsync(toJournal, cached == WriteOutcome.Written, WriteOutcome.Unavailable) != WriteOutcome.Written)
         {
-            if (await toRedis != WriteOutcome.Written)
+            if (cached != WriteOutcome.Written)
             {
                 throw new StoreUnavailableException("Neither tier could store the move: " + _journal.LastFailure);
             }
 
             Degraded("pin", sessionId, redisHoldsIt: true);
         }
+    }
 
-        await toRedis;
+    // A journal write Redis holds too is awaited at most the journal's timeout (its driver may take longer to give up
+    // on a hung server); past it Redis alone holds it and the journal catches up. One Redis does not hold is awaited to
+    // its end: answering "not made" for a write the journal may still commit would leave the journal holding a change
+    // the client was told did not happen.
+    private async Task<T> JournalAnswerAsync<T>(Task<T> toJournal, bool redisHoldsIt, T unavailable)
+    {
+        if (!redisHoldsIt || toJournal.IsCompleted)
+        {
+            return await toJournal;
+        }
+
+        try
+        {
+            return await toJournal.WaitAsync(_journal.CommitWait);
+        }
+        catch (TimeoutException)
+        {
+            return unavailable;
+        }
     }
 
     private async Task SettleMoveAfterAsync(Task<WriteOutcome> toJournal, string sessionId)
@@ -327,13 +350,34 @@ internal sealed class SessionStore : IPinPersistence
             && (journaled is null || SessionPosition.IsNewer(record.Epoch, record.Version, journaled.Epoch, journaled.Version)) ? record : journaled;
     }
 
+    public bool MayHoldUnknown => _journal.IsShared || (_journal.StartedEmpty && _redis.IsConfigured);
+
+    /// <summary>
+    /// A session another gateway created, or one a local journal lost: a shared journal that answers is the authority
+    /// on whether it lives (a session it does not hold ended or was never kept, whatever Redis still has), and Redis's
+    /// copy is taken where it is newer; without such a journal's answer, Redis's copy is.
+    /// </summary>
+    public async Task<SessionSummary?> FindAsync(string sessionId, CancellationToken cancellationToken)
+    {
+        var fromRedis = _redis.GetAsync(sessionId, cancellationToken);
+        var journal = _journal.IsShared ? await _journal.GetAsync(sessionId, cancellationToken) : TierRead.Unavailable;
+        var cached = (await fromRedis).Record;
+        if (!journal.Available)
+        {
+            return cached?.Summary;
+        }
+
+        return journal.Record is not { } held ? null
+            : cached is not null && cached.Summary.IsNewerThan(held.Summary) ? cached.Summary : held.Summary;
+    }
+
     /// <summary>
     /// Every live session a starting gateway must know. The journal may be behind Redis for sessions it holds —
     /// changes and moves acknowledged on Redis alone (the journal failing, or <c>RiskLossOnGatewayCrash</c>) when
     /// the gateway stopped — so when Redis answers within <c>Baton:Store:RedisStartupWait</c>, what it holds newer
     /// for those sessions is written into the journal first. A session the journal does not hold is never taken
     /// from Redis: it may have ended, been renewed or expired, with Redis's delete missed — except into a local
-    /// journal that began empty because a damaged one was moved aside, which is rebuilt from all Redis holds. A catch-up
+    /// journal that began empty (a new disk, or a damaged journal moved aside), which is rebuilt from all Redis holds. A catch-up
     /// that fails (Redis or the journal failing midway) is logged and the gateway starts from the journal: reads
     /// still prefer the newer tier.
     /// </summary>

@@ -50,10 +50,12 @@ internal sealed class SqliteJournal(
 
     public bool IsShared => false;
 
-    /// <summary>True when a damaged journal was moved aside at open and this one began empty.</summary>
+    /// <summary>True when this journal began empty: there was none (a new disk), or a damaged one was moved aside at open.</summary>
     public bool StartedEmpty { get; private set; }
 
     public string? QuarantinedTo { get; private set; }
+
+    public TimeSpan Timeout => _settings.LockTimeout;
 
     public long? SizeBytes => new[] { Location, Location + "-wal" }.Where(File.Exists).Sum(f => new FileInfo(f).Length);
 
@@ -61,6 +63,7 @@ internal sealed class SqliteJournal(
     {
         _connectionString = new SqliteConnectionStringBuilder { DataSource = Location, Pooling = true, DefaultTimeout = (int)_settings.LockTimeout.TotalSeconds }.ToString();
         Directory.CreateDirectory(Path.GetDirectoryName(Location)!);
+        var existed = File.Exists(Location);
         try
         {
             _writeConnection = OpenWriter();
@@ -82,7 +85,7 @@ internal sealed class SqliteJournal(
             _writeConnection = OpenWriter();
         }
 
-        StartedEmpty = QuarantinedTo is not null;
+        StartedEmpty = QuarantinedTo is not null || !existed;
         _statements = new Statements(_writeConnection);
         Log.JournalOpened(logger, Name, Location, _settings.Synchronous.ToString());
     }

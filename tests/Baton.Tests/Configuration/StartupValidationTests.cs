@@ -40,6 +40,15 @@ public sealed class StartupValidationTests
         { "session affinity policy 'Sticky' set on the cluster 'demo'", [$"--Baton:Secret={TestGateway.Secret}", "--ReverseProxy:Clusters:demo:SessionAffinity:Policy=Sticky"] },
         { "Baton:Tls:CertificatePath is '/nonexistent/gateway.pem', which is not a file", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Tls:CertificatePath=/nonexistent/gateway.pem"] },
         { "Baton:Tls:KeyPath is set but Baton:Tls:CertificatePath is not", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Tls:KeyPath=/nonexistent/gateway.key"] },
+        { "Baton:Journal:Provider", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Journal:Provider=Oracle"] },
+        { "Baton:Journal:ConnectionString must be set for the PostgreSql journal", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Journal:Provider=PostgreSql"] },
+        { "Baton:Journal:ConnectionString is not a valid PostgreSql connection string", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Journal:Provider=PostgreSql", "--Baton:Journal:ConnectionString=Hots=db;Database=baton"] },
+        { "Baton:Journal:ConnectionString names no Host", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Journal:Provider=PostgreSql", "--Baton:Journal:ConnectionString=Database=baton"] },
+        { "Baton:Journal:ConnectionString must name the MySQL server (Server) and its database (Database)", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Journal:Provider=MySql", "--Baton:Journal:ConnectionString=Server=db"] },
+        { "Baton:Journal:ConnectionString is not a valid MySql connection string", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Journal:Provider=MySql", "--Baton:Journal:ConnectionString=Server=db;Database=baton;Port=many"] },
+        { "Baton:Journal:ConnectionString is set but Baton:Journal:Provider is Sqlite", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Journal:ConnectionString=Host=db"] },
+        { "Baton:Journal:MaxConnections must be between", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Journal:MaxConnections=0"] },
+        { "Baton:Journal:CommandTimeout must be whole seconds", [$"--Baton:Secret={TestGateway.Secret}", "--Baton:Journal:CommandTimeout=00:00:01.500"] },
     };
 
     [Theory]

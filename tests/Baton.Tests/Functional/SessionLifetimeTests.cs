@@ -156,6 +156,8 @@ public sealed class SessionLifetimeTests : IAsyncLifetime
 
         public ValueTask<SessionPin?> FindAsync(SessionId id, CancellationToken cancellationToken) => throw new IOException("pin table unavailable");
 
+        public ValueTask<SessionPin?> FindOrLoadAsync(SessionId id, CancellationToken cancellationToken) => throw new IOException("pin table unavailable");
+
         public ValueTask<SessionPin> PinAsync(SessionId id, string destinationId, CancellationToken cancellationToken) => throw new IOException("pin table unavailable");
 
         public ValueTask<SessionPin?> PinWhenAsync(SessionId id, string destinationId, Task<bool> ready, CancellationToken cancellationToken) => throw new IOException("pin table unavailable");

@@ -322,6 +322,68 @@ public sealed class SessionPinTableTests
         Assert.Null(await table.FindAsync(expired, default));
     }
 
+    [Fact]
+    public async Task FindOrLoadAsync_WhereTheTiersMayHoldSessionsItNeverLoaded_TakesALiveOneOnFirstSight_OnlyThere()
+    {
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        var other = SessionId.New();
+        var expired = SessionId.New();
+        _store.Stored.Add(new SessionSummary(other.Value, "b2", 3, 9, 100, now - 1000));
+        _store.Stored.Add(new SessionSummary(expired.Value, "b1", 0, 2, 0, now - (long)IdleTimeout.TotalMilliseconds * 2));
+        var table = NewTable();
+
+        // A local journal that holds everything: an unknown cookie is unknown, and FindAsync never looks.
+        Assert.Null(await table.FindOrLoadAsync(other, default));
+        _store.MayHoldUnknown = true;
+        Assert.Null(await table.FindAsync(other, default));
+
+        Assert.Equal(new SessionPin(other, "b2", 9, 3), await table.FindOrLoadAsync(other, default));
+        Assert.Equal((1, 100L), (table.Count, table.StateBytes));
+        Assert.Null(await table.FindOrLoadAsync(expired, default));
+        Assert.Null(await table.FindOrLoadAsync(SessionId.New(), default));
+        Assert.Equal(3, _store.Lookups);
+
+        // Known now: no second lookup.
+        Assert.Equal(new SessionPin(other, "b2", 9, 3), await table.FindOrLoadAsync(other, default));
+        Assert.Equal(3, _store.Lookups);
+    }
+
+    [Fact]
+    public async Task FindOrLoadAsync_NeverBringsBackASessionThisTableEndedOrRenewed_ThoughATierStillHoldsIt()
+    {
+        _store.MayHoldUnknown = true;
+        var table = NewTable();
+        var ended = await KeptAsync(table, "b1");
+        var renewed = await KeptAsync(table, "b2");
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        _store.Stored.Add(new SessionSummary(ended.Value, "b1", 0, 1, 100, now));
+        _store.Stored.Add(new SessionSummary(renewed.Value, "b2", 0, 1, 100, now));
+
+        table.Forget(ended);
+        table.Rekey(renewed, SessionId.New());
+
+        Assert.Null(await table.FindOrLoadAsync(ended, default));
+        Assert.Null(await table.FindOrLoadAsync(renewed, default));
+        Assert.Equal(0, _store.Lookups);
+    }
+
+    [Fact]
+    public async Task FindOrLoadAsync_ConcurrentRequestsOfOneUnknownSession_ShareOneLookup()
+    {
+        _store.MayHoldUnknown = true;
+        var id = SessionId.New();
+        _store.Stored.Add(new SessionSummary(id.Value, "b3", 1, 4, 10, _time.GetUtcNow().ToUnixTimeMilliseconds()));
+        _store.Gate = new TaskCompletionSource();
+        var table = NewTable();
+
+        var lookups = Enumerable.Range(0, 10).Select(_ => table.FindOrLoadAsync(id, default).AsTask()).ToList();
+        _store.Gate.SetResult();
+
+        Assert.All(await Task.WhenAll(lookups), pin => Assert.Equal(new SessionPin(id, "b3", 4, 1), pin));
+        Assert.Equal(1, _store.Lookups);
+        Assert.Equal(1, table.Count);
+    }
+
     private sealed class RecordingPersistence : IPinPersistence
     {
         public List<(string Kind, string Id, string? Owner)> Writes { get; } = [];
@@ -340,5 +402,25 @@ public sealed class SessionPinTableTests
 
         public Task<List<SessionSummary>> LoadLiveAsync(long cutoff, CancellationToken cancellationToken)
             => Task.FromResult(Stored.Where(p => p.LastAccess >= cutoff).ToList());
+
+        public bool MayHoldUnknown { get; set; }
+
+        public int Lookups => Volatile.Read(ref _lookups);
+
+        /// <summary>When set, lookups wait for it.</summary>
+        public TaskCompletionSource? Gate { get; set; }
+
+        private int _lookups;
+
+        public async Task<SessionSummary?> FindAsync(string sessionId, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _lookups);
+            if (Gate is not null)
+            {
+                await Gate.Task;
+            }
+
+            return Stored.FirstOrDefault(p => p.SessionId == sessionId);
+        }
     }
 }

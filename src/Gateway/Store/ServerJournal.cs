@@ -1,0 +1,511 @@
+using System.Data;
+using System.Data.Common;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using Baton.Gateway.Configuration;
+using Microsoft.Extensions.Options;
+using MySqlConnector;
+using Npgsql;
+
+namespace Baton.Gateway.Store;
+
+/// <summary>
+/// A journal on a database server several gateways share (<c>Baton:Journal:Provider</c> PostgreSql or MySql). One
+/// table, <c>baton_sessions</c>, holds one whole session record per row; <c>baton_schema</c> holds the schema's
+/// version, created or migrated under a lock by whichever gateway reaches the server first. A batch is one
+/// transaction sent as one database batch, each command answering one row with one number. A server that cannot be
+/// reached at startup does not stop the gateway: the schema is made on the first write that reaches it, and until
+/// then writes are held by Redis alone. The pool is bounded (<c>MaxConnections</c>), and every connect and statement
+/// by <c>CommandTimeout</c>.
+/// </summary>
+internal abstract class ServerJournal : IJournalEngine, IDisposable
+{
+    private const int SchemaVersion = 1;
+
+    private readonly ILogger _logger;
+    private readonly Lock _schemaLock = new();
+    private volatile bool _schemaReady;
+
+    protected ServerJournal(IOptions<BatonOptions> options, ILogger logger)
+    {
+        var journal = options.Value.Journal;
+        _logger = logger;
+        TimeoutSeconds = (int)journal.CommandTimeout.TotalSeconds;
+        Source = CreateSource(journal.ConnectionString!, journal.MaxConnections, TimeoutSeconds, out var location);
+        Location = location;
+    }
+
+    public abstract string Name { get; }
+
+    public string Location { get; }
+
+    public bool IsShared => true;
+
+    public bool StartedEmpty => false;
+
+    public string? QuarantinedTo => null;
+
+    /// <summary>A server journal's size is its administrator's to watch: never measured here.</summary>
+    public long? SizeBytes => null;
+
+    public TimeSpan Timeout => TimeSpan.FromSeconds(TimeoutSeconds);
+
+    protected DbDataSource Source { get; }
+
+    protected int TimeoutSeconds { get; }
+
+    /// <summary>What is wrong with a server journal's connection string for the provider; null when it can be used.</summary>
+    public static string? ConnectionStringProblem(JournalProvider provider, string? connectionString)
+    {
+        if (string.IsNullOrWhiteSpace(connectionString))
+        {
+            return $"must be set for the {provider} journal (the server and database to keep sessions in).";
+        }
+
+        try
+        {
+            if (provider == JournalProvider.PostgreSql)
+            {
+                return string.IsNullOrEmpty(new NpgsqlConnectionStringBuilder(connectionString).Host) ? "names no Host: it must name the PostgreSQL server." : null;
+            }
+
+            var mysql = new MySqlConnectionStringBuilder(connectionString);
+            return string.IsNullOrEmpty(mysql.Server) || string.IsNullOrEmpty(mysql.Database) ? "must name the MySQL server (Server) and its database (Database)." : null;
+        }
+        catch (Exception ex) when (ex is ArgumentException or FormatException or KeyNotFoundException or InvalidOperationException)
+        {
+            // The driver's own reason, which names the key; never the value (it may hold a password).
+            return $"is not a valid {provider} connection string: {ex.Message}";
+        }
+    }
+
+    public void Open()
+    {
+        try
+        {
+            EnsureSchema();
+        }
+        catch (Exception ex) when (IsUnavailable(ex) && ex is not JournalSchemaException)
+        {
+            Log.JournalServerUnreachable(_logger, Name, Location, ex.Message);
+        }
+
+        Log.JournalOpened(_logger, Name, Location, $"MaxConnections={MaxConnectionsOf(Source)}, CommandTimeout={TimeoutSeconds}s");
+    }
+
+    public int[] Commit(IReadOnlyList<JournalCommand> batch)
+    {
+        EnsureSchema();
+        var results = new int[batch.Count];
+        using var connection = Source.OpenConnection();
+        using var transaction = connection.BeginTransaction(IsolationLevel.ReadCommitted);
+        using var commands = connection.CreateBatch();
+        commands.Transaction = transaction;
+        commands.Timeout = TimeoutSeconds;
+        var answered = new List<int>(batch.Count);
+        for (var i = 0; i < batch.Count; i++)
+        {
+            if (batch[i] is JournalCommand.Compact)
+            {
+                // A server reclaims its own space (autovacuum, InnoDB purge).
+                continue;
+            }
+
+            Add(commands, batch[i]);
+            answered.Add(i);
+        }
+
+        if (answered.Count > 0)
+        {
+            using var reader = commands.ExecuteReader();
+            for (var k = 0; k < answered.Count; k++)
+            {
+                if ((k > 0 && !reader.NextResult()) || !reader.Read())
+                {
+                    throw new InvalidOperationException($"The journal answered {k} of {answered.Count} writes.");
+                }
+
+                results[answered[k]] = Convert.ToInt32(reader.GetValue(0), CultureInfo.InvariantCulture);
+            }
+        }
+
+        transaction.Commit();
+        return results;
+    }
+
+    public async Task<SessionRecord?> GetAsync(string sessionId, CancellationToken cancellationToken)
+    {
+        EnsureSchema();
+        await using var command = Source.CreateCommand($"SELECT {RecordColumns} FROM baton_sessions WHERE id = @id");
+        command.CommandTimeout = TimeoutSeconds;
+        Parameter(command.Parameters, command.CreateParameter(), "@id", sessionId);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? ReadRecord(reader) : null;
+    }
+
+    public async IAsyncEnumerable<SessionSummary> LoadLiveAsync(long cutoff, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        EnsureSchema();
+        await using var command = Source.CreateCommand("SELECT id, owner, epoch, version, octet_length(state), last_access FROM baton_sessions WHERE last_access >= @cutoff");
+        Parameter(command.Parameters, command.CreateParameter(), "@cutoff", cutoff);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            yield return new SessionSummary(reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3), Convert.ToInt32(reader.GetValue(4), CultureInfo.InvariantCulture), reader.GetInt64(5));
+        }
+    }
+
+    public async IAsyncEnumerable<SessionRecord> ReadLiveAsync(long cutoff, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        EnsureSchema();
+        await using var command = Source.CreateCommand($"SELECT {RecordColumns} FROM baton_sessions WHERE last_access >= @cutoff");
+        Parameter(command.Parameters, command.CreateParameter(), "@cutoff", cutoff);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            yield return ReadRecord(reader);
+        }
+    }
+
+    public bool IsUnavailable(Exception exception)
+        => exception is DbException or TimeoutException or IOException or System.Net.Sockets.SocketException or JournalSchemaException;
+
+    public void Close() => Source.Dispose();
+
+    public void Dispose() => Source.Dispose();
+
+    /// <summary>The pool bound and timeouts applied to the connection string; <paramref name="location"/> names the server and database.</summary>
+    protected abstract DbDataSource CreateSource(string connectionString, int maxConnections, int timeoutSeconds, out string location);
+
+    /// <summary>Creates the schema at version 1 when there is none, under a lock other gateways wait on; in one transaction where the server allows.</summary>
+    protected abstract void CreateSchema(DbConnection connection);
+
+    /// <summary>Adds the statements of one write; the last of them answers one row with the write's result.</summary>
+    protected abstract void Add(DbBatch batch, JournalCommand command);
+
+    /// <summary>The pool bound the data source was built with, for the log.</summary>
+    protected abstract int MaxConnectionsOf(DbDataSource source);
+
+    protected const string RecordColumns = "id, owner, epoch, version, state, digest, last_access, expires_at";
+
+    protected static DbBatchCommand Statement(DbBatch batch, string sql, params (string Name, object? Value)[] parameters)
+    {
+        var command = batch.CreateBatchCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            Parameter(command.Parameters, command.CreateParameter(), name, value);
+        }
+
+        batch.BatchCommands.Add(command);
+        return command;
+    }
+
+    /// <summary>The record's columns as parameters, named as in <see cref="RecordColumns"/>.</summary>
+    protected static (string, object?)[] RecordParameters(SessionRecord r) =>
+    [
+        ("@id", r.SessionId), ("@owner", r.Owner), ("@epoch", r.Epoch), ("@version", r.Version), ("@state", r.State),
+        ("@digest", r.Digest), ("@access", r.LastAccess), ("@expires", r.ExpiresAt),
+    ];
+
+    protected static (string, object?)[] MoveParameters(JournalCommand.Move m) =>
+    [
+        ("@id", m.SessionId), ("@owner", m.Owner), ("@epoch", m.Epoch), ("@digest", SessionRecord.EmptyDigest), ("@access", m.LastAccess), ("@expires", m.ExpiresAt),
+    ];
+
+    private static void Parameter(DbParameterCollection parameters, DbParameter parameter, string name, object? value)
+    {
+        parameter.ParameterName = name;
+        parameter.Value = value ?? DBNull.Value;
+        parameter.DbType = value switch
+        {
+            null or string => DbType.String,
+            byte[] => DbType.Binary,
+            _ => DbType.Int64,
+        };
+        parameters.Add(parameter);
+    }
+
+    private static SessionRecord ReadRecord(DbDataReader reader)
+        => new(reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3), (byte[])reader.GetValue(4), reader.GetString(5), reader.GetInt64(6), reader.GetInt64(7));
+
+    // The schema is made once per process, on the first call that reaches the server.
+    private void EnsureSchema()
+    {
+        if (_schemaReady)
+        {
+            return;
+        }
+
+        lock (_schemaLock)
+        {
+            if (_schemaReady)
+            {
+                return;
+            }
+
+            using var connection = Source.OpenConnection();
+            CreateSchema(connection);
+            using var command = connection.CreateCommand();
+            command.CommandTimeout = TimeoutSeconds;
+            command.CommandText = "SELECT max(version) FROM baton_schema";
+            var version = command.ExecuteScalar() is { } found and not DBNull ? Convert.ToInt64(found, CultureInfo.InvariantCulture) : 0;
+            if (version > SchemaVersion)
+            {
+                throw new JournalSchemaException($"The journal {Location} has schema version {version}, newer than this gateway's ({SchemaVersion}); run a newer gateway or another database.");
+            }
+
+            _schemaReady = true;
+        }
+    }
+}
+
+/// <summary>A server journal's schema is one this gateway cannot use (made by a newer gateway).</summary>
+internal sealed class JournalSchemaException(string message) : Exception(message);
+
+/// <summary>The journal on PostgreSQL (Npgsql).</summary>
+internal sealed class PostgreSqlJournal(IOptions<BatonOptions> options, ILogger<PostgreSqlJournal> logger) : ServerJournal(options, logger)
+{
+    // Version and epoch check-and-set in the one upsert (a later version of the same or a later epoch); the owner
+    // travels with the epoch. The statement answers 0 stored, 1 stale, 2 fenced (the row's epoch is later), 3
+    // diverged (the row is an older epoch's). The row read is the statement's snapshot: a row another gateway
+    // inserted meanwhile is not in it, and that write counts as stale.
+    private const string Checkpoint = """
+        WITH stored AS (
+            INSERT INTO baton_sessions AS s (id, owner, epoch, version, state, digest, last_access, expires_at)
+            VALUES (@id, @owner, @epoch, @version, @state, @digest, @access, @expires)
+            ON CONFLICT (id) DO UPDATE SET
+                owner = CASE WHEN excluded.epoch > s.epoch OR s.owner IS NULL THEN excluded.owner ELSE s.owner END,
+                epoch = excluded.epoch, version = excluded.version, state = excluded.state, digest = excluded.digest,
+                last_access = greatest(s.last_access, excluded.last_access), expires_at = greatest(s.expires_at, excluded.expires_at)
+            WHERE excluded.version > s.version AND excluded.epoch >= s.epoch
+            RETURNING 1)
+        SELECT CASE WHEN EXISTS (SELECT FROM stored) THEN 0 ELSE coalesce(
+            (SELECT CASE WHEN s.epoch > @epoch THEN 2 WHEN s.epoch < @epoch THEN 3 ELSE 1 END FROM baton_sessions s WHERE s.id = @id), 1) END
+        """;
+
+    private const string Move = """
+        WITH moved AS (
+            INSERT INTO baton_sessions AS s (id, owner, epoch, version, state, digest, last_access, expires_at)
+            VALUES (@id, @owner, @epoch, 0, ''::bytea, @digest, @access, @expires)
+            ON CONFLICT (id) DO UPDATE SET
+                owner = CASE WHEN excluded.epoch >= s.epoch THEN excluded.owner ELSE s.owner END, epoch = greatest(s.epoch, excluded.epoch),
+                last_access = greatest(s.last_access, excluded.last_access), expires_at = greatest(s.expires_at, excluded.expires_at)
+            RETURNING 1)
+        SELECT count(*) FROM moved
+        """;
+
+    private const string Touch = "WITH t AS (UPDATE baton_sessions SET last_access = greatest(last_access, @access), expires_at = greatest(expires_at, @expires) WHERE id = @id RETURNING 1) SELECT count(*) FROM t";
+
+    private const string End = "WITH d AS (DELETE FROM baton_sessions WHERE id = @id RETURNING 1) SELECT count(*) FROM d";
+
+    private const string Purge = "WITH d AS (DELETE FROM baton_sessions WHERE expires_at < @now RETURNING 1) SELECT count(*) FROM d";
+
+    public override string Name => "postgresql";
+
+    protected override DbDataSource CreateSource(string connectionString, int maxConnections, int timeoutSeconds, out string location)
+    {
+        var builder = new NpgsqlDataSourceBuilder(connectionString);
+        var settings = builder.ConnectionStringBuilder;
+        settings.MaxPoolSize = maxConnections;
+        settings.MinPoolSize = Math.Min(settings.MinPoolSize, maxConnections);
+        settings.Timeout = timeoutSeconds;
+        settings.CommandTimeout = timeoutSeconds;
+
+        // A timed-out statement breaks its connection at once: a hung server would not answer a cancel request either.
+        settings.CancellationTimeout = -1;
+        settings.ApplicationName ??= "baton";
+        location = $"postgresql://{settings.Host}:{settings.Port}/{settings.Database ?? settings.Username}";
+        return builder.Build();
+    }
+
+    protected override int MaxConnectionsOf(DbDataSource source) => new NpgsqlConnectionStringBuilder(source.ConnectionString).MaxPoolSize;
+
+    protected override void CreateSchema(DbConnection connection)
+    {
+        using var transaction = connection.BeginTransaction();
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandTimeout = TimeoutSeconds;
+
+        // Gateways starting together take turns: the first makes the schema, the others find it made.
+        command.CommandText = """
+            SELECT pg_advisory_xact_lock(7305812361);
+            CREATE TABLE IF NOT EXISTS baton_sessions (
+                id          text   PRIMARY KEY,
+                owner       text,
+                epoch       bigint NOT NULL,
+                version     bigint NOT NULL,
+                state       bytea  NOT NULL,
+                digest      text   NOT NULL,
+                last_access bigint NOT NULL,
+                expires_at  bigint NOT NULL);
+            CREATE INDEX IF NOT EXISTS baton_sessions_last_access ON baton_sessions (last_access);
+            CREATE INDEX IF NOT EXISTS baton_sessions_expires_at ON baton_sessions (expires_at);
+            CREATE TABLE IF NOT EXISTS baton_schema (version integer NOT NULL);
+            INSERT INTO baton_schema (version) SELECT 1 WHERE NOT EXISTS (SELECT FROM baton_schema);
+            """;
+        command.ExecuteNonQuery();
+        transaction.Commit();
+    }
+
+    protected override void Add(DbBatch batch, JournalCommand command)
+    {
+        switch (command)
+        {
+            case JournalCommand.Checkpoint c:
+                Statement(batch, Checkpoint, RecordParameters(c.Record));
+                break;
+            case JournalCommand.Move m:
+                Statement(batch, Move, MoveParameters(m));
+                break;
+            case JournalCommand.Touch t:
+                Statement(batch, Touch, ("@id", t.SessionId), ("@access", t.LastAccess), ("@expires", t.ExpiresAt));
+                break;
+            case JournalCommand.End e:
+                Statement(batch, End, ("@id", e.SessionId));
+                break;
+            case JournalCommand.Purge p:
+                Statement(batch, Purge, ("@now", p.Now));
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(command), command.GetType().Name, "Not a journal write.");
+        }
+    }
+}
+
+/// <summary>The journal on MySQL 8 or MariaDB (MySqlConnector). Ids compare byte for byte (<c>ascii_bin</c>): two ids differing in case are two sessions.</summary>
+internal sealed class MySqlJournal(IOptions<BatonOptions> options, ILogger<MySqlJournal> logger) : ServerJournal(options, logger)
+{
+    // MySQL has no conditional upsert: every column is set to its new value only when the write is a later version of
+    // the same or a later epoch, and to itself otherwise (then no row changes and ROW_COUNT() is 0). Columns are
+    // assigned left to right, each seeing the ones before it: epoch and version, which the condition reads, go last.
+    private const string Newer = "VALUES(version) > version AND VALUES(epoch) >= epoch";
+
+    private const string Checkpoint = $"""
+        INSERT INTO baton_sessions (id, owner, epoch, version, state, digest, last_access, expires_at)
+        VALUES (@id, @owner, @epoch, @version, @state, @digest, @access, @expires)
+        ON DUPLICATE KEY UPDATE
+            owner = IF({Newer}, IF(VALUES(epoch) > epoch OR owner IS NULL, VALUES(owner), owner), owner),
+            state = IF({Newer}, VALUES(state), state),
+            digest = IF({Newer}, VALUES(digest), digest),
+            last_access = IF({Newer}, GREATEST(last_access, VALUES(last_access)), last_access),
+            expires_at = IF({Newer}, GREATEST(expires_at, VALUES(expires_at)), expires_at),
+            epoch = IF({Newer}, VALUES(epoch), epoch),
+            version = IF({Newer}, VALUES(version), version)
+        """;
+
+    // 0 stored, 1 stale, 2 fenced, 3 diverged, as on PostgreSQL.
+    private const string CheckpointResult = """
+        SELECT IF(ROW_COUNT() > 0, 0, COALESCE((SELECT CASE WHEN epoch > @epoch THEN 2 WHEN epoch < @epoch THEN 3 ELSE 1 END FROM baton_sessions WHERE id = @id), 1))
+        """;
+
+    private const string Move = """
+        INSERT INTO baton_sessions (id, owner, epoch, version, state, digest, last_access, expires_at)
+        VALUES (@id, @owner, @epoch, 0, '', @digest, @access, @expires)
+        ON DUPLICATE KEY UPDATE
+            owner = IF(VALUES(epoch) >= epoch, VALUES(owner), owner),
+            last_access = GREATEST(last_access, VALUES(last_access)), expires_at = GREATEST(expires_at, VALUES(expires_at)),
+            epoch = GREATEST(epoch, VALUES(epoch))
+        """;
+
+    private const string RowCount = "SELECT ROW_COUNT()";
+
+    public override string Name => "mysql";
+
+    protected override DbDataSource CreateSource(string connectionString, int maxConnections, int timeoutSeconds, out string location)
+    {
+        var settings = new MySqlConnectionStringBuilder(connectionString)
+        {
+            MaximumPoolSize = (uint)maxConnections,
+            ConnectionTimeout = (uint)timeoutSeconds,
+            DefaultCommandTimeout = (uint)timeoutSeconds,
+            CancellationTimeout = -1,
+
+            // ROW_COUNT() counts rows changed, not rows found: a write that changed nothing is told apart.
+            UseAffectedRows = true,
+        };
+        settings.MinimumPoolSize = Math.Min(settings.MinimumPoolSize, settings.MaximumPoolSize);
+        if (string.IsNullOrEmpty(settings.ApplicationName))
+        {
+            settings.ApplicationName = "baton";
+        }
+
+        location = $"mysql://{settings.Server}:{settings.Port}/{settings.Database}";
+        return new MySqlDataSource(settings.ConnectionString);
+    }
+
+    protected override int MaxConnectionsOf(DbDataSource source) => (int)new MySqlConnectionStringBuilder(source.ConnectionString).MaximumPoolSize;
+
+    protected override void CreateSchema(DbConnection connection)
+    {
+        // MySQL commits each CREATE on its own: a named lock makes gateways starting together take turns.
+        using var command = connection.CreateCommand();
+        command.CommandTimeout = TimeoutSeconds;
+        command.CommandText = "SELECT GET_LOCK('baton_schema', @wait)";
+        var wait = command.CreateParameter();
+        wait.ParameterName = "@wait";
+        wait.Value = TimeoutSeconds;
+        command.Parameters.Add(wait);
+        if (Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture) != 1)
+        {
+            throw new TimeoutException("Another gateway held the journal's schema lock past Baton:Journal:CommandTimeout.");
+        }
+
+        command.Parameters.Clear();
+        try
+        {
+            command.CommandText = """
+                CREATE TABLE IF NOT EXISTS baton_sessions (
+                    id          VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
+                    owner       VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+                    epoch       BIGINT       NOT NULL,
+                    version     BIGINT       NOT NULL,
+                    state       LONGBLOB     NOT NULL,
+                    digest      VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                    last_access BIGINT       NOT NULL,
+                    expires_at  BIGINT       NOT NULL,
+                    INDEX baton_sessions_last_access (last_access),
+                    INDEX baton_sessions_expires_at (expires_at)
+                ) ENGINE = InnoDB;
+                CREATE TABLE IF NOT EXISTS baton_schema (version INT NOT NULL) ENGINE = InnoDB;
+                INSERT INTO baton_schema (version) SELECT 1 FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM baton_schema);
+                """;
+            command.ExecuteNonQuery();
+        }
+        finally
+        {
+            command.CommandText = "SELECT RELEASE_LOCK('baton_schema')";
+            command.ExecuteScalar();
+        }
+    }
+
+    protected override void Add(DbBatch batch, JournalCommand command)
+    {
+        switch (command)
+        {
+            case JournalCommand.Checkpoint c:
+                Statement(batch, Checkpoint, RecordParameters(c.Record));
+                Statement(batch, CheckpointResult, ("@id", c.Record.SessionId), ("@epoch", c.Record.Epoch));
+                break;
+            case JournalCommand.Move m:
+                Statement(batch, Move, MoveParameters(m));
+                Statement(batch, RowCount);
+                break;
+            case JournalCommand.Touch t:
+                Statement(batch, "UPDATE baton_sessions SET last_access = GREATEST(last_access, @access), expires_at = GREATEST(expires_at, @expires) WHERE id = @id", ("@id", t.SessionId), ("@access", t.LastAccess), ("@expires", t.ExpiresAt));
+                Statement(batch, RowCount);
+                break;
+            case JournalCommand.End e:
+                Statement(batch, "DELETE FROM baton_sessions WHERE id = @id", ("@id", e.SessionId));
+                Statement(batch, RowCount);
+                break;
+            case JournalCommand.Purge p:
+                Statement(batch, "DELETE FROM baton_sessions WHERE expires_at < @now", ("@now", p.Now));
+                Statement(batch, RowCount);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(command), command.GetType().Name, "Not a journal write.");
+        }
+    }
+}
