@@ -52,6 +52,7 @@ internal static class BatonGatewayExtensions
         services.AddSingleton<DestinationIncarnations>();
         services.AddSingleton<DrainRegistry>();
         services.AddSingleton<RestoreClient>();
+        services.AddSingleton<ISessionRestorer>(sp => sp.GetRequiredService<RestoreClient>());
         services.AddSingleton<RequestBodyBuffer>();
         services.AddSingleton<SessionMover>();
         services.AddSingleton<RestoreChecker>();

@@ -21,7 +21,7 @@ namespace Baton.Gateway.Failover;
 /// is restored the same way; the client is the restores' own, so they never queue behind the cluster's
 /// long-lived streams for a connection.
 /// </summary>
-internal sealed class RestoreClient
+internal sealed class RestoreClient : ISessionRestorer
 {
     private readonly IForwarderHttpClientFactory _factory;
     private readonly ConcurrentDictionary<string, (HttpClientConfig? Config, HttpMessageInvoker Client)> _clients = new(StringComparer.OrdinalIgnoreCase);
@@ -40,7 +40,6 @@ internal sealed class RestoreClient
         _time = time;
     }
 
-    /// <summary>True when the backend installed the state.</summary>
     public async Task<bool> RestoreAsync(ClusterState cluster, DestinationState destination, SessionId session, SessionRecord? record, long epoch, CancellationToken cancellationToken)
         => (await TryRestoreAsync(cluster, destination, session, record, epoch, cancellationToken)).Accepted;
 
@@ -192,3 +191,10 @@ internal sealed class RestoreClient
 /// <param name="Status">The backend's answer; null when there was none.</param>
 /// <param name="Incarnation">The backend process the restore was bound to.</param>
 internal readonly record struct RestoreResult(bool Accepted, HttpStatusCode? Status, string? Incarnation);
+
+/// <summary>Puts a session's last checkpoint onto a backend: the seam between moving a session and the wire.</summary>
+internal interface ISessionRestorer
+{
+    /// <summary>True when the backend installed the state (<paramref name="record"/> null: an empty session) in <paramref name="epoch"/>.</summary>
+    Task<bool> RestoreAsync(ClusterState cluster, DestinationState destination, SessionId session, SessionRecord? record, long epoch, CancellationToken cancellationToken);
+}

@@ -17,7 +17,7 @@ namespace Baton.Gateway.Failover;
 internal sealed class SessionMover(
     ISessionPinTable pins,
     SessionStore store,
-    RestoreClient restores,
+    ISessionRestorer restores,
     IOptions<BatonOptions> options,
     TimeProvider time,
     BatonMetrics metrics,
