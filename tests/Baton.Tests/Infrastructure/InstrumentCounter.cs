@@ -12,6 +12,8 @@ internal sealed class InstrumentCounter : IDisposable
 {
     private readonly MeterListener _listener = new();
     private long _total;
+    private long _count;
+    private long _max;
 
     public InstrumentCounter(TestGateway gateway, string instrument, string? tag = null, string? value = null, bool increasesOnly = false)
         : this(gateway.Services, instrument, tag, value, increasesOnly)
@@ -44,6 +46,8 @@ internal sealed class InstrumentCounter : IDisposable
             if (tag is null)
             {
                 Interlocked.Add(ref _total, measurement);
+                Interlocked.Increment(ref _count);
+                InterlockedMax(ref _max, measurement);
                 return;
             }
 
@@ -59,6 +63,27 @@ internal sealed class InstrumentCounter : IDisposable
     }
 
     public long Total => Interlocked.Read(ref _total);
+
+    /// <summary>Measurements taken (untagged instruments): for a histogram, how many values it recorded.</summary>
+    public long Count => Interlocked.Read(ref _count);
+
+    /// <summary>The largest measurement taken (untagged instruments).</summary>
+    public long Max => Interlocked.Read(ref _max);
+
+    private static void InterlockedMax(ref long target, long value)
+    {
+        var seen = Interlocked.Read(ref target);
+        while (value > seen)
+        {
+            var previous = Interlocked.CompareExchange(ref target, value, seen);
+            if (previous == seen)
+            {
+                return;
+            }
+
+            seen = previous;
+        }
+    }
 
     public void Dispose() => _listener.Dispose();
 }

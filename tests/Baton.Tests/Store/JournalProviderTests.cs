@@ -1,0 +1,407 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Baton.Gateway.Store;
+using Baton.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Baton.Tests.Store;
+
+/// <summary>
+/// The store's guarantees on every journal provider, one test body each with the provider as data: the embedded
+/// SQLite file, and a real PostgreSQL and a real MariaDB server started for the test, killed -9 and hung for real.
+/// Redis is a real redis-server beside them.
+/// </summary>
+[Trait("Category", "Functional")]
+public sealed class JournalProviderTests : IAsyncLifetime
+{
+    private readonly RedisServer _redis = new();
+    private readonly List<TestBackend> _backends = [];
+    private TestJournal? _journal;
+
+    private TestJournal Journal => _journal!;
+
+    public async Task InitializeAsync()
+    {
+        await _redis.InitializeAsync();
+        for (var i = 1; i <= 3; i++)
+        {
+            _backends.Add(await TestBackend.StartAsync($"b{i}"));
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var backend in _backends)
+        {
+            await backend.DisposeAsync();
+        }
+
+        if (_journal is not null)
+        {
+            await _journal.DisposeAsync();
+        }
+
+        await _redis.DisposeAsync();
+    }
+
+    [Theory]
+    [InlineData(JournalKind.Sqlite)]
+    [InlineData(JournalKind.PostgreSql)]
+    [InlineData(JournalKind.MySql)]
+    public async Task EachWrite_ChecksVersionAndEpochInOneStatement_AndTheRecordComesBackWhole(JournalKind kind)
+    {
+        _journal = await TestJournal.StartAsync(kind);
+        await using var gateway = await TestGateway.StartAsync(_backends, Journal.GatewayArgs);
+        var journal = gateway.Services.GetRequiredService<JournalTier>();
+        var id = Baton.Protocol.Ids.New();
+        var t = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        SessionRecord Checkpoint(long version, long epoch, string? owner = "b1")
+            => new(id, owner, epoch, version, [(byte)version, (byte)epoch], Baton.Protocol.Ids.Sha256([(byte)version, (byte)epoch]), t + version, t + 1000 + version);
+
+        Assert.Equal(WriteOutcome.Written, await journal.MoveAsync(id, "b1", 3, t, t + 1000));
+        foreach (var (version, epoch, expected) in new[]
+        {
+            (1L, 2L, SaveOutcome.Fenced),
+            (1L, 3L, SaveOutcome.Stored),
+            (2L, 4L, SaveOutcome.Stored),
+            (3L, 3L, SaveOutcome.Fenced),
+            (2L, 4L, SaveOutcome.Stale),
+            (1L, 4L, SaveOutcome.Stale),
+            (2L, 5L, SaveOutcome.Diverged),
+        })
+        {
+            Assert.Equal(expected, await journal.CheckpointAsync(Checkpoint(version, epoch)));
+        }
+
+        // The stored record is the one write that won, whole: the owner kept from the move (a checkpoint naming
+        // another owner in the same epoch does not change it), its state and digest, its times.
+        Assert.Equal(SaveOutcome.Stored, await journal.CheckpointAsync(Checkpoint(3, 4, owner: "b9")));
+        var stored = (await journal.GetAsync(id, CancellationToken.None)).Record!;
+        Assert.Equal((id, "b1", 4L, 3L, t + 3, t + 1003), (stored.SessionId, stored.Owner, stored.Epoch, stored.Version, stored.LastAccess, stored.ExpiresAt));
+        Assert.Equal(new byte[] { 3, 4 }, stored.State);
+        Assert.Equal(Baton.Protocol.Ids.Sha256(stored.State), stored.Digest);
+
+        // A move to a later epoch takes the owner; one from an earlier epoch changes neither owner nor epoch; times
+        // are raised, never lowered.
+        Assert.Equal(WriteOutcome.Written, await journal.MoveAsync(id, "b2", 6, t + 20, t + 2000));
+        Assert.Equal(WriteOutcome.Written, await journal.MoveAsync(id, "b3", 5, t + 21, t + 2001));
+        Assert.Equal(WriteOutcome.Written, await journal.TouchAsync(id, t + 15, t + 1500));
+        stored = (await journal.GetAsync(id, CancellationToken.None)).Record!;
+        Assert.Equal(("b2", 6L, 3L, t + 21, t + 2001), (stored.Owner, stored.Epoch, stored.Version, stored.LastAccess, stored.ExpiresAt));
+        Assert.Equal(new byte[] { 3, 4 }, stored.State);
+
+        // Ids are compared byte for byte: one differing only in case is another session.
+        var other = SwapCase(id);
+        Assert.Null((await journal.GetAsync(other, CancellationToken.None)).Record);
+        Assert.Equal(SaveOutcome.Stored, await journal.CheckpointAsync(TestRecords.Checkpoint(other, 1, [9], "b3", t, 1)));
+        Assert.Equal(new byte[] { 3, 4 }, (await journal.GetAsync(id, CancellationToken.None)).Record!.State);
+
+        // A megabyte of state comes back byte for byte.
+        var big = new byte[1024 * 1024];
+        Random.Shared.NextBytes(big);
+        Assert.Equal(SaveOutcome.Stored, await journal.CheckpointAsync(TestRecords.Checkpoint(other, 2, big, "b3", t, 1)));
+        Assert.Equal(big, (await journal.GetAsync(other, CancellationToken.None)).Record!.State);
+
+        // Purge drops what expired before its time and nothing else; an end drops the one session.
+        Assert.Equal(0, await journal.PurgeAsync(t + 2001));
+        Assert.Equal(1, await journal.PurgeAsync(t + 2002));
+        Assert.Null((await journal.GetAsync(id, CancellationToken.None)).Record);
+        Assert.NotNull((await journal.GetAsync(other, CancellationToken.None)).Record);
+        Assert.Equal(WriteOutcome.Written, await journal.EndAsync(other));
+        Assert.Null((await journal.GetAsync(other, CancellationToken.None)).Record);
+    }
+
+    [Theory]
+    [InlineData(JournalKind.Sqlite)]
+    [InlineData(JournalKind.PostgreSql)]
+    [InlineData(JournalKind.MySql)]
+    public async Task ManyRequestsAtOnce_ShareCommits_AndEachSessionCountsExactly(JournalKind kind)
+    {
+        _journal = await TestJournal.StartAsync(kind);
+        await using var gateway = await TestGateway.StartAsync(_backends, [$"--Baton:Store:Redis={_redis.Configuration}", .. Journal.GatewayArgs]);
+        using var batches = new InstrumentCounter(gateway, "baton.journal.commit.batch_size");
+        var clients = Enumerable.Range(0, 40).Select(_ => gateway.NewClient()).ToList();
+        for (var round = 1; round <= 5; round++)
+        {
+            await Parallel.ForEachAsync(clients, new ParallelOptions { MaxDegreeOfParallelism = 20 }, async (client, _) => Assert.Equal(round, (await client.IncrementAsync()).Count));
+        }
+
+        // Group commit: fewer commits than writes (at least 200 checkpoints and 40 moves went through the journal).
+        Assert.True(batches.Max > 1 && batches.Count < batches.Total, $"commits should carry several writes ({batches.Total} writes in {batches.Count} commits, largest {batches.Max})");
+        foreach (var client in clients)
+        {
+            Assert.Equal(5, (await Journal.ReadAsync(SessionCookies.SessionIdOf(client, gateway), gateway.JournalPath))!.Int32("counter"));
+            client.Dispose();
+        }
+    }
+
+    [Theory]
+    [InlineData(JournalKind.Sqlite)]
+    [InlineData(JournalKind.PostgreSql)]
+    [InlineData(JournalKind.MySql)]
+    public async Task RedisAndTheGatewayKilledTogetherUnderLoad_EveryAcknowledgedChangeIsThereAfterTheRestart(JournalKind kind)
+    {
+        _journal = await TestJournal.StartAsync(kind);
+        var gateway = new GatewayProcess(_backends.Select(b => b.Address).ToList(), [$"--Baton:Store:Redis={_redis.Configuration}", .. Journal.GatewayArgs]);
+        try
+        {
+            await gateway.StartAsync();
+            const int Sessions = 20;
+            var jars = Enumerable.Range(0, Sessions).Select(_ => new CookieContainer()).ToList();
+            var acknowledged = new int[Sessions];
+            var instances = new ConcurrentDictionary<int, string>();
+            var running = true;
+            var clients = jars.Select(jar => WithJar(jar, gateway.Address)).ToList();
+            var load = Task.Run(async () =>
+            {
+                while (Volatile.Read(ref running))
+                {
+                    await Parallel.ForAsync(0, Sessions, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (i, _) =>
+                    {
+                        try
+                        {
+                            if (Volatile.Read(ref running))
+                            {
+                                var answer = await clients[i].IncrementAsync();
+                                acknowledged[i] = answer.Count;
+                                instances[i] = answer.Instance;
+                            }
+                        }
+                        catch (HttpRequestException)
+                        {
+                            // The gateway died under this request: it was never acknowledged.
+                            Volatile.Write(ref running, false);
+                        }
+                    });
+                }
+            });
+
+            await Eventually.TrueAsync(() => acknowledged.All(c => c >= 3), TimeSpan.FromSeconds(30), "every session should have been used");
+            await _redis.KillAsync();
+            await gateway.KillAsync();
+            Volatile.Write(ref running, false);
+            await load;
+            clients.ForEach(c => c.Dispose());
+
+            // Redis comes back empty: every session is the journal's.
+            await _redis.StartAsync();
+            await gateway.StartAsync();
+            for (var i = 0; i < Sessions; i++)
+            {
+                using var client = WithJar(jars[i], gateway.Address);
+                var answer = await client.IncrementAsync();
+
+                // Every acknowledged change survived; at most the one in flight at the kill was applied unacknowledged.
+                Assert.InRange(answer.Count, acknowledged[i] + 1, acknowledged[i] + 2);
+                Assert.Equal(instances[i], answer.Instance);
+            }
+        }
+        finally
+        {
+            gateway.Stop();
+        }
+    }
+
+    [Theory]
+    [InlineData(JournalKind.Sqlite)]
+    [InlineData(JournalKind.PostgreSql)]
+    [InlineData(JournalKind.MySql)]
+    public async Task RedisKilledUnderLoadAndRestartedEmpty_NoRequestFails_AndRedisIsRefilledFromTheJournal(JournalKind kind)
+    {
+        _journal = await TestJournal.StartAsync(kind);
+        await using var gateway = await TestGateway.StartAsync(_backends, [$"--Baton:Store:Redis={_redis.Configuration}", "--Baton:Store:RedisCheckInterval=00:00:00.200", "--Baton:Store:RedisBudget=00:00:00.100", .. Journal.GatewayArgs]);
+        await gateway.WaitForRedisAsync();
+        var clients = Enumerable.Range(0, 30).Select(_ => gateway.NewClient()).ToList();
+        var expected = new int[clients.Count];
+        async Task RoundAsync() => await Parallel.ForAsync(0, clients.Count, new ParallelOptions { MaxDegreeOfParallelism = 10 }, async (i, _) =>
+            Assert.Equal(++expected[i], (await clients[i].IncrementAsync()).Count));
+
+        await RoundAsync();
+        await _redis.KillAsync();
+        for (var round = 0; round < 10; round++)
+        {
+            await RoundAsync();
+        }
+
+        await _redis.StartAsync();
+        await Eventually.TrueAsync(
+            () => clients.Select((c, i) => StoredSessions.FromRedis(_redis.Database, SessionCookies.SessionIdOf(c, gateway))?.Version == expected[i]).All(ok => ok),
+            TimeSpan.FromSeconds(30),
+            "Redis should be refilled from the journal with every session's newest version");
+
+        await RoundAsync();
+        for (var i = 0; i < clients.Count; i++)
+        {
+            var id = SessionCookies.SessionIdOf(clients[i], gateway);
+            Assert.Equal(expected[i], StoredSessions.FromRedis(_redis.Database, id)!.Int32("counter"));
+            Assert.Equal(expected[i], (await Journal.ReadAsync(id, gateway.JournalPath))!.Int32("counter"));
+            clients[i].Dispose();
+        }
+    }
+
+    [Theory]
+    [InlineData(JournalKind.Sqlite, true)]
+    [InlineData(JournalKind.PostgreSql, false)]
+    [InlineData(JournalKind.PostgreSql, true)]
+    [InlineData(JournalKind.MySql, false)]
+    [InlineData(JournalKind.MySql, true)]
+    public async Task TheJournalGoneUnderLoadWithRedisUp_NoRequestFails_NoneIsLost_AndTheJournalCatchesUpWhenBack(JournalKind kind, bool hang)
+    {
+        _journal = await TestJournal.StartAsync(kind);
+        await using var gateway = await TestGateway.StartAsync(_backends, [$"--Baton:Store:Redis={_redis.Configuration}", "--Baton:Store:RedisCheckInterval=00:00:00.200", .. Journal.GatewayArgs]);
+        await gateway.WaitForRedisAsync();
+        var clients = Enumerable.Range(0, 20).Select(_ => gateway.NewClient()).ToList();
+        var expected = new int[clients.Count];
+        async Task RoundAsync() => await Parallel.ForAsync(0, clients.Count, new ParallelOptions { MaxDegreeOfParallelism = 10 }, async (i, _) =>
+            Assert.Equal(++expected[i], (await clients[i].IncrementAsync()).Count));
+
+        await RoundAsync();
+        var ids = clients.Select(c => SessionCookies.SessionIdOf(c, gateway)).ToList();
+        var outage = await Journal.OutageAsync(gateway.JournalPath, hang);
+        try
+        {
+            // Acknowledged on Redis alone, every one of them (a hung journal is skipped once a commit times out).
+            for (var round = 0; round < 4; round++)
+            {
+                await RoundAsync();
+            }
+        }
+        finally
+        {
+            await outage.DisposeAsync();
+        }
+
+        await Eventually.TrueAsync(
+            async () =>
+            {
+                for (var i = 0; i < ids.Count; i++)
+                {
+                    if ((await Journal.ReadAsync(ids[i], gateway.JournalPath))?.Version != expected[i])
+                    {
+                        return false;
+                    }
+                }
+
+                return true;
+            },
+            TimeSpan.FromSeconds(30),
+            "the journal should catch up with every change Redis alone held");
+
+        // Redis lost now would lose nothing: the journal alone carries on from where it caught up.
+        await _redis.KillAsync();
+        await RoundAsync();
+        for (var i = 0; i < ids.Count; i++)
+        {
+            Assert.Equal(expected[i], (await Journal.ReadAsync(ids[i], gateway.JournalPath))!.Int32("counter"));
+            clients[i].Dispose();
+        }
+    }
+
+    [Theory]
+    [InlineData(JournalKind.PostgreSql)]
+    [InlineData(JournalKind.MySql)]
+    public async Task ASecondGatewayWithAnEmptyDisk_ContinuesEverySessionOfTheFirst_MadeBeforeAndAfterItStarted(JournalKind kind)
+    {
+        _journal = await TestJournal.StartAsync(kind);
+        string[] args = [$"--Baton:Store:Redis={_redis.Configuration}", .. Journal.GatewayArgs];
+        var first = new GatewayProcess(_backends.Select(b => b.Address).ToList(), args);
+        var second = new GatewayProcess(_backends.Select(b => b.Address).ToList(), args);
+        try
+        {
+            await first.StartAsync();
+            var jars = Enumerable.Range(0, 20).Select(_ => new CookieContainer()).ToList();
+            var instances = new string[jars.Count];
+            async Task CountToThreeAsync(int from, int to)
+            {
+                for (var i = from; i < to; i++)
+                {
+                    using var client = WithJar(jars[i], first.Address);
+                    for (var n = 0; n < 3; n++)
+                    {
+                        instances[i] = (await client.IncrementAsync()).Instance;
+                    }
+                }
+            }
+
+            // Half the sessions exist when the second gateway starts (it loads them); half are made after (it finds
+            // them on first sight of their cookies).
+            await CountToThreeAsync(0, 10);
+            await second.StartAsync();
+            await CountToThreeAsync(10, 20);
+
+            for (var i = 0; i < jars.Count; i++)
+            {
+                using var client = WithJar(jars[i], second.Address);
+                Assert.Equal(new CounterAnswer(4, instances[i]), await client.IncrementAsync());
+                Assert.Equal(new CounterAnswer(5, instances[i]), await client.IncrementAsync());
+            }
+        }
+        finally
+        {
+            first.Stop();
+            second.Stop();
+        }
+    }
+
+    [Fact]
+    public async Task AGatewayStartedOnAnEmptyDisk_RebuildsItsSqliteJournalFromRedis_AndEverySessionContinues()
+    {
+        _journal = await TestJournal.StartAsync(JournalKind.Sqlite);
+        var jars = Enumerable.Range(0, 10).Select(_ => new CookieContainer()).ToList();
+        var instances = new string[jars.Count];
+        string[] args = [$"--Baton:Store:Redis={_redis.Configuration}"];
+        await using (var first = await TestGateway.StartAsync(_backends, args))
+        {
+            await first.WaitForRedisAsync();
+            for (var i = 0; i < jars.Count; i++)
+            {
+                using var client = first.ClientWithJar(jars[i]);
+                await client.IncrementAsync();
+                instances[i] = (await client.IncrementAsync()).Instance;
+            }
+        }
+
+        // A gateway with a journal of its own that does not exist yet: a new host, a lost disk.
+        await using var second = await TestGateway.StartAsync(_backends, args);
+        for (var i = 0; i < jars.Count; i++)
+        {
+            using var client = second.ClientWithJar(jars[i]);
+            Assert.Equal(new CounterAnswer(3, instances[i]), await client.IncrementAsync());
+            Assert.Equal(3, StoredSessions.FromJournal(second.JournalPath, SessionCookies.SessionIdOf(client, second))!.Int32("counter"));
+        }
+    }
+
+    [Theory]
+    [InlineData(JournalKind.PostgreSql)]
+    [InlineData(JournalKind.MySql)]
+    public async Task AServerJournalWithANewerSchema_StopsTheGatewaysStartup_WithAMessageSayingSo(JournalKind kind)
+    {
+        _journal = await TestJournal.StartAsync(kind);
+        await using (var first = await TestGateway.StartAsync(_backends, Journal.GatewayArgs))
+        {
+            using var earlier = first.NewClient();
+            await earlier.IncrementAsync();
+        }
+
+        // A newer gateway migrated the database: this one must not write rows of a schema it does not know.
+        await Journal.ExecuteAsync("UPDATE baton_schema SET version = 99");
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => TestGateway.StartAsync(_backends, Journal.GatewayArgs));
+
+        Assert.Contains("has schema version 99, newer than this gateway's (1)", error.ToString(), StringComparison.Ordinal);
+    }
+
+    private static HttpClient WithJar(CookieContainer jar, Uri address)
+    {
+        var client = CookieJar.WithJar(jar);
+        client.BaseAddress = address;
+        return client;
+    }
+
+    private static string SwapCase(string id)
+    {
+        var chars = id.ToCharArray();
+        var i = Array.FindIndex(chars, char.IsLetter);
+        chars[i] = char.IsUpper(chars[i]) ? char.ToLowerInvariant(chars[i]) : char.ToUpperInvariant(chars[i]);
+        return new string(chars);
+    }
+}
