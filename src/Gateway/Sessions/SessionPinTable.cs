@@ -11,7 +11,7 @@ namespace Baton.Gateway.Sessions;
 /// written at most every <see cref="TouchInterval"/>, so a restarted gateway may keep a session up to that
 /// much longer than its idle timeout, never shorter.
 /// </summary>
-internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvider timeProvider, IPinPersistence persistence) : ISessionPinTable
+internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvider timeProvider, IPinPersistence persistence) : ISessionPinTable, IDisposable
 {
     private readonly ConcurrentDictionary<SessionId, Entry> _entries = new();
     private readonly long _idleTimeout = (long)options.Value.Sessions.IdleTimeout.TotalMilliseconds;
@@ -29,6 +29,12 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
     // timeout (never loaded back while a tier may still hold them), and the lookups under way (one per id).
     private readonly ConcurrentDictionary<SessionId, long> _ended = new();
     private readonly ConcurrentDictionary<SessionId, Lazy<Task<SessionSummary?>>> _lookups = new();
+
+    // Ids the tiers did not hold when last looked up, for a few seconds: a cookie replayed in a loop costs one lookup
+    // per interval, not one per request. Lookups at once are bounded too, so they never take the journal's
+    // connections from its writer (at most half of Baton:Journal:MaxConnections).
+    private readonly ConcurrentDictionary<SessionId, long> _notFound = new();
+    private readonly SemaphoreSlim _lookupSlots = new(Math.Max(1, options.Value.Journal.MaxConnections / 2));
 
     // ConcurrentDictionary.Count takes every lock; keep our own counts for the hot path.
     private int _count;
@@ -159,7 +165,7 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         var now = Now();
         if (entry.IsExpired(now, _idleTimeout))
         {
-            Expire(id, entry);
+            Expire(id, entry, ended: false);
             return null;
         }
 
@@ -171,10 +177,13 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         return new SessionPin(id, entry.DestinationId, entry.Version, entry.Epoch);
     }
 
+    public void Dispose() => _lookupSlots.Dispose();
+
     public ValueTask<SessionPin?> FindOrLoadAsync(SessionId id, CancellationToken cancellationToken)
     {
         var found = Find(id);
         return found is not null || !persistence.MayHoldUnknown || _entries.ContainsKey(id) || _renamed.ContainsKey(id) || _ended.ContainsKey(id)
+            || (_notFound.TryGetValue(id, out var missed) && Now() - missed < NotFoundMemory)
             ? ValueTask.FromResult(found)
             : LoadUnknownAsync(id, cancellationToken);
     }
@@ -184,7 +193,19 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
     {
         var found = await _lookups.GetOrAdd(id, key => new Lazy<Task<SessionSummary?>>(() => LookUpAsync(key))).Value.WaitAsync(cancellationToken);
         var now = Now();
-        if (found?.Owner is null || now - found.LastAccess >= _idleTimeout + TouchInterval || _ended.ContainsKey(id))
+        if (found?.Owner is null || now - found.LastAccess >= _idleTimeout + TouchInterval)
+        {
+            if (_notFound.Count >= MaxNotFound)
+            {
+                _notFound.Clear();
+            }
+
+            _notFound[id] = now;
+            return null;
+        }
+
+        // Ended or renewed here while the lookup ran: never brought back.
+        if (_ended.ContainsKey(id) || _renamed.ContainsKey(id))
         {
             return null;
         }
@@ -197,13 +218,26 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
     {
         try
         {
-            return await persistence.FindAsync(id.Value, CancellationToken.None);
+            await _lookupSlots.WaitAsync();
+            try
+            {
+                return await persistence.FindAsync(id.Value, CancellationToken.None);
+            }
+            finally
+            {
+                _lookupSlots.Release();
+            }
         }
         finally
         {
             _lookups.TryRemove(id, out _);
         }
     }
+
+    /// <summary>How long an id the tiers did not hold is not looked up again (ms), and how many such ids are remembered.</summary>
+    private const long NotFoundMemory = 5_000;
+
+    private const int MaxNotFound = 100_000;
 
     public async ValueTask<SessionPin> PinAsync(SessionId id, string destinationId, CancellationToken cancellationToken)
         => (await PinWhenAsync(id, destinationId, Task.FromResult(true), cancellationToken))!;
@@ -311,7 +345,7 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
     {
         if (_entries.TryGetValue(id, out var entry))
         {
-            Expire(id, entry);
+            Expire(id, entry, ended: true);
         }
     }
 
@@ -322,6 +356,14 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
             if (Now() - renamed.At >= _idleTimeout)
             {
                 _renamed.TryRemove(old, out _);
+            }
+        }
+
+        foreach (var (missed, at) in _notFound)
+        {
+            if (Now() - at >= NotFoundMemory)
+            {
+                _notFound.TryRemove(missed, out _);
             }
         }
 
@@ -337,7 +379,7 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         var purged = 0;
         foreach (var (id, entry) in _entries)
         {
-            if (entry.IsExpired(now, _idleTimeout) && Expire(id, entry))
+            if (entry.IsExpired(now, _idleTimeout) && Expire(id, entry, ended: false))
             {
                 purged++;
             }
@@ -383,7 +425,11 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
     // The entry's own state decides, once, whether it goes and which count it leaves: a session kept at the
     // moment it expires or is evicted is counted out exactly once, and never both kept and gone.
-    private bool Expire(SessionId id, Entry entry)
+    // A session that ended (logout, a renewed id) is deleted from the tiers and never looked up again here. One that
+    // merely went idle here is deleted from them only where this gateway is their one user: where the tiers may hold
+    // sessions other gateways serve, it may be live on another, and the tiers' own expiry (its last use anywhere
+    // plus the retention) drops it.
+    private bool Expire(SessionId id, Entry entry, bool ended)
     {
         if (!entry.TryRetire(out var wasKept))
         {
@@ -397,12 +443,15 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         if (wasKept)
         {
             Interlocked.Decrement(ref _count);
-            if (persistence.MayHoldUnknown && _ended.Count < _maxSessions)
+            if (ended && persistence.MayHoldUnknown && _ended.Count < _maxSessions)
             {
                 _ended[id] = Now();
             }
 
-            persistence.End(id.Value);
+            if (ended || !persistence.IsShared)
+            {
+                persistence.End(id.Value);
+            }
         }
         else
         {

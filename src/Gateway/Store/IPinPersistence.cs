@@ -17,9 +17,12 @@ internal interface IPinPersistence
 
     /// <summary>
     /// True when the tiers may hold live sessions the pin table never loaded: a journal other gateways share, or a
-    /// local journal that began empty while Redis holds what it lost.
+    /// local journal that began empty and could not yet be rebuilt from all Redis holds.
     /// </summary>
     bool MayHoldUnknown { get; }
+
+    /// <summary>True when other gateways use the same tiers: a session idle here may be in use there.</summary>
+    bool IsShared { get; }
 
     /// <summary>What the tiers hold of one session the pin table does not know; null when none holds it.</summary>
     Task<SessionSummary?> FindAsync(string sessionId, CancellationToken cancellationToken);

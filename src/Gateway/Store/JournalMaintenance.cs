@@ -16,7 +16,19 @@ internal sealed class JournalMaintenance(JournalTier journal, IOptions<BatonOpti
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                if (await journal.PurgeAsync(time.GetUtcNow().ToUnixTimeMilliseconds()) is { } deleted && await journal.CompactAsync())
+                // A purge deletes at most PurgeChunk rows, so that none outlasts the journal's timeout or holds back the
+                // writes it is batched with: a backlog is worked off chunk by chunk.
+                var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+                var deleted = 0;
+                int? chunk;
+                do
+                {
+                    chunk = await journal.PurgeAsync(now);
+                    deleted += chunk ?? 0;
+                }
+                while (chunk == JournalTier.PurgeChunk && !stoppingToken.IsCancellationRequested);
+
+                if (chunk is not null && await journal.CompactAsync())
                 {
                     Log.JournalCompacted(logger, deleted);
                 }

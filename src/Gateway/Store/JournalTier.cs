@@ -181,6 +181,16 @@ internal sealed class JournalTier : IDurableTier, IHostedService
 
     public async Task<WriteOutcome> EndAsync(string sessionId) => Written(await EnqueueAsync(new JournalCommand.End(sessionId)));
 
+    /// <summary>
+    /// A batch takes no more writes once its checkpoints hold this much state: one commit stays well under a
+    /// server's packet limit (MySQL's <c>max_allowed_packet</c>, 16 MiB by default on MariaDB) and its timeout.
+    /// </summary>
+    private const long MaxBatchStateBytes = 4 * 1024 * 1024;
+
+    /// <summary>Most expired rows one purge deletes, so that a backlog never makes one commit outlast the timeout.</summary>
+    public const int PurgeChunk = 1000;
+
+    /// <summary>Deletes up to <see cref="PurgeChunk"/> sessions expired before <paramref name="now"/>; null when the journal failed.</summary>
     public async Task<int?> PurgeAsync(long now)
     {
         var result = await EnqueueAsync(new JournalCommand.Purge(now));
@@ -264,9 +274,11 @@ internal sealed class JournalTier : IDurableTier, IHostedService
             while (_queue.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
             {
                 batch.Clear();
-                while (batch.Count < _maxBatch && _queue.Reader.TryRead(out var command))
+                long stateBytes = 0;
+                while (batch.Count < _maxBatch && stateBytes < MaxBatchStateBytes && _queue.Reader.TryRead(out var command))
                 {
                     batch.Add(command);
+                    stateBytes += command is JournalCommand.Checkpoint c ? c.Record.State.Length : 0;
                 }
 
                 Commit(batch);
@@ -290,8 +302,10 @@ internal sealed class JournalTier : IDurableTier, IHostedService
             Complete(batch, results);
             _metrics.JournalCommitted(batch.Count, Environment.TickCount64 - started);
         }
-        catch (Exception ex) when (_engine.IsUnavailable(ex))
+        catch (Exception ex)
         {
+            // Whatever the engine threw, the writer lives on: a failure it does not know as an outage is a bug, logged
+            // the same way, and the batch is answered unavailable (held by Redis alone, or not made).
             _metrics.JournalCommitFailed();
             Log.JournalCommitFailed(_logger, batch.Count, ex);
             Volatile.Write(ref _lastFailure, ex.Message);

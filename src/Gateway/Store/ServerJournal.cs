@@ -74,8 +74,8 @@ internal abstract class ServerJournal : IJournalEngine, IDisposable
         }
         catch (Exception ex) when (ex is ArgumentException or FormatException or KeyNotFoundException or InvalidOperationException)
         {
-            // The driver's own reason, which names the key; never the value (it may hold a password).
-            return $"is not a valid {provider} connection string: {ex.Message}";
+            // Not the driver's reason: it may quote part of a value, and a value may be a password.
+            return $"is not a valid {provider} connection string ({ex.GetType().Name}): check its keys, and quote a value that holds ';' or '='.";
         }
     }
 
@@ -102,30 +102,35 @@ internal abstract class ServerJournal : IJournalEngine, IDisposable
         using var commands = connection.CreateBatch();
         commands.Transaction = transaction;
         commands.Timeout = TimeoutSeconds;
-        var answered = new List<int>(batch.Count);
+        var answers = new int[batch.Count];
         for (var i = 0; i < batch.Count; i++)
         {
-            if (batch[i] is JournalCommand.Compact)
-            {
-                // A server reclaims its own space (autovacuum, InnoDB purge).
-                continue;
-            }
-
-            Add(commands, batch[i]);
-            answered.Add(i);
+            // A server reclaims its own space (autovacuum, InnoDB purge): a compaction adds nothing.
+            answers[i] = batch[i] is JournalCommand.Compact ? 0 : Add(commands, batch[i]);
         }
 
-        if (answered.Count > 0)
+        if (answers.Any(a => a > 0))
         {
             using var reader = commands.ExecuteReader();
-            for (var k = 0; k < answered.Count; k++)
+            var first = true;
+            for (var i = 0; i < batch.Count; i++)
             {
-                if ((k > 0 && !reader.NextResult()) || !reader.Read())
+                var values = new long?[answers[i]];
+                for (var k = 0; k < values.Length; k++)
                 {
-                    throw new InvalidOperationException($"The journal answered {k} of {answered.Count} writes.");
+                    if (!first && !reader.NextResult())
+                    {
+                        throw new JournalSchemaException($"The journal answered fewer results than the {batch.Count} writes it was sent.");
+                    }
+
+                    first = false;
+                    values[k] = reader.Read() && !reader.IsDBNull(0) ? Convert.ToInt64(reader.GetValue(0), CultureInfo.InvariantCulture) : null;
                 }
 
-                results[answered[k]] = Convert.ToInt32(reader.GetValue(0), CultureInfo.InvariantCulture);
+                if (values.Length > 0)
+                {
+                    results[i] = Result(batch[i], values);
+                }
             }
         }
 
@@ -133,9 +138,10 @@ internal abstract class ServerJournal : IJournalEngine, IDisposable
         return results;
     }
 
+    // Reads never make the schema (the writer does, on its own thread): with the server down they fail at once on
+    // their own connection, and a missing table is an unavailable journal.
     public async Task<SessionRecord?> GetAsync(string sessionId, CancellationToken cancellationToken)
     {
-        EnsureSchema();
         await using var command = Source.CreateCommand($"SELECT {RecordColumns} FROM baton_sessions WHERE id = @id");
         command.CommandTimeout = TimeoutSeconds;
         Parameter(command.Parameters, command.CreateParameter(), "@id", sessionId);
@@ -145,7 +151,6 @@ internal abstract class ServerJournal : IJournalEngine, IDisposable
 
     public async IAsyncEnumerable<SessionSummary> LoadLiveAsync(long cutoff, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        EnsureSchema();
         await using var command = Source.CreateCommand("SELECT id, owner, epoch, version, octet_length(state), last_access FROM baton_sessions WHERE last_access >= @cutoff");
         Parameter(command.Parameters, command.CreateParameter(), "@cutoff", cutoff);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -157,7 +162,6 @@ internal abstract class ServerJournal : IJournalEngine, IDisposable
 
     public async IAsyncEnumerable<SessionRecord> ReadLiveAsync(long cutoff, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        EnsureSchema();
         await using var command = Source.CreateCommand($"SELECT {RecordColumns} FROM baton_sessions WHERE last_access >= @cutoff");
         Parameter(command.Parameters, command.CreateParameter(), "@cutoff", cutoff);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -180,8 +184,11 @@ internal abstract class ServerJournal : IJournalEngine, IDisposable
     /// <summary>Creates the schema at version 1 when there is none, under a lock other gateways wait on; in one transaction where the server allows.</summary>
     protected abstract void CreateSchema(DbConnection connection);
 
-    /// <summary>Adds the statements of one write; the last of them answers one row with the write's result.</summary>
-    protected abstract void Add(DbBatch batch, JournalCommand command);
+    /// <summary>Adds the statements of one write; returns how many of them answer a result set (of at most one row, one number).</summary>
+    protected abstract int Add(DbBatch batch, JournalCommand command);
+
+    /// <summary>The write's result from the numbers its statements answered (null: no row).</summary>
+    protected virtual int Result(JournalCommand command, long?[] values) => (int)(values[0] ?? 0);
 
     /// <summary>The pool bound the data source was built with, for the log.</summary>
     protected abstract int MaxConnectionsOf(DbDataSource source);
@@ -267,9 +274,7 @@ internal sealed class JournalSchemaException(string message) : Exception(message
 internal sealed class PostgreSqlJournal(IOptions<BatonOptions> options, ILogger<PostgreSqlJournal> logger) : ServerJournal(options, logger)
 {
     // Version and epoch check-and-set in the one upsert (a later version of the same or a later epoch); the owner
-    // travels with the epoch. The statement answers 0 stored, 1 stale, 2 fenced (the row's epoch is later), 3
-    // diverged (the row is an older epoch's). The row read is the statement's snapshot: a row another gateway
-    // inserted meanwhile is not in it, and that write counts as stale.
+    // travels with the epoch. It answers 1 when it stored the write.
     private const string Checkpoint = """
         WITH stored AS (
             INSERT INTO baton_sessions AS s (id, owner, epoch, version, state, digest, last_access, expires_at)
@@ -280,9 +285,13 @@ internal sealed class PostgreSqlJournal(IOptions<BatonOptions> options, ILogger<
                 last_access = greatest(s.last_access, excluded.last_access), expires_at = greatest(s.expires_at, excluded.expires_at)
             WHERE excluded.version > s.version AND excluded.epoch >= s.epoch
             RETURNING 1)
-        SELECT CASE WHEN EXISTS (SELECT FROM stored) THEN 0 ELSE coalesce(
-            (SELECT CASE WHEN s.epoch > @epoch THEN 2 WHEN s.epoch < @epoch THEN 3 ELSE 1 END FROM baton_sessions s WHERE s.id = @id), 1) END
+        SELECT count(*) FROM stored
         """;
+
+    // The row's epoch after the upsert, to tell a write not stored as fenced, diverged or stale. A statement of its own:
+    // it reads the row as committed now — the upsert locked it, and a move another gateway committed while the upsert
+    // waited is seen — not as it was when the upsert began.
+    private const string EpochNow = "SELECT epoch FROM baton_sessions WHERE id = @id";
 
     private const string Move = """
         WITH moved AS (
@@ -299,7 +308,7 @@ internal sealed class PostgreSqlJournal(IOptions<BatonOptions> options, ILogger<
 
     private const string End = "WITH d AS (DELETE FROM baton_sessions WHERE id = @id RETURNING 1) SELECT count(*) FROM d";
 
-    private const string Purge = "WITH d AS (DELETE FROM baton_sessions WHERE expires_at < @now RETURNING 1) SELECT count(*) FROM d";
+    private const string Purge = "WITH d AS (DELETE FROM baton_sessions WHERE id IN (SELECT id FROM baton_sessions WHERE expires_at < @now LIMIT @limit) RETURNING 1) SELECT count(*) FROM d";
 
     public override string Name => "postgresql";
 
@@ -307,7 +316,12 @@ internal sealed class PostgreSqlJournal(IOptions<BatonOptions> options, ILogger<
     {
         var builder = new NpgsqlDataSourceBuilder(connectionString);
         var settings = builder.ConnectionStringBuilder;
+        settings.Pooling = true;
+        settings.IncludeErrorDetail = false;
         settings.MaxPoolSize = maxConnections;
+
+        // The server gives up a statement or a lock wait too, so a statement the gateway abandoned does not hold rows.
+        settings.Options = $"{settings.Options} -c statement_timeout={timeoutSeconds}s -c lock_timeout={timeoutSeconds}s".Trim();
         settings.MinPoolSize = Math.Min(settings.MinPoolSize, maxConnections);
         settings.Timeout = timeoutSeconds;
         settings.CommandTimeout = timeoutSeconds;
@@ -349,29 +363,36 @@ internal sealed class PostgreSqlJournal(IOptions<BatonOptions> options, ILogger<
         transaction.Commit();
     }
 
-    protected override void Add(DbBatch batch, JournalCommand command)
+    protected override int Add(DbBatch batch, JournalCommand command)
     {
         switch (command)
         {
             case JournalCommand.Checkpoint c:
                 Statement(batch, Checkpoint, RecordParameters(c.Record));
-                break;
+                Statement(batch, EpochNow, ("@id", c.Record.SessionId));
+                return 2;
             case JournalCommand.Move m:
                 Statement(batch, Move, MoveParameters(m));
-                break;
+                return 1;
             case JournalCommand.Touch t:
                 Statement(batch, Touch, ("@id", t.SessionId), ("@access", t.LastAccess), ("@expires", t.ExpiresAt));
-                break;
+                return 1;
             case JournalCommand.End e:
                 Statement(batch, End, ("@id", e.SessionId));
-                break;
+                return 1;
             case JournalCommand.Purge p:
-                Statement(batch, Purge, ("@now", p.Now));
-                break;
+                Statement(batch, Purge, ("@now", p.Now), ("@limit", (long)JournalTier.PurgeChunk));
+                return 1;
             default:
                 throw new ArgumentOutOfRangeException(nameof(command), command.GetType().Name, "Not a journal write.");
         }
     }
+
+    protected override int Result(JournalCommand command, long?[] values) => command is JournalCommand.Checkpoint c
+        ? (int)(values[0] > 0 ? SaveOutcome.Stored
+            : values[1] is not { } epoch || epoch == c.Record.Epoch ? SaveOutcome.Stale
+            : epoch > c.Record.Epoch ? SaveOutcome.Fenced : SaveOutcome.Diverged)
+        : base.Result(command, values);
 }
 
 /// <summary>The journal on MySQL 8 or MariaDB (MySqlConnector). Ids compare byte for byte (<c>ascii_bin</c>): two ids differing in case are two sessions.</summary>
@@ -417,6 +438,7 @@ internal sealed class MySqlJournal(IOptions<BatonOptions> options, ILogger<MySql
     {
         var settings = new MySqlConnectionStringBuilder(connectionString)
         {
+            Pooling = true,
             MaximumPoolSize = (uint)maxConnections,
             ConnectionTimeout = (uint)timeoutSeconds,
             DefaultCommandTimeout = (uint)timeoutSeconds,
@@ -480,30 +502,30 @@ internal sealed class MySqlJournal(IOptions<BatonOptions> options, ILogger<MySql
         }
     }
 
-    protected override void Add(DbBatch batch, JournalCommand command)
+    protected override int Add(DbBatch batch, JournalCommand command)
     {
         switch (command)
         {
             case JournalCommand.Checkpoint c:
                 Statement(batch, Checkpoint, RecordParameters(c.Record));
                 Statement(batch, CheckpointResult, ("@id", c.Record.SessionId), ("@epoch", c.Record.Epoch));
-                break;
+                return 1;
             case JournalCommand.Move m:
                 Statement(batch, Move, MoveParameters(m));
                 Statement(batch, RowCount);
-                break;
+                return 1;
             case JournalCommand.Touch t:
                 Statement(batch, "UPDATE baton_sessions SET last_access = GREATEST(last_access, @access), expires_at = GREATEST(expires_at, @expires) WHERE id = @id", ("@id", t.SessionId), ("@access", t.LastAccess), ("@expires", t.ExpiresAt));
                 Statement(batch, RowCount);
-                break;
+                return 1;
             case JournalCommand.End e:
                 Statement(batch, "DELETE FROM baton_sessions WHERE id = @id", ("@id", e.SessionId));
                 Statement(batch, RowCount);
-                break;
+                return 1;
             case JournalCommand.Purge p:
-                Statement(batch, "DELETE FROM baton_sessions WHERE expires_at < @now", ("@now", p.Now));
+                Statement(batch, "DELETE FROM baton_sessions WHERE expires_at < @now LIMIT @limit", ("@now", p.Now), ("@limit", (long)JournalTier.PurgeChunk));
                 Statement(batch, RowCount);
-                break;
+                return 1;
             default:
                 throw new ArgumentOutOfRangeException(nameof(command), command.GetType().Name, "Not a journal write.");
         }

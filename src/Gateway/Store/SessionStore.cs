@@ -50,6 +50,9 @@ internal sealed class SessionStore : IPinPersistence
     private readonly ConcurrentDictionary<string, byte> _journalEndsMissed = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, byte> _redisEndsMissed = new(StringComparer.Ordinal);
 
+    // A local journal that began empty and has not been rebuilt from Redis yet: Redis may hold sessions it lacks.
+    private bool _rebuildPending;
+
     public SessionStore(ISessionTier redis, IDurableTier journal, IOptions<BatonOptions> options, BatonMetrics metrics, ILogger<SessionStore> logger)
     {
         var settings = options.Value;
@@ -62,6 +65,7 @@ internal sealed class SessionStore : IPinPersistence
         _retention = (long)settings.Sessions.Retention.TotalMilliseconds;
         _maxRemembered = settings.Sessions.MaxSessions;
         _catchUpInFlight = Math.Clamp(settings.Journal.QueueLength / 2, 1, 256);
+        _rebuildPending = journal.StartedEmpty && !journal.IsShared;
     }
 
     /// <summary>True while the journal may not grow (see <see cref="ISessionTier.IsFull"/>).</summary>
@@ -350,7 +354,9 @@ internal sealed class SessionStore : IPinPersistence
             && (journaled is null || SessionPosition.IsNewer(record.Epoch, record.Version, journaled.Epoch, journaled.Version)) ? record : journaled;
     }
 
-    public bool MayHoldUnknown => _journal.IsShared || (_journal.StartedEmpty && _redis.IsConfigured);
+    public bool MayHoldUnknown => _journal.IsShared || (Volatile.Read(ref _rebuildPending) && _redis.IsConfigured);
+
+    public bool IsShared => _journal.IsShared;
 
     /// <summary>
     /// A session another gateway created, or one a local journal lost: a shared journal that answers is the authority
@@ -446,6 +452,9 @@ internal sealed class SessionStore : IPinPersistence
         if (rebuilding)
         {
             Log.JournalRebuilt(_logger, caughtUp, scan.Skipped);
+
+            // Rebuilt: the journal holds what Redis held. Only sessions Redis did not answer for are looked up later.
+            Volatile.Write(ref _rebuildPending, scan.Skipped > 0);
         }
         else if (caughtUp > 0 || scan.Skipped > 0)
         {

@@ -106,7 +106,7 @@ internal sealed class SqliteJournal(
                     JournalCommand.Move m => statements.Move(m),
                     JournalCommand.Touch t => Statements.Run(statements.Touch, t.SessionId, t.LastAccess, t.ExpiresAt),
                     JournalCommand.End e => Statements.Run(statements.End, e.SessionId),
-                    JournalCommand.Purge p => Statements.Run(statements.Purge, p.Now),
+                    JournalCommand.Purge p => Statements.Run(statements.Purge, p.Now, JournalTier.PurgeChunk),
                     _ => 0,
                 };
                 compact |= batch[i] is JournalCommand.Compact;
@@ -336,7 +336,7 @@ internal sealed class SqliteJournal(
                 """, "$id", "$owner", "$epoch", "$digest", "$access", "$expires");
             Touch = Prepare("UPDATE sessions SET last_access = max(last_access, $access), expires_at = max(expires_at, $expires) WHERE id = $id", "$id", "$access", "$expires");
             End = Prepare("DELETE FROM sessions WHERE id = $id", "$id");
-            Purge = Prepare("DELETE FROM sessions WHERE expires_at < $now", "$now");
+            Purge = Prepare("DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at < $now LIMIT $limit)", "$now", "$limit");
             _all = [_checkpoint, _epoch, _move, Touch, End, Purge];
         }
 

@@ -384,6 +384,44 @@ public sealed class SessionPinTableTests
         Assert.Equal(1, table.Count);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ASessionIdleHere_IsDeletedFromTheTiersOnlyWhereNoOtherGatewayMayServeIt(bool shared)
+    {
+        _store.MayHoldUnknown = shared;
+        _store.IsShared = shared;
+        var table = NewTable();
+        var idle = await KeptAsync(table, "b1");
+        var ended = await KeptAsync(table, "b2");
+
+        table.Forget(ended);
+        _time.Advance(IdleTimeout + TimeSpan.FromSeconds(1));
+        Assert.Equal(1, await table.PurgeExpiredAsync(default));
+
+        // An end is an end everywhere; idleness here may be use on another gateway, whose tiers expire it themselves.
+        Assert.Contains(("delete", ended.Value, null), _store.Writes);
+        Assert.Equal(!shared, _store.Writes.Contains(("delete", idle.Value, null)));
+    }
+
+    [Fact]
+    public async Task FindOrLoadAsync_AnIdTheTiersDoNotHold_IsNotLookedUpAgainForAFewSeconds()
+    {
+        _store.MayHoldUnknown = true;
+        var table = NewTable();
+        var unknown = SessionId.New();
+
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Null(await table.FindOrLoadAsync(unknown, default));
+        }
+
+        Assert.Equal(1, _store.Lookups);
+        _time.Advance(TimeSpan.FromSeconds(6));
+        Assert.Null(await table.FindOrLoadAsync(unknown, default));
+        Assert.Equal(2, _store.Lookups);
+    }
+
     private sealed class RecordingPersistence : IPinPersistence
     {
         public List<(string Kind, string Id, string? Owner)> Writes { get; } = [];
@@ -404,6 +442,8 @@ public sealed class SessionPinTableTests
             => Task.FromResult(Stored.Where(p => p.LastAccess >= cutoff).ToList());
 
         public bool MayHoldUnknown { get; set; }
+
+        public bool IsShared { get; set; }
 
         public int Lookups => Volatile.Read(ref _lookups);
 
