@@ -11,6 +11,7 @@ namespace Baton.Tests.Infrastructure;
 internal sealed class InstrumentCounter : IDisposable
 {
     private readonly MeterListener _listener = new();
+    private readonly Lock _measured = new();
     private long _total;
     private long _count;
     private long _max;
@@ -45,9 +46,13 @@ internal sealed class InstrumentCounter : IDisposable
 
             if (tag is null)
             {
-                Interlocked.Add(ref _total, measurement);
-                Interlocked.Increment(ref _count);
-                InterlockedMax(ref _max, measurement);
+                lock (_measured)
+                {
+                    _total += measurement;
+                    _count++;
+                    _max = Math.Max(_max, measurement);
+                }
+
                 return;
             }
 
@@ -55,33 +60,48 @@ internal sealed class InstrumentCounter : IDisposable
             {
                 if (pair.Key == tag && (string?)pair.Value == value)
                 {
-                    Interlocked.Add(ref _total, measurement);
+                    lock (_measured)
+                    {
+                        _total += measurement;
+                    }
                 }
             }
         });
         _listener.Start();
     }
 
-    public long Total => Interlocked.Read(ref _total);
+    public long Total
+    {
+        get
+        {
+            lock (_measured)
+            {
+                return _total;
+            }
+        }
+    }
 
     /// <summary>Measurements taken (untagged instruments): for a histogram, how many values it recorded.</summary>
-    public long Count => Interlocked.Read(ref _count);
+    public long Count
+    {
+        get
+        {
+            lock (_measured)
+            {
+                return _count;
+            }
+        }
+    }
 
     /// <summary>The largest measurement taken (untagged instruments).</summary>
-    public long Max => Interlocked.Read(ref _max);
-
-    private static void InterlockedMax(ref long target, long value)
+    public long Max
     {
-        var seen = Interlocked.Read(ref target);
-        while (value > seen)
+        get
         {
-            var previous = Interlocked.CompareExchange(ref target, value, seen);
-            if (previous == seen)
+            lock (_measured)
             {
-                return;
+                return _max;
             }
-
-            seen = previous;
         }
     }
 

@@ -200,11 +200,14 @@ public sealed class JournalProviderTests : IAsyncLifetime
             for (var i = 0; i < Sessions; i++)
             {
                 using var client = WithJar(jars[i], gateway.Address);
+                var cookieBefore = jars[i].GetCookies(gateway.Address)[TestGateway.CookieName]!.Value;
                 var answer = await client.IncrementAsync();
 
-                // Every acknowledged change survived; at most the one in flight at the kill was applied unacknowledged.
+                // Every acknowledged change survived, on its pin, under its cookie; at most the one in flight at the
+                // kill was applied unacknowledged.
                 Assert.InRange(answer.Count, acknowledged[i] + 1, acknowledged[i] + 2);
                 Assert.Equal(instances[i], answer.Instance);
+                Assert.Equal(cookieBefore, jars[i].GetCookies(gateway.Address)[TestGateway.CookieName]!.Value);
             }
         }
         finally
