@@ -218,6 +218,25 @@ internal sealed class JournalTier : IDurableTier, IHostedService
         }
     }
 
+    /// <summary>True when the session ended within the retention; null when the journal cannot say now.</summary>
+    public async Task<bool?> HasEndedAsync(string sessionId, CancellationToken cancellationToken)
+    {
+        if (Stuck)
+        {
+            return null;
+        }
+
+        try
+        {
+            return await _engine.HasEndedAsync(sessionId, cancellationToken);
+        }
+        catch (Exception ex) when (_engine.IsUnavailable(ex))
+        {
+            Log.JournalReadFailed(_logger, ex.Message);
+            return null;
+        }
+    }
+
     /// <summary>Every session used at or after the cutoff; a journal that cannot be read throws (the caller decides).</summary>
     public TierScan ScanLive(long cutoff) => new(_ => _engine.LoadLiveAsync(cutoff, CancellationToken.None));
 
@@ -340,7 +359,11 @@ internal abstract record JournalCommand
 
     public sealed record Touch(string SessionId, long LastAccess, long ExpiresAt) : JournalCommand;
 
-    public sealed record End(string SessionId) : JournalCommand;
+    /// <summary>Forgets the session; a server journal remembers for the retention that it ended (see <see cref="IDurableTier.HasEndedAsync"/>).</summary>
+    public sealed record End(string SessionId) : JournalCommand
+    {
+        public long At { get; } = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+    }
 
     public sealed record Purge(long Now) : JournalCommand;
 
@@ -385,6 +408,9 @@ internal interface IJournalEngine
     int[] Commit(IReadOnlyList<JournalCommand> batch);
 
     Task<SessionRecord?> GetAsync(string sessionId, CancellationToken cancellationToken);
+
+    /// <summary>True when the session ended within the retention (a shared journal keeps a mark; a local one need not).</summary>
+    Task<bool> HasEndedAsync(string sessionId, CancellationToken cancellationToken);
 
     IAsyncEnumerable<SessionSummary> LoadLiveAsync(long cutoff, CancellationToken cancellationToken);
 

@@ -29,6 +29,7 @@ internal abstract class ServerJournal : IJournalEngine, IDisposable
     protected ServerJournal(IOptions<BatonOptions> options, ILogger logger)
     {
         var journal = options.Value.Journal;
+        Retention = (long)options.Value.Sessions.Retention.TotalMilliseconds;
         _logger = logger;
         TimeoutSeconds = (int)journal.CommandTimeout.TotalSeconds;
         Source = CreateSource(journal.ConnectionString!, journal.MaxConnections, TimeoutSeconds, out var location);
@@ -53,6 +54,9 @@ internal abstract class ServerJournal : IJournalEngine, IDisposable
     protected DbDataSource Source { get; }
 
     protected int TimeoutSeconds { get; }
+
+    /// <summary>How long a session's end is remembered (ms): as long as any tier may hold a copy of it.</summary>
+    protected long Retention { get; }
 
     /// <summary>What is wrong with a server journal's connection string for the provider; null when it can be used.</summary>
     public static string? ConnectionStringProblem(JournalProvider provider, string? connectionString)
@@ -147,6 +151,14 @@ internal abstract class ServerJournal : IJournalEngine, IDisposable
         Parameter(command.Parameters, command.CreateParameter(), "@id", sessionId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken) ? ReadRecord(reader) : null;
+    }
+
+    public async Task<bool> HasEndedAsync(string sessionId, CancellationToken cancellationToken)
+    {
+        await using var command = Source.CreateCommand("SELECT count(*) FROM baton_ended WHERE id = @id");
+        command.CommandTimeout = TimeoutSeconds;
+        Parameter(command.Parameters, command.CreateParameter(), "@id", sessionId);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture) > 0;
     }
 
     public async IAsyncEnumerable<SessionSummary> LoadLiveAsync(long cutoff, [EnumeratorCancellation] CancellationToken cancellationToken)
@@ -306,9 +318,18 @@ internal sealed class PostgreSqlJournal(IOptions<BatonOptions> options, ILogger<
 
     private const string Touch = "WITH t AS (UPDATE baton_sessions SET last_access = greatest(last_access, @access), expires_at = greatest(expires_at, @expires) WHERE id = @id RETURNING 1) SELECT count(*) FROM t";
 
-    private const string End = "WITH d AS (DELETE FROM baton_sessions WHERE id = @id RETURNING 1) SELECT count(*) FROM d";
+    // The end is remembered: a copy Redis still holds (it missed the delete) is then known to be no live session.
+    private const string End = """
+        WITH d AS (DELETE FROM baton_sessions WHERE id = @id RETURNING 1),
+             e AS (INSERT INTO baton_ended (id, ended_at) VALUES (@id, @at) ON CONFLICT (id) DO UPDATE SET ended_at = excluded.ended_at)
+        SELECT count(*) FROM d
+        """;
 
-    private const string Purge = "WITH d AS (DELETE FROM baton_sessions WHERE id IN (SELECT id FROM baton_sessions WHERE expires_at < @now LIMIT @limit) RETURNING 1) SELECT count(*) FROM d";
+    private const string Purge = """
+        WITH d AS (DELETE FROM baton_sessions WHERE id IN (SELECT id FROM baton_sessions WHERE expires_at < @now LIMIT @limit) RETURNING 1),
+             e AS (DELETE FROM baton_ended WHERE id IN (SELECT id FROM baton_ended WHERE ended_at < @forget LIMIT @limit))
+        SELECT count(*) FROM d
+        """;
 
     public override string Name => "postgresql";
 
@@ -356,6 +377,7 @@ internal sealed class PostgreSqlJournal(IOptions<BatonOptions> options, ILogger<
                 expires_at  bigint NOT NULL);
             CREATE INDEX IF NOT EXISTS baton_sessions_last_access ON baton_sessions (last_access);
             CREATE INDEX IF NOT EXISTS baton_sessions_expires_at ON baton_sessions (expires_at);
+            CREATE TABLE IF NOT EXISTS baton_ended (id text PRIMARY KEY, ended_at bigint NOT NULL);
             CREATE TABLE IF NOT EXISTS baton_schema (version integer NOT NULL);
             INSERT INTO baton_schema (version) SELECT 1 WHERE NOT EXISTS (SELECT FROM baton_schema);
             """;
@@ -378,10 +400,10 @@ internal sealed class PostgreSqlJournal(IOptions<BatonOptions> options, ILogger<
                 Statement(batch, Touch, ("@id", t.SessionId), ("@access", t.LastAccess), ("@expires", t.ExpiresAt));
                 return 1;
             case JournalCommand.End e:
-                Statement(batch, End, ("@id", e.SessionId));
+                Statement(batch, End, ("@id", e.SessionId), ("@at", e.At));
                 return 1;
             case JournalCommand.Purge p:
-                Statement(batch, Purge, ("@now", p.Now), ("@limit", (long)JournalTier.PurgeChunk));
+                Statement(batch, Purge, ("@now", p.Now), ("@limit", (long)JournalTier.PurgeChunk), ("@forget", p.Now - Retention));
                 return 1;
             default:
                 throw new ArgumentOutOfRangeException(nameof(command), command.GetType().Name, "Not a journal write.");
@@ -490,6 +512,10 @@ internal sealed class MySqlJournal(IOptions<BatonOptions> options, ILogger<MySql
                     INDEX baton_sessions_last_access (last_access),
                     INDEX baton_sessions_expires_at (expires_at)
                 ) ENGINE = InnoDB;
+                CREATE TABLE IF NOT EXISTS baton_ended (
+                    id       VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
+                    ended_at BIGINT NOT NULL
+                ) ENGINE = InnoDB;
                 CREATE TABLE IF NOT EXISTS baton_schema (version INT NOT NULL) ENGINE = InnoDB;
                 INSERT INTO baton_schema (version) SELECT 1 FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM baton_schema);
                 """;
@@ -521,10 +547,12 @@ internal sealed class MySqlJournal(IOptions<BatonOptions> options, ILogger<MySql
             case JournalCommand.End e:
                 Statement(batch, "DELETE FROM baton_sessions WHERE id = @id", ("@id", e.SessionId));
                 Statement(batch, RowCount);
+                Statement(batch, "INSERT INTO baton_ended (id, ended_at) VALUES (@id, @at) ON DUPLICATE KEY UPDATE ended_at = VALUES(ended_at)", ("@id", e.SessionId), ("@at", e.At));
                 return 1;
             case JournalCommand.Purge p:
                 Statement(batch, "DELETE FROM baton_sessions WHERE expires_at < @now LIMIT @limit", ("@now", p.Now), ("@limit", (long)JournalTier.PurgeChunk));
                 Statement(batch, RowCount);
+                Statement(batch, "DELETE FROM baton_ended WHERE ended_at < @forget LIMIT @limit", ("@forget", p.Now - Retention), ("@limit", (long)JournalTier.PurgeChunk));
                 return 1;
             default:
                 throw new ArgumentOutOfRangeException(nameof(command), command.GetType().Name, "Not a journal write.");

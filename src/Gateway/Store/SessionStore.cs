@@ -20,6 +20,9 @@ internal interface IDurableTier : ISessionTier
     /// <summary>Longest a write Redis holds too waits for the tier: past it, Redis alone holds the write.</summary>
     TimeSpan CommitWait { get; }
 
+    /// <summary>True when the session ended within the retention; null when the tier cannot say now.</summary>
+    Task<bool?> HasEndedAsync(string sessionId, CancellationToken cancellationToken);
+
     /// <summary>True for a failure of the tier (as opposed to a bug) thrown while scanning it.</summary>
     bool IsUnavailable(Exception exception);
 }
@@ -359,9 +362,10 @@ internal sealed class SessionStore : IPinPersistence
     public bool IsShared => _journal.IsShared;
 
     /// <summary>
-    /// A session another gateway created, or one a local journal lost: a shared journal that answers is the authority
-    /// on whether it lives (a session it does not hold ended or was never kept, whatever Redis still has), and Redis's
-    /// copy is taken where it is newer; without such a journal's answer, Redis's copy is.
+    /// A session another gateway created, or one a local journal lost. A shared journal that holds it gives it, or
+    /// Redis's copy where that is newer. One Redis alone holds was acknowledged while the journal could not take it
+    /// (on this gateway or another): it lives unless the journal marks it ended, and it is written into the journal
+    /// by this gateway's catch-up. Without the journal's answer, Redis's copy is taken.
     /// </summary>
     public async Task<SessionSummary?> FindAsync(string sessionId, CancellationToken cancellationToken)
     {
@@ -373,8 +377,18 @@ internal sealed class SessionStore : IPinPersistence
             return cached?.Summary;
         }
 
-        return journal.Record is not { } held ? null
-            : cached is not null && cached.Summary.IsNewerThan(held.Summary) ? cached.Summary : held.Summary;
+        if (journal.Record is { } held)
+        {
+            return cached is not null && cached.Summary.IsNewerThan(held.Summary) ? cached.Summary : held.Summary;
+        }
+
+        if (cached?.Owner is null || await _journal.HasEndedAsync(sessionId, cancellationToken) != false)
+        {
+            return null;
+        }
+
+        Remember(_journalBehind, sessionId);
+        return cached.Summary;
     }
 
     /// <summary>

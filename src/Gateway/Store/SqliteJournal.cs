@@ -144,6 +144,9 @@ internal sealed class SqliteJournal(
         return await reader.ReadAsync(cancellationToken) ? ReadRecord(reader) : null;
     }
 
+    /// <summary>A local journal is the only one its gateway asks: a session it does not hold is not live, whatever Redis says.</summary>
+    public Task<bool> HasEndedAsync(string sessionId, CancellationToken cancellationToken) => Task.FromResult(false);
+
     public async IAsyncEnumerable<SessionSummary> LoadLiveAsync(long cutoff, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await using var connection = new SqliteConnection(_connectionString);

@@ -12,6 +12,7 @@ internal sealed class MemoryTier(string name, bool isShared = false) : IDurableT
 {
     private readonly Dictionary<string, SessionRecord> _records = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
+    private readonly HashSet<string> _ended = new(StringComparer.Ordinal);
 
     public string Name => name;
 
@@ -138,6 +139,7 @@ internal sealed class MemoryTier(string name, bool isShared = false) : IDurableT
         lock (_lock)
         {
             _records.Remove(sessionId);
+            _ended.Add(sessionId);
         }
 
         return WriteOutcome.Written;
@@ -160,6 +162,14 @@ internal sealed class MemoryTier(string name, bool isShared = false) : IDurableT
 
     public Task<TierRead> GetAsync(string sessionId, CancellationToken cancellationToken)
         => Task.FromResult(Down ? TierRead.Unavailable : new TierRead(true, this[sessionId]));
+
+    public Task<bool?> HasEndedAsync(string sessionId, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            return Task.FromResult<bool?>(Down ? null : _ended.Contains(sessionId));
+        }
+    }
 
     public TierScan ScanLive(long cutoff) => new(_ => ReadLiveAsync(cutoff));
 

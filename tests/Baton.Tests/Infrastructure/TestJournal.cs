@@ -138,9 +138,10 @@ internal sealed class TestJournal : IAsyncDisposable
         }
     }
 
+    // Unpooled: a pooled connection would not outlive a server the test kills.
     private DbConnection Open() => Kind == JournalKind.PostgreSql
-        ? new NpgsqlConnection(_postgres!.ConnectionString)
-        : new MySqlConnection(_mariadb!.ConnectionString);
+        ? new NpgsqlConnection(_postgres!.ConnectionString + ";Pooling=false")
+        : new MySqlConnection(_mariadb!.ConnectionString + ";Pooling=false");
 
     private sealed class Outage(Func<Task> end) : IAsyncDisposable
     {

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Net.Http.Json;
 using Baton.Gateway.Store;
 using Baton.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
@@ -355,6 +356,87 @@ public sealed class JournalProviderTests : IAsyncLifetime
             first.Stop();
             second.Stop();
         }
+    }
+
+    [Theory]
+    [InlineData(JournalKind.PostgreSql)]
+    [InlineData(JournalKind.MySql)]
+    public async Task ASessionMadeWhileTheServerJournalWasDown_ContinuesOnAnotherGateway_ButOneThatEndedDoesNot(JournalKind kind)
+    {
+        _journal = await TestJournal.StartAsync(kind);
+        string[] shared = [$"--Baton:Store:Redis={_redis.Configuration}", "--Baton:Store:RedisBudget=00:00:00.100", .. Journal.GatewayArgs];
+
+        // The first gateway never catches up in this test: what Redis alone holds stays so until the second sees it.
+        await using var first = await TestGateway.StartAsync(_backends, [.. shared, "--Baton:Store:RedisCheckInterval=00:10:00"]);
+        await using var second = await TestGateway.StartAsync(_backends, [.. shared, "--Baton:Store:RedisCheckInterval=00:00:00.200"]);
+        await first.WaitForRedisAsync();
+
+        // A session that ends, its delete missed by Redis (put back as it was): the journal deleted it and marks it
+        // ended; Redis still has its copy.
+        using var leaving = first.NewClient();
+        await leaving.IncrementAsync();
+        await leaving.IncrementAsync();
+        var leftCookie = CookieJar.Of(leaving).GetCookies(first.Address)[TestGateway.CookieName]!.Value;
+        var leftId = SessionCookies.SessionIdOf(leaving, first);
+        var leftKey = "baton:s:" + leftId;
+        var leftCopy = await _redis.Database.HashGetAllAsync(leftKey);
+        using (var logout = await leaving.PostAsync(new Uri("/logout", UriKind.Relative), content: null))
+        {
+            Assert.True(logout.IsSuccessStatusCode);
+        }
+
+        await Eventually.TrueAsync(async () => !await _redis.Database.KeyExistsAsync(leftKey), TimeSpan.FromSeconds(10), "the end should reach Redis");
+        await _redis.Database.HashSetAsync(leftKey, leftCopy);
+        Assert.Null(await Journal.ReadAsync(leftId, first.JournalPath));
+        Assert.Equal(2, StoredSessions.FromRedis(_redis.Database, leftId)!.Int32("counter"));
+
+        // Sessions made while the journal is down: acknowledged on Redis alone.
+        var clients = Enumerable.Range(0, 3).Select(_ => first.NewClient()).ToList();
+        var instances = new string[clients.Count];
+        var outage = await Journal.OutageAsync(first.JournalPath, hang: false);
+        try
+        {
+            for (var i = 0; i < clients.Count; i++)
+            {
+                await clients[i].IncrementAsync();
+                instances[i] = (await clients[i].IncrementAsync()).Instance;
+            }
+        }
+        finally
+        {
+            await outage.DisposeAsync();
+        }
+
+        // The journal answers again but holds none of them: the second gateway takes them from Redis, and writes
+        // them into the journal; the ended one stays ended.
+        for (var i = 0; i < clients.Count; i++)
+        {
+            using var there = second.ClientWithJar(CookieJar.Of(clients[i]));
+            Assert.Equal(new CounterAnswer(3, instances[i]), await there.IncrementAsync());
+        }
+
+        await Eventually.TrueAsync(
+            async () =>
+            {
+                foreach (var client in clients)
+                {
+                    if ((await Journal.ReadAsync(SessionCookies.SessionIdOf(client, first), first.JournalPath))?.Int32("counter") != 3)
+                    {
+                        return false;
+                    }
+                }
+
+                return true;
+            },
+            TimeSpan.FromSeconds(30),
+            "the second gateway should write the sessions Redis alone held into the journal");
+
+        using var raw = second.NewRawClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri("/counter", UriKind.Relative));
+        request.Headers.Add("Cookie", $"{TestGateway.CookieName}={leftCookie}");
+        using var answer = await raw.SendAsync(request);
+        Assert.Equal(1, (await answer.Content.ReadFromJsonAsync<CounterAnswer>(System.Text.Json.JsonSerializerOptions.Web))!.Count);
+        clients.ForEach(c => c.Dispose());
     }
 
     [Fact]

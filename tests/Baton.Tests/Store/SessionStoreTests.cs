@@ -139,12 +139,19 @@ public sealed class SessionStoreTests : IDisposable
         await empty.LoadLiveAsync(0, CancellationToken.None);
         Assert.False(empty.MayHoldUnknown);
 
-        // A shared journal decides: a session it does not hold has ended, whatever Redis still has; one it holds
-        // is taken at the newer of the two copies; with the journal unreadable, Redis's copy is taken.
+        // A shared journal: one it holds is taken at the newer of the two copies; one Redis alone holds lives unless
+        // the journal marks it ended, and is then written into the journal by the catch-up; with the journal
+        // unreadable, Redis's copy is taken.
         var shared = new MemoryTier("journal", isShared: true);
         var store = NewStore(_redis, shared);
         Assert.True(store.MayHoldUnknown);
-        Assert.Null(await store.FindAsync(id, CancellationToken.None));
+        Assert.Equal(2, (await store.FindAsync(id, CancellationToken.None))!.Version);
+        Assert.Equal(1, await store.CatchUpAsync(CancellationToken.None));
+        Assert.Equal(2, shared[id]!.Version);
+        var ended = Baton.Protocol.Ids.New();
+        _redis.Put(TestRecords.Checkpoint(ended, 2, [2], "b2", 1, epoch: 1));
+        await shared.EndAsync(ended);
+        Assert.Null(await store.FindAsync(ended, CancellationToken.None));
         shared.Put(TestRecords.Checkpoint(id, 1, [1], "b1", 1, epoch: 1));
         Assert.Equal(2, (await store.FindAsync(id, CancellationToken.None))!.Version);
         shared.Put(TestRecords.Checkpoint(id, 1, [1], "b3", 1, epoch: 3));
