@@ -63,10 +63,11 @@ internal sealed class SessionActionTransform(
             pins.Rekey(session.Id, renewed);
             if (pin is not null)
             {
+                // Only a session the gateway pinned has anything stored to end.
                 await CopyAsync(session.Id, renewed, pin, copied, now, context.CancellationToken);
+                store.End(session.Id.Value);
             }
 
-            store.End(session.Id.Value);
             cookies.Issue(http, affinity, renewed, now);
             metrics.SessionAction("rotate");
             Log.SessionRotated(logger, session.Id.Hash, renewed.Hash);

@@ -15,6 +15,9 @@ internal static partial class Log
     [LoggerMessage(1005, LogLevel.Information, "Session {SessionHash} is pinned to destination '{DestinationId}', which is not available in cluster '{ClusterId}'.", EventName = "PinnedDestinationUnavailable")]
     public static partial void PinnedDestinationUnavailable(ILogger logger, string sessionHash, string destinationId, string clusterId);
 
+    [LoggerMessage(1008, LogLevel.Warning, "A session cookie could not be looked up in the store ({Reason}); answered 503.", EventName = "SessionLookupUnavailable")]
+    public static partial void SessionLookupUnavailable(ILogger logger, string reason);
+
     [LoggerMessage(1007, LogLevel.Information, "Loaded {Count} live sessions.", EventName = "SessionsLoaded")]
     public static partial void SessionsLoaded(ILogger logger, int count);
 

@@ -1,4 +1,5 @@
 using Baton.Gateway.Diagnostics;
+using Baton.Gateway.Store;
 using Yarp.ReverseProxy.Model;
 
 namespace Baton.Gateway.Sessions;
@@ -26,7 +27,19 @@ internal sealed class SessionIdentityMiddleware(
         }
 
         var verdict = cookies.Read(context.Request, affinity, out var id);
-        var pin = verdict == CookieVerdict.Valid ? await pins.FindOrLoadAsync(id, context.RequestAborted) : null;
+        SessionPin? pin;
+        try
+        {
+            pin = verdict == CookieVerdict.Valid ? await pins.FindOrLoadAsync(id, context.RequestAborted) : null;
+        }
+        catch (StoreUnavailableException ex)
+        {
+            // A session the tiers may hold but cannot vouch for now is not answered with a fresh one (that would lose it).
+            metrics.GatewayError("session_lookup");
+            Log.SessionLookupUnavailable(logger, ex.Message);
+            await Refusal.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "The session could not be looked up; retry shortly.");
+            return;
+        }
 
         BatonSessionFeature session;
         if (pin is not null)

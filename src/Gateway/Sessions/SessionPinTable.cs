@@ -188,9 +188,16 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
             : LoadUnknownAsync(id, cancellationToken);
     }
 
-    // Concurrent requests of one session share one lookup, which no single request's cancellation ends.
+    // Concurrent requests of one session share one lookup, which no single request's cancellation ends. Past
+    // MaxPendingLookups waiting at once (a flood of replayed cookies, a store that hangs) a request is refused with
+    // StoreUnavailableException — retry shortly — rather than queued or answered with a fresh session.
     private async ValueTask<SessionPin?> LoadUnknownAsync(SessionId id, CancellationToken cancellationToken)
     {
+        if (!_lookups.ContainsKey(id) && _lookups.Count >= MaxPendingLookups)
+        {
+            throw new StoreUnavailableException("Too many sessions are being looked up at once.");
+        }
+
         var found = await _lookups.GetOrAdd(id, key => new Lazy<Task<SessionSummary?>>(() => LookUpAsync(key))).Value.WaitAsync(cancellationToken);
         var now = Now();
         if (found?.Owner is null || now - found.LastAccess >= _idleTimeout + TouchInterval)
@@ -238,6 +245,9 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
     private const long NotFoundMemory = 5_000;
 
     private const int MaxNotFound = 100_000;
+
+    /// <summary>Most distinct sessions being looked up (running or waiting for a slot) at once.</summary>
+    private const int MaxPendingLookups = 1_000;
 
     public async ValueTask<SessionPin> PinAsync(SessionId id, string destinationId, CancellationToken cancellationToken)
         => (await PinWhenAsync(id, destinationId, Task.FromResult(true), cancellationToken))!;

@@ -290,7 +290,8 @@ internal sealed class PostgreSqlJournal(IOptions<BatonOptions> options, ILogger<
     private const string Checkpoint = """
         WITH stored AS (
             INSERT INTO baton_sessions AS s (id, owner, epoch, version, state, digest, last_access, expires_at)
-            VALUES (@id, @owner, @epoch, @version, @state, @digest, @access, @expires)
+            SELECT @id, @owner, @epoch, @version, @state, @digest, @access, @expires
+            WHERE NOT EXISTS (SELECT FROM baton_ended WHERE id = @id)
             ON CONFLICT (id) DO UPDATE SET
                 owner = CASE WHEN excluded.epoch > s.epoch OR s.owner IS NULL THEN excluded.owner ELSE s.owner END,
                 epoch = excluded.epoch, version = excluded.version, state = excluded.state, digest = excluded.digest,
@@ -308,7 +309,8 @@ internal sealed class PostgreSqlJournal(IOptions<BatonOptions> options, ILogger<
     private const string Move = """
         WITH moved AS (
             INSERT INTO baton_sessions AS s (id, owner, epoch, version, state, digest, last_access, expires_at)
-            VALUES (@id, @owner, @epoch, 0, ''::bytea, @digest, @access, @expires)
+            SELECT @id, @owner, @epoch, 0, ''::bytea, @digest, @access, @expires
+            WHERE NOT EXISTS (SELECT FROM baton_ended WHERE id = @id)
             ON CONFLICT (id) DO UPDATE SET
                 owner = CASE WHEN excluded.epoch >= s.epoch THEN excluded.owner ELSE s.owner END, epoch = greatest(s.epoch, excluded.epoch),
                 last_access = greatest(s.last_access, excluded.last_access), expires_at = greatest(s.expires_at, excluded.expires_at)
@@ -327,8 +329,8 @@ internal sealed class PostgreSqlJournal(IOptions<BatonOptions> options, ILogger<
 
     private const string Purge = """
         WITH d AS (DELETE FROM baton_sessions WHERE id IN (SELECT id FROM baton_sessions WHERE expires_at < @now LIMIT @limit) RETURNING 1),
-             e AS (DELETE FROM baton_ended WHERE id IN (SELECT id FROM baton_ended WHERE ended_at < @forget LIMIT @limit))
-        SELECT count(*) FROM d
+             e AS (DELETE FROM baton_ended WHERE id IN (SELECT id FROM baton_ended WHERE ended_at < @forget LIMIT @limit) RETURNING 1)
+        SELECT greatest((SELECT count(*) FROM d), (SELECT count(*) FROM e))
         """;
 
     public override string Name => "postgresql";
@@ -378,6 +380,7 @@ internal sealed class PostgreSqlJournal(IOptions<BatonOptions> options, ILogger<
             CREATE INDEX IF NOT EXISTS baton_sessions_last_access ON baton_sessions (last_access);
             CREATE INDEX IF NOT EXISTS baton_sessions_expires_at ON baton_sessions (expires_at);
             CREATE TABLE IF NOT EXISTS baton_ended (id text PRIMARY KEY, ended_at bigint NOT NULL);
+            CREATE INDEX IF NOT EXISTS baton_ended_ended_at ON baton_ended (ended_at);
             CREATE TABLE IF NOT EXISTS baton_schema (version integer NOT NULL);
             INSERT INTO baton_schema (version) SELECT 1 WHERE NOT EXISTS (SELECT FROM baton_schema);
             """;
@@ -427,7 +430,8 @@ internal sealed class MySqlJournal(IOptions<BatonOptions> options, ILogger<MySql
 
     private const string Checkpoint = $"""
         INSERT INTO baton_sessions (id, owner, epoch, version, state, digest, last_access, expires_at)
-        VALUES (@id, @owner, @epoch, @version, @state, @digest, @access, @expires)
+        SELECT @id, @owner, @epoch, @version, @state, @digest, @access, @expires FROM DUAL
+        WHERE NOT EXISTS (SELECT 1 FROM baton_ended WHERE id = @id)
         ON DUPLICATE KEY UPDATE
             owner = IF({Newer}, IF(VALUES(epoch) > epoch OR owner IS NULL, VALUES(owner), owner), owner),
             state = IF({Newer}, VALUES(state), state),
@@ -445,7 +449,8 @@ internal sealed class MySqlJournal(IOptions<BatonOptions> options, ILogger<MySql
 
     private const string Move = """
         INSERT INTO baton_sessions (id, owner, epoch, version, state, digest, last_access, expires_at)
-        VALUES (@id, @owner, @epoch, 0, '', @digest, @access, @expires)
+        SELECT @id, @owner, @epoch, 0, '', @digest, @access, @expires FROM DUAL
+        WHERE NOT EXISTS (SELECT 1 FROM baton_ended WHERE id = @id)
         ON DUPLICATE KEY UPDATE
             owner = IF(VALUES(epoch) >= epoch, VALUES(owner), owner),
             last_access = GREATEST(last_access, VALUES(last_access)), expires_at = GREATEST(expires_at, VALUES(expires_at)),
@@ -514,7 +519,8 @@ internal sealed class MySqlJournal(IOptions<BatonOptions> options, ILogger<MySql
                 ) ENGINE = InnoDB;
                 CREATE TABLE IF NOT EXISTS baton_ended (
                     id       VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
-                    ended_at BIGINT NOT NULL
+                    ended_at BIGINT NOT NULL,
+                    INDEX baton_ended_ended_at (ended_at)
                 ) ENGINE = InnoDB;
                 CREATE TABLE IF NOT EXISTS baton_schema (version INT NOT NULL) ENGINE = InnoDB;
                 INSERT INTO baton_schema (version) SELECT 1 FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM baton_schema);
@@ -527,6 +533,11 @@ internal sealed class MySqlJournal(IOptions<BatonOptions> options, ILogger<MySql
             command.ExecuteScalar();
         }
     }
+
+    // Every statement of a write answers a result, the last one too: a failing statement after the last result would
+    // only surface when the reader is closed, where the driver logs it and goes on.
+    protected override int Result(JournalCommand command, long?[] values)
+        => command is JournalCommand.Purge ? (int)Math.Max(values[0] ?? 0, values[1] ?? 0) : base.Result(command, values);
 
     protected override int Add(DbBatch batch, JournalCommand command)
     {
@@ -548,12 +559,14 @@ internal sealed class MySqlJournal(IOptions<BatonOptions> options, ILogger<MySql
                 Statement(batch, "DELETE FROM baton_sessions WHERE id = @id", ("@id", e.SessionId));
                 Statement(batch, RowCount);
                 Statement(batch, "INSERT INTO baton_ended (id, ended_at) VALUES (@id, @at) ON DUPLICATE KEY UPDATE ended_at = VALUES(ended_at)", ("@id", e.SessionId), ("@at", e.At));
-                return 1;
+                Statement(batch, RowCount);
+                return 2;
             case JournalCommand.Purge p:
                 Statement(batch, "DELETE FROM baton_sessions WHERE expires_at < @now LIMIT @limit", ("@now", p.Now), ("@limit", (long)JournalTier.PurgeChunk));
                 Statement(batch, RowCount);
                 Statement(batch, "DELETE FROM baton_ended WHERE ended_at < @forget LIMIT @limit", ("@forget", p.Now - Retention), ("@limit", (long)JournalTier.PurgeChunk));
-                return 1;
+                Statement(batch, RowCount);
+                return 2;
             default:
                 throw new ArgumentOutOfRangeException(nameof(command), command.GetType().Name, "Not a journal write.");
         }

@@ -371,10 +371,14 @@ internal sealed class SessionStore : IPinPersistence
     {
         var fromRedis = _redis.GetAsync(sessionId, cancellationToken);
         var journal = _journal.IsShared ? await _journal.GetAsync(sessionId, cancellationToken) : TierRead.Unavailable;
-        var cached = (await fromRedis).Record;
+        var redis = await fromRedis;
+        var cached = redis.Record;
         if (!journal.Available)
         {
-            return cached?.Summary;
+            // A shared journal's sessions are not all in Redis's answer when Redis gives none: the tiers cannot say.
+            return _journal.IsShared && !redis.Available
+                ? throw new StoreUnavailableException("Neither tier could say whether the session lives.")
+                : cached?.Summary;
         }
 
         if (journal.Record is { } held)
@@ -382,9 +386,17 @@ internal sealed class SessionStore : IPinPersistence
             return cached is not null && cached.Summary.IsNewerThan(held.Summary) ? cached.Summary : held.Summary;
         }
 
-        if (cached?.Owner is null || await _journal.HasEndedAsync(sessionId, cancellationToken) != false)
+        if (cached?.Owner is null)
         {
             return null;
+        }
+
+        switch (await _journal.HasEndedAsync(sessionId, cancellationToken))
+        {
+            case null:
+                throw new StoreUnavailableException("The journal could not say whether the session ended.");
+            case true:
+                return null;
         }
 
         Remember(_journalBehind, sessionId);

@@ -110,6 +110,14 @@ public sealed class JournalProviderTests : IAsyncLifetime
         Assert.NotNull((await journal.GetAsync(other, CancellationToken.None)).Record);
         Assert.Equal(WriteOutcome.Written, await journal.EndAsync(other));
         Assert.Null((await journal.GetAsync(other, CancellationToken.None)).Record);
+
+        // A server journal remembers the end: a late write of the ended session (another gateway still holding it)
+        // never brings it back. A local journal has one gateway, whose pin table refuses such writes itself.
+        var shared = kind != JournalKind.Sqlite;
+        Assert.Equal(shared, await journal.HasEndedAsync(other, CancellationToken.None));
+        Assert.Equal(shared ? SaveOutcome.Stale : SaveOutcome.Stored, await journal.CheckpointAsync(TestRecords.Checkpoint(other, 3, [3], "b3", t, 1)));
+        Assert.Equal(WriteOutcome.Written, await journal.MoveAsync(other, "b1", 2, t, t + 1000));
+        Assert.Equal(shared, (await journal.GetAsync(other, CancellationToken.None)).Record is null);
     }
 
     [Theory]

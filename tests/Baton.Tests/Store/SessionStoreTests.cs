@@ -158,6 +158,10 @@ public sealed class SessionStoreTests : IDisposable
         Assert.Equal(("b3", 3L), ((await store.FindAsync(id, CancellationToken.None))!.Owner, (await store.FindAsync(id, CancellationToken.None))!.Epoch));
         shared.Down = true;
         Assert.Equal(("b2", 2L), ((await store.FindAsync(id, CancellationToken.None))!.Owner, (await store.FindAsync(id, CancellationToken.None))!.Version));
+
+        // Neither tier answering: the store cannot say, and says so (the request is refused, never given a fresh session).
+        _redis.Down = true;
+        await Assert.ThrowsAsync<StoreUnavailableException>(() => store.FindAsync(id, CancellationToken.None));
     }
 
     [Fact]
