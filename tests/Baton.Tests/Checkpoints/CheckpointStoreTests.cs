@@ -65,15 +65,7 @@ public sealed class CheckpointStoreTests(RedisTestCluster cluster) : IClassFixtu
         SessionRecord Checkpoint(long version, long epoch) => TestRecords.Checkpoint(id, version, [(byte)version], "b1", 1, epoch);
 
         Assert.Equal(WriteOutcome.Written, await redis.MoveAsync(id, "b1", 3, 1, DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeMilliseconds()));
-        foreach (var (version, epoch, expected) in new[]
-        {
-            (1L, 2L, SaveOutcome.Fenced),
-            (1L, 3L, SaveOutcome.Stored),
-            (2L, 4L, SaveOutcome.Stored),
-            (3L, 3L, SaveOutcome.Fenced),
-            (2L, 4L, SaveOutcome.Stale),
-            (2L, 5L, SaveOutcome.Diverged),
-        })
+        foreach (var (version, epoch, expected) in TestRecords.CheckAndSetAfterAMoveToEpochThree)
         {
             Assert.Equal(expected, await redis.CheckpointAsync(Checkpoint(version, epoch)));
         }

@@ -60,16 +60,7 @@ public sealed class JournalProviderTests : IAsyncLifetime
             => new(id, owner, epoch, version, [(byte)version, (byte)epoch], Baton.Protocol.Ids.Sha256([(byte)version, (byte)epoch]), t + version, t + 1000 + version);
 
         Assert.Equal(WriteOutcome.Written, await journal.MoveAsync(id, "b1", 3, t, t + 1000));
-        foreach (var (version, epoch, expected) in new[]
-        {
-            (1L, 2L, SaveOutcome.Fenced),
-            (1L, 3L, SaveOutcome.Stored),
-            (2L, 4L, SaveOutcome.Stored),
-            (3L, 3L, SaveOutcome.Fenced),
-            (2L, 4L, SaveOutcome.Stale),
-            (1L, 4L, SaveOutcome.Stale),
-            (2L, 5L, SaveOutcome.Diverged),
-        })
+        foreach (var (version, epoch, expected) in TestRecords.CheckAndSetAfterAMoveToEpochThree)
         {
             Assert.Equal(expected, await journal.CheckpointAsync(Checkpoint(version, epoch)));
         }
