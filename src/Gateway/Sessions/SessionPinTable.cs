@@ -361,31 +361,11 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
     public ValueTask<int> PurgeExpiredAsync(CancellationToken cancellationToken)
     {
-        foreach (var (old, renamed) in _renamed)
-        {
-            if (Now() - renamed.At >= _idleTimeout)
-            {
-                _renamed.TryRemove(old, out _);
-            }
-        }
-
-        foreach (var (missed, at) in _notFound)
-        {
-            if (Now() - at >= NotFoundMemory)
-            {
-                _notFound.TryRemove(missed, out _);
-            }
-        }
-
-        foreach (var (ended, at) in _ended)
-        {
-            if (Now() - at >= _idleTimeout)
-            {
-                _ended.TryRemove(ended, out _);
-            }
-        }
-
         var now = Now();
+        Forget(_renamed, r => r.At, now - _idleTimeout);
+        Forget(_notFound, at => at, now - NotFoundMemory);
+        Forget(_ended, at => at, now - _idleTimeout);
+
         var purged = 0;
         foreach (var (id, entry) in _entries)
         {
@@ -430,6 +410,18 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         {
             Interlocked.Increment(ref _count);
             Interlocked.Add(ref _stateBytes, stored.StateBytes);
+        }
+    }
+
+    // What the table remembers of ids it no longer holds, kept until the cutoff (Unix ms).
+    private static void Forget<T>(ConcurrentDictionary<SessionId, T> remembered, Func<T, long> at, long cutoff)
+    {
+        foreach (var (id, value) in remembered)
+        {
+            if (at(value) <= cutoff)
+            {
+                remembered.TryRemove(id, out _);
+            }
         }
     }
 
