@@ -61,10 +61,17 @@ internal sealed class SessionActionTransform(
             // From here the old id takes no checkpoint (it is unknown); one another request of the session stored
             // while the copy ran is copied too, so the newest state is the new id's.
             pins.Rekey(session.Id, renewed);
-            if (pin is not null)
+            try
             {
-                // Only a session the gateway pinned has anything stored to end.
-                await CopyAsync(session.Id, renewed, pin, copied, now, context.CancellationToken);
+                if (pin is not null)
+                {
+                    await CopyAsync(session.Id, renewed, pin, copied, now, context.CancellationToken);
+                }
+            }
+            finally
+            {
+                // The old id ends in the tiers however the copy went (failed, cancelled): left there, another gateway
+                // could load it from a planted cookie with this login in it.
                 store.End(session.Id.Value);
             }
 

@@ -35,6 +35,8 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
     // connections from its writer (at most half of Baton:Journal:MaxConnections).
     private readonly ConcurrentDictionary<SessionId, long> _notFound = new();
     private readonly SemaphoreSlim _lookupSlots = new(Math.Max(1, options.Value.Journal.MaxConnections / 2));
+    private readonly TimeSpan _lookupWait = options.Value.Journal.CommandTimeout;
+    private int _pendingLookups;
 
     // ConcurrentDictionary.Count takes every lock; keep our own counts for the hot path.
     private int _count;
@@ -193,7 +195,7 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
     // StoreUnavailableException — retry shortly — rather than queued or answered with a fresh session.
     private async ValueTask<SessionPin?> LoadUnknownAsync(SessionId id, CancellationToken cancellationToken)
     {
-        if (!_lookups.ContainsKey(id) && _lookups.Count >= MaxPendingLookups)
+        if (Volatile.Read(ref _pendingLookups) >= MaxPendingLookups && !_lookups.ContainsKey(id))
         {
             throw new StoreUnavailableException("Too many sessions are being looked up at once.");
         }
@@ -221,11 +223,18 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         return Find(id);
     }
 
+    // A lookup waits for a slot at most the journal's timeout: a flood of lookups (cookies replayed by a client, a
+    // store that hangs) is refused with 503 for as long as it lasts and no longer, never queued without end.
     private async Task<SessionSummary?> LookUpAsync(SessionId id)
     {
+        Interlocked.Increment(ref _pendingLookups);
         try
         {
-            await _lookupSlots.WaitAsync();
+            if (!await _lookupSlots.WaitAsync(_lookupWait))
+            {
+                throw new StoreUnavailableException("No lookup slot came free within Baton:Journal:CommandTimeout.");
+            }
+
             try
             {
                 return await persistence.FindAsync(id.Value, CancellationToken.None);
@@ -238,6 +247,7 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         finally
         {
             _lookups.TryRemove(id, out _);
+            Interlocked.Decrement(ref _pendingLookups);
         }
     }
 

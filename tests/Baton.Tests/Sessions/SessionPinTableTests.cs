@@ -422,6 +422,30 @@ public sealed class SessionPinTableTests
         Assert.Equal(2, _store.Lookups);
     }
 
+    [Fact]
+    public async Task FindOrLoadAsync_WithEveryLookupSlotTakenPastTheJournalsTimeout_RefusesTheRest_AndServesOnceASlotIsFree()
+    {
+        _store.MayHoldUnknown = true;
+        var live = SessionId.New();
+        _store.Stored.Add(new SessionSummary(live.Value, "b1", 0, 1, 0, _time.GetUtcNow().ToUnixTimeMilliseconds()));
+        _store.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var options = new BatonOptions
+        {
+            Sessions = new BatonSessionOptions { IdleTimeout = IdleTimeout },
+            Journal = new BatonJournalOptions { MaxConnections = 2, CommandTimeout = TimeSpan.FromSeconds(1) },
+        };
+        using var table = new SessionPinTable(Options.Create(options), _time, _store);
+
+        // One slot (half of two connections), held by a lookup the store does not answer: the next waits for it for
+        // the journal's timeout, then is refused — a flood of lookups is refused while it lasts, never queued.
+        var stuck = table.FindOrLoadAsync(SessionId.New(), default).AsTask();
+        await Assert.ThrowsAsync<StoreUnavailableException>(() => table.FindOrLoadAsync(live, default).AsTask());
+
+        _store.Gate.SetResult();
+        Assert.Null(await stuck);
+        Assert.Equal(new SessionPin(live, "b1", 1, 0), await table.FindOrLoadAsync(live, default));
+    }
+
     private sealed class RecordingPersistence : IPinPersistence
     {
         public List<(string Kind, string Id, string? Owner)> Writes { get; } = [];
