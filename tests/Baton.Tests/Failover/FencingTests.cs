@@ -111,5 +111,8 @@ public sealed class FencingTests : IAsyncLifetime
         Assert.True(services.GetRequiredService<IProxyStateLookup>().TryGetCluster("demo", out var cluster));
         var destination = cluster.Destinations[owner.InstanceId];
         services.GetRequiredService<IDestinationHealthUpdater>().SetPassive(cluster, destination, DestinationHealth.Unhealthy, TimeSpan.FromMinutes(1));
+
+        // The proxy recomputes the cluster's available destinations after a health change: the next request must see it.
+        await Eventually.TrueAsync(() => !cluster.DestinationsState.AvailableDestinations.Contains(destination), TimeSpan.FromSeconds(10), "the owner should leave the available destinations");
     }
 }
