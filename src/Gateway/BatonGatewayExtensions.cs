@@ -95,7 +95,8 @@ internal static class BatonGatewayExtensions
             sp.GetRequiredService<JournalTier>(),
             sp.GetRequiredService<IOptions<BatonOptions>>(),
             sp.GetRequiredService<BatonMetrics>(),
-            sp.GetRequiredService<ILogger<SessionStore>>()));
+            sp.GetRequiredService<ILogger<SessionStore>>(),
+            sp.GetRequiredService<RedisTier>()));
         services.AddSingleton<IPinPersistence>(sp => sp.GetRequiredService<SessionStore>());
         services.AddHostedService<JournalMaintenance>();
         services.AddHostedService<RedisRefill>();

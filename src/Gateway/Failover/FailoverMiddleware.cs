@@ -128,8 +128,7 @@ internal sealed class FailoverMiddleware(
             {
                 Log.StaleCopyRefreshed(logger, destination.DestinationId, session.Id.Hash);
                 target = await mover.RefreshAsync(session, cluster, destination, context.RequestAborted)
-                    ? destination
-                    : await MoveAsync(destination.DestinationId, reason);
+                    ?? await MoveAsync(destination.DestinationId, reason);
             }
             else if (error!.Error == ForwarderError.NoAvailableDestinations)
             {

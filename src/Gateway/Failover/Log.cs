@@ -50,4 +50,10 @@ internal static partial class Log
 
     [LoggerMessage(4013, LogLevel.Warning, "Checking the restore channel of destination '{DestinationId}' failed; it is checked again at the next round.", EventName = "RestoreCheckFailed")]
     public static partial void RestoreCheckFailed(ILogger logger, string destinationId, Exception exception);
+
+    [LoggerMessage(4017, LogLevel.Information, "Session {SessionHash} was moved by another gateway; following it to '{DestinationId}' in epoch {Epoch}.", EventName = "SessionFollowed")]
+    public static partial void SessionFollowed(ILogger logger, string sessionHash, string destinationId, long epoch);
+
+    [LoggerMessage(4018, LogLevel.Warning, "The move of session {SessionHash} to '{DestinationId}' could not be claimed: the journal did not answer.", EventName = "MoveNotClaimed")]
+    public static partial void MoveNotClaimed(ILogger logger, string sessionHash, string destinationId);
 }

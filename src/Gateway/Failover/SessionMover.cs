@@ -11,8 +11,10 @@ namespace Baton.Gateway.Failover;
 /// Moves a session off a destination that failed it: picks a healthy destination (never one already
 /// tried), restores the session's last checkpoint there, and re-pins the session — all under a lock per
 /// session, so when many requests of one session fail together exactly one of them restores and the
-/// others follow the new pin. Every wait of a request here, over all its attempts and the lock's included,
-/// ends by one deadline: <c>NoDestinationWait</c> from when the request first began to wait.
+/// others follow the new pin. Across gateways sharing the tiers, a move is a claim in the shared truth that exactly
+/// one gateway wins (see <see cref="ISessionPinTable.ClaimAsync"/>): the others wait for the winner's restore and
+/// follow it. Every wait of a request here, over all its attempts and the lock's included, ends by one deadline:
+/// <c>NoDestinationWait</c> from when the request first began to wait.
 /// </summary>
 internal sealed class SessionMover(
     ISessionPinTable pins,
@@ -27,6 +29,16 @@ internal sealed class SessionMover(
     private static readonly TimeSpan AvailabilityPoll = TimeSpan.FromMilliseconds(100);
     private readonly SessionLocks _locks = new();
     private readonly BatonFailoverOptions _options = options.Value.Failover;
+
+    // How long other gateways wait for this one's restore before they may take the move over: one restore's time, and a second to spare.
+    private readonly TimeSpan _lease = options.Value.Failover.RestoreTimeout + TimeSpan.FromSeconds(1);
+
+    private enum Placement
+    {
+        Placed,
+        Refused,
+        Lost,
+    }
 
     /// <summary>
     /// Makes sure the session lives on a healthy destination other than <paramref name="failed"/> and those
@@ -65,17 +77,47 @@ internal sealed class SessionMover(
 
             while (true)
             {
+                var followed = false;
                 foreach (var target in Candidates(cluster, refused))
                 {
-                    if (await PlaceAsync(session, pin, cluster, target, bounded.Token) is { } placed)
+                    var (placement, placed) = await PlaceAsync(session, pin, cluster, target, bounded.Token);
+                    if (placement == Placement.Placed)
                     {
                         metrics.SessionMoved();
-                        Log.SessionMoved(logger, session.Id.Hash, failed ?? "-", placed.DestinationId);
+                        Log.SessionMoved(logger, session.Id.Hash, failed ?? "-", placed!.DestinationId);
                         events.Add(new FailoverEvent(time.GetUtcNow(), cluster.ClusterId, session.Id.Hash, failed ?? "-", placed.DestinationId, reason));
                         return placed;
                     }
 
+                    if (placement == Placement.Lost)
+                    {
+                        // Another gateway moved the session first, or is moving it: wait for its restore, then follow it
+                        // where it went — or, if that is no good here either, claim the next move from its epoch (at
+                        // once only when the epoch moved on: a claim lost again from the same one waits for the next round).
+                        var lostFrom = pin?.Epoch ?? 0;
+                        pin = await pins.SettleAsync(session.Id, bounded.Token);
+                        if (pin is null)
+                        {
+                            return null;
+                        }
+
+                        Adopt(session, pin);
+                        if (!refused.Contains(pin.DestinationId) && Available(cluster).FirstOrDefault(d => string.Equals(d.DestinationId, pin.DestinationId, StringComparison.OrdinalIgnoreCase)) is { } followedTo)
+                        {
+                            Log.SessionFollowed(logger, session.Id.Hash, followedTo.DestinationId, pin.Epoch);
+                            return followedTo;
+                        }
+
+                        followed = pin.Epoch > lostFrom;
+                        break;
+                    }
+
                     refused.Add(target.DestinationId);
+                }
+
+                if (followed)
+                {
+                    continue;
                 }
 
                 if (time.GetUtcNow() >= deadline)
@@ -100,16 +142,17 @@ internal sealed class SessionMover(
     }
 
     /// <summary>
-    /// Restores the session onto the destination it is pinned to, whose backend refused it as stale (it
-    /// restarted empty or came back after the session moved). False when the restore failed.
+    /// Restores the session onto the destination it is pinned to, whose backend refused it as stale (it restarted
+    /// empty or came back after the session moved), in a new epoch. Returns where the session lives now: that
+    /// destination, or wherever another gateway's move of it went meanwhile; null when the restore failed.
     /// </summary>
-    public async Task<bool> RefreshAsync(BatonSessionFeature session, ClusterState cluster, DestinationState destination, CancellationToken cancellationToken)
+    public async Task<DestinationState?> RefreshAsync(BatonSessionFeature session, ClusterState cluster, DestinationState destination, CancellationToken cancellationToken)
     {
         var deadline = DeadlineOf(session);
         using var held = await _locks.TryEnterAsync(session.Id, Remaining(deadline), cancellationToken);
         if (held is null)
         {
-            return false;
+            return null;
         }
 
         using var expiry = new CancellationTokenSource(Remaining(deadline), time);
@@ -117,11 +160,24 @@ internal sealed class SessionMover(
         try
         {
             var pin = await pins.FindAsync(session.Id, cancellationToken);
-            return await PlaceAsync(session, pin, cluster, destination, bounded.Token) is not null;
+            var (placement, placed) = await PlaceAsync(session, pin, cluster, destination, bounded.Token);
+            if (placement != Placement.Lost)
+            {
+                return placed;
+            }
+
+            var settled = await pins.SettleAsync(session.Id, bounded.Token);
+            if (settled is null)
+            {
+                return null;
+            }
+
+            Adopt(session, settled);
+            return Available(cluster).FirstOrDefault(d => string.Equals(d.DestinationId, settled.DestinationId, StringComparison.OrdinalIgnoreCase));
         }
         catch (OperationCanceledException) when (bounded.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
-            return false;
+            return null;
         }
     }
 
@@ -133,12 +189,24 @@ internal sealed class SessionMover(
         return Refusal.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "No healthy backend is available; retry shortly.");
     }
 
-    /// <summary>Brings the request's view of its session up to the pin table's: where it is pinned now, in which epoch.</summary>
+    /// <summary>
+    /// Brings the request's view of its session up to the shared truth's (the pin table's, without other gateways):
+    /// where it is pinned now, in which epoch — once any other gateway's move of it is restored, within the deadline.
+    /// </summary>
     public async Task FollowAsync(BatonSessionFeature session, CancellationToken cancellationToken)
     {
-        if (await pins.FindAsync(session.Id, cancellationToken) is { } pin)
+        using var expiry = new CancellationTokenSource(Remaining(DeadlineOf(session)), time);
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, expiry.Token);
+        try
         {
-            Adopt(session, pin);
+            if (await pins.SettleAsync(session.Id, bounded.Token) is { } pin)
+            {
+                Adopt(session, pin);
+            }
+        }
+        catch (OperationCanceledException) when (expiry.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            // Past the deadline: the resend goes where the pin in memory points, and meets the fence again if that is stale.
         }
     }
 
@@ -167,39 +235,64 @@ internal sealed class SessionMover(
 
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
-    private async Task<DestinationState?> PlaceAsync(BatonSessionFeature session, SessionPin? pin, ClusterState cluster, DestinationState target, CancellationToken cancellationToken)
+    private async Task<(Placement, DestinationState?)> PlaceAsync(BatonSessionFeature session, SessionPin? pin, ClusterState cluster, DestinationState target, CancellationToken cancellationToken)
     {
         if (pin is null)
         {
             // Never served: nothing to restore; the target simply gets the session.
-            return target;
+            return (Placement.Placed, target);
         }
 
-        var moving = !string.Equals(pin.DestinationId, target.DestinationId, StringComparison.OrdinalIgnoreCase);
-        var epoch = pin.Epoch + (moving ? 1 : 0);
-        var record = await store.GetAsync(session.Id.Value, Math.Max(pin.Version, session.Version), cancellationToken, pin.Epoch);
-
-        // Restore first, pin in memory after: a request that sees the new pin must find the state already
-        // there (were it pinned first, it could reach the target before the restore and cause a second one).
-        using var span = BatonTelemetry.Source.StartActivity("baton.restore");
-        span?.SetTag("baton.session", session.Id.Hash);
-        span?.SetTag("baton.destination", target.DestinationId);
-        span?.SetTag("baton.session.version", record?.Version ?? 0);
-        span?.SetTag("baton.session.epoch", epoch);
-        // The durable pin is written while the restore runs; the pin in memory changes only after both.
-        var restored = restores.RestoreAsync(cluster, target, session.Id, record, epoch, cancellationToken);
-        if (await pins.PinWhenAsync(session.Id, target.DestinationId, restored, cancellationToken) is not { } repinned)
+        // Claim first, restore after, pin in memory last: exactly one gateway restores each move, and a request that
+        // sees the new pin finds the state already there (were it pinned first, it could reach the target before the
+        // restore and cause a second one).
+        var claim = await pins.ClaimAsync(session.Id, target.DestinationId, _lease, cancellationToken);
+        switch (claim.Outcome)
         {
-            span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, "restore refused or failed");
-            metrics.RestoreFailed();
-            Log.RestoreFailed(logger, session.Id.Hash, target.DestinationId);
-            return null;
+            case ClaimOutcome.Won:
+                break;
+            case ClaimOutcome.Lost:
+                return (Placement.Lost, null);
+            default:
+                // Nobody can tell who moves the session now: never restored (twice, or empty), it waits where it was.
+                Log.MoveNotClaimed(logger, session.Id.Hash, target.DestinationId);
+                throw new StoreUnavailableException("The journal could not take the session's move.");
         }
 
-        metrics.Restored(record?.State.Length ?? 0);
-        Log.SessionRestored(logger, session.Id.Hash, target.DestinationId, record?.Version ?? 0, epoch);
-        Adopt(session, repinned with { Version = Math.Max(repinned.Version, record?.Version ?? 0) });
-        return target;
+        var epoch = claim.Epoch;
+        var placed = false;
+        try
+        {
+            var record = await store.GetAsync(session.Id.Value, Math.Max(pin.Version, session.Version), cancellationToken, pin.Epoch);
+            using var span = BatonTelemetry.Source.StartActivity("baton.restore");
+            span?.SetTag("baton.session", session.Id.Hash);
+            span?.SetTag("baton.destination", target.DestinationId);
+            span?.SetTag("baton.session.version", record?.Version ?? 0);
+            span?.SetTag("baton.session.epoch", epoch);
+            if (!await restores.RestoreAsync(cluster, target, session.Id, record, epoch, cancellationToken))
+            {
+                span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, "restore refused or failed");
+                metrics.RestoreFailed();
+                Log.RestoreFailed(logger, session.Id.Hash, target.DestinationId);
+                return (Placement.Refused, null);
+            }
+
+            var repinned = await pins.PlacedAsync(session.Id, target.DestinationId, epoch, cancellationToken);
+            placed = true;
+            metrics.Restored(record?.State.Length ?? 0);
+            Log.SessionRestored(logger, session.Id.Hash, target.DestinationId, record?.Version ?? 0, epoch);
+            Adopt(session, repinned with { Version = Math.Max(repinned.Version, record?.Version ?? 0) });
+            return (Placement.Placed, target);
+        }
+        finally
+        {
+            if (!placed)
+            {
+                // The session stays in the claimed epoch (the old owner's copy is fenced) and the lease ends: the next
+                // claim, here or on another gateway, goes on from there.
+                await pins.AbandonAsync(session.Id, epoch);
+            }
+        }
     }
 
     private static void Adopt(BatonSessionFeature session, SessionPin pin)

@@ -6,6 +6,9 @@ namespace Baton.Gateway.Sessions;
 /// </summary>
 internal sealed record SessionPin(SessionId Id, string DestinationId, long Version, long Epoch);
 
+/// <summary>What <see cref="ISessionPinTable.ClaimAsync"/> made of a move: who won, and the epoch claimed.</summary>
+internal readonly record struct MoveClaim(Store.ClaimOutcome Outcome, long Epoch);
+
 /// <summary>What <see cref="ISessionPinTable.TryKeep"/> made of a session's new state.</summary>
 internal enum KeepOutcome
 {
@@ -57,29 +60,45 @@ internal interface ISessionPinTable
     /// <summary>
     /// As <see cref="FindAsync"/>, and a session the table does not know is looked up in the tiers where they may
     /// hold one it never loaded (a shared journal, a local journal that began empty): a session another gateway
-    /// created or a lost journal held continues here. Never brings back a session this table ended or renewed.
+    /// created or a lost journal held continues here. Never brings back a session this table ended or renewed. With
+    /// tiers other gateways share, a pin that may have missed their notices is checked against the tiers first.
     /// </summary>
     ValueTask<SessionPin?> FindOrLoadAsync(SessionId id, CancellationToken cancellationToken);
 
     /// <summary>
     /// Pins the session to the destination, adding it (anonymous) when it is new; a move to another
-    /// destination starts a new epoch. Returns the pin now in force.
+    /// destination starts a new epoch (for a stored session, through a claim: see <see cref="ClaimAsync"/>). Returns
+    /// the pin now in force.
     /// </summary>
     ValueTask<SessionPin> PinAsync(SessionId id, string destinationId, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Pins the session to the destination once <paramref name="ready"/> completes with true. The durable
-    /// write starts at once, alongside whatever <paramref name="ready"/> waits for; the pin in memory (the
-    /// one requests follow) changes only after both. Null, and no change in memory, when
-    /// <paramref name="ready"/> gives false.
+    /// Claims a move of the session onto <paramref name="destinationId"/> in the next epoch. For a stored session the
+    /// claim is a check-and-set in the shared truth that exactly one claim of all gateways wins; the winner's pin in
+    /// memory enters the new epoch at once (the old owner's copy is fenced) and moves to the destination when
+    /// <see cref="PlacedAsync"/> says its restore is done, while a <paramref name="lease"/> makes the others wait for
+    /// that (<see cref="SettleAsync"/>). A session never stored needs no claim.
     /// </summary>
-    ValueTask<SessionPin?> PinWhenAsync(SessionId id, string destinationId, Task<bool> ready, CancellationToken cancellationToken);
+    ValueTask<MoveClaim> ClaimAsync(SessionId id, string destinationId, TimeSpan lease, CancellationToken cancellationToken);
+
+    /// <summary>The won claim's restore is done: the session is pinned here in memory, and the others are let go on.</summary>
+    ValueTask<SessionPin> PlacedAsync(SessionId id, string destinationId, long epoch, CancellationToken cancellationToken);
+
+    /// <summary>The won claim's restore failed: its lease ends; the session stays in the claimed epoch, for the next claim.</summary>
+    ValueTask AbandonAsync(SessionId id, long epoch);
+
+    /// <summary>
+    /// The session's pin as the shared truth holds it once no other gateway's move of it is under way (waiting, until
+    /// <paramref name="cancellationToken"/>, for that restore): for a gateway that lost a claim or whose change was
+    /// fenced. Null when the session ended. Without a shared journal, the pin in memory.
+    /// </summary>
+    ValueTask<SessionPin?> SettleAsync(SessionId id, CancellationToken cancellationToken);
 
     /// <summary>Notes that a checkpoint of this version is stored; versions only move forward.</summary>
     void RecordVersion(SessionId id, long version);
 
     /// <summary>
-    /// Starts a new epoch for the session on the same destination (stored when the store can take it): its
+    /// Starts a new epoch for the session on the same destination (claimed when the store can take it): its
     /// backend's copy becomes stale, so the next request restores the last stored checkpoint there first.
     /// Used when a change the backend holds in memory could not be stored.
     /// </summary>

@@ -38,6 +38,9 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
     private readonly TimeSpan _lookupWait = options.Value.Journal.CommandTimeout;
     private int _pendingLookups;
 
+    // Bumped whenever the gateways' notice channel comes back after it was lost (see Trusted).
+    private long _coherence;
+
     // ConcurrentDictionary.Count takes every lock; keep our own counts for the hot path.
     private int _count;
     private int _anonymous;
@@ -184,6 +187,11 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
     public ValueTask<SessionPin?> FindOrLoadAsync(SessionId id, CancellationToken cancellationToken)
     {
         var found = Find(id);
+        if (found is not null && persistence.IsShared && _entries.TryGetValue(id, out var entry) && !Trusted(entry, Now()))
+        {
+            return RevalidateAsync(id, found, cancellationToken);
+        }
+
         return found is not null || !persistence.MayHoldUnknown || _entries.ContainsKey(id) || _renamed.ContainsKey(id) || _ended.ContainsKey(id)
             || (_notFound.TryGetValue(id, out var missed) && Now() - missed < NotFoundMemory)
             ? ValueTask.FromResult(found)
@@ -260,32 +268,116 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
     private const int MaxPendingLookups = 1_000;
 
     public async ValueTask<SessionPin> PinAsync(SessionId id, string destinationId, CancellationToken cancellationToken)
-        => (await PinWhenAsync(id, destinationId, Task.FromResult(true), cancellationToken))!;
+    {
+        if (_entries.TryGetValue(id, out var existing) && !existing.IsGone && existing.IsKept
+            && !string.Equals(existing.DestinationId, destinationId, StringComparison.OrdinalIgnoreCase))
+        {
+            // A stored session changes owner only through a claim, which one gateway wins.
+            var claim = await ClaimAsync(id, destinationId, TimeSpan.Zero, cancellationToken);
+            return claim.Outcome switch
+            {
+                ClaimOutcome.Won => Repin(id, destinationId, claim.Epoch),
+                ClaimOutcome.Lost => await SettleAsync(id, cancellationToken) ?? throw new StoreUnavailableException("The session ended while it was being pinned."),
+                _ => throw new StoreUnavailableException("The journal could not take the session's new pin."),
+            };
+        }
 
-    public async ValueTask<SessionPin?> PinWhenAsync(SessionId id, string destinationId, Task<bool> ready, CancellationToken cancellationToken)
+        var epoch = existing is null || existing.IsGone ? 0 : existing.Epoch + (string.Equals(existing.DestinationId, destinationId, StringComparison.OrdinalIgnoreCase) ? 0 : 1);
+        return Repin(id, destinationId, epoch);
+    }
+
+    public async ValueTask<MoveClaim> ClaimAsync(SessionId id, string destinationId, TimeSpan lease, CancellationToken cancellationToken)
+    {
+        if (!_entries.TryGetValue(id, out var entry) || entry.IsGone)
+        {
+            return new MoveClaim(ClaimOutcome.Lost, 0);
+        }
+
+        var from = entry.Epoch;
+        if (!entry.IsKept)
+        {
+            // Never stored: no other gateway knows the session, and this one's moves of it take turns.
+            return new MoveClaim(ClaimOutcome.Won, from + 1);
+        }
+
+        var outcome = await persistence.ClaimAsync(id.Value, destinationId, from, Now(), lease);
+        if (outcome == ClaimOutcome.Won)
+        {
+            // The old owner's copy is fenced from now on; requests follow the new destination once it is placed.
+            entry.RaiseEpoch(from + 1);
+            entry.Checked(Now(), Volatile.Read(ref _coherence));
+        }
+
+        return new MoveClaim(outcome, from + 1);
+    }
+
+    public async ValueTask<SessionPin> PlacedAsync(SessionId id, string destinationId, long epoch, CancellationToken cancellationToken)
+    {
+        var pin = Repin(id, destinationId, epoch);
+        if (_entries.TryGetValue(id, out var entry) && entry.IsKept)
+        {
+            await persistence.ReleaseAsync(id.Value, destinationId, epoch);
+        }
+
+        return pin;
+    }
+
+    public async ValueTask AbandonAsync(SessionId id, long epoch)
+    {
+        if (_entries.TryGetValue(id, out var entry))
+        {
+            entry.RaiseEpoch(epoch);
+            if (entry.IsKept)
+            {
+                await persistence.ReleaseAsync(id.Value, null, epoch);
+            }
+        }
+    }
+
+    public async ValueTask<SessionPin?> SettleAsync(SessionId id, CancellationToken cancellationToken)
+    {
+        if (!persistence.IsShared)
+        {
+            return Find(id);
+        }
+
+        while (true)
+        {
+            SessionSummary? stored;
+            try
+            {
+                stored = await persistence.FindAsync(id.Value, cancellationToken);
+            }
+            catch (StoreUnavailableException)
+            {
+                // The tiers cannot say now: look again until the caller's deadline.
+                await Task.Delay(SettlePoll, timeProvider, cancellationToken);
+                continue;
+            }
+
+            if (stored?.Owner is null)
+            {
+                ForgetEndedElsewhere(id);
+                return null;
+            }
+
+            if (stored.MovingUntil <= Now())
+            {
+                return Follow(id, stored);
+            }
+
+            // Another gateway's restore is under way: its release (or the lease's end) tells when to go on.
+            await Task.Delay(SettlePoll, timeProvider, cancellationToken);
+        }
+    }
+
+    /// <summary>How often a gateway waiting for another's move looks at the shared truth again.</summary>
+    private static readonly TimeSpan SettlePoll = TimeSpan.FromMilliseconds(25);
+
+    // The pin in memory, made or moved; a gone entry is replaced by a new anonymous one.
+    private SessionPin Repin(SessionId id, string destinationId, long epoch)
     {
         var now = Now();
-        if (_entries.TryGetValue(id, out var existing) && existing.IsGone)
-        {
-            _entries.TryRemove(new KeyValuePair<SessionId, Entry>(id, existing));
-            existing = null;
-        }
-
-        var epoch = existing is null ? 0 : existing.Epoch + (string.Equals(existing.DestinationId, destinationId, StringComparison.OrdinalIgnoreCase) ? 0 : 1);
-        var persisted = existing?.IsKept == true ? persistence.MoveAsync(id.Value, destinationId, epoch, now) : Task.CompletedTask;
-        if (!await ready)
-        {
-            // The stored pin may now name a destination that does not hold the session, in the new epoch.
-            // The pin in memory stays where it is but takes that epoch too: the store fences checkpoints of
-            // older epochs, and the session's backend, whose copy is now of an older epoch, asks for a
-            // restore (stale copy) before it serves again. A gateway that restarted on the stored pin meets
-            // a backend that does not know the session, which asks for a restore as well.
-            existing?.RaiseEpoch(epoch);
-            await persisted.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            return null;
-        }
-
-        await persisted;
         var added = false;
         var entry = _entries.AddOrUpdate(
             id,
@@ -306,12 +398,112 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
                 return current;
             },
             (DestinationId: destinationId, Epoch: epoch, Now: now));
+        entry.Checked(now, Volatile.Read(ref _coherence));
         if (added)
         {
             AddAnonymous(id, entry);
         }
 
         return new SessionPin(id, entry.DestinationId, entry.Version, entry.Epoch);
+    }
+
+    // The shared truth's pin, taken over the one in memory unless that is of a later epoch (a claim of this gateway's).
+    private SessionPin? Follow(SessionId id, SessionSummary stored)
+    {
+        var now = Now();
+        if (!_entries.TryGetValue(id, out var entry) || entry.IsGone)
+        {
+            if (_ended.ContainsKey(id) || _renamed.ContainsKey(id))
+            {
+                return null;
+            }
+
+            Add(id, stored, now);
+            return Find(id);
+        }
+
+        entry.Follow(stored.Owner!, stored.Epoch);
+        entry.AdvanceVersion(stored.Version);
+        entry.Checked(now, Volatile.Read(ref _coherence));
+        return Find(id);
+    }
+
+    // Another gateway ended the session (logout, a new id): it goes from this table without a write, and is never
+    // looked up again while a tier may still hold a copy.
+    private void ForgetEndedElsewhere(SessionId id)
+    {
+        if (_ended.Count < _maxSessions)
+        {
+            _ended[id] = Now();
+        }
+
+        if (_entries.TryGetValue(id, out var entry) && entry.TryRetire(out var wasKept))
+        {
+            _entries.TryRemove(new KeyValuePair<SessionId, Entry>(id, entry));
+            ReleaseState(entry);
+            if (wasKept)
+            {
+                Interlocked.Decrement(ref _count);
+            }
+            else
+            {
+                Interlocked.Decrement(ref _anonymous);
+            }
+        }
+    }
+
+    // A notice from a gateway sharing the tiers (this one's own too: those change nothing).
+    private void Heard(PinNotice notice)
+    {
+        if (!SessionId.TryParse(notice.SessionId, out var id) || !_entries.TryGetValue(id, out var entry) || entry.IsGone)
+        {
+            return;
+        }
+
+        if (notice.Owner is null)
+        {
+            ForgetEndedElsewhere(id);
+            return;
+        }
+
+        entry.Follow(notice.Owner, notice.Epoch);
+        entry.Checked(Now(), Volatile.Read(ref _coherence));
+    }
+
+    // The channel was down: every pin checked before now may have missed a notice, and is checked again on its next use.
+    private void Unheard() => Interlocked.Increment(ref _coherence);
+
+    // A stored session's pin is trusted while every notice since it was last checked was heard, or for PinStaleness
+    // after that check: the bound on how stale a pin may be when no channel is heard (no Redis, or Redis down).
+    private bool Trusted(Entry entry, long now)
+        => !entry.IsKept
+           || (persistence.IsListening && entry.CheckedGeneration == Volatile.Read(ref _coherence))
+           || now - entry.CheckedAt < PinStaleness;
+
+    /// <summary>How long a pin is trusted without a check when no gateway's notices are heard (ms).</summary>
+    public const long PinStaleness = 1_000;
+
+    // A pin that may be stale is checked against the shared truth; when the tiers cannot say, the pin in memory serves
+    // (its checkpoints are fenced if it is stale).
+    private async ValueTask<SessionPin?> RevalidateAsync(SessionId id, SessionPin cached, CancellationToken cancellationToken)
+    {
+        SessionSummary? stored;
+        try
+        {
+            stored = await _lookups.GetOrAdd(id, key => new Lazy<Task<SessionSummary?>>(() => LookUpAsync(key))).Value.WaitAsync(cancellationToken);
+        }
+        catch (StoreUnavailableException)
+        {
+            return cached;
+        }
+
+        if (stored?.Owner is null)
+        {
+            ForgetEndedElsewhere(id);
+            return null;
+        }
+
+        return Follow(id, stored);
     }
 
     public void RecordVersion(SessionId id, long version)
@@ -329,15 +521,26 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
             return;
         }
 
+        var destination = entry.DestinationId;
         var epoch = entry.AdvanceEpoch();
         if (!entry.IsKept)
         {
             return;
         }
 
-        // Best effort: with the store down the new epoch lives in memory, which is what the next request reads.
-        _ = persistence.MoveAsync(id.Value, entry.DestinationId, epoch, Now())
+        // Best effort: with the store down the new epoch lives in memory, which is what the next request reads. A claim
+        // another gateway won first leaves the session in that gateway's epoch, which this table then follows.
+        _ = AdvanceStoredEpochAsync(id, destination, epoch - 1)
             .ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    private async Task AdvanceStoredEpochAsync(SessionId id, string destination, long from)
+    {
+        if (await persistence.ClaimAsync(id.Value, destination, from, Now(), TimeSpan.Zero) == ClaimOutcome.Lost && persistence.IsShared)
+        {
+            using var bounded = new CancellationTokenSource(_lookupWait * 4, timeProvider);
+            await SettleAsync(id, bounded.Token);
+        }
     }
 
     public void Rekey(SessionId id, SessionId renewed)
@@ -399,6 +602,11 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
     public async Task LoadAsync(CancellationToken cancellationToken)
     {
+        if (persistence.IsShared)
+        {
+            persistence.Listen(Heard, Unheard);
+        }
+
         var now = Now();
         foreach (var pin in await persistence.LoadLiveAsync(now - _idleTimeout - TouchInterval, cancellationToken))
         {
@@ -416,7 +624,9 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
     private void Add(SessionId id, SessionSummary stored, long now)
     {
         var lastAccess = Math.Min(now, stored.LastAccess + TouchInterval);
-        if (_entries.TryAdd(id, new Entry(stored.Owner!, stored.Version, stored.Epoch, lastAccess, kept: true) { StateBytes = stored.StateBytes, StateVersion = stored.Version }))
+        var entry = new Entry(stored.Owner!, stored.Version, stored.Epoch, lastAccess, kept: true) { StateBytes = stored.StateBytes, StateVersion = stored.Version };
+        entry.Checked(now, Volatile.Read(ref _coherence));
+        if (_entries.TryAdd(id, entry))
         {
             Interlocked.Increment(ref _count);
             Interlocked.Add(ref _stateBytes, stored.StateBytes);
@@ -517,6 +727,8 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         private long _epoch = epoch;
         private long _lastAccess = lastAccess;
         private long _lastStoredAccess = lastAccess;
+        private long _checkedAt = lastAccess;
+        private long _checkedGeneration;
 
         public string DestinationId => Volatile.Read(ref _destinationId);
 
@@ -604,6 +816,38 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         }
 
         public void AdvanceVersion(long version) => RaiseTo(ref _version, version);
+
+        /// <summary>When the pin was last known to match the shared truth (Unix ms), and in which generation of the notice channel.</summary>
+        public long CheckedAt => Volatile.Read(ref _checkedAt);
+
+        public long CheckedGeneration => Volatile.Read(ref _checkedGeneration);
+
+        public void Checked(long now, long generation)
+        {
+            Volatile.Write(ref _checkedAt, now);
+            Volatile.Write(ref _checkedGeneration, generation);
+        }
+
+        /// <summary>Takes the owner and epoch another gateway set, unless this pin is of a later epoch.</summary>
+        public void Follow(string owner, long epoch)
+        {
+            lock (this)
+            {
+                var current = Volatile.Read(ref _epoch);
+                if (epoch < current || (epoch == current && string.Equals(owner, Volatile.Read(ref _destinationId), StringComparison.Ordinal)))
+                {
+                    return;
+                }
+
+                if (epoch > current)
+                {
+                    StateVersion = 0;
+                }
+
+                Volatile.Write(ref _destinationId, owner);
+                Volatile.Write(ref _epoch, epoch);
+            }
+        }
 
         // Moves a field forward to the value, never back, against concurrent writers.
         private static void RaiseTo(ref long field, long value)

@@ -176,6 +176,17 @@ internal sealed class JournalTier : IDurableTier, IHostedService
     public async Task<WriteOutcome> MoveAsync(string sessionId, string owner, long epoch, long lastAccess, long expiresAt)
         => Written(await EnqueueAsync(new JournalCommand.Move(sessionId, owner, epoch, lastAccess, expiresAt)));
 
+    public async Task<ClaimOutcome> ClaimAsync(string sessionId, string owner, long fromEpoch, long now, long expiresAt, long movingUntil)
+        => await EnqueueAsync(new JournalCommand.Claim(sessionId, owner, fromEpoch, now, expiresAt, movingUntil)) switch
+        {
+            > 0 => ClaimOutcome.Won,
+            0 => ClaimOutcome.Lost,
+            BusyResult => ClaimOutcome.Busy,
+            _ => ClaimOutcome.Unavailable,
+        };
+
+    public async Task<WriteOutcome> ReleaseAsync(string sessionId, long epoch) => Written(await EnqueueAsync(new JournalCommand.Release(sessionId, epoch)));
+
     public async Task<WriteOutcome> TouchAsync(string sessionId, long lastAccess, long expiresAt)
         => Written(await EnqueueAsync(new JournalCommand.Touch(sessionId, lastAccess, expiresAt)));
 
@@ -356,6 +367,12 @@ internal abstract record JournalCommand
     public sealed record Checkpoint(SessionRecord Record) : JournalCommand;
 
     public sealed record Move(string SessionId, string Owner, long Epoch, long LastAccess, long ExpiresAt) : JournalCommand;
+
+    /// <summary>A move's check-and-set into epoch <see cref="FromEpoch"/> + 1 (see <see cref="IDurableTier.ClaimAsync"/>); 1 when it won.</summary>
+    public sealed record Claim(string SessionId, string Owner, long FromEpoch, long Now, long ExpiresAt, long MovingUntil) : JournalCommand;
+
+    /// <summary>Ends the lease of the move into <see cref="Epoch"/>.</summary>
+    public sealed record Release(string SessionId, long Epoch) : JournalCommand;
 
     public sealed record Touch(string SessionId, long LastAccess, long ExpiresAt) : JournalCommand;
 

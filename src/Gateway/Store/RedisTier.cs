@@ -82,6 +82,7 @@ internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDi
     private long _confirmedAt = -1;
     private readonly string _prefix;
     private readonly string _markerKey;
+    private readonly RedisChannel _pinChannel;
     private readonly TimeSpan _identifyTimeout = TimeSpan.FromSeconds(2);
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _disposing = new();
@@ -102,6 +103,7 @@ internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDi
         _circuitBreak = settings.Store.RedisCircuitBreak;
         _prefix = settings.Store.RedisKeyPrefix + "s:";
         _markerKey = settings.Store.RedisKeyPrefix + "marker";
+        _pinChannel = RedisChannel.Literal(settings.Store.RedisKeyPrefix + "pins");
         _budget = settings.Store.RedisBudget;
         _metrics = metrics;
         _logger = logger;

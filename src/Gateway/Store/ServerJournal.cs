@@ -20,7 +20,8 @@ namespace Baton.Gateway.Store;
 /// </summary>
 internal abstract class ServerJournal : IJournalEngine, IDisposable
 {
-    private const int SchemaVersion = 1;
+    // Version 2 adds moving_until, the lease of a move being restored (version 1 rows get 0: none).
+    private const int SchemaVersion = 2;
 
     private readonly ILogger _logger;
     private readonly Lock _schemaLock = new();
@@ -146,11 +147,11 @@ internal abstract class ServerJournal : IJournalEngine, IDisposable
     // their own connection, and a missing table is an unavailable journal.
     public async Task<SessionRecord?> GetAsync(string sessionId, CancellationToken cancellationToken)
     {
-        await using var command = Source.CreateCommand($"SELECT {RecordColumns} FROM baton_sessions WHERE id = @id");
+        await using var command = Source.CreateCommand($"SELECT {RecordColumns}, moving_until FROM baton_sessions WHERE id = @id");
         command.CommandTimeout = TimeoutSeconds;
         Parameter(command.Parameters, command.CreateParameter(), "@id", sessionId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken) ? ReadRecord(reader) : null;
+        return await reader.ReadAsync(cancellationToken) ? ReadRecord(reader) with { MovingUntil = reader.GetInt64(8) } : null;
     }
 
     public async Task<bool> HasEndedAsync(string sessionId, CancellationToken cancellationToken)
@@ -193,7 +194,7 @@ internal abstract class ServerJournal : IJournalEngine, IDisposable
     /// <summary>The pool bound and timeouts applied to the connection string; <paramref name="location"/> names the server and database.</summary>
     protected abstract DbDataSource CreateSource(string connectionString, int maxConnections, int timeoutSeconds, out string location);
 
-    /// <summary>Creates the schema at version 1 when there is none, under a lock other gateways wait on; in one transaction where the server allows.</summary>
+    /// <summary>Creates the schema, or brings an older one to this version, under a lock other gateways wait on; in one transaction where the server allows.</summary>
     protected abstract void CreateSchema(DbConnection connection);
 
     /// <summary>Adds the statements of one write; returns how many of them answer a result set (of at most one row, one number).</summary>
@@ -226,6 +227,15 @@ internal abstract class ServerJournal : IJournalEngine, IDisposable
         ("@id", r.SessionId), ("@owner", r.Owner), ("@epoch", r.Epoch), ("@version", r.Version), ("@state", r.State),
         ("@digest", r.Digest), ("@access", r.LastAccess), ("@expires", r.ExpiresAt),
     ];
+
+    protected static (string, object?)[] ClaimParameters(JournalCommand.Claim c) =>
+    [
+        ("@id", c.SessionId), ("@owner", c.Owner), ("@epoch", c.FromEpoch + 1), ("@digest", SessionRecord.EmptyDigest), ("@access", c.Now),
+        ("@expires", c.ExpiresAt), ("@until", c.MovingUntil), ("@now", c.Now),
+    ];
+
+    /// <summary>The schema version a server journal is made at, written by <see cref="CreateSchema"/>.</summary>
+    protected const int CurrentSchema = SchemaVersion;
 
     protected static (string, object?)[] MoveParameters(JournalCommand.Move m) =>
     [
@@ -318,6 +328,22 @@ internal sealed class PostgreSqlJournal(IOptions<BatonOptions> options, ILogger<
         SELECT count(*) FROM moved
         """;
 
+    // A move's check-and-set: from the claimed epoch or an older one, and only while no other move's lease runs. Two
+    // claims of one row take turns on its lock, and the second sees the first's epoch.
+    private const string Claim = """
+        WITH claimed AS (
+            INSERT INTO baton_sessions AS s (id, owner, epoch, version, state, digest, last_access, expires_at, moving_until)
+            SELECT @id, @owner, @epoch, 0, ''::bytea, @digest, @access, @expires, @until
+            WHERE NOT EXISTS (SELECT FROM baton_ended WHERE id = @id)
+            ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, epoch = excluded.epoch, moving_until = excluded.moving_until,
+                last_access = greatest(s.last_access, excluded.last_access), expires_at = greatest(s.expires_at, excluded.expires_at)
+            WHERE s.epoch < excluded.epoch AND s.moving_until <= @now
+            RETURNING 1)
+        SELECT count(*) FROM claimed
+        """;
+
+    private const string Release = "WITH r AS (UPDATE baton_sessions SET moving_until = 0 WHERE id = @id AND epoch = @epoch RETURNING 1) SELECT count(*) FROM r";
+
     private const string Touch = "WITH t AS (UPDATE baton_sessions SET last_access = greatest(last_access, @access), expires_at = greatest(expires_at, @expires) WHERE id = @id RETURNING 1) SELECT count(*) FROM t";
 
     // The end is remembered: a copy Redis still holds (it missed the delete) is then known to be no live session.
@@ -376,14 +402,21 @@ internal sealed class PostgreSqlJournal(IOptions<BatonOptions> options, ILogger<
                 state       bytea  NOT NULL,
                 digest      text   NOT NULL,
                 last_access bigint NOT NULL,
-                expires_at  bigint NOT NULL);
+                expires_at  bigint NOT NULL,
+                moving_until bigint NOT NULL DEFAULT 0);
+            ALTER TABLE baton_sessions ADD COLUMN IF NOT EXISTS moving_until bigint NOT NULL DEFAULT 0;
             CREATE INDEX IF NOT EXISTS baton_sessions_last_access ON baton_sessions (last_access);
             CREATE INDEX IF NOT EXISTS baton_sessions_expires_at ON baton_sessions (expires_at);
             CREATE TABLE IF NOT EXISTS baton_ended (id text PRIMARY KEY, ended_at bigint NOT NULL);
             CREATE INDEX IF NOT EXISTS baton_ended_ended_at ON baton_ended (ended_at);
             CREATE TABLE IF NOT EXISTS baton_schema (version integer NOT NULL);
-            INSERT INTO baton_schema (version) SELECT 1 WHERE NOT EXISTS (SELECT FROM baton_schema);
+            INSERT INTO baton_schema (version) SELECT 0 WHERE NOT EXISTS (SELECT FROM baton_schema);
+            UPDATE baton_schema SET version = @current WHERE version < @current;
             """;
+        var current = command.CreateParameter();
+        current.ParameterName = "@current";
+        current.Value = CurrentSchema;
+        command.Parameters.Add(current);
         command.ExecuteNonQuery();
         transaction.Commit();
     }
@@ -398,6 +431,12 @@ internal sealed class PostgreSqlJournal(IOptions<BatonOptions> options, ILogger<
                 return 2;
             case JournalCommand.Move m:
                 Statement(batch, Move, MoveParameters(m));
+                return 1;
+            case JournalCommand.Claim c:
+                Statement(batch, Claim, ClaimParameters(c));
+                return 1;
+            case JournalCommand.Release r:
+                Statement(batch, Release, ("@id", r.SessionId), ("@epoch", r.Epoch));
                 return 1;
             case JournalCommand.Touch t:
                 Statement(batch, Touch, ("@id", t.SessionId), ("@access", t.LastAccess), ("@expires", t.ExpiresAt));
@@ -457,6 +496,21 @@ internal sealed class MySqlJournal(IOptions<BatonOptions> options, ILogger<MySql
             epoch = GREATEST(epoch, VALUES(epoch))
         """;
 
+    // A move's check-and-set, as on PostgreSQL: an UPDATE, whose condition is read once before any column changes,
+    // then, for a session no row holds yet, an insert that does nothing when another gateway's got there first.
+    private const string Claim = """
+        UPDATE baton_sessions SET owner = @owner, last_access = GREATEST(last_access, @access), expires_at = GREATEST(expires_at, @expires),
+            moving_until = @until, epoch = @epoch
+        WHERE id = @id AND epoch < @epoch AND moving_until <= @now
+        """;
+
+    private const string ClaimNew = """
+        INSERT INTO baton_sessions (id, owner, epoch, version, state, digest, last_access, expires_at, moving_until)
+        SELECT @id, @owner, @epoch, 0, '', @digest, @access, @expires, @until FROM DUAL
+        WHERE NOT EXISTS (SELECT 1 FROM baton_ended WHERE id = @id)
+        ON DUPLICATE KEY UPDATE id = id
+        """;
+
     private const string RowCount = "SELECT ROW_COUNT()";
 
     public override string Name => "mysql";
@@ -514,6 +568,7 @@ internal sealed class MySqlJournal(IOptions<BatonOptions> options, ILogger<MySql
                     digest      VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
                     last_access BIGINT       NOT NULL,
                     expires_at  BIGINT       NOT NULL,
+                    moving_until BIGINT      NOT NULL DEFAULT 0,
                     INDEX baton_sessions_last_access (last_access),
                     INDEX baton_sessions_expires_at (expires_at)
                 ) ENGINE = InnoDB;
@@ -523,8 +578,19 @@ internal sealed class MySqlJournal(IOptions<BatonOptions> options, ILogger<MySql
                     INDEX baton_ended_ended_at (ended_at)
                 ) ENGINE = InnoDB;
                 CREATE TABLE IF NOT EXISTS baton_schema (version INT NOT NULL) ENGINE = InnoDB;
-                INSERT INTO baton_schema (version) SELECT 1 FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM baton_schema);
+                INSERT INTO baton_schema (version) SELECT 0 FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM baton_schema);
                 """;
+            command.ExecuteNonQuery();
+
+            // MySQL 8 has no ADD COLUMN IF NOT EXISTS: a version 1 table gets the lease column here.
+            command.CommandText = "SELECT count(*) FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'baton_sessions' AND column_name = 'moving_until'";
+            if (Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture) == 0)
+            {
+                command.CommandText = "ALTER TABLE baton_sessions ADD COLUMN moving_until BIGINT NOT NULL DEFAULT 0";
+                command.ExecuteNonQuery();
+            }
+
+            command.CommandText = $"UPDATE baton_schema SET version = {CurrentSchema} WHERE version < {CurrentSchema}";
             command.ExecuteNonQuery();
         }
         finally
@@ -536,8 +602,12 @@ internal sealed class MySqlJournal(IOptions<BatonOptions> options, ILogger<MySql
 
     // Every statement of a write answers a result, the last one too: a failing statement after the last result would
     // only surface when the reader is closed, where the driver logs it and goes on.
-    protected override int Result(JournalCommand command, long?[] values)
-        => command is JournalCommand.Purge ? (int)Math.Max(values[0] ?? 0, values[1] ?? 0) : base.Result(command, values);
+    protected override int Result(JournalCommand command, long?[] values) => command switch
+    {
+        JournalCommand.Purge => (int)Math.Max(values[0] ?? 0, values[1] ?? 0),
+        JournalCommand.Claim => (values[0] ?? 0) + (values[1] ?? 0) > 0 ? 1 : 0,
+        _ => base.Result(command, values),
+    };
 
     protected override int Add(DbBatch batch, JournalCommand command)
     {
@@ -549,6 +619,16 @@ internal sealed class MySqlJournal(IOptions<BatonOptions> options, ILogger<MySql
                 return 1;
             case JournalCommand.Move m:
                 Statement(batch, Move, MoveParameters(m));
+                Statement(batch, RowCount);
+                return 1;
+            case JournalCommand.Claim c:
+                Statement(batch, Claim, ClaimParameters(c));
+                Statement(batch, RowCount);
+                Statement(batch, ClaimNew, ClaimParameters(c));
+                Statement(batch, RowCount);
+                return 2;
+            case JournalCommand.Release r:
+                Statement(batch, "UPDATE baton_sessions SET moving_until = 0 WHERE id = @id AND epoch = @epoch", ("@id", r.SessionId), ("@epoch", r.Epoch));
                 Statement(batch, RowCount);
                 return 1;
             case JournalCommand.Touch t:

@@ -18,13 +18,22 @@ internal sealed record SessionRecord(string SessionId, string? Owner, long Epoch
     /// <summary>The digest of an empty state: a pinned session's before its first checkpoint.</summary>
     public static readonly string EmptyDigest = Ids.Sha256([]);
 
+    /// <summary>
+    /// Until when (Unix ms) the move into <see cref="Epoch"/> is being restored by the gateway that claimed it; 0 when
+    /// no restore is under way. Only a shared journal keeps it (see <see cref="IDurableTier.ClaimAsync"/>).
+    /// </summary>
+    public long MovingUntil { get; init; }
+
     /// <summary>What a starting gateway keeps of it.</summary>
-    public SessionSummary Summary => new(SessionId, Owner, Epoch, Version, State.Length, LastAccess);
+    public SessionSummary Summary => new(SessionId, Owner, Epoch, Version, State.Length, LastAccess) { MovingUntil = MovingUntil };
 }
 
 /// <summary>A live session without its state (a pin table entry), as loaded at startup.</summary>
 internal sealed record SessionSummary(string SessionId, string? Owner, long Epoch, long Version, int StateBytes, long LastAccess)
 {
+    /// <summary>As <see cref="SessionRecord.MovingUntil"/>.</summary>
+    public long MovingUntil { get; init; }
+
     /// <summary>A later epoch, or a later version of the same epoch, than <paramref name="other"/>.</summary>
     public bool IsNewerThan(SessionSummary other) => SessionPosition.IsNewer(Epoch, Version, other.Epoch, other.Version);
 }
@@ -63,6 +72,22 @@ internal enum SaveOutcome
     Unavailable,
 
     /// <summary>Not stored: the tier refused at once, its write queue full (an overload, not a failure).</summary>
+    Busy,
+}
+
+/// <summary>What became of a claim of a move (<see cref="IDurableTier.ClaimAsync"/>).</summary>
+internal enum ClaimOutcome
+{
+    /// <summary>This claim won: the session is in the new epoch, pinned to the claimant's target.</summary>
+    Won,
+
+    /// <summary>Another claim won first (the session is in a later epoch), or another move's restore is under way.</summary>
+    Lost,
+
+    /// <summary>The tier is down, failing or over its time budget: nobody knows who won.</summary>
+    Unavailable,
+
+    /// <summary>The tier refused at once, its write queue full.</summary>
     Busy,
 }
 

@@ -25,6 +25,20 @@ internal interface IDurableTier : ISessionTier
 
     /// <summary>True for a failure of the tier (as opposed to a bug) thrown while scanning it.</summary>
     bool IsUnavailable(Exception exception);
+
+    /// <summary>
+    /// Claims a move of the session: a check-and-set that exactly one of any number of concurrent claims wins. A claim
+    /// wins when the tier holds the session in <paramref name="fromEpoch"/> or an older epoch and no other move's
+    /// restore is under way (its lease runs past <paramref name="now"/>); it then pins the session to
+    /// <paramref name="owner"/> in epoch <paramref name="fromEpoch"/> + 1, with the winner's lease
+    /// (<paramref name="movingUntil"/>; 0 for none) telling the others to wait for its restore. A session the tier
+    /// does not hold, and did not see end, is created empty in that epoch. A local journal serves one gateway and
+    /// keeps no lease.
+    /// </summary>
+    Task<ClaimOutcome> ClaimAsync(string sessionId, string owner, long fromEpoch, long now, long expiresAt, long movingUntil);
+
+    /// <summary>Ends the lease of the move into <paramref name="epoch"/> (its restore is done or given up); nothing once the session is in another epoch.</summary>
+    Task<WriteOutcome> ReleaseAsync(string sessionId, long epoch);
 }
 
 /// <summary>
@@ -56,10 +70,14 @@ internal sealed class SessionStore : IPinPersistence
     // A local journal that began empty and has not been rebuilt from Redis yet: Redis may hold sessions it lacks.
     private bool _rebuildPending;
 
-    public SessionStore(ISessionTier redis, IDurableTier journal, IOptions<BatonOptions> options, BatonMetrics metrics, ILogger<SessionStore> logger)
+    // How gateways sharing the tiers tell each other of new pins and ends; none for a gateway on its own.
+    private readonly IPinChannel? _channel;
+
+    public SessionStore(ISessionTier redis, IDurableTier journal, IOptions<BatonOptions> options, BatonMetrics metrics, ILogger<SessionStore> logger, IPinChannel? channel = null)
     {
         var settings = options.Value;
         _redis = redis;
+        _channel = journal.IsShared ? channel : null;
         _journal = journal;
         _metrics = metrics;
         _logger = logger;
@@ -178,33 +196,59 @@ internal sealed class SessionStore : IPinPersistence
         }
     }
 
-    public async Task MoveAsync(string sessionId, string owner, long epoch, long now)
+    /// <summary>
+    /// Claims a move (see <see cref="IPinPersistence.ClaimAsync"/>). The journal decides who wins; Redis, a cache of
+    /// it, is told after. A journal that cannot answer decides nothing: a shared one's claim is then unavailable
+    /// (another gateway may be claiming the same move), while this gateway's own journal, whose moves of a session take
+    /// turns in this process, leaves the move to Redis alone until it catches up.
+    /// </summary>
+    public async Task<ClaimOutcome> ClaimAsync(string sessionId, string owner, long fromEpoch, long now, TimeSpan lease)
     {
         var expires = ExpiryOf(now);
-        var toJournal = _journal.MoveAsync(sessionId, owner, epoch, now, expires);
-        if (toJournal.IsCompleted && toJournal.Result == WriteOutcome.Busy)
+        // Only gateways sharing the journal wait on a lease: this gateway's own moves of a session take turns in memory.
+        var movingUntil = lease > TimeSpan.Zero && _journal.IsShared ? now + (long)lease.TotalMilliseconds : 0;
+        var claimed = await _journal.ClaimAsync(sessionId, owner, fromEpoch, now, expires, movingUntil);
+        if (claimed is ClaimOutcome.Lost || (claimed is not ClaimOutcome.Won && _journal.IsShared))
         {
-            throw new StoreUnavailableException("The journal's write queue is full (Baton:Journal:QueueLength).");
+            return claimed;
         }
 
-        var toRedis = _redis.MoveAsync(sessionId, owner, epoch, now, expires);
-        if (_durability == DurabilityMode.RiskLossOnGatewayCrash && _redis.IsCurrent && await toRedis == WriteOutcome.Written)
-        {
-            Observe(SettleMoveAfterAsync(toJournal, sessionId), "pin");
-            return;
-        }
-
-        var cached = await toRedis;
-        if (await JournalAnswerAsync(toJournal, cached == WriteOutcome.Written, WriteOutcome.Unavailable) != WriteOutcome.Written)
+        var cached = await _redis.MoveAsync(sessionId, owner, fromEpoch + 1, now, expires);
+        if (claimed != ClaimOutcome.Won)
         {
             if (cached != WriteOutcome.Written)
             {
-                throw new StoreUnavailableException("Neither tier could store the move: " + _journal.LastFailure);
+                return claimed;
             }
 
             Degraded("pin", sessionId, redisHoldsIt: true);
         }
+
+        if (movingUntil == 0)
+        {
+            _channel?.Announce(new PinNotice(sessionId, owner, fromEpoch + 1));
+        }
+
+        return ClaimOutcome.Won;
     }
+
+    public async Task ReleaseAsync(string sessionId, string? owner, long epoch)
+    {
+        if (_journal.IsShared)
+        {
+            // Best effort: a lease not released runs out, and the others go ahead then.
+            await _journal.ReleaseAsync(sessionId, epoch);
+        }
+
+        if (owner is not null)
+        {
+            _channel?.Announce(new PinNotice(sessionId, owner, epoch));
+        }
+    }
+
+    public bool IsListening => _channel?.IsListening == true;
+
+    public void Listen(Action<PinNotice> onNotice, Action onMissed) => _channel?.Listen(onNotice, onMissed);
 
     // A journal write Redis holds too is awaited at most the journal's timeout (its driver may take longer to give up
     // on a hung server); past it Redis alone holds it and the journal catches up. One Redis does not hold is awaited to
@@ -227,14 +271,6 @@ internal sealed class SessionStore : IPinPersistence
         }
     }
 
-    private async Task SettleMoveAfterAsync(Task<WriteOutcome> toJournal, string sessionId)
-    {
-        if (await toJournal != WriteOutcome.Written)
-        {
-            Degraded("pin", sessionId, redisHoldsIt: true);
-        }
-    }
-
     public void Touch(string sessionId, long now)
     {
         var expires = ExpiryOf(now);
@@ -246,6 +282,7 @@ internal sealed class SessionStore : IPinPersistence
 
     private async Task EndAsync(string sessionId)
     {
+        _channel?.Announce(new PinNotice(sessionId, null, 0));
         _journalBehind.TryRemove(sessionId, out _);
         var toJournal = _journal.EndAsync(sessionId);
         var toRedis = _redis.EndAsync(sessionId);
@@ -383,7 +420,10 @@ internal sealed class SessionStore : IPinPersistence
 
         if (journal.Record is { } held)
         {
-            return cached is not null && cached.Summary.IsNewerThan(held.Summary) ? cached.Summary : held.Summary;
+            // Only the journal knows whether a move's restore is under way in its epoch.
+            return cached is not null && cached.Summary.IsNewerThan(held.Summary)
+                ? cached.Summary with { MovingUntil = cached.Epoch == held.Epoch ? held.MovingUntil : 0 }
+                : held.Summary;
         }
 
         if (cached?.Owner is null)

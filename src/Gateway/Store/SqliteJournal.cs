@@ -104,6 +104,10 @@ internal sealed class SqliteJournal(
                 {
                     JournalCommand.Checkpoint c => statements.Checkpoint(c.Record),
                     JournalCommand.Move m => statements.Move(m),
+                    JournalCommand.Claim c => statements.Claim(c),
+
+                    // One gateway per local journal: no other gateway waits on a lease, so none is kept.
+                    JournalCommand.Release => 1,
                     JournalCommand.Touch t => Statements.Run(statements.Touch, t.SessionId, t.LastAccess, t.ExpiresAt),
                     JournalCommand.End e => Statements.Run(statements.End, e.SessionId),
                     JournalCommand.Purge p => Statements.Run(statements.Purge, p.Now, JournalTier.PurgeChunk),
@@ -316,6 +320,7 @@ internal sealed class SqliteJournal(
         private readonly SqliteCommand _checkpoint;
         private readonly SqliteCommand _epoch;
         private readonly SqliteCommand _move;
+        private readonly SqliteCommand _claim;
         private readonly SqliteCommand[] _all;
 
         public Statements(SqliteConnection connection)
@@ -337,10 +342,17 @@ internal sealed class SqliteJournal(
                 ON CONFLICT (id) DO UPDATE SET owner = CASE WHEN excluded.epoch >= sessions.epoch THEN excluded.owner ELSE sessions.owner END,
                     epoch = max(sessions.epoch, excluded.epoch), last_access = max(sessions.last_access, excluded.last_access), expires_at = max(sessions.expires_at, excluded.expires_at)
                 """, "$id", "$owner", "$epoch", "$digest", "$access", "$expires");
+            // A move's check-and-set: it takes the session only from the claimed epoch or an older one.
+            _claim = Prepare("""
+                INSERT INTO sessions (id, owner, epoch, version, state, digest, last_access, expires_at) VALUES ($id, $owner, $epoch, 0, x'', $digest, $access, $expires)
+                ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, epoch = excluded.epoch,
+                    last_access = max(sessions.last_access, excluded.last_access), expires_at = max(sessions.expires_at, excluded.expires_at)
+                WHERE sessions.epoch < excluded.epoch
+                """, "$id", "$owner", "$epoch", "$digest", "$access", "$expires");
             Touch = Prepare("UPDATE sessions SET last_access = max(last_access, $access), expires_at = max(expires_at, $expires) WHERE id = $id", "$id", "$access", "$expires");
             End = Prepare("DELETE FROM sessions WHERE id = $id", "$id");
             Purge = Prepare("DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at < $now LIMIT $limit)", "$now", "$limit");
-            _all = [_checkpoint, _epoch, _move, Touch, End, Purge];
+            _all = [_checkpoint, _epoch, _move, _claim, Touch, End, Purge];
         }
 
         public SqliteCommand Touch { get; }
@@ -371,6 +383,8 @@ internal sealed class SqliteJournal(
         }
 
         public int Move(JournalCommand.Move m) => Run(_move, m.SessionId, m.Owner, m.Epoch, SessionRecord.EmptyDigest, m.LastAccess, m.ExpiresAt);
+
+        public int Claim(JournalCommand.Claim c) => Run(_claim, c.SessionId, c.Owner, c.FromEpoch + 1, SessionRecord.EmptyDigest, c.Now, c.ExpiresAt);
 
         public static int Run(SqliteCommand command, params object[] values)
         {

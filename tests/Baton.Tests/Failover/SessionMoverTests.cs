@@ -104,6 +104,49 @@ public sealed class SessionMoverTests : IDisposable
         Assert.Equal(new SessionPin(session.Id, "b1", 3, 0), await _pins.FindAsync(session.Id, CancellationToken.None));
     }
 
+    [Fact]
+    public async Task TwoGatewaysMovingOneSessionTogether_RestoreItOnce_AndTheLoserFollowsTheWinnersRestore()
+    {
+        // Two gateways' tables and movers over one shared journal: each knows the session from the journal.
+        var shared = new MemoryTier("journal", isShared: true);
+        var options = Options.Create(new BatonOptions());
+        var metrics = new BatonMetrics(_services.GetRequiredService<IMeterFactory>());
+        var gateways = Enumerable.Range(0, 2).Select(_ =>
+        {
+            var store = new SessionStore(new MemoryTier("redis"), shared, options, metrics, NullLogger<SessionStore>.Instance);
+            var pins = new SessionPinTable(options, _time, store);
+            return (Pins: pins, Mover: new SessionMover(pins, store, _restorer, options, _time, metrics, new FailoverEvents(), NullLogger<SessionMover>.Instance));
+        }).ToList();
+        var id = SessionId.New();
+        Assert.Equal(SaveOutcome.Stored, await shared.CheckpointAsync(TestRecords.Checkpoint(id.Value, 3, [3], "b1", _time.GetUtcNow().ToUnixTimeMilliseconds())));
+        foreach (var gateway in gateways)
+        {
+            Assert.Equal(new SessionPin(id, "b1", 3, 0), await gateway.Pins.FindOrLoadAsync(id, CancellationToken.None));
+        }
+
+        _restorer.Hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var moves = gateways.Select(g => g.Mover.MoveAsync(new BatonSessionFeature(id, "b1", 3, 0, isNew: false), _cluster, "b1", new HashSet<string>(), "test", CancellationToken.None)).ToList();
+        await Eventually.TrueAsync(() => !_restorer.Restores.IsEmpty, TimeSpan.FromSeconds(5), "one restore should start");
+        _restorer.Hold.SetResult();
+
+        // The loser polls the shared truth on the (fake) clock until the winner's lease is released.
+        var all = Task.WhenAll(moves);
+        for (var i = 0; i < 400 && !all.IsCompleted; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(25));
+            await Task.Delay(5);
+        }
+
+        Assert.All(await all, placed => Assert.Same(_b3, placed));
+        Assert.Equal([("b3", 3L, 1L)], _restorer.Restores.Select(r => (r.Destination, r.Version, r.Epoch)));
+        foreach (var gateway in gateways)
+        {
+            Assert.Equal(new SessionPin(id, "b3", 3, 1), await gateway.Pins.FindAsync(id, CancellationToken.None));
+        }
+
+        Assert.Equal(("b3", 1L, 0L), (shared[id.Value]!.Owner, shared[id.Value]!.Epoch, shared[id.Value]!.MovingUntil));
+    }
+
     /// <summary>A session pinned on b1 whose backend wrote <paramref name="version"/> checkpoints, stored in both tiers.</summary>
     private async Task<BatonSessionFeature> KeptOnB1Async(long version)
     {

@@ -160,7 +160,13 @@ public sealed class SessionLifetimeTests : IAsyncLifetime
 
         public ValueTask<SessionPin> PinAsync(SessionId id, string destinationId, CancellationToken cancellationToken) => throw new IOException("pin table unavailable");
 
-        public ValueTask<SessionPin?> PinWhenAsync(SessionId id, string destinationId, Task<bool> ready, CancellationToken cancellationToken) => throw new IOException("pin table unavailable");
+        public ValueTask<MoveClaim> ClaimAsync(SessionId id, string destinationId, TimeSpan lease, CancellationToken cancellationToken) => throw new IOException("pin table unavailable");
+
+        public ValueTask<SessionPin> PlacedAsync(SessionId id, string destinationId, long epoch, CancellationToken cancellationToken) => throw new IOException("pin table unavailable");
+
+        public ValueTask AbandonAsync(SessionId id, long epoch) => ValueTask.CompletedTask;
+
+        public ValueTask<SessionPin?> SettleAsync(SessionId id, CancellationToken cancellationToken) => throw new IOException("pin table unavailable");
 
         public ValueTask<int> PurgeExpiredAsync(CancellationToken cancellationToken) => ValueTask.FromResult(0);
 

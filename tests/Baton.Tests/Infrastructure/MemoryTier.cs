@@ -80,6 +80,7 @@ internal sealed class MemoryTier(string name, bool isShared = false) : IDurableT
                     Owner = record.Epoch > held.Epoch || held.Owner is null ? record.Owner : held.Owner,
                     LastAccess = Math.Max(held.LastAccess, record.LastAccess),
                     ExpiresAt = Math.Max(held.ExpiresAt, record.ExpiresAt),
+                    MovingUntil = held.MovingUntil,
                 };
                 return SaveOutcome.Stored;
             }
@@ -106,6 +107,61 @@ internal sealed class MemoryTier(string name, bool isShared = false) : IDurableT
                     ExpiresAt = Math.Max(held.ExpiresAt, expiresAt),
                 }
                 : new SessionRecord(sessionId, owner, epoch, 0, [], SessionRecord.EmptyDigest, lastAccess, expiresAt);
+        }
+
+        return WriteOutcome.Written;
+    }
+
+    public async Task<ClaimOutcome> ClaimAsync(string sessionId, string owner, long fromEpoch, long now, long expiresAt, long movingUntil)
+    {
+        if (!await ReachAsync("claim", sessionId))
+        {
+            return ClaimOutcome.Unavailable;
+        }
+
+        lock (_lock)
+        {
+            if (!_records.TryGetValue(sessionId, out var held))
+            {
+                if (_ended.Contains(sessionId))
+                {
+                    return ClaimOutcome.Lost;
+                }
+
+                _records[sessionId] = new SessionRecord(sessionId, owner, fromEpoch + 1, 0, [], SessionRecord.EmptyDigest, now, expiresAt) { MovingUntil = movingUntil };
+                return ClaimOutcome.Won;
+            }
+
+            if (held.Epoch > fromEpoch || held.MovingUntil > now)
+            {
+                return ClaimOutcome.Lost;
+            }
+
+            _records[sessionId] = held with
+            {
+                Owner = owner,
+                Epoch = fromEpoch + 1,
+                MovingUntil = movingUntil,
+                LastAccess = Math.Max(held.LastAccess, now),
+                ExpiresAt = Math.Max(held.ExpiresAt, expiresAt),
+            };
+            return ClaimOutcome.Won;
+        }
+    }
+
+    public async Task<WriteOutcome> ReleaseAsync(string sessionId, long epoch)
+    {
+        if (!await ReachAsync("release", sessionId))
+        {
+            return WriteOutcome.Unavailable;
+        }
+
+        lock (_lock)
+        {
+            if (_records.TryGetValue(sessionId, out var held) && held.Epoch == epoch)
+            {
+                _records[sessionId] = held with { MovingUntil = 0 };
+            }
         }
 
         return WriteOutcome.Written;

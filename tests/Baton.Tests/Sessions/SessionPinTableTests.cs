@@ -49,37 +49,134 @@ public sealed class SessionPinTableTests
     }
 
     [Fact]
-    public async Task PinWhenAsync_WritesThePinAlongside_ButMovesItInMemoryOnlyWhenReady()
+    public async Task ClaimAsync_OfAStoredSession_IsMadeInTheStore_FencesTheOldCopyAtOnce_AndMovesThePinOnlyWhenPlaced()
     {
         var table = NewTable();
         var id = await KeptAsync(table, "b1");
-        var ready = new TaskCompletionSource<bool>();
 
-        var pinning = table.PinWhenAsync(id, "b2", ready.Task, default).AsTask();
+        Assert.Equal(new MoveClaim(ClaimOutcome.Won, 1), await table.ClaimAsync(id, "b2", TimeSpan.FromSeconds(6), default));
 
-        // The durable write has started; requests still follow the old pin.
-        Assert.Contains(("pin", id.Value, "b2"), _store.Writes);
-        Assert.Equal(new SessionPin(id, "b1", 0, 0), await table.FindAsync(id, default));
-        Assert.False(pinning.IsCompleted);
+        // The store holds the claim; requests still follow the old pin, in the new epoch (the old copy's changes are fenced).
+        Assert.Contains(("claim", id.Value, "b2"), _store.Writes);
+        Assert.Equal(new SessionPin(id, "b1", 0, 1), await table.FindAsync(id, default));
 
-        ready.SetResult(true);
-        Assert.Equal(new SessionPin(id, "b2", 0, 1), await pinning);
+        Assert.Equal(new SessionPin(id, "b2", 0, 1), await table.PlacedAsync(id, "b2", 1, default));
         Assert.Equal(new SessionPin(id, "b2", 0, 1), await table.FindAsync(id, default));
+        Assert.Contains(("release", id.Value, "b2"), _store.Writes);
     }
 
     [Fact]
-    public async Task PinWhenAsync_NotReady_LeavesThePinWhereItIs_InTheEpochTheStoreMayNowHold()
+    public async Task AbandonAsync_EndsTheLease_AndLeavesThePinWhereItIs_InTheClaimedEpoch()
     {
         var table = NewTable();
         var id = await KeptAsync(table, "b1");
+        var claim = await table.ClaimAsync(id, "b2", TimeSpan.FromSeconds(6), default);
 
-        Assert.Null(await table.PinWhenAsync(id, "b2", Task.FromResult(false), default));
+        await table.AbandonAsync(id, claim.Epoch);
 
-        // The store may hold the failed move's pin, epoch 1: memory must never be behind it, or the store would
-        // fence the session's own checkpoints.
-        Assert.Contains(("pin", id.Value, "b2"), _store.Writes);
+        // The store holds epoch 1: memory must never be behind it, or the store would fence the session's own checkpoints.
+        Assert.Contains(("release", id.Value, null), _store.Writes);
         Assert.Equal(new SessionPin(id, "b1", 0, 1), await table.FindAsync(id, default));
-        Assert.Equal(new SessionPin(id, "b3", 0, 2), await table.PinWhenAsync(id, "b3", Task.FromResult(true), default));
+        Assert.Equal(new MoveClaim(ClaimOutcome.Won, 2), await table.ClaimAsync(id, "b3", TimeSpan.FromSeconds(6), default));
+    }
+
+    [Fact]
+    public async Task ClaimAsync_OfASessionNeverStored_NeedsNoClaimInTheStore()
+    {
+        var table = NewTable();
+        var id = SessionId.New();
+        await table.PinAsync(id, "b1", default);
+
+        Assert.Equal(new MoveClaim(ClaimOutcome.Won, 1), await table.ClaimAsync(id, "b2", TimeSpan.FromSeconds(6), default));
+        Assert.DoesNotContain(_store.Writes, w => w.Kind == "claim");
+    }
+
+    [Fact]
+    public async Task AClaimLostToAnotherGateway_WaitsForItsRestore_ThenFollowsIt()
+    {
+        _store.IsShared = true;
+        _store.Claims = ClaimOutcome.Lost;
+        var table = NewTable();
+        var id = await KeptAsync(table, "b1");
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        _store.Stored.Add(new SessionSummary(id.Value, "b3", 1, 4, 100, now) { MovingUntil = now + 6_000 });
+
+        Assert.Equal(ClaimOutcome.Lost, (await table.ClaimAsync(id, "b2", TimeSpan.FromSeconds(6), default)).Outcome);
+        Assert.Equal(new SessionPin(id, "b1", 0, 0), await table.FindAsync(id, default));
+
+        var settling = table.SettleAsync(id, default).AsTask();
+        _time.Advance(TimeSpan.FromMilliseconds(100));
+        Assert.False(settling.IsCompleted);
+
+        // The winner's restore is done: its lease is released.
+        _store.Stored[0] = _store.Stored[0] with { MovingUntil = 0 };
+        while (!settling.IsCompleted)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(25));
+            await Task.Yield();
+        }
+
+        Assert.Equal(new SessionPin(id, "b3", 4, 1), await settling);
+        Assert.Equal(new SessionPin(id, "b3", 4, 1), await table.FindAsync(id, default));
+    }
+
+    [Fact]
+    public async Task AnotherGatewaysNotice_MovesThePinForward_NeverBack_AndItsEndForgetsTheSession()
+    {
+        _store.IsShared = true;
+        _store.MayHoldUnknown = true;
+        var table = NewTable();
+        await table.LoadAsync(default);
+        var id = await KeptAsync(table, "b1");
+
+        _store.Heard!(new PinNotice(id.Value, "b2", 3));
+        Assert.Equal(new SessionPin(id, "b2", 0, 3), await table.FindAsync(id, default));
+        _store.Heard(new PinNotice(id.Value, "b1", 2));
+        Assert.Equal(new SessionPin(id, "b2", 0, 3), await table.FindAsync(id, default));
+
+        _store.Heard(new PinNotice(id.Value, null, 0));
+        Assert.Null(await table.FindAsync(id, default));
+        Assert.Null(await table.FindOrLoadAsync(id, default));
+        Assert.Equal(0, _store.Lookups);
+        Assert.DoesNotContain(("delete", id.Value, null), _store.Writes);
+    }
+
+    [Fact]
+    public async Task WhileNoticesAreHeard_APinIsTrusted_AndOnceTheChannelWasLost_ItIsCheckedAgainstTheTiersOnItsNextUse()
+    {
+        _store.IsShared = true;
+        _store.IsListening = true;
+        var table = NewTable();
+        await table.LoadAsync(default);
+        var id = await KeptAsync(table, "b1");
+        _store.Stored.Add(new SessionSummary(id.Value, "b2", 4, 7, 100, _time.GetUtcNow().ToUnixTimeMilliseconds()));
+
+        _time.Advance(TimeSpan.FromMinutes(1));
+        Assert.Equal(new SessionPin(id, "b1", 0, 0), await table.FindOrLoadAsync(id, default));
+        Assert.Equal(0, _store.Lookups);
+
+        _store.Missed!();
+        _time.Advance(TimeSpan.FromMilliseconds(SessionPinTable.PinStaleness));
+        Assert.Equal(new SessionPin(id, "b2", 7, 4), await table.FindOrLoadAsync(id, default));
+        Assert.Equal(new SessionPin(id, "b2", 7, 4), await table.FindOrLoadAsync(id, default));
+        Assert.Equal(1, _store.Lookups);
+    }
+
+    [Fact]
+    public async Task WithNoNoticesHeard_APinIsTrustedForThePinStaleness_ThenChecked()
+    {
+        _store.IsShared = true;
+        var table = NewTable();
+        var id = await KeptAsync(table, "b1");
+        _store.Stored.Add(new SessionSummary(id.Value, "b2", 4, 7, 100, _time.GetUtcNow().ToUnixTimeMilliseconds()));
+
+        _time.Advance(TimeSpan.FromMilliseconds(SessionPinTable.PinStaleness - 1));
+        Assert.Equal(new SessionPin(id, "b1", 0, 0), await table.FindOrLoadAsync(id, default));
+        Assert.Equal(0, _store.Lookups);
+
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(new SessionPin(id, "b2", 7, 4), await table.FindOrLoadAsync(id, default));
+        Assert.Equal(1, _store.Lookups);
     }
 
     [Fact]
@@ -273,7 +370,7 @@ public sealed class SessionPinTableTests
         _time.Advance(IdleTimeout);
         await table.PurgeExpiredAsync(default);
 
-        Assert.Equal([("pin", id.Value, "b2"), ("delete", id.Value, null)], _store.Writes.Select(w => (w.Kind, w.Id, w.Owner)));
+        Assert.Equal([("claim", id.Value, "b2"), ("delete", id.Value, null)], _store.Writes.Select(w => (w.Kind, w.Id, w.Owner)));
     }
 
     [Fact]
@@ -452,11 +549,29 @@ public sealed class SessionPinTableTests
 
         public List<SessionSummary> Stored { get; } = [];
 
-        public Task MoveAsync(string sessionId, string owner, long epoch, long now)
+        /// <summary>What every claim answers.</summary>
+        public ClaimOutcome Claims { get; set; } = ClaimOutcome.Won;
+
+        public bool IsListening { get; set; }
+
+        /// <summary>The table's listeners, once it listens: a test plays the other gateways' notices through them.</summary>
+        public Action<PinNotice>? Heard { get; private set; }
+
+        public Action? Missed { get; private set; }
+
+        public Task<ClaimOutcome> ClaimAsync(string sessionId, string owner, long fromEpoch, long now, TimeSpan lease)
         {
-            Writes.Add(("pin", sessionId, owner));
+            Writes.Add(("claim", sessionId, owner));
+            return Task.FromResult(Claims);
+        }
+
+        public Task ReleaseAsync(string sessionId, string? owner, long epoch)
+        {
+            Writes.Add(("release", sessionId, owner));
             return Task.CompletedTask;
         }
+
+        public void Listen(Action<PinNotice> onNotice, Action onMissed) => (Heard, Missed) = (onNotice, onMissed);
 
         public void Touch(string sessionId, long now) => Writes.Add(("touch", sessionId, null));
 

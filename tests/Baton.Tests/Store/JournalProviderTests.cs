@@ -115,6 +115,50 @@ public sealed class JournalProviderTests : IAsyncLifetime
     [InlineData(JournalKind.Sqlite)]
     [InlineData(JournalKind.PostgreSql)]
     [InlineData(JournalKind.MySql)]
+    public async Task AMovesClaim_IsWonByExactlyOneOfManyAtOnce_AndAServerJournalsLeaseHoldsTheOthersOffUntilReleased(JournalKind kind)
+    {
+        _journal = await TestJournal.StartAsync(kind);
+        await using var gateway = await TestGateway.StartAsync(_backends, Journal.GatewayArgs);
+        var journal = gateway.Services.GetRequiredService<JournalTier>();
+        var shared = kind != JournalKind.Sqlite;
+        var t = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+        // Sixteen claims of one move at once (in one commit or several): one wins, and the session is its.
+        var id = Baton.Protocol.Ids.New();
+        Assert.Equal(SaveOutcome.Stored, await journal.CheckpointAsync(TestRecords.Checkpoint(id, 5, [5], "b1", t, 2)));
+        var claims = await Task.WhenAll(Enumerable.Range(0, 16).Select(i => journal.ClaimAsync(id, $"g{i}", 2, t, t + 1000, shared ? t + 5000 : 0)));
+        Assert.Single(claims, c => c == ClaimOutcome.Won);
+        Assert.All(claims, c => Assert.True(c is ClaimOutcome.Won or ClaimOutcome.Lost, c.ToString()));
+        var stored = (await journal.GetAsync(id, CancellationToken.None)).Record!;
+        Assert.Equal(($"g{Array.IndexOf(claims, ClaimOutcome.Won)}", 3L, 5L), (stored.Owner, stored.Epoch, stored.Version));
+        Assert.Equal(new byte[] { 5 }, stored.State);
+        Assert.Equal(shared ? t + 5000 : 0, stored.MovingUntil);
+
+        // The winner's lease holds the next move off (a server journal's: a local one has one gateway, and no lease)
+        // until it is released or runs out; a claim from an epoch the session has left never wins.
+        Assert.Equal(shared ? ClaimOutcome.Lost : ClaimOutcome.Won, await journal.ClaimAsync(id, "late", 3, t + 10, t + 1000, 0));
+        Assert.Equal(ClaimOutcome.Lost, await journal.ClaimAsync(id, "stale", 2, t + 10, t + 1000, 0));
+        if (shared)
+        {
+            Assert.Equal(ClaimOutcome.Won, await journal.ClaimAsync(id, "after", 3, t + 5000, t + 1000, 0));
+            Assert.Equal(WriteOutcome.Written, await journal.ReleaseAsync(id, 4));
+            Assert.Equal(ClaimOutcome.Won, await journal.ClaimAsync(id, "next", 4, t + 20, t + 1000, t + 9000));
+            Assert.Equal(WriteOutcome.Written, await journal.ReleaseAsync(id, 5));
+            Assert.Equal(("next", 5L, 0L), ((await journal.GetAsync(id, CancellationToken.None)).Record!.Owner, (await journal.GetAsync(id, CancellationToken.None)).Record!.Epoch, (await journal.GetAsync(id, CancellationToken.None)).Record!.MovingUntil));
+        }
+
+        // A session no row holds is created by its claim, empty; one that ended is never claimed back on a server journal.
+        var fresh = Baton.Protocol.Ids.New();
+        Assert.Equal(ClaimOutcome.Won, await journal.ClaimAsync(fresh, "b2", 0, t, t + 1000, 0));
+        Assert.Equal(("b2", 1L, 0L), ((await journal.GetAsync(fresh, CancellationToken.None)).Record!.Owner, (await journal.GetAsync(fresh, CancellationToken.None)).Record!.Epoch, (await journal.GetAsync(fresh, CancellationToken.None)).Record!.Version));
+        Assert.Equal(WriteOutcome.Written, await journal.EndAsync(fresh));
+        Assert.Equal(shared ? ClaimOutcome.Lost : ClaimOutcome.Won, await journal.ClaimAsync(fresh, "b3", 1, t, t + 1000, 0));
+    }
+
+    [Theory]
+    [InlineData(JournalKind.Sqlite)]
+    [InlineData(JournalKind.PostgreSql)]
+    [InlineData(JournalKind.MySql)]
     public async Task ManyRequestsAtOnce_ShareCommits_AndEachSessionCountsExactly(JournalKind kind)
     {
         _journal = await TestJournal.StartAsync(kind);
@@ -482,7 +526,35 @@ public sealed class JournalProviderTests : IAsyncLifetime
         await Journal.ExecuteAsync("UPDATE baton_schema SET version = 99");
         var error = await Assert.ThrowsAnyAsync<Exception>(() => TestGateway.StartAsync(_backends, Journal.GatewayArgs));
 
-        Assert.Contains("has schema version 99, newer than this gateway's (1)", error.ToString(), StringComparison.Ordinal);
+        Assert.Contains("has schema version 99, newer than this gateway's (2)", error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(JournalKind.PostgreSql)]
+    [InlineData(JournalKind.MySql)]
+    public async Task AServerJournalOfSchemaVersionOne_IsMigrated_AndItsSessionsContinue(JournalKind kind)
+    {
+        _journal = await TestJournal.StartAsync(kind);
+        await using (var first = await TestGateway.StartAsync(_backends, Journal.GatewayArgs))
+        {
+            using var earlier = first.NewClient();
+            await earlier.IncrementAsync();
+        }
+
+        // The schema as version 1 made it: no lease column.
+        await Journal.ExecuteAsync("ALTER TABLE baton_sessions DROP COLUMN moving_until");
+        await Journal.ExecuteAsync("UPDATE baton_schema SET version = 1");
+        await using var gateway = await TestGateway.StartAsync(_backends, Journal.GatewayArgs);
+        using var client = gateway.NewClient();
+        Assert.Equal(1, (await client.IncrementAsync()).Count);
+        var owner = await client.IncrementAsync();
+        Assert.Equal(2, owner.Count);
+
+        // A move claims the session in the migrated table, and the count continues on another backend.
+        await _backends.Single(b => b.InstanceId == owner.Instance).DisposeAsync();
+        var moved = await client.IncrementAsync();
+        Assert.Equal(3, moved.Count);
+        Assert.NotEqual(owner.Instance, moved.Instance);
     }
 
     private static HttpClient WithJar(CookieContainer jar, Uri address)
