@@ -34,10 +34,10 @@ public sealed class RedisKeysTests : IAsyncLifetime
         Assert.Equal(1, (await client.IncrementAsync()).Count);
         var id = SessionCookies.SessionIdOf(client, gateway);
 
-        var key = "shop1:s:" + id;
+        var key = StoredSessions.RedisKey(id, "shop1:");
         var stored = StoredSessions.FromRedis(_servers.Redis.Database, id, "shop1:");
         Assert.Equal(1, stored?.Int32("counter"));
-        Assert.False(await _servers.Redis.Database.KeyExistsAsync("baton:s:" + id));
+        Assert.False(await _servers.Redis.Database.KeyExistsAsync(StoredSessions.RedisKey(id)));
         Assert.Empty(await _servers.Redis.Server.KeysAsync(pattern: "baton:*").ToListAsync());
         // The retention: the idle timeout (4 min), an eighth of it for a stored last use's lag, and a purge interval (1 min).
         var ttl = await _servers.Redis.Database.KeyTimeToLiveAsync(key);
@@ -75,14 +75,14 @@ public sealed class RedisKeysTests : IAsyncLifetime
 
             var ids = clients.Select(c => SessionCookies.SessionIdOf(c, gateway)).ToList();
             var before = ids.Select(id => StoredSessions.FromRedis(_servers.Redis.Database, id, "shop2:")!).ToList();
-            await Eventually.TrueAsync(() => _servers.Redis.Database.KeyExistsAsync("shop2:marker"), TimeSpan.FromSeconds(10), "the first check should mark Redis");
+            await Eventually.TrueAsync(() => _servers.Redis.Database.KeyExistsAsync(StoredSessions.RedisMarker("shop2:")), TimeSpan.FromSeconds(10), "the first check should mark Redis");
             var runId = await _servers.Redis.RunIdAsync();
 
             await _servers.Redis.Database.ExecuteAsync("FLUSHALL");
             Assert.Empty(await _servers.Redis.Server.KeysAsync(pattern: "*").ToListAsync());
 
             await Eventually.TrueAsync(
-                async () => await _servers.Redis.Database.KeyExistsAsync("shop2:marker") && ids.All(id => StoredSessions.FromRedis(_servers.Redis.Database, id, "shop2:") is not null),
+                async () => await _servers.Redis.Database.KeyExistsAsync(StoredSessions.RedisMarker("shop2:")) && ids.All(id => StoredSessions.FromRedis(_servers.Redis.Database, id, "shop2:") is not null),
                 TimeSpan.FromSeconds(15),
                 "every live session should be written back and Redis marked again");
             Assert.Equal(runId, await _servers.Redis.RunIdAsync());
@@ -93,7 +93,7 @@ public sealed class RedisKeysTests : IAsyncLifetime
                 Assert.Equal(before[i].Version, after.Version);
                 Assert.Equal(before[i].Epoch, after.Epoch);
                 Assert.Equal(before[i].Owner, after.Owner);
-                Assert.NotNull(await _servers.Redis.Database.KeyTimeToLiveAsync("shop2:s:" + ids[i]));
+                Assert.NotNull(await _servers.Redis.Database.KeyTimeToLiveAsync(StoredSessions.RedisKey(ids[i], "shop2:")));
             }
         }
         finally
