@@ -101,4 +101,52 @@ public sealed class RedisKeysTests : IAsyncLifetime
             clients.ForEach(c => c.Dispose());
         }
     }
+
+    [Fact]
+    public async Task ARedisFilledByUnbracedKeys_IsNeitherReadNorTakenBack_TheJournalRefillsTheBracedOnes_AndTheOldKeysKeepTheirTtl()
+    {
+        var journal = Path.Combine(TestPaths.NewFolder("journal"), "journal.db");
+        string[] args = [$"--Baton:Redis={_servers.Redis.Configuration}", $"--Baton:JournalPath={journal}", "--Baton:Store:RedisCheckInterval=00:00:00.200"];
+        var jars = Enumerable.Range(0, 3).Select(_ => new System.Net.CookieContainer()).ToList();
+        List<string> ids;
+        await using (var before = await TestGateway.StartAsync(_servers.Backends, args))
+        {
+            await before.WaitForRedisAsync();
+            foreach (var jar in jars)
+            {
+                using var client = before.ClientWithJar(jar);
+                await client.IncrementAsync();
+                await client.IncrementAsync();
+            }
+
+            ids = [.. jars.Select(jar => jar.GetCookies(before.Address)[TestGateway.CookieName]!.Value[..Baton.Protocol.ProtocolConstants.IdLength])];
+        }
+
+        // Redis as an earlier version left it: unbraced keys, its marker, and copies newer than the journal's that
+        // would win a catch-up if they were read (version 99, another session's state).
+        var database = _servers.Redis.Database;
+        var otherState = await database.HashGetAsync(StoredSessions.RedisKey(ids[^1]), "s");
+        foreach (var id in ids)
+        {
+            await database.KeyRenameAsync(StoredSessions.RedisKey(id), "baton:s:" + id);
+            await database.HashSetAsync("baton:s:" + id, [new StackExchange.Redis.HashEntry("v", 99), new StackExchange.Redis.HashEntry("s", otherState), new StackExchange.Redis.HashEntry("d", Baton.Protocol.Ids.Sha256((byte[])otherState!))]);
+        }
+
+        await database.KeyDeleteAsync(StoredSessions.RedisMarker());
+        await database.StringSetAsync("baton:marker", "1");
+
+        await using var after = await TestGateway.StartAsync(_servers.Backends, args);
+        await Eventually.TrueAsync(
+            async () => await database.KeyExistsAsync(StoredSessions.RedisMarker()) && ids.All(id => StoredSessions.FromRedis(database, id)?.Version == 2),
+            TimeSpan.FromSeconds(15),
+            "the first check should write every session into its braced key from the journal, and mark Redis");
+        foreach (var (id, jar) in ids.Zip(jars))
+        {
+            Assert.Equal(2, StoredSessions.FromJournal(journal, id)!.Version);
+            Assert.Equal(99, (long)await database.HashGetAsync("baton:s:" + id, "v"));
+            Assert.NotNull(await database.KeyTimeToLiveAsync("baton:s:" + id));
+            using var client = after.ClientWithJar(jar);
+            Assert.Equal(3, (await client.IncrementAsync()).Count);
+        }
+    }
 }
