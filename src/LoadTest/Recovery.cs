@@ -202,7 +202,7 @@ internal static class Recovery
         {
             var server = redis.GetServer($"127.0.0.1:{port}");
             var size = await server.DatabaseSizeAsync();
-            return size - (await redis.GetDatabase().KeyExistsAsync("baton:marker") ? 1 : 0);
+            return size - (await redis.GetDatabase().KeyExistsAsync("baton:marker:{0}") ? 1 : 0);
         }
         catch (RedisException)
         {

@@ -223,6 +223,11 @@ internal sealed class BatonOptionsValidator(IHostEnvironment environment) : IVal
         {
             errors.Add($"{Section}:Store:RedisKeyPrefix must not be empty.");
         }
+        else if (store.RedisKeyPrefix.AsSpan().IndexOfAny('{', '}') >= 0)
+        {
+            // Redis Cluster hashes the first {...} of a key: braces in the prefix would put every session in one slot.
+            errors.Add($"{Section}:Store:RedisKeyPrefix must not contain '{{' or '}}' (it is {store.RedisKeyPrefix}): each session's id is the hash tag of its keys.");
+        }
 
         if (!string.IsNullOrEmpty(options.Admin.Token) && options.Admin.Token.Length < MinimumSecretLength)
         {

@@ -7,8 +7,10 @@ using StackExchange.Redis;
 namespace Baton.Gateway.Store;
 
 /// <summary>
-/// The fast tier: one Redis hash per session (<c>{prefix}s:{id}</c>: v version, s state, o owner,
-/// e epoch, u updated, a last access) with the idle timeout as its TTL. Checkpoints go through a check-and-set
+/// The fast tier: one Redis hash per session (<c>{prefix}s:{&lt;id&gt;}</c>, the id in braces: v version, s state,
+/// d digest, o owner, e epoch, a last access, x expiry) with the retention as its TTL. The id is the key's hash tag,
+/// so on Redis Cluster a session's keys share one slot and every script, which touches KEYS[1] alone, runs on one
+/// shard. A plain Redis, one under Sentinel and a cluster are the same to the rest of the gateway. Checkpoints go through a check-and-set
 /// script, so an older version never lands over a newer one — not even a write that waited in a client
 /// backlog through an outage. Every call has a time budget; past it, or with Redis down, the answer is
 /// "unavailable" and the journal carries on alone.
@@ -81,8 +83,11 @@ internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDi
     private long _missedWrites;
     private long _confirmedAt = -1;
     private readonly string _prefix;
-    private readonly string _markerKey;
     private readonly RedisChannel _pinChannel;
+    private readonly string _markerPrefix;
+
+    // The marker of each primary (one on a plain Redis) as the last identification found them, for MarkAsync.
+    private RedisKey[] _markers = [];
     private readonly TimeSpan _identifyTimeout = TimeSpan.FromSeconds(2);
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _disposing = new();
@@ -102,7 +107,7 @@ internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDi
         _circuitFailures = settings.Store.RedisCircuitFailures;
         _circuitBreak = settings.Store.RedisCircuitBreak;
         _prefix = settings.Store.RedisKeyPrefix + "s:";
-        _markerKey = settings.Store.RedisKeyPrefix + "marker";
+        _markerPrefix = settings.Store.RedisKeyPrefix + "marker:";
         _pinChannel = RedisChannel.Literal(settings.Store.RedisKeyPrefix + "pins");
         _budget = settings.Store.RedisBudget;
         _metrics = metrics;
@@ -232,7 +237,10 @@ internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDi
 
     /// <summary>
     /// Who the connected Redis is: its run id (new on every restart, different on a promoted replica) and
-    /// whether Baton's marker key is still there (gone when Redis lost its data). Null when not connected.
+    /// whether Baton's marker key is still there (gone when Redis lost its data). On a cluster, every primary's: the
+    /// sorted run ids of all of them, so a restart or a promotion in any shard changes it (a promoted replica may lack
+    /// writes its primary acknowledged), and a marker in each shard. Null when not connected, or while a slot has no
+    /// primary that answers (mid-failover: the next check sees the promoted replica).
     /// </summary>
     public async Task<(string RunId, bool MarkerPresent)?> IdentifyAsync()
     {
@@ -244,16 +252,23 @@ internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDi
 
         try
         {
-            var server = redis.GetServers().FirstOrDefault(s => s.IsConnected && !s.IsReplica);
-            if (server is null)
+            if (await PrimariesAsync(redis) is not { } primaries)
             {
                 return null;
             }
 
-            var info = await server.InfoAsync("server").WaitAsync(_identifyTimeout);
-            var runId = info.SelectMany(group => group).FirstOrDefault(pair => pair.Key == "run_id").Value ?? string.Empty;
-            var marker = await redis.GetDatabase().KeyExistsAsync(_markerKey).WaitAsync(_identifyTimeout);
-            return (runId, marker);
+            var runIds = new List<string>(primaries.Count);
+            foreach (var (server, _) in primaries)
+            {
+                var info = await server.InfoAsync("server").WaitAsync(_identifyTimeout);
+                runIds.Add(info.SelectMany(group => group).FirstOrDefault(pair => pair.Key == "run_id").Value ?? string.Empty);
+            }
+
+            runIds.Sort(StringComparer.Ordinal);
+            var markers = primaries.Select(primary => MarkerKey(redis, primary.FirstSlot)).ToArray();
+            var present = await Task.WhenAll(markers.Select(marker => redis.GetDatabase().KeyExistsAsync(marker))).WaitAsync(_identifyTimeout);
+            _markers = markers;
+            return (string.Join(',', runIds), present.All(exists => exists));
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
@@ -262,15 +277,80 @@ internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDi
         }
     }
 
+    // The servers that hold the data, each with the first slot it serves (none outside a cluster): the one primary of a
+    // plain or Sentinel-managed Redis; every primary that serves slots on a cluster, from the cluster's own current
+    // view, or null while one is failing or out of reach or a slot has no primary.
+    private async Task<List<(IServer Server, int FirstSlot)>?> PrimariesAsync(ConnectionMultiplexer redis)
+    {
+        var servers = redis.GetServers();
+        if (!servers.Any(server => server.ServerType == ServerType.Cluster))
+        {
+            return servers.FirstOrDefault(s => s.IsConnected && !s.IsReplica) is { } primary ? [(primary, NoSlot)] : null;
+        }
+
+        var asked = servers.FirstOrDefault(s => s.IsConnected && !s.IsReplica) ?? servers.FirstOrDefault(s => s.IsConnected);
+        if (asked is null || await asked.ClusterNodesAsync().WaitAsync(_identifyTimeout) is not { } cluster)
+        {
+            return null;
+        }
+
+        var owners = cluster.Nodes.Where(node => !node.IsReplica && node.Slots.Count > 0).ToList();
+        if (owners.Any(node => node.IsFail || node.IsPossiblyFail || node.EndPoint is null)
+            || owners.Sum(node => node.Slots.Sum(range => range.To - range.From + 1)) < ClusterSlots)
+        {
+            return null;
+        }
+
+        var primaries = new List<(IServer, int)>(owners.Count);
+        foreach (var node in owners)
+        {
+            var server = servers.FirstOrDefault(s => Equals(s.EndPoint, node.EndPoint));
+            if (server is not { IsConnected: true })
+            {
+                return null;
+            }
+
+            primaries.Add((server, node.Slots.Min(range => range.From)));
+        }
+
+        return primaries;
+    }
+
+    private const int ClusterSlots = 16384;
+    private const int NoSlot = -1;
+
+    // Hash tags found so far for the slots that held a marker: a marker's slot decides its shard.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, RedisKey> _markerBySlot = new();
+
+    // {prefix}marker:{n}: the first n whose hash tag falls in the slot, so the key lives on the shard that serves it
+    // ({prefix}marker:{0} outside a cluster). Some n below a million hashes to each of the 16384 slots.
+    private RedisKey MarkerKey(ConnectionMultiplexer redis, int slot) => _markerBySlot.GetOrAdd(slot, wanted =>
+    {
+        for (var n = 0; wanted != NoSlot && n < 1_000_000; n++)
+        {
+            RedisKey key = $"{_markerPrefix}{{{n}}}";
+            if (redis.HashSlot(key) == wanted)
+            {
+                return key;
+            }
+        }
+
+        return $"{_markerPrefix}{{0}}";
+    });
+
     /// <summary>
     /// Every live session Redis holds, read a page of keys at once (pipelined), for a starting gateway; empty when
     /// Redis is not connected. Reads Redis does not answer are counted in <see cref="TierScan.Skipped"/>.
     /// </summary>
     public TierScan ScanLive(long cutoff) => new(scan => ScanAsync(scan, cutoff));
 
-    /// <summary>Sets the marker whose absence later tells that Redis lost what it held.</summary>
+    /// <summary>Sets the markers (one per primary) whose absence later tells that Redis lost what it held.</summary>
     public async Task<bool> MarkAsync()
-        => (await CallAsync("mark", db => db.StringSetAsync(_markerKey, "1"))).Ok;
+    {
+        var markers = _markers;
+        var (ok, set) = await CallAsync("mark", db => Task.WhenAll(markers.Select(marker => db.StringSetAsync(marker, "1"))));
+        return ok && set.Length > 0 && set.All(written => written);
+    }
 
     public async Task<TierRead> GetAsync(string sessionId, CancellationToken cancellationToken)
     {
@@ -351,7 +431,7 @@ internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDi
         }
     }
 
-    private string Key(string sessionId) => _prefix + sessionId;
+    private RedisKey Key(string sessionId) => $"{_prefix}{{{sessionId}}}";
 
     // ARGV of the save and refill scripts (see WriteRecord).
     private static RedisValue[] RecordArguments(SessionRecord record)
@@ -362,32 +442,65 @@ internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDi
 
     private static readonly TimeSpan ScanReadTimeout = TimeSpan.FromSeconds(5);
 
+    // Every primary's keys: the one primary's, or on a cluster each shard's primary in turn. A shard whose primary
+    // is out of reach counts as one session skipped (the scan cannot tell how many it holds).
     private async IAsyncEnumerable<SessionSummary> ScanAsync(TierScan scan, long cutoff)
     {
-        var server = Connection?.GetServers().FirstOrDefault(s => s.IsConnected && !s.IsReplica);
-        if (server is null)
+        var redis = Connection;
+        if (redis is null)
         {
             yield break;
         }
 
-        var page = new List<string>(ScanPage);
-        await foreach (var key in server.KeysAsync(pattern: _prefix + "*", pageSize: ScanPage))
+        var servers = redis.GetServers();
+        List<IServer> primaries;
+        if (servers.Any(server => server.ServerType == ServerType.Cluster))
         {
-            page.Add(((string)key!)[_prefix.Length..]);
-            if (page.Count == ScanPage)
-            {
-                foreach (var record in await ReadPageAsync(scan, page, cutoff))
-                {
-                    yield return record;
-                }
+            primaries = [.. servers.Where(s => s.IsConnected && !s.IsReplica)];
+            scan.Skipped += primaries.Count == 0 ? 1 : await UnreachablePrimariesAsync(primaries);
+        }
+        else
+        {
+            primaries = servers.FirstOrDefault(s => s.IsConnected && !s.IsReplica) is { } primary ? [primary] : [];
+        }
 
-                page.Clear();
+        // {prefix}s:{<id>} only: an unbraced key an earlier version wrote ({prefix}s:<id>) is never read, and expires by its TTL.
+        var pattern = _prefix + "{*}";
+        var page = new List<string>(ScanPage);
+        foreach (var server in primaries)
+        {
+            await foreach (var key in server.KeysAsync(pattern: pattern, pageSize: ScanPage))
+            {
+                page.Add(((string)key!)[(_prefix.Length + 1)..^1]);
+                if (page.Count == ScanPage)
+                {
+                    foreach (var record in await ReadPageAsync(scan, page, cutoff))
+                    {
+                        yield return record;
+                    }
+
+                    page.Clear();
+                }
             }
         }
 
         foreach (var record in await ReadPageAsync(scan, page, cutoff))
         {
             yield return record;
+        }
+    }
+
+    // Primaries in the cluster's own view that serve slots but are not among those scanned (down, not yet known).
+    private async Task<int> UnreachablePrimariesAsync(List<IServer> scanned)
+    {
+        try
+        {
+            var cluster = await scanned[0].ClusterNodesAsync().WaitAsync(_identifyTimeout);
+            return cluster?.Nodes.Count(node => !node.IsReplica && node.Slots.Count > 0 && !scanned.Any(s => Equals(s.EndPoint, node.EndPoint))) ?? 1;
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            return 1;
         }
     }
 

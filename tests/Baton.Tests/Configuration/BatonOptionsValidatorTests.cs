@@ -17,6 +17,21 @@ public sealed class BatonOptionsValidatorTests
         Assert.True(result.Succeeded, result.FailureMessage);
     }
 
+    [Theory]
+    [InlineData("{shop}:")]
+    [InlineData("shop}:")]
+    public void ARedisKeyPrefixWithBraces_IsRefused_SinceItWouldBeEverySessionsHashTag(string prefix)
+    {
+        var validator = new BatonOptionsValidator(new Environment("Production"));
+        var options = new BatonOptions { Secret = new string('s', 32) };
+        options.Store.RedisKeyPrefix = prefix;
+
+        var result = validator.Validate(null, options);
+
+        Assert.False(result.Succeeded);
+        Assert.Contains("RedisKeyPrefix must not contain", result.FailureMessage, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void PostConfigure_FillsTheDevelopmentSecret_OnlyInDevelopment()
     {

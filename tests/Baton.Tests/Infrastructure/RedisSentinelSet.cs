@@ -13,6 +13,8 @@ public sealed class RedisSentinelSet : IAsyncLifetime
     public const string ServiceName = "baton";
     private readonly List<ManagedProcess> _processes = [];
     private ManagedProcess? _primary;
+    private ManagedProcess? _replica;
+    private bool _replicaPaused;
 
     public int PrimaryPort { get; private set; }
 
@@ -27,7 +29,7 @@ public sealed class RedisSentinelSet : IAsyncLifetime
     {
         (PrimaryPort, ReplicaPort, SentinelPort) = (ManagedProcess.FreePort(), ManagedProcess.FreePort(), ManagedProcess.FreePort());
         _primary = await StartAsync(TestServers.Redis("primary", PrimaryPort));
-        await StartAsync(TestServers.Redis("replica", ReplicaPort, "--replicaof", "127.0.0.1", PrimaryPort.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        _replica = await StartAsync(TestServers.Redis("replica", ReplicaPort, "--replicaof", "127.0.0.1", PrimaryPort.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         await using (var replica = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{ReplicaPort},allowAdmin=true,abortConnect=false"))
         {
             await Eventually.TrueAsync(
@@ -68,10 +70,35 @@ public sealed class RedisSentinelSet : IAsyncLifetime
             "the sentinel should know the replica it would promote");
     }
 
-    /// <summary>kill -9 of the primary: the sentinel promotes the replica.</summary>
+    /// <summary>
+    /// Cuts the replication: the replica stopped (SIGSTOP) and its link dropped by the primary, so every write the
+    /// primary acknowledges from now on is one the replica never receives. <see cref="KillPrimaryAsync"/> lets the
+    /// replica go on.
+    /// </summary>
+    public async Task CutReplicationAsync()
+    {
+        _replica!.Pause();
+        _replicaPaused = true;
+        var options = new ConfigurationOptions { EndPoints = { $"127.0.0.1:{PrimaryPort}" }, AllowAdmin = true, AbortOnConnectFail = false };
+        await using var primary = await ConnectionMultiplexer.ConnectAsync(options);
+        var server = primary.GetServer($"127.0.0.1:{PrimaryPort}");
+        await server.ExecuteAsync("CLIENT", "KILL", "TYPE", "replica");
+        await Eventually.TrueAsync(
+            async () => (await server.InfoRawAsync("replication"))?.Contains("connected_slaves:0", StringComparison.Ordinal) == true,
+            TimeSpan.FromSeconds(10),
+            "the primary should have no replica left");
+    }
+
+    /// <summary>kill -9 of the primary: the sentinel promotes the replica (one stopped by <see cref="CutReplicationAsync"/> goes on).</summary>
     public Task KillPrimaryAsync()
     {
         _primary!.Kill();
+        if (_replicaPaused)
+        {
+            _replica!.Resume();
+            _replicaPaused = false;
+        }
+
         return Task.CompletedTask;
     }
 

@@ -18,9 +18,15 @@ internal static class StoredSessions
         return reader.Read() ? new StoredSession(reader.GetInt64(0), (byte[])reader.GetValue(1), reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4)) : null;
     }
 
+    /// <summary>The session's Redis key: its id in braces, the hash tag that keeps a session's keys in one cluster slot.</summary>
+    public static string RedisKey(string sessionId, string keyPrefix = "baton:") => keyPrefix + "s:{" + sessionId + "}";
+
+    /// <summary>The marker a plain Redis (or one under Sentinel) holds while it holds what the gateway wrote.</summary>
+    public static string RedisMarker(string keyPrefix = "baton:") => keyPrefix + "marker:{0}";
+
     public static StoredSession? FromRedis(IDatabase redis, string sessionId, string keyPrefix = "baton:")
     {
-        var fields = redis.HashGetAll(keyPrefix + "s:" + sessionId).ToDictionary(f => (string)f.Name!, f => f.Value);
+        var fields = redis.HashGetAll(RedisKey(sessionId, keyPrefix)).ToDictionary(f => (string)f.Name!, f => f.Value);
         return fields.Count == 0 ? null : new StoredSession((long)fields["v"], (byte[])fields["s"]!, fields.TryGetValue("o", out var o) ? (string?)o : null, (long)fields["a"], fields.TryGetValue("e", out var e) ? (long)e : 0);
     }
 }

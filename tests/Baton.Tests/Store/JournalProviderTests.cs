@@ -421,7 +421,7 @@ public sealed class JournalProviderTests : IAsyncLifetime
         await leaving.IncrementAsync();
         var leftCookie = CookieJar.Of(leaving).GetCookies(first.Address)[TestGateway.CookieName]!.Value;
         var leftId = SessionCookies.SessionIdOf(leaving, first);
-        var leftKey = "baton:s:" + leftId;
+        var leftKey = StoredSessions.RedisKey(leftId);
         var leftCopy = await _redis.Database.HashGetAllAsync(leftKey);
         using (var logout = await leaving.PostAsync(new Uri("/logout", UriKind.Relative), content: null))
         {

@@ -34,10 +34,10 @@ public sealed class RedisKeysTests : IAsyncLifetime
         Assert.Equal(1, (await client.IncrementAsync()).Count);
         var id = SessionCookies.SessionIdOf(client, gateway);
 
-        var key = "shop1:s:" + id;
+        var key = StoredSessions.RedisKey(id, "shop1:");
         var stored = StoredSessions.FromRedis(_servers.Redis.Database, id, "shop1:");
         Assert.Equal(1, stored?.Int32("counter"));
-        Assert.False(await _servers.Redis.Database.KeyExistsAsync("baton:s:" + id));
+        Assert.False(await _servers.Redis.Database.KeyExistsAsync(StoredSessions.RedisKey(id)));
         Assert.Empty(await _servers.Redis.Server.KeysAsync(pattern: "baton:*").ToListAsync());
         // The retention: the idle timeout (4 min), an eighth of it for a stored last use's lag, and a purge interval (1 min).
         var ttl = await _servers.Redis.Database.KeyTimeToLiveAsync(key);
@@ -75,14 +75,14 @@ public sealed class RedisKeysTests : IAsyncLifetime
 
             var ids = clients.Select(c => SessionCookies.SessionIdOf(c, gateway)).ToList();
             var before = ids.Select(id => StoredSessions.FromRedis(_servers.Redis.Database, id, "shop2:")!).ToList();
-            await Eventually.TrueAsync(() => _servers.Redis.Database.KeyExistsAsync("shop2:marker"), TimeSpan.FromSeconds(10), "the first check should mark Redis");
+            await Eventually.TrueAsync(() => _servers.Redis.Database.KeyExistsAsync(StoredSessions.RedisMarker("shop2:")), TimeSpan.FromSeconds(10), "the first check should mark Redis");
             var runId = await _servers.Redis.RunIdAsync();
 
             await _servers.Redis.Database.ExecuteAsync("FLUSHALL");
             Assert.Empty(await _servers.Redis.Server.KeysAsync(pattern: "*").ToListAsync());
 
             await Eventually.TrueAsync(
-                async () => await _servers.Redis.Database.KeyExistsAsync("shop2:marker") && ids.All(id => StoredSessions.FromRedis(_servers.Redis.Database, id, "shop2:") is not null),
+                async () => await _servers.Redis.Database.KeyExistsAsync(StoredSessions.RedisMarker("shop2:")) && ids.All(id => StoredSessions.FromRedis(_servers.Redis.Database, id, "shop2:") is not null),
                 TimeSpan.FromSeconds(15),
                 "every live session should be written back and Redis marked again");
             Assert.Equal(runId, await _servers.Redis.RunIdAsync());
@@ -93,12 +93,60 @@ public sealed class RedisKeysTests : IAsyncLifetime
                 Assert.Equal(before[i].Version, after.Version);
                 Assert.Equal(before[i].Epoch, after.Epoch);
                 Assert.Equal(before[i].Owner, after.Owner);
-                Assert.NotNull(await _servers.Redis.Database.KeyTimeToLiveAsync("shop2:s:" + ids[i]));
+                Assert.NotNull(await _servers.Redis.Database.KeyTimeToLiveAsync(StoredSessions.RedisKey(ids[i], "shop2:")));
             }
         }
         finally
         {
             clients.ForEach(c => c.Dispose());
+        }
+    }
+
+    [Fact]
+    public async Task ARedisFilledByUnbracedKeys_IsNeitherReadNorTakenBack_TheJournalRefillsTheBracedOnes_AndTheOldKeysKeepTheirTtl()
+    {
+        var journal = Path.Combine(TestPaths.NewFolder("journal"), "journal.db");
+        string[] args = [$"--Baton:Redis={_servers.Redis.Configuration}", $"--Baton:JournalPath={journal}", "--Baton:Store:RedisCheckInterval=00:00:00.200"];
+        var jars = Enumerable.Range(0, 3).Select(_ => new System.Net.CookieContainer()).ToList();
+        List<string> ids;
+        await using (var before = await TestGateway.StartAsync(_servers.Backends, args))
+        {
+            await before.WaitForRedisAsync();
+            foreach (var jar in jars)
+            {
+                using var client = before.ClientWithJar(jar);
+                await client.IncrementAsync();
+                await client.IncrementAsync();
+            }
+
+            ids = [.. jars.Select(jar => jar.GetCookies(before.Address)[TestGateway.CookieName]!.Value[..Baton.Protocol.ProtocolConstants.IdLength])];
+        }
+
+        // Redis as an earlier version left it: unbraced keys, its marker, and copies newer than the journal's that
+        // would win a catch-up if they were read (version 99, another session's state).
+        var database = _servers.Redis.Database;
+        var otherState = await database.HashGetAsync(StoredSessions.RedisKey(ids[^1]), "s");
+        foreach (var id in ids)
+        {
+            await database.KeyRenameAsync(StoredSessions.RedisKey(id), "baton:s:" + id);
+            await database.HashSetAsync("baton:s:" + id, [new StackExchange.Redis.HashEntry("v", 99), new StackExchange.Redis.HashEntry("s", otherState), new StackExchange.Redis.HashEntry("d", Baton.Protocol.Ids.Sha256((byte[])otherState!))]);
+        }
+
+        await database.KeyDeleteAsync(StoredSessions.RedisMarker());
+        await database.StringSetAsync("baton:marker", "1");
+
+        await using var after = await TestGateway.StartAsync(_servers.Backends, args);
+        await Eventually.TrueAsync(
+            async () => await database.KeyExistsAsync(StoredSessions.RedisMarker()) && ids.All(id => StoredSessions.FromRedis(database, id)?.Version == 2),
+            TimeSpan.FromSeconds(15),
+            "the first check should write every session into its braced key from the journal, and mark Redis");
+        foreach (var (id, jar) in ids.Zip(jars))
+        {
+            Assert.Equal(2, StoredSessions.FromJournal(journal, id)!.Version);
+            Assert.Equal(99, (long)await database.HashGetAsync("baton:s:" + id, "v"));
+            Assert.NotNull(await database.KeyTimeToLiveAsync("baton:s:" + id));
+            using var client = after.ClientWithJar(jar);
+            Assert.Equal(3, (await client.IncrementAsync()).Count);
         }
     }
 }

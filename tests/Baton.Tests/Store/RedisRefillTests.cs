@@ -43,7 +43,7 @@ public sealed class RedisRefillTests : IAsyncLifetime, IDisposable
         using var idle = _gateway.NewClient();
         Assert.Equal(1, (await client.IncrementAsync()).Count);
         Assert.Equal(1, (await idle.IncrementAsync()).Count);
-        var idleKey = "baton:s:" + SessionCookies.SessionIdOf(idle, _gateway);
+        var idleKey = StoredSessions.RedisKey(SessionCookies.SessionIdOf(idle, _gateway));
         Assert.True(await _redis.Database.KeyExistsAsync(idleKey));
 
         // The journal's folder disappears (its writer keeps its open file); Redis then loses its data.
@@ -57,7 +57,7 @@ public sealed class RedisRefillTests : IAsyncLifetime, IDisposable
 
             // The host is up and serves; Redis is not marked as refilled.
             Assert.Equal(2, (await client.IncrementAsync()).Count);
-            Assert.False(await _redis.Database.KeyExistsAsync("baton:marker"));
+            Assert.False(await _redis.Database.KeyExistsAsync(StoredSessions.RedisMarker()));
             Assert.False(await _redis.Database.KeyExistsAsync(idleKey));
         }
         finally
@@ -67,7 +67,7 @@ public sealed class RedisRefillTests : IAsyncLifetime, IDisposable
 
         // The next check refills: the session nobody used since is back in Redis, and Redis is marked.
         await Eventually.TrueAsync(
-            async () => await _redis.Database.KeyExistsAsync(idleKey) && await _redis.Database.KeyExistsAsync("baton:marker"),
+            async () => await _redis.Database.KeyExistsAsync(idleKey) && await _redis.Database.KeyExistsAsync(StoredSessions.RedisMarker()),
             TimeSpan.FromSeconds(15),
             "the next check should refill Redis and mark it");
         Assert.Equal(2, (await idle.IncrementAsync()).Count);

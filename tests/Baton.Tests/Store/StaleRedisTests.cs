@@ -28,7 +28,7 @@ public sealed class StaleRedisTests : IAsyncLifetime
         await client.IncrementAsync();
         await client.IncrementAsync();
         var id = SessionCookies.SessionIdOf(client, gateway);
-        var key = "baton:s:" + id;
+        var key = StoredSessions.RedisKey(id);
         var second = await _servers.Redis.Database.HashGetAsync(key, "s");
         var owner = (await client.IncrementAsync()).Instance;
 
@@ -53,7 +53,7 @@ public sealed class StaleRedisTests : IAsyncLifetime
 
         // Redis's state bytes changed under an unchanged version, epoch and digest: another session's counter (7).
         var other = SessionStateCodec.Encode(new Dictionary<string, byte[]> { ["counter"] = [0, 0, 0, 7] });
-        await _servers.Redis.Database.HashSetAsync("baton:s:" + id, "s", other);
+        await _servers.Redis.Database.HashSetAsync(StoredSessions.RedisKey(id), "s", other);
         await _servers.StopAsync(owner);
 
         var answer = await client.IncrementAsync();
@@ -77,12 +77,12 @@ public sealed class StaleRedisTests : IAsyncLifetime
     public async Task ARefill_ReplacesARedisCopyOfAnOlderEpoch_WithTheJournals()
     {
         await using var gateway = await StartGatewayAsync("00:00:00.200");
-        await Eventually.TrueAsync(() => _servers.Redis.Database.KeyExistsAsync("baton:marker"), TimeSpan.FromSeconds(10), "the first check should mark Redis");
+        await Eventually.TrueAsync(() => _servers.Redis.Database.KeyExistsAsync(StoredSessions.RedisMarker()), TimeSpan.FromSeconds(10), "the first check should mark Redis");
         var (client, id) = await MovedSessionWithAForgedOldEpochCopyAsync(gateway, stopNewOwner: false);
         using (client)
         {
             // Redis lost its data (the marker is gone) but kept the forged copy: the refill writes the journal's over it.
-            await _servers.Redis.Database.KeyDeleteAsync("baton:marker");
+            await _servers.Redis.Database.KeyDeleteAsync(StoredSessions.RedisMarker());
             await Eventually.TrueAsync(
                 () => StoredSessions.FromRedis(_servers.Redis.Database, id)?.Epoch == 1,
                 TimeSpan.FromSeconds(15),
@@ -146,7 +146,7 @@ public sealed class StaleRedisTests : IAsyncLifetime
 
         // Redis lost the key, then took a move's pin alone (the journal stalled): version 0, nothing, in epoch 1.
         var other = _servers.Backends.First(b => b.InstanceId != owner).InstanceId;
-        var key = "baton:s:" + id;
+        var key = StoredSessions.RedisKey(id);
         await _servers.Redis.Database.KeyDeleteAsync(key);
         await _servers.Redis.Database.HashSetAsync(key, [new HashEntry("v", 0), new HashEntry("s", ""), new HashEntry("e", 1), new HashEntry("o", other), new HashEntry("u", 0), new HashEntry("a", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())]);
 
@@ -169,7 +169,7 @@ public sealed class StaleRedisTests : IAsyncLifetime
         using var client = gateway.NewClient();
         await client.IncrementAsync();
         var id = SessionCookies.SessionIdOf(client, gateway);
-        var key = "baton:s:" + id;
+        var key = StoredSessions.RedisKey(id);
 
         // Redis holds the session in epoch 1 (a move it took alone); the journal still in epoch 0.
         await _servers.Redis.Database.HashSetAsync(key, "e", 1);
@@ -200,7 +200,7 @@ public sealed class StaleRedisTests : IAsyncLifetime
                 await other.IncrementAsync();
             }
 
-            var otherState = await _servers.Redis.Database.HashGetAsync("baton:s:" + SessionCookies.SessionIdOf(other, gateway), "s");
+            var otherState = await _servers.Redis.Database.HashGetAsync(StoredSessions.RedisKey(SessionCookies.SessionIdOf(other, gateway)), "s");
             var client = gateway.NewClient();
             await client.IncrementAsync();
             var firstOwner = (await client.IncrementAsync()).Instance;
@@ -210,7 +210,7 @@ public sealed class StaleRedisTests : IAsyncLifetime
             var id = SessionCookies.SessionIdOf(client, gateway);
             Assert.Equal(1, StoredSessions.FromJournal(gateway.JournalPath, id)!.Epoch);
 
-            await _servers.Redis.Database.HashSetAsync("baton:s:" + id, [new HashEntry("v", 9), new HashEntry("e", 0), new HashEntry("s", otherState)]);
+            await _servers.Redis.Database.HashSetAsync(StoredSessions.RedisKey(id), [new HashEntry("v", 9), new HashEntry("e", 0), new HashEntry("s", otherState)]);
             if (stopNewOwner)
             {
                 await _servers.StopAsync(moved.Instance);
