@@ -169,7 +169,7 @@ public sealed class GatewayKillTests(ITestOutputHelper output) : IAsyncLifetime
         return client;
     }
 
-    private static async Task<int> PostCounterAsync(KeepAliveClient client) => await CountAsync(client, "POST");
+    private static Task<int> PostCounterAsync(KeepAliveClient client) => CountAsync(client, "POST");
 
     private static async Task<int> CountAsync(KeepAliveClient client, string method)
     {
