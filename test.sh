@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 
 # Each package with a program it installs; either one found counts.
 missing=()
-for entry in redis-server:redis-server redis-sentinel:redis-sentinel chromium:chromium postgresql:initdb mariadb-server:mariadbd; do
+for entry in redis-server:redis-server redis-sentinel:redis-sentinel chromium:chromium postgresql:initdb mariadb-server:mariadbd haproxy:haproxy; do
     package=${entry%%:*} program=${entry#*:}
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'ok installed' && ! command -v "$program" >/dev/null; then
         missing+=("$package")

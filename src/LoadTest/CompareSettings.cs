@@ -48,7 +48,8 @@ internal sealed record CompareSettings
 
           --quick                 a short run (about two minutes for the four modes); default is the full run (about ten)
           --out DIR               where report.html, report.md, results.json and the .hgrm files go (default loadtest-report)
-          --modes LIST            comma-separated, from: sticky-checkpoint, sticky-only, shared-store, direct (default all)
+          --modes LIST            comma-separated, from: sticky-checkpoint, sticky-only, shared-store, direct (default: these four),
+                                  multi-gateway (two gateways behind HAProxy on a shared PostgreSQL journal, one killed -9)
           --users N               virtual users in the measured run (default 40 quick, 100 full)
           --rate N                requests per second offered in the measured run (default 120 quick, 200 full)
           --write-fraction F      share of writes in the measured run, 0 to 1 (default 0.1: read-mostly)
@@ -111,8 +112,8 @@ internal sealed record CompareSettings
 
     private void Validate()
     {
-        var unknown = Modes.Where(m => m != "target" && !ModeProfile.Names.Contains(m)).ToList();
-        Require(Modes.Count > 0 && unknown.Count == 0, $"--modes: unknown mode(s) {string.Join(", ", unknown)}; known: {string.Join(", ", ModeProfile.Names)}.");
+        var unknown = Modes.Where(m => m != "target" && !ModeProfile.Known.Contains(m)).ToList();
+        Require(Modes.Count > 0 && unknown.Count == 0, $"--modes: unknown mode(s) {string.Join(", ", unknown)}; known: {string.Join(", ", ModeProfile.Known)}.");
         Require(Users is >= 1 and <= 10_000, "--users must be between 1 and 10000.");
         Require(CapacityUsers is >= 1 and <= 1_000, "--capacity-users must be between 1 and 1000.");
         Require(Rate is > 0 and <= 100_000, "--rate must be above 0 and at most 100000 requests per second.");

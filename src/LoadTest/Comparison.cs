@@ -14,35 +14,37 @@ internal static class Comparison
     public static async Task<IReadOnlyList<ModeResult>> RunAsync(CompareSettings settings, TextWriter console, CancellationToken cancellationToken)
     {
         var outFolder = Directory.CreateDirectory(settings.Out).FullName;
-        var schedule = FaultSchedule.Standard(settings.Duration, settings.Faults);
         var results = new List<ModeResult>();
+        var schedules = new List<FaultSchedule>();
         foreach (var mode in settings.Modes)
         {
             await console.WriteLineAsync($"== {mode}");
-            results.Add(await RunModeAsync(settings, mode, schedule, outFolder, console, cancellationToken));
+            var profile = settings.Target is { } running
+                ? new ModeProfile("target", $"An already running stack at {running}", true, 0, "?", false, string.Empty)
+                : ModeProfile.Load(mode);
+            schedules.Add(FaultSchedule.For(profile, settings.Duration, settings.Faults));
+            results.Add(await RunModeAsync(settings, profile, schedules[^1], outFolder, console, cancellationToken));
             var last = results[^1];
             await console.WriteLineAsync(
                 $"   {mode}: {last.Requests} requests, {last.Rps:0} ok/s, p50 {last.P50Ms} ms, p99 {last.P99Ms} ms, 5xx {last.Errors5xx} (gateway {last.GatewayErrors5xx}), sessions lost {last.SessionsLost}, stale {last.SessionsStale}");
         }
 
-        Reports.Write(outFolder, settings, schedule, results);
+        Reports.Write(outFolder, settings, schedules, results);
         await console.WriteLineAsync($"Report: {Path.Combine(outFolder, "report.html")}");
         return results;
     }
 
-    private static async Task<ModeResult> RunModeAsync(CompareSettings settings, string mode, FaultSchedule schedule, string outFolder, TextWriter console, CancellationToken cancellationToken)
+    private static async Task<ModeResult> RunModeAsync(CompareSettings settings, ModeProfile profile, FaultSchedule schedule, string outFolder, TextWriter console, CancellationToken cancellationToken)
     {
-        ModeProfile profile;
+        var mode = profile.Name;
         Stack? stack = null;
         Uri target;
         if (settings.Target is { } running)
         {
-            profile = new ModeProfile("target", $"An already running stack at {running}", true, 0, "?", false, string.Empty);
             target = running;
         }
         else
         {
-            profile = ModeProfile.Load(mode);
             stack = await Stack.StartAsync(profile, Path.Combine(outFolder, "runs", mode), cancellationToken);
             target = stack.Target;
         }
@@ -89,7 +91,10 @@ internal static class Comparison
         }
         finally
         {
-            stack?.Dispose();
+            if (stack is not null)
+            {
+                await stack.DisposeAsync();
+            }
         }
     }
 
@@ -117,6 +122,12 @@ internal static class Comparison
                 break;
             case FaultAction.StartRedis:
                 await stack.Redis.StartAsync(TimeSpan.FromSeconds(60), cancellationToken);
+                break;
+            case FaultAction.KillGateway:
+                stack.Gateways[0].Kill();
+                break;
+            case FaultAction.StartGateway:
+                await stack.Gateways[0].StartAsync(TimeSpan.FromSeconds(60), cancellationToken);
                 break;
             default:
                 throw new UnreachableException();
@@ -155,13 +166,25 @@ internal static class Comparison
         }
 
         var faults = new List<FaultResult>();
-        foreach (var fault in schedule.Events.Where(e => e.Action is FaultAction.KillBackend or FaultAction.KillRedis))
+        foreach (var fault in schedule.Events.Where(e => e.Action is FaultAction.KillBackend or FaultAction.KillRedis or FaultAction.KillGateway))
         {
-            var (faultPhase, recoveryPhase) = fault.Action == FaultAction.KillBackend
-                ? (FaultSchedule.BackendFault, FaultSchedule.BackendRecovery)
-                : (FaultSchedule.RedisFault, FaultSchedule.RedisRecovery);
-            var lastBad = recorder.Phases.Where(p => p.Name == faultPhase || p.Name == recoveryPhase).Max(p => p.Stats.LastBad);
-            faults.Add(new FaultResult(fault.Description, fault.At.TotalSeconds, lastBad > fault.At ? Math.Round((lastBad - fault.At).TotalSeconds, 2) : 0));
+            var (faultPhase, recoveryPhase) = fault.Action switch
+            {
+                FaultAction.KillBackend => (FaultSchedule.BackendFault, FaultSchedule.BackendRecovery),
+                FaultAction.KillRedis => (FaultSchedule.RedisFault, FaultSchedule.RedisRecovery),
+                _ => (FaultSchedule.GatewayFault, FaultSchedule.GatewayRecovery),
+            };
+            var affected = recorder.Phases.Where(p => p.Name == faultPhase || p.Name == recoveryPhase).ToList();
+            var lastBad = affected.Max(p => p.Stats.LastBad);
+            var result = new FaultResult(fault.Description, fault.At.TotalSeconds, lastBad > fault.At ? Math.Round((lastBad - fault.At).TotalSeconds, 2) : 0);
+            if (fault.Action == FaultAction.KillGateway)
+            {
+                // What the clients of a dead gateway see: their requests in flight fail, then they are answered again.
+                var answered = recorder.EveryUserAnsweredAfter(fault.At, users.Select(u => u.Id));
+                result = result with { RequestsFailed = affected.Sum(p => p.Stats.Errors), EverySessionAnsweredSeconds = answered is { } after ? Math.Round(after.TotalSeconds, 2) : null };
+            }
+
+            faults.Add(result);
         }
 
         long LostIn(params string[] names) => recorder.Phases.Where(p => names.Contains(p.Name)).SelectMany(p => p.Stats.LostUsers).Distinct().Count();
@@ -189,6 +212,7 @@ internal static class Comparison
             SessionsMismatched = users.Count(u => u.EverMismatched),
             SessionsLostUnderBackendKill = LostIn(FaultSchedule.BackendFault, FaultSchedule.BackendRecovery),
             SessionsLostUnderRedisKill = LostIn(FaultSchedule.RedisFault, FaultSchedule.RedisRecovery),
+            SessionsLostUnderGatewayKill = profile.ScaledOut ? LostIn(FaultSchedule.GatewayFault, FaultSchedule.GatewayRecovery) : null,
             Capacity = new Capacity(
                 Math.Round(readMostly.Succeeded / Math.Max(0.001, settings.CapacityDuration.TotalSeconds), 1),
                 ModeResult.Ms(readMostly.Overall, 99),

@@ -7,6 +7,8 @@ internal enum FaultAction
     StartBackend,
     KillRedis,
     StartRedis,
+    KillGateway,
+    StartGateway,
 }
 
 internal sealed record FaultEvent(TimeSpan At, FaultAction Action, string Description);
@@ -15,7 +17,7 @@ internal sealed record FaultEvent(TimeSpan At, FaultAction Action, string Descri
 /// The same fault schedule for every mode, as fractions of the run: steady until a quarter in; kill -9 of
 /// the first backend (the first backend is the only one in direct mode); a new backend process on its port
 /// at 45 %; kill -9 of Redis at 60 %; a new, empty Redis at 80 %. Each fault opens a phase, and the
-/// restart after it opens that fault's recovery phase.
+/// restart after it opens that fault's recovery phase. A scaled-out mode has its own: a gateway's death.
 /// </summary>
 internal sealed class FaultSchedule
 {
@@ -24,6 +26,8 @@ internal sealed class FaultSchedule
     public const string BackendRecovery = "backend-recovery";
     public const string RedisFault = "redis-fault";
     public const string RedisRecovery = "redis-recovery";
+    public const string GatewayFault = "gateway-fault";
+    public const string GatewayRecovery = "gateway-recovery";
 
     private FaultSchedule(TimeSpan duration, IReadOnlyList<FaultEvent> events, IReadOnlyList<(string Name, TimeSpan Start)> phases)
         => (Duration, Events, Phases) = (duration, events, phases);
@@ -55,6 +59,28 @@ internal sealed class FaultSchedule
             ],
             [(Steady, TimeSpan.Zero), (BackendFault, At(0.25)), (BackendRecovery, At(0.45)), (RedisFault, At(0.60)), (RedisRecovery, At(0.80))]);
     }
+
+    /// <summary>
+    /// The schedule of several gateways behind a balancer: steady until a third in; kill -9 of gateway g1 (its clients'
+    /// connections break, the balancer takes it out); a new g1 process on its port at 60 %, which the balancer takes in.
+    /// </summary>
+    public static FaultSchedule GatewayKill(TimeSpan duration, bool faults)
+    {
+        if (!faults)
+        {
+            return new FaultSchedule(duration, [], [(Steady, TimeSpan.Zero)]);
+        }
+
+        TimeSpan At(double fraction) => TimeSpan.FromMilliseconds(Math.Round(duration.TotalMilliseconds * fraction));
+        return new FaultSchedule(
+            duration,
+            [new(At(1 / 3.0), FaultAction.KillGateway, "kill -9 gateway g1"), new(At(0.60), FaultAction.StartGateway, "start gateway g1 again")],
+            [(Steady, TimeSpan.Zero), (GatewayFault, At(1 / 3.0)), (GatewayRecovery, At(0.60))]);
+    }
+
+    /// <summary>The schedule a mode runs: <see cref="GatewayKill"/> when it is scaled out, else <see cref="Standard"/>.</summary>
+    public static FaultSchedule For(ModeProfile profile, TimeSpan duration, bool faults)
+        => profile.ScaledOut ? GatewayKill(duration, faults) : Standard(duration, faults);
 
     /// <summary>Only a Redis outage: kill -9 a third of the way in, a new empty Redis two thirds in.</summary>
     public static FaultSchedule RedisOutage(TimeSpan duration)

@@ -59,6 +59,11 @@ internal sealed record ModeResult
     [JsonPropertyName("sessions_lost_redis_kill")]
     public required long SessionsLostUnderRedisKill { get; init; }
 
+    /// <summary>Users whose session was lost under the gateway kill, in a scaled-out mode (absent in the others).</summary>
+    [JsonPropertyName("sessions_lost_gateway_kill")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? SessionsLostUnderGatewayKill { get; init; }
+
     public required Capacity Capacity { get; init; }
 
     public required IReadOnlyList<PhaseResult> Phases { get; init; }
@@ -108,7 +113,18 @@ internal sealed record PhaseResult(
 internal sealed record FaultResult(
     string Description,
     [property: JsonPropertyName("at_s")] double AtSeconds,
-    [property: JsonPropertyName("recovery_s")] double RecoverySeconds);
+    [property: JsonPropertyName("recovery_s")] double RecoverySeconds)
+{
+    /// <summary>A gateway kill's: requests that failed (an error or no answer) from the kill to the end of its recovery.</summary>
+    [JsonPropertyName("requests_failed")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? RequestsFailed { get; init; }
+
+    /// <summary>A gateway kill's: seconds from the kill until every user had been answered again (null: one never was).</summary>
+    [JsonPropertyName("every_session_answered_s")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? EverySessionAnsweredSeconds { get; init; }
+}
 
 /// <summary>CPU time over the measured run and peak memory of each part (null when the tool did not start it).</summary>
 internal sealed record Resources(

@@ -16,6 +16,7 @@ internal sealed class Recorder
     private readonly Dictionary<string, PhaseStats> _phases = new(StringComparer.Ordinal);
     private readonly List<SecondStats> _seconds = [];
     private readonly Dictionary<string, long> _errors = new(StringComparer.Ordinal);
+    private readonly Dictionary<int, List<TimeSpan>> _answered = [];
 
     public Recorder(IReadOnlyList<string> phaseNames)
     {
@@ -51,6 +52,12 @@ internal sealed class Recorder
             slot.Latencies.Add(micros);
             if (outcome.IsSuccess)
             {
+                if (!_answered.TryGetValue(user, out var answered))
+                {
+                    _answered[user] = answered = [];
+                }
+
+                answered.Add(intendedStart + latency);
                 Succeeded++;
                 stats.Succeeded++;
                 slot.Succeeded++;
@@ -89,6 +96,30 @@ internal sealed class Recorder
             }
 
             stats.LastBad = intendedStart > stats.LastBad ? intendedStart : stats.LastBad;
+        }
+    }
+
+    /// <summary>
+    /// How long after <paramref name="at"/> every one of <paramref name="users"/> had been answered again: the latest of
+    /// their first successful answers since then (null when one of them never was).
+    /// </summary>
+    public TimeSpan? EveryUserAnsweredAfter(TimeSpan at, IEnumerable<int> users)
+    {
+        lock (_lock)
+        {
+            var latest = TimeSpan.Zero;
+            foreach (var user in users)
+            {
+                var first = _answered.GetValueOrDefault(user)?.Where(end => end > at).DefaultIfEmpty(TimeSpan.MaxValue).Min() ?? TimeSpan.MaxValue;
+                if (first == TimeSpan.MaxValue)
+                {
+                    return null;
+                }
+
+                latest = first - at > latest ? first - at : latest;
+            }
+
+            return latest;
         }
     }
 

@@ -17,7 +17,8 @@ internal static class Reports
     private static readonly string[] Colors = ["#1f77b4", "#d62728", "#2ca02c", "#7f7f7f", "#9467bd"];
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true };
 
-    public static void Write(string folder, CompareSettings settings, FaultSchedule schedule, IReadOnlyList<ModeResult> results)
+    /// <param name="schedules">Each result's fault schedule, in the same order.</param>
+    public static void Write(string folder, CompareSettings settings, IReadOnlyList<FaultSchedule> schedules, IReadOnlyList<ModeResult> results)
     {
         File.WriteAllText(Path.Combine(folder, "results.json"), JsonSerializer.Serialize(results, Json));
         foreach (var result in results)
@@ -30,8 +31,8 @@ internal static class Reports
         }
 
         var machine = Machine();
-        File.WriteAllText(Path.Combine(folder, "report.md"), Markdown(settings, schedule, results, machine));
-        File.WriteAllText(Path.Combine(folder, "report.html"), Html(settings, schedule, results, machine));
+        File.WriteAllText(Path.Combine(folder, "report.md"), Markdown(settings, schedules, results, machine));
+        File.WriteAllText(Path.Combine(folder, "report.html"), Html(settings, schedules, results, machine));
     }
 
     /// <summary>The machine the run was on: processor, cores, memory, OS, .NET.</summary>
@@ -58,20 +59,29 @@ internal static class Reports
         text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in results)
         {
-            text.AppendLine(Invariant($"| `{r.Name}` | {r.Capacity.ReadMostlyRps:0} | {r.Capacity.WriteOnlyRps:0} | {r.P50Ms:0.0} | {r.P99Ms:0.0} | {r.P999Ms:0.0} | {r.Errors5xx} ({r.GatewayErrors5xx}) | {r.SessionsLostUnderBackendKill} / {r.SessionsLostUnderRedisKill} | {r.SessionsStale} | {Optional(r.Resources.CpuMsPerRequest, "0.00")} |"));
+            text.AppendLine(Invariant($"| `{r.Name}` | {r.Capacity.ReadMostlyRps:0} | {r.Capacity.WriteOnlyRps:0} | {r.P50Ms:0.0} | {r.P99Ms:0.0} | {r.P999Ms:0.0} | {r.Errors5xx} ({r.GatewayErrors5xx}) | {LostUnderKills(r)} | {r.SessionsStale} | {Optional(r.Resources.CpuMsPerRequest, "0.00")} |"));
         }
 
         return text.ToString();
     }
 
-    private static string Markdown(CompareSettings settings, FaultSchedule schedule, IReadOnlyList<ModeResult> results, string machine)
+    // A scaled-out mode's kill is a gateway's, not a backend's or Redis's.
+    private static string LostUnderKills(ModeResult r)
+        => r.SessionsLostUnderGatewayKill is { } gateway ? Invariant($"gateway kill: {gateway}") : Invariant($"{r.SessionsLostUnderBackendKill} / {r.SessionsLostUnderRedisKill}");
+
+    private static string FaultText(FaultResult f, string recovery)
+        => Invariant($"{f.Description}{recovery}") + (f.RequestsFailed is { } failed
+            ? Invariant($", {failed} requests failed, every session answered again {(f.EverySessionAnsweredSeconds is { } s ? Invariant($"{s:0.##} s") : "never")} after it")
+            : string.Empty);
+
+    private static string Markdown(CompareSettings settings, IReadOnlyList<FaultSchedule> schedules, IReadOnlyList<ModeResult> results, string machine)
     {
         var text = new StringBuilder();
         text.AppendLine("# Session strategies compared");
         text.AppendLine();
         text.AppendLine(Invariant($"Machine: {machine}. Run: {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {(settings.Quick ? "quick" : "full")}."));
         text.AppendLine();
-        text.AppendLine(Describe(settings, schedule));
+        text.AppendLine(Describe(settings, schedules, results));
         text.AppendLine();
         text.Append(HeadlineTable(results));
         text.AppendLine();
@@ -100,7 +110,7 @@ internal static class Reports
         text.AppendLine();
         foreach (var r in results)
         {
-            var faults = string.Join("; ", r.Faults.Select(f => Invariant($"{f.Description} at {f.AtSeconds:0.#} s, last failed or wrong answer {f.RecoverySeconds:0.##} s later")));
+            var faults = string.Join("; ", r.Faults.Select(f => FaultText(f, Invariant($" at {f.AtSeconds:0.#} s, last failed or wrong answer {f.RecoverySeconds:0.##} s later"))));
             var errors = r.ErrorsByOrigin.Count == 0 ? "none" : string.Join(", ", r.ErrorsByOrigin.Select(e => $"{e.Key} ×{e.Value}"));
             text.AppendLine(Invariant($"- `{r.Name}`: {(faults.Length == 0 ? "no faults" : faults)}. Errors: {errors}. CPU s over the run: gateway {Optional(r.Resources.GatewayCpuSeconds, "0.0")}, backends {Optional(r.Resources.BackendsCpuSeconds, "0.0")}, Redis {Optional(r.Resources.RedisCpuSeconds, "0.0")}; peak MB: gateway {Optional(r.Resources.GatewayPeakMb, "0")}, largest backend {Optional(r.Resources.BackendPeakMb, "0")}, Redis {Optional(r.Resources.RedisPeakMb, "0")}."));
         }
@@ -108,31 +118,37 @@ internal static class Reports
         return text.ToString();
     }
 
-    private static string Describe(CompareSettings settings, FaultSchedule schedule)
+    private static string Describe(CompareSettings settings, IReadOnlyList<FaultSchedule> schedules, IReadOnlyList<ModeResult> results)
     {
-        var faults = schedule.Events.Count == 0 ? "no faults" : string.Join(", ", schedule.Events.Select(e => Invariant($"{e.Description} at {e.At.TotalSeconds:0.#} s")));
+        static string Events(FaultSchedule schedule) => schedule.Events.Count == 0 ? "no faults" : string.Join(", ", schedule.Events.Select(e => Invariant($"{e.Description} at {e.At.TotalSeconds:0.#} s")));
+
+        // One schedule for every mode reads as before; modes with different ones are named with theirs.
+        var distinct = schedules.Select(Events).Distinct(StringComparer.Ordinal).ToList();
+        var faults = distinct.Count <= 1
+            ? distinct.FirstOrDefault() ?? "no faults"
+            : string.Join("; ", distinct.Select(events => string.Join(", ", results.Where((_, i) => Events(schedules[i]) == events).Select(r => r.Name)) + ": " + events));
         return Invariant($"Capacity probes: {settings.CapacityUsers} users as fast as answered, {settings.CapacityDuration.TotalSeconds:0} s read-mostly (10 % writes) then {settings.CapacityDuration.TotalSeconds:0} s write-only. Measured run: {settings.Users} users, open model at {settings.Rate:0} requests/s for {settings.Duration.TotalSeconds:0} s, {settings.WriteFraction:P0} writes, {settings.StateBytes} bytes of state per session; faults: {faults}. Latency counts from each request's intended start.");
     }
 
-    private static string Html(CompareSettings settings, FaultSchedule schedule, IReadOnlyList<ModeResult> results, string machine)
+    private static string Html(CompareSettings settings, IReadOnlyList<FaultSchedule> schedules, IReadOnlyList<ModeResult> results, string machine)
     {
         var html = new StringBuilder();
         html.AppendLine("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Baton: session strategies compared</title>");
         html.AppendLine("<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}svg{background:#fafafa;border:1px solid #ddd;margin:.5em 0}.legend span{margin-right:1.5em}</style></head><body>");
         html.AppendLine("<h1>Session strategies compared</h1>");
         html.AppendLine(Invariant($"<p>Machine: {Encode(machine)}. Run: {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {(settings.Quick ? "quick" : "full")}.</p>"));
-        html.AppendLine($"<p>{Encode(Describe(settings, schedule))}</p>");
+        html.AppendLine($"<p>{Encode(Describe(settings, schedules, results))}</p>");
         html.AppendLine("<p class=\"legend\">" + string.Concat(results.Select((r, i) => $"<span style=\"color:{Colors[i % Colors.Length]}\">&#9632; {Encode(r.Name)}</span>")) + "</p>");
 
         html.AppendLine("<h2>Headline</h2><table><tr><th>mode</th><th>read-mostly max rps</th><th>write-only max rps</th><th>run p50 ms</th><th>run p99 ms</th><th>run p99.9 ms</th><th>5xx (gateway's own)</th><th>sessions lost: backend kill / Redis kill</th><th>stale</th><th>CPU ms / request</th></tr>");
         foreach (var r in results)
         {
-            html.AppendLine(Invariant($"<tr><td>{Encode(r.Name)}</td><td>{r.Capacity.ReadMostlyRps:0}</td><td>{r.Capacity.WriteOnlyRps:0}</td><td>{r.P50Ms:0.0}</td><td>{r.P99Ms:0.0}</td><td>{r.P999Ms:0.0}</td><td>{r.Errors5xx} ({r.GatewayErrors5xx})</td><td>{r.SessionsLostUnderBackendKill} / {r.SessionsLostUnderRedisKill}</td><td>{r.SessionsStale}</td><td>{Optional(r.Resources.CpuMsPerRequest, "0.00")}</td></tr>"));
+            html.AppendLine(Invariant($"<tr><td>{Encode(r.Name)}</td><td>{r.Capacity.ReadMostlyRps:0}</td><td>{r.Capacity.WriteOnlyRps:0}</td><td>{r.P50Ms:0.0}</td><td>{r.P99Ms:0.0}</td><td>{r.P999Ms:0.0}</td><td>{r.Errors5xx} ({r.GatewayErrors5xx})</td><td>{LostUnderKills(r)}</td><td>{r.SessionsStale}</td><td>{Optional(r.Resources.CpuMsPerRequest, "0.00")}</td></tr>"));
         }
 
         html.AppendLine("</table>");
         html.AppendLine("<h2>p99 latency per second of the measured run</h2>");
-        html.AppendLine(LatencyChart(schedule, results));
+        html.AppendLine(LatencyChart(schedules, results));
         html.AppendLine("<h2>Latency percentiles of the measured run (ms, log scale)</h2>");
         html.AppendLine(BarChart(["p50", "p90", "p99", "p99.9", "max"], results.Select(r => (r.Name, new[] { r.P50Ms, r.P90Ms, r.P99Ms, r.P999Ms, r.MaxMs })).ToList(), logScale: true));
         html.AppendLine("<h2>Throughput: capacity probes (successful requests per second)</h2>");
@@ -151,7 +167,7 @@ internal static class Reports
         foreach (var r in results)
         {
             var errors = r.ErrorsByOrigin.Count == 0 ? "none" : string.Join(", ", r.ErrorsByOrigin.Select(e => $"{e.Key} ×{e.Value}"));
-            var faults = string.Join("; ", r.Faults.Select(f => Invariant($"{f.Description}: last failed or wrong answer {f.RecoverySeconds:0.##} s after it")));
+            var faults = string.Join("; ", r.Faults.Select(f => FaultText(f, Invariant($": last failed or wrong answer {f.RecoverySeconds:0.##} s after it"))));
             html.AppendLine($"<li><b>{Encode(r.Name)}</b>: {Encode(errors)}. {Encode(faults)}</li>");
         }
 
@@ -159,10 +175,13 @@ internal static class Reports
         return html.ToString();
     }
 
-    private static string LatencyChart(FaultSchedule schedule, IReadOnlyList<ModeResult> results)
+    private static string LatencyChart(IReadOnlyList<FaultSchedule> schedules, IReadOnlyList<ModeResult> results)
     {
         const int width = 1000, height = 320, left = 60, right = 20, top = 20, bottom = 40;
-        var seconds = Math.Max(1, schedule.Duration.TotalSeconds);
+        var seconds = Math.Max(1, schedules.Count > 0 ? schedules[0].Duration.TotalSeconds : 1);
+
+        // Every mode's faults are marked, each once.
+        var events = schedules.SelectMany(s => s.Events).DistinctBy(e => (e.At, e.Description)).OrderBy(e => e.At).ToList();
         var max = Math.Max(1, results.SelectMany(r => r.Timeline).Select(s => s.P99Ms).DefaultIfEmpty(1).Max());
         var logMax = Math.Log10(Math.Max(10, max * 1.2));
         var logMin = -1.0;
@@ -181,10 +200,10 @@ internal static class Reports
             svg.AppendLine(Invariant($"<line x1=\"{left}\" x2=\"{width - right}\" y1=\"{Y(ms):0.0}\" y2=\"{Y(ms):0.0}\" stroke=\"#ddd\"/><text x=\"{left - 5}\" y=\"{Y(ms) + 4:0.0}\" text-anchor=\"end\">{ms:0.#} ms</text>"));
         }
 
-        for (var f = 0; f < schedule.Events.Count; f++)
+        for (var f = 0; f < events.Count; f++)
         {
             // Labels alternate between two lines so that close faults stay readable.
-            var fault = schedule.Events[f];
+            var fault = events[f];
             var x = X(fault.At.TotalSeconds);
             svg.AppendLine(Invariant($"<line x1=\"{x:0.0}\" x2=\"{x:0.0}\" y1=\"{top}\" y2=\"{height - bottom}\" stroke=\"#e67e22\" stroke-dasharray=\"4 3\"/><text x=\"{x + 3:0.0}\" y=\"{top + 10 + (f % 2 * 13)}\" fill=\"#e67e22\">{Encode(fault.Description)}</text>"));
         }

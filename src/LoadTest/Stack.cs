@@ -6,35 +6,50 @@ namespace Baton.LoadTest;
 
 /// <summary>
 /// Everything one mode runs on loopback: a redis-server, the backends and (unless the mode is direct) the
-/// gateway with the mode's profile. Faults are injected here: kill -9 of a backend or Redis, and a fresh
-/// start on the same port.
+/// gateway with the mode's profile; a scaled-out mode runs several gateways on a PostgreSQL journal they share,
+/// behind HAProxy. Faults are injected here: kill -9 of a backend, Redis or a gateway, and a fresh start on the
+/// same port.
 /// </summary>
-internal sealed class Stack : IDisposable
+internal sealed class Stack : IAsyncDisposable
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
     private readonly List<ManagedProcess> _processes = [];
 
-    private Stack(ModeProfile profile, Uri target, ManagedProcess redis, IReadOnlyList<ManagedProcess> backends, ManagedProcess? gateway)
+    private Stack(ModeProfile profile, Uri target, ManagedProcess redis, IReadOnlyList<ManagedProcess> backends, IReadOnlyList<ManagedProcess> gateways, HaProxy? balancer, PostgresJournal? journal)
     {
-        (Profile, Target, Redis, Backends, Gateway) = (profile, target, redis, backends, gateway);
+        (Profile, Target, Redis, Backends, Gateways, Balancer, Journal) = (profile, target, redis, backends, gateways, balancer, journal);
         _processes.Add(redis);
         _processes.AddRange(backends);
-        if (gateway is not null)
+        _processes.AddRange(gateways);
+        if (balancer is not null)
         {
-            _processes.Add(gateway);
+            _processes.Add(balancer.Process);
+        }
+
+        if (journal is not null)
+        {
+            _processes.Add(journal.Process);
         }
     }
 
     public ModeProfile Profile { get; }
 
-    /// <summary>Where virtual users send their requests: the gateway, or the one backend in direct mode.</summary>
+    /// <summary>Where virtual users send their requests: the gateway (the balancer when scaled out), or the one backend in direct mode.</summary>
     public Uri Target { get; }
 
     public ManagedProcess Redis { get; }
 
     public IReadOnlyList<ManagedProcess> Backends { get; }
 
-    public ManagedProcess? Gateway { get; }
+    public ManagedProcess? Gateway => Gateways.Count > 0 ? Gateways[0] : null;
+
+    /// <summary>Every gateway: one, or (scaled out) g1, g2... behind <see cref="Balancer"/>.</summary>
+    public IReadOnlyList<ManagedProcess> Gateways { get; }
+
+    public HaProxy? Balancer { get; }
+
+    /// <summary>The shared journal's server, when the gateways use one.</summary>
+    public PostgresJournal? Journal { get; }
 
     public IEnumerable<ManagedProcess> Processes => _processes;
 
@@ -45,6 +60,8 @@ internal sealed class Stack : IDisposable
         var work = Directory.CreateDirectory(Path.Combine(folder, "work")).FullName;
         var baseDirectory = AppContext.BaseDirectory;
         var started = new List<ManagedProcess>();
+        HaProxy? balancer = null;
+        PostgresJournal? journal = null;
         try
         {
             var redisPort = ManagedProcess.FreePort();
@@ -79,52 +96,112 @@ internal sealed class Stack : IDisposable
             await Task.WhenAll(backends.Select(b => b.StartAsync(StartTimeout, cancellationToken)));
             if (!profile.Gateway)
             {
-                return new Stack(profile, new Uri($"http://127.0.0.1:{backends[0].Port}/"), redis, backends, null);
+                return new Stack(profile, new Uri($"http://127.0.0.1:{backends[0].Port}/"), redis, backends, [], null, null);
             }
 
-            var gatewayPort = ManagedProcess.FreePort();
-            var gatewayRoot = Directory.CreateDirectory(Path.Combine(work, "gateway")).FullName;
-            File.Copy(profile.File, Path.Combine(gatewayRoot, "appsettings.json"), overwrite: true);
-            List<string> args =
-            [
-                "--contentRoot", gatewayRoot,
-                "--urls", $"http://127.0.0.1:{gatewayPort}",
-                $"--Baton:Secret={secret}",
-                $"--Baton:JournalPath={Path.Combine(gatewayRoot, "journal.db")}",
-            ];
-            if (profile.UsesRedis)
+            if (profile.Journal == "PostgreSql")
             {
-                args.Add($"--Baton:Redis={redisConfig}");
+                journal = await PostgresJournal.StartAsync(Path.Combine(logs, "postgres.log"), StartTimeout, cancellationToken);
             }
 
-            for (var i = 0; i < backends.Count; i++)
+            // One gateway keeps the names it always had; several are g1, g2... each with a folder and a log of its own.
+            var gateways = new List<ManagedProcess>();
+            for (var i = 1; i <= profile.Gateways; i++)
             {
-                args.Add($"--ReverseProxy:Clusters:demo:Destinations:{backends[i].Name}:Address=http://127.0.0.1:{backends[i].Port}/");
+                var name = profile.ScaledOut ? $"g{i}" : "gateway";
+                var gateway = NewGateway(profile, name, Directory.CreateDirectory(Path.Combine(work, profile.ScaledOut ? $"gateway-{name}" : "gateway")).FullName, logs, secret, redisConfig, journal, backends);
+                started.Add(gateway);
+                gateways.Add(gateway);
             }
 
-            var gateway = new ManagedProcess("gateway", "gateway", gatewayPort, Path.Combine(logs, "gateway.log"), () => Dotnet(baseDirectory, "Baton.Gateway.dll", args),
-                ct => ManagedProcess.HttpReadyAsync(new Uri($"http://127.0.0.1:{gatewayPort}/_baton/ready"), ct));
-            started.Add(gateway);
-            await gateway.StartAsync(StartTimeout, cancellationToken);
-            return new Stack(profile, new Uri($"http://127.0.0.1:{gatewayPort}/"), redis, backends, gateway);
+            await Task.WhenAll(gateways.Select(g => g.StartAsync(StartTimeout, cancellationToken)));
+            if (!profile.ScaledOut)
+            {
+                return new Stack(profile, new Uri($"http://127.0.0.1:{gateways[0].Port}/"), redis, backends, gateways, null, journal);
+            }
+
+            balancer = await HaProxy.StartAsync([.. gateways.Select(g => (g.Name, g.Port))], Path.Combine(logs, "haproxy.log"), StartTimeout, cancellationToken);
+            await WaitUntilBalancedAsync(balancer, gateways.Count, cancellationToken);
+            return new Stack(profile, balancer.Address, redis, backends, gateways, balancer, journal);
         }
         catch
         {
+            balancer?.Dispose();
             foreach (var process in started)
             {
                 process.Dispose();
+            }
+
+            if (journal is not null)
+            {
+                await journal.DisposeAsync();
             }
 
             throw;
         }
     }
 
-    public void Dispose()
+    /// <summary>Waits until the balancer sends connections to every gateway it lists (its checks passed), at most a minute.</summary>
+    public static async Task WaitUntilBalancedAsync(HaProxy balancer, int gateways, CancellationToken cancellationToken)
     {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(StartTimeout);
+        try
+        {
+            while ((await balancer.ServersAsync(deadline.Token)).Values.Count(s => s.IsUp) < gateways)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(50), deadline.Token);
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"HAProxy did not see all {gateways} gateways ready within {StartTimeout.TotalSeconds:0} s; see its log.");
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Balancer?.Dispose();
         foreach (var process in _processes)
         {
             process.Dispose();
         }
+
+        if (Journal is not null)
+        {
+            await Journal.DisposeAsync();
+        }
+    }
+
+    private static ManagedProcess NewGateway(ModeProfile profile, string name, string root, string logs, string secret, string redisConfig, PostgresJournal? journal, List<ManagedProcess> backends)
+    {
+        var port = ManagedProcess.FreePort();
+        File.Copy(profile.File, Path.Combine(root, "appsettings.json"), overwrite: true);
+        List<string> args =
+        [
+            "--contentRoot", root,
+            "--urls", $"http://127.0.0.1:{port}",
+            $"--Baton:Secret={secret}",
+            $"--Baton:JournalPath={Path.Combine(root, "journal.db")}",
+        ];
+        if (profile.UsesRedis)
+        {
+            args.Add($"--Baton:Redis={redisConfig}");
+        }
+
+        if (journal is not null)
+        {
+            args.Add("--Baton:Journal:Provider=PostgreSql");
+            args.Add($"--Baton:Journal:ConnectionString={journal.ConnectionString}");
+        }
+
+        foreach (var backend in backends)
+        {
+            args.Add($"--ReverseProxy:Clusters:demo:Destinations:{backend.Name}:Address=http://127.0.0.1:{backend.Port}/");
+        }
+
+        return new ManagedProcess(name, "gateway", port, Path.Combine(logs, $"{(profile.ScaledOut ? "gateway-" + name : "gateway")}.log"), () => Dotnet(AppContext.BaseDirectory, "Baton.Gateway.dll", args),
+            ct => ManagedProcess.HttpReadyAsync(new Uri($"http://127.0.0.1:{port}/_baton/ready"), ct));
     }
 
     private static ProcessStartInfo Dotnet(string baseDirectory, string dll, IEnumerable<string> args)

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using System.Net.Sockets;
 using System.Text.Json;
 
 namespace Baton.LoadTest;
@@ -29,6 +30,8 @@ internal sealed class VirtualUser : IDisposable
     private readonly Dictionary<string, int> _unconfirmed = new(StringComparer.Ordinal);
     private string? _blobSha256;
     private int _blobBytes;
+    private int _connections;
+    private bool _reconnected;
 
     public VirtualUser(int id, Uri target, int stateBytes, TimeSpan requestTimeout, int seed)
     {
@@ -42,6 +45,7 @@ internal sealed class VirtualUser : IDisposable
             MaxConnectionsPerServer = 1,
             PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
             UseProxy = false,
+            ConnectCallback = ConnectAsync,
         };
         _client = new HttpClient(handler) { BaseAddress = target, Timeout = requestTimeout };
     }
@@ -97,11 +101,20 @@ internal sealed class VirtualUser : IDisposable
     {
         var sku = $"sku-{_random.Next(Skus)}";
         var (outcome, answer) = await SendAsync<CartAnswer>(HttpMethod.Post, "/cart/items", new CartItem(sku, 1), cancellationToken);
+
+        // HttpClient sends a request again on a new connection when the one it used closed before any byte of the
+        // answer (a gateway that died with it in flight): the attempt on the broken connection may have been made too.
+        var mayBeTwice = _reconnected ? 1 : 0;
         if (answer is null)
         {
             // The write may or may not have happened: either is fine later.
-            _unconfirmed[sku] = _unconfirmed.GetValueOrDefault(sku) + 1;
+            _unconfirmed[sku] = _unconfirmed.GetValueOrDefault(sku) + 1 + mayBeTwice;
             return outcome;
+        }
+
+        if (mayBeTwice > 0)
+        {
+            _unconfirmed[sku] = _unconfirmed.GetValueOrDefault(sku) + mayBeTwice;
         }
 
         var actual = ToCart(answer);
@@ -182,6 +195,7 @@ internal sealed class VirtualUser : IDisposable
     private async Task<(Outcome Outcome, T? Answer)> SendAsync<T>(HttpMethod method, string path, object? body, CancellationToken cancellationToken)
         where T : class
     {
+        var connectionsBefore = Volatile.Read(ref _connections);
         try
         {
             using var request = new HttpRequestMessage(method, new Uri(path, UriKind.Relative));
@@ -216,6 +230,27 @@ internal sealed class VirtualUser : IDisposable
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
         {
             return (new Outcome(0, "transport", Verdict.Ok), null);
+        }
+        finally
+        {
+            // A connection opened during this request while the user already had one: the old one broke under it.
+            _reconnected = connectionsBefore > 0 && Volatile.Read(ref _connections) > connectionsBefore;
+        }
+    }
+
+    private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _connections);
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
         }
     }
 

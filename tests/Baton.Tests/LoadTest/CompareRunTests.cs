@@ -31,6 +31,10 @@ public sealed class CompareRunTests
             }
 
             Assert.True(mode.GetProperty("requests").GetInt64() > 0);
+
+            // The scale-out mode's figures are its own; the default modes' results read as they always have.
+            Assert.False(mode.TryGetProperty("sessions_lost_gateway_kill", out _), $"{mode.GetProperty("name")} has a gateway kill figure");
+            Assert.All(mode.GetProperty("faults").EnumerateArray(), fault => Assert.False(fault.TryGetProperty("requests_failed", out _)));
         }
 
         var baton = modes["sticky-checkpoint"];
