@@ -147,6 +147,43 @@ public sealed class SessionMoverTests : IDisposable
         Assert.Equal(("b3", 1L, 0L), (shared[id.Value]!.Owner, shared[id.Value]!.Epoch, shared[id.Value]!.MovingUntil));
     }
 
+    [Fact]
+    public async Task AMoverThatDiesMidRestore_IsTakenOverOnceItsLeaseRunsOut_InTheEpochAfterIts()
+    {
+        var shared = new MemoryTier("journal", isShared: true);
+        var options = Options.Create(new BatonOptions());
+        var metrics = new BatonMetrics(_services.GetRequiredService<IMeterFactory>());
+        var store = new SessionStore(new MemoryTier("redis"), shared, options, metrics, NullLogger<SessionStore>.Instance);
+        var pins = new SessionPinTable(options, _time, store);
+        var mover = new SessionMover(pins, store, _restorer, options, _time, metrics, new FailoverEvents(), NullLogger<SessionMover>.Instance);
+        var id = SessionId.New();
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        Assert.Equal(SaveOutcome.Stored, await shared.CheckpointAsync(TestRecords.Checkpoint(id.Value, 3, [3], "b1", now)));
+        Assert.NotNull(await pins.FindOrLoadAsync(id, CancellationToken.None));
+
+        // Another gateway claimed the move to b2 and died before its restore: its lease (RestoreTimeout + 1 s) stands.
+        Assert.Equal(ClaimOutcome.Won, await shared.ClaimAsync(id.Value, "b2", 0, now, now + 60_000, now + 6_000));
+        var session = new BatonSessionFeature(id, "b1", 3, 0, isNew: false);
+        var moving = mover.MoveAsync(session, _cluster, "b1", new HashSet<string>(), "test", CancellationToken.None);
+        _time.Advance(TimeSpan.FromSeconds(5));
+        await Task.Delay(50);
+        Assert.False(moving.IsCompleted);
+        Assert.Empty(_restorer.Restores);
+
+        // Past the lease this gateway follows the claim's target; that backend holds no copy (it answers stale), so
+        // the refresh claims the epoch after the dead mover's and restores there, once.
+        for (var i = 0; i < 200 && !moving.IsCompleted; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(25));
+            await Task.Delay(5);
+        }
+
+        Assert.Same(_b2, await moving);
+        Assert.Same(_b2, await mover.RefreshAsync(session, _cluster, _b2, CancellationToken.None));
+        Assert.Equal([("b2", 3L, 2L)], _restorer.Restores.Select(r => (r.Destination, r.Version, r.Epoch)));
+        Assert.Equal(("b2", 2L, 0L), (shared[id.Value]!.Owner, shared[id.Value]!.Epoch, shared[id.Value]!.MovingUntil));
+    }
+
     /// <summary>A session pinned on b1 whose backend wrote <paramref name="version"/> checkpoints, stored in both tiers.</summary>
     private async Task<BatonSessionFeature> KeptOnB1Async(long version)
     {
