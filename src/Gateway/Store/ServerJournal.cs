@@ -108,7 +108,11 @@ internal abstract class ServerJournal : IJournalEngine, IDisposable
         commands.Transaction = transaction;
         commands.Timeout = TimeoutSeconds;
         var answers = new int[batch.Count];
-        for (var i = 0; i < batch.Count; i++)
+
+        // Rows are locked in the order of their ids, whatever order the writes came in (each session's own writes keep
+        // theirs): two gateways' batches touching the same sessions then never wait on each other in a circle.
+        var order = Enumerable.Range(0, batch.Count).OrderBy(i => SessionOf(batch[i]), StringComparer.Ordinal).ToArray();
+        foreach (var i in order)
         {
             // A server reclaims its own space (autovacuum, InnoDB purge): a compaction adds nothing.
             answers[i] = batch[i] is JournalCommand.Compact ? 0 : Add(commands, batch[i]);
@@ -118,7 +122,7 @@ internal abstract class ServerJournal : IJournalEngine, IDisposable
         {
             using var reader = commands.ExecuteReader();
             var first = true;
-            for (var i = 0; i < batch.Count; i++)
+            foreach (var i in order)
             {
                 var values = new long?[answers[i]];
                 for (var k = 0; k < values.Length; k++)
@@ -142,6 +146,18 @@ internal abstract class ServerJournal : IJournalEngine, IDisposable
         transaction.Commit();
         return results;
     }
+
+    // The session a write is about; purges and compactions, about none, go last.
+    private static string SessionOf(JournalCommand command) => command switch
+    {
+        JournalCommand.Checkpoint c => c.Record.SessionId,
+        JournalCommand.Move m => m.SessionId,
+        JournalCommand.Claim c => c.SessionId,
+        JournalCommand.Release r => r.SessionId,
+        JournalCommand.Touch t => t.SessionId,
+        JournalCommand.End e => e.SessionId,
+        _ => "\uffff",
+    };
 
     // Reads never make the schema (the writer does, on its own thread): with the server down they fail at once on
     // their own connection, and a missing table is an unavailable journal.
@@ -404,7 +420,6 @@ internal sealed class PostgreSqlJournal(IOptions<BatonOptions> options, ILogger<
                 last_access bigint NOT NULL,
                 expires_at  bigint NOT NULL,
                 moving_until bigint NOT NULL DEFAULT 0);
-            ALTER TABLE baton_sessions ADD COLUMN IF NOT EXISTS moving_until bigint NOT NULL DEFAULT 0;
             CREATE INDEX IF NOT EXISTS baton_sessions_last_access ON baton_sessions (last_access);
             CREATE INDEX IF NOT EXISTS baton_sessions_expires_at ON baton_sessions (expires_at);
             CREATE TABLE IF NOT EXISTS baton_ended (id text PRIMARY KEY, ended_at bigint NOT NULL);
@@ -418,6 +433,16 @@ internal sealed class PostgreSqlJournal(IOptions<BatonOptions> options, ILogger<
         current.Value = CurrentSchema;
         command.Parameters.Add(current);
         command.ExecuteNonQuery();
+
+        // A version 1 table gets the lease column; the ALTER (an exclusive lock) only when the column is missing.
+        command.Parameters.Clear();
+        command.CommandText = "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'baton_sessions' AND column_name = 'moving_until'";
+        if (Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture) == 0)
+        {
+            command.CommandText = "ALTER TABLE baton_sessions ADD COLUMN moving_until bigint NOT NULL DEFAULT 0";
+            command.ExecuteNonQuery();
+        }
+
         transaction.Commit();
     }
 
