@@ -398,8 +398,10 @@ internal sealed class SessionStore : IPinPersistence
         }
 
         // Redis below the known version (a placeholder a pin created on an emptied Redis, say) never wins.
+        // A journal copy below the version this gateway knows it stored is behind (that change is held by Redis alone,
+        // and a move's claim may since have raised the row's epoch without its state): Redis's copy at the known version wins.
         return record is not null && record.Version >= minimumVersion
-            && (journaled is null || SessionPosition.IsNewer(record.Epoch, record.Version, journaled.Epoch, journaled.Version)) ? record : journaled;
+            && (journaled is null || journaled.Version < minimumVersion || SessionPosition.IsNewer(record.Epoch, record.Version, journaled.Epoch, journaled.Version)) ? record : journaled;
     }
 
     public bool MayHoldUnknown => _journal.IsShared || (Volatile.Read(ref _rebuildPending) && _redis.IsConfigured);
@@ -420,8 +422,9 @@ internal sealed class SessionStore : IPinPersistence
         var cached = redis.Record;
         if (!journal.Available)
         {
-            // A shared journal's sessions are not all in Redis's answer when Redis gives none: the tiers cannot say.
-            return _journal.IsShared && !redis.Available
+            // A shared journal's sessions are not all in Redis (it may have restarted empty or failed over): without the
+            // journal, only a copy Redis holds says anything.
+            return _journal.IsShared && (!redis.Available || cached is null)
                 ? throw new StoreUnavailableException("Neither tier could say whether the session lives.")
                 : cached?.Summary;
         }
