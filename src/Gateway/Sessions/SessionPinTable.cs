@@ -277,7 +277,7 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
             return claim.Outcome switch
             {
                 ClaimOutcome.Won => Repin(id, destinationId, claim.Epoch),
-                ClaimOutcome.Lost => await SettleAsync(id, cancellationToken) ?? throw new StoreUnavailableException("The session ended while it was being pinned."),
+                ClaimOutcome.Lost => await SettleBoundedAsync(id, cancellationToken) ?? throw new StoreUnavailableException("The session ended while it was being pinned."),
                 _ => throw new StoreUnavailableException("The journal could not take the session's new pin."),
             };
         }
@@ -313,6 +313,13 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
     public async ValueTask<SessionPin> PlacedAsync(SessionId id, string destinationId, long epoch, CancellationToken cancellationToken)
     {
+        if (_ended.ContainsKey(id) || _renamed.ContainsKey(id))
+        {
+            // The session ended or got a new id while it was restored: it is not pinned again under this id.
+            await persistence.ReleaseAsync(id.Value, null, epoch);
+            return new SessionPin(id, destinationId, 0, epoch);
+        }
+
         var pin = Repin(id, destinationId, epoch);
         if (_entries.TryGetValue(id, out var entry) && entry.IsKept)
         {
@@ -343,6 +350,8 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
         while (true)
         {
+            // Read before the lookup: a notice missed while it ran makes the pin checked again.
+            var generation = Volatile.Read(ref _coherence);
             SessionSummary? stored;
             try
             {
@@ -363,7 +372,7 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
             if (stored.MovingUntil <= Now())
             {
-                return Follow(id, stored);
+                return Follow(id, stored, generation);
             }
 
             // Another gateway's restore is under way: its release (or the lease's end) tells when to go on.
@@ -408,7 +417,7 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
     }
 
     // The shared truth's pin, taken over the one in memory unless that is of a later epoch (a claim of this gateway's).
-    private SessionPin? Follow(SessionId id, SessionSummary stored)
+    private SessionPin? Follow(SessionId id, SessionSummary stored, long generation)
     {
         var now = Now();
         if (!_entries.TryGetValue(id, out var entry) || entry.IsGone)
@@ -424,7 +433,7 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
         entry.Follow(stored.Owner!, stored.Epoch);
         entry.AdvanceVersion(stored.Version);
-        entry.Checked(now, Volatile.Read(ref _coherence));
+        entry.Checked(now, generation);
         return Find(id);
     }
 
@@ -477,16 +486,20 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
     // after that check: the bound on how stale a pin may be when no channel is heard (no Redis, or Redis down).
     private bool Trusted(Entry entry, long now)
         => !entry.IsKept
-           || (persistence.IsListening && entry.CheckedGeneration == Volatile.Read(ref _coherence))
-           || now - entry.CheckedAt < PinStaleness;
+           || now - entry.CheckedAt < PinStaleness
+           || (now - entry.CheckedAt < HeardPinStaleness && persistence.IsListening && entry.CheckedGeneration == Volatile.Read(ref _coherence));
 
     /// <summary>How long a pin is trusted without a check when no gateway's notices are heard (ms).</summary>
     public const long PinStaleness = 1_000;
+
+    /// <summary>How long a pin is trusted without a check while notices are heard (ms): the bound when one is lost all the same (its sender's Redis link was down).</summary>
+    public const long HeardPinStaleness = 10_000;
 
     // A pin that may be stale is checked against the shared truth; when the tiers cannot say, the pin in memory serves
     // (its checkpoints are fenced if it is stale).
     private async ValueTask<SessionPin?> RevalidateAsync(SessionId id, SessionPin cached, CancellationToken cancellationToken)
     {
+        var generation = Volatile.Read(ref _coherence);
         SessionSummary? stored;
         try
         {
@@ -494,6 +507,12 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         }
         catch (StoreUnavailableException)
         {
+            // Not asked again before the staleness bound: a journal that hangs costs each session one wait per bound.
+            if (_entries.TryGetValue(id, out var entry))
+            {
+                entry.Checked(Now(), generation);
+            }
+
             return cached;
         }
 
@@ -503,7 +522,7 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
             return null;
         }
 
-        return Follow(id, stored);
+        return Follow(id, stored, generation);
     }
 
     public void RecordVersion(SessionId id, long version)
@@ -538,8 +557,22 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
     {
         if (await persistence.ClaimAsync(id.Value, destination, from, Now(), TimeSpan.Zero) == ClaimOutcome.Lost && persistence.IsShared)
         {
-            using var bounded = new CancellationTokenSource(_lookupWait * 4, timeProvider);
-            await SettleAsync(id, bounded.Token);
+            await SettleBoundedAsync(id, CancellationToken.None);
+        }
+    }
+
+    // A settle outside a failover's deadline: at most four journal timeouts, then the store cannot say.
+    private async Task<SessionPin?> SettleBoundedAsync(SessionId id, CancellationToken cancellationToken)
+    {
+        using var expiry = new CancellationTokenSource(_lookupWait * 4, timeProvider);
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, expiry.Token);
+        try
+        {
+            return await SettleAsync(id, bounded.Token);
+        }
+        catch (OperationCanceledException) when (expiry.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new StoreUnavailableException("The session's pin could not be settled within four journal timeouts.");
         }
     }
 

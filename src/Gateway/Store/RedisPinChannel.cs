@@ -13,7 +13,9 @@ internal sealed partial class RedisTier : IPinChannel
     private Action? _onMissed;
     private int _listening;
 
-    public bool IsListening => Volatile.Read(ref _listening) == 1 && IsConnected;
+    // The subscription's own connection, not any connection of the multiplexer: on a cluster or under Sentinel another
+    // node's link coming back says nothing about the one that carries the channel.
+    public bool IsListening => Volatile.Read(ref _listening) == 1 && Connection is { } redis && redis.GetSubscriber().IsConnected(_pinChannel);
 
     public void Announce(PinNotice notice)
     {

@@ -142,7 +142,7 @@ public sealed class SessionPinTableTests
     }
 
     [Fact]
-    public async Task WhileNoticesAreHeard_APinIsTrusted_AndOnceTheChannelWasLost_ItIsCheckedAgainstTheTiersOnItsNextUse()
+    public async Task WhileNoticesAreHeard_APinIsTrustedForTheLongerBound_AndOnceTheChannelWasLost_ItIsCheckedAgainstTheTiersOnItsNextUse()
     {
         _store.IsShared = true;
         _store.IsListening = true;
@@ -151,15 +151,22 @@ public sealed class SessionPinTableTests
         var id = await KeptAsync(table, "b1");
         _store.Stored.Add(new SessionSummary(id.Value, "b2", 4, 7, 100, _time.GetUtcNow().ToUnixTimeMilliseconds()));
 
-        _time.Advance(TimeSpan.FromMinutes(1));
+        _time.Advance(TimeSpan.FromMilliseconds(SessionPinTable.HeardPinStaleness - 1));
         Assert.Equal(new SessionPin(id, "b1", 0, 0), await table.FindOrLoadAsync(id, default));
         Assert.Equal(0, _store.Lookups);
 
         _store.Missed!();
-        _time.Advance(TimeSpan.FromMilliseconds(SessionPinTable.PinStaleness));
         Assert.Equal(new SessionPin(id, "b2", 7, 4), await table.FindOrLoadAsync(id, default));
         Assert.Equal(new SessionPin(id, "b2", 7, 4), await table.FindOrLoadAsync(id, default));
         Assert.Equal(1, _store.Lookups);
+
+        // Even with every notice heard, a pin is checked again past the longer bound (a notice its sender could not send).
+        _store.Stored[0] = _store.Stored[0] with { Owner = "b3", Epoch = 5 };
+        _time.Advance(TimeSpan.FromMilliseconds(SessionPinTable.HeardPinStaleness - 1));
+        Assert.Equal(new SessionPin(id, "b2", 7, 4), await table.FindOrLoadAsync(id, default));
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(new SessionPin(id, "b3", 7, 5), await table.FindOrLoadAsync(id, default));
+        Assert.Equal(2, _store.Lookups);
     }
 
     [Fact]
