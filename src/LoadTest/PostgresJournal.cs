@@ -103,7 +103,8 @@ internal sealed class PostgresJournal : IAsyncDisposable
         }
     }
 
-    private static ProcessStartInfo AsPostgresUser(ProcessStartInfo start)
+    /// <summary>Runs the process as the <c>postgres</c> user when this process is root (PostgreSQL refuses to run as root).</summary>
+    public static ProcessStartInfo AsPostgresUser(ProcessStartInfo start)
     {
         if (Environment.IsPrivilegedProcess)
         {
@@ -113,7 +114,8 @@ internal sealed class PostgresJournal : IAsyncDisposable
         return start;
     }
 
-    private static async Task<bool> AnswersAsync(string connectionString, CancellationToken cancellationToken)
+    /// <summary>Whether the PostgreSQL server answers <c>SELECT 1</c> on a new connection (a readiness check).</summary>
+    public static async Task<bool> AnswersAsync(string connectionString, CancellationToken cancellationToken)
     {
         try
         {

@@ -54,31 +54,10 @@ internal static class TestServers
         }), ct => PostgresAnswersAsync($"Host=127.0.0.1;Port={port};Username=baton;Database=postgres", ct));
 
     /// <summary>Runs the process as the <c>postgres</c> user when this process is root.</summary>
-    public static ProcessStartInfo AsPostgresUser(ProcessStartInfo start)
-    {
-        if (Environment.IsPrivilegedProcess)
-        {
-            start.UserName = "postgres";
-        }
+    public static ProcessStartInfo AsPostgresUser(ProcessStartInfo start) => PostgresJournal.AsPostgresUser(start);
 
-        return start;
-    }
-
-    /// <summary>
-    /// One of PostgreSQL's programs (<c>initdb</c>, <c>postgres</c>): from PATH, else from the newest
-    /// /usr/lib/postgresql/&lt;version&gt;/bin (where Debian installs them, off PATH).
-    /// </summary>
-    public static string PostgresProgram(string name)
-    {
-        var installed = Directory.Exists("/usr/lib/postgresql")
-            ? Directory.GetDirectories("/usr/lib/postgresql")
-                .Select(folder => (Bin: Path.Combine(folder, "bin"), Version: Version.TryParse(Path.GetFileName(folder) + ".0", out var version) ? version : null))
-                .Where(candidate => candidate.Version is not null)
-                .OrderByDescending(candidate => candidate.Version)
-                .Select(candidate => candidate.Bin)
-            : [];
-        return Program(name, installed, "the postgresql package");
-    }
+    /// <summary>One of PostgreSQL's programs (<c>initdb</c>, <c>postgres</c>), found as the load-test tool finds them.</summary>
+    public static string PostgresProgram(string name) => PostgresJournal.Program(name);
 
     /// <summary>One of MariaDB's programs (<c>mariadb-install-db</c>, <c>mariadbd</c>): from PATH, else from /usr/sbin.</summary>
     public static string MariaDbProgram(string name) => Program(name, ["/usr/sbin", "/usr/bin"], "the mariadb-server package");
@@ -129,21 +108,7 @@ internal static class TestServers
     ];
 
     /// <summary>Whether the PostgreSQL server answers <c>SELECT 1</c> on a new connection (a readiness check).</summary>
-    public static async Task<bool> PostgresAnswersAsync(string connectionString, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await using var connection = new NpgsqlConnection(connectionString + ";Pooling=false;Timeout=2;Command Timeout=2");
-            await connection.OpenAsync(cancellationToken);
-            await using var command = new NpgsqlCommand("SELECT 1", connection);
-            return Equals(await command.ExecuteScalarAsync(cancellationToken), 1);
-        }
-        catch (NpgsqlException) when (!cancellationToken.IsCancellationRequested)
-        {
-            // Not listening yet, or "the database system is starting up".
-            return false;
-        }
-    }
+    public static Task<bool> PostgresAnswersAsync(string connectionString, CancellationToken cancellationToken) => PostgresJournal.AnswersAsync(connectionString, cancellationToken);
 
     /// <summary>Whether the MariaDB server answers <c>SELECT 1</c> on a new connection (a readiness check).</summary>
     public static async Task<bool> MariaDbAnswersAsync(string connectionString, CancellationToken cancellationToken)
