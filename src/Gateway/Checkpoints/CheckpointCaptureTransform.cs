@@ -192,8 +192,11 @@ internal sealed class CheckpointCaptureTransform(
                 break;
             case SaveOutcome.Stale:
                 // Same epoch, so the same backend: the stored newer version was made from this one (a concurrent
-                // request of the session stored first). The change is kept in it.
+                // request of the session stored first, here or through another gateway). The change is kept in it,
+                // and the tiers hold at least this version: the next grant says so, or the backend would send it again.
                 Log.StaleCheckpoint(logger, owner.Id.Hash, checkpoint.Version);
+                pins.RecordVersion(owner.Id, checkpoint.Version);
+                owner.Version = Math.Max(owner.Version, checkpoint.Version);
                 break;
             default:
                 // Not kept (an epoch the session has left, or a version an older epoch already holds): never
