@@ -357,8 +357,8 @@ internal sealed class SessionStore : IPinPersistence
     /// <summary>
     /// The session's newest checkpoint: from Redis when it answers in budget with at least
     /// <paramref name="minimumVersion"/> (the newest version the gateway knows it stored) in at least
-    /// <paramref name="minimumEpoch"/> (the epoch the gateway knows the session is pinned in) and no other gateway
-    /// shares the journal, else the newer of the two tiers' records — a later epoch, or a later version of the same one. Redis can be behind (a write
+    /// <paramref name="minimumEpoch"/> (the epoch the gateway knows the session is pinned in), else the newer of
+    /// the two tiers' records — a later epoch, or a later version of the same one. Redis can be behind (a write
     /// that missed its budget, a move it missed) and must never win then. With the journal unreadable, only a Redis
     /// copy at the known version will do; anything less is <see cref="StoreUnavailableException"/>, never an
     /// empty session.
@@ -369,20 +369,12 @@ internal sealed class SessionStore : IPinPersistence
 
         // A Redis copy whose state no longer matches its digest (damaged in Redis) is no copy: the journal's is read.
         var record = fast.Record is { } held && Baton.Protocol.Ids.Sha256(held.State) != held.Digest ? null : fast.Record;
-        // With a shared journal the versions this gateway knows may lag another's changes, which a Redis failover or a
-        // missed write can leave out of Redis: the journal is read too, and the newer copy wins.
-        if (record is not null && record.Version >= minimumVersion && record.Epoch >= minimumEpoch && !_journal.IsShared)
+        if (record is not null && record.Version >= minimumVersion && record.Epoch >= minimumEpoch)
         {
             return record;
         }
 
         var durable = await _journal.GetAsync(sessionId, cancellationToken);
-        if (!durable.Available && record is not null && record.Version >= minimumVersion && record.Epoch >= minimumEpoch)
-        {
-            // A shared journal that cannot be read: Redis's copy at the known version is the best there is.
-            return record;
-        }
-
         if (!durable.Available)
         {
             throw new StoreUnavailableException("The journal could not be read, and Redis holds no copy at the session's known version.");

@@ -35,6 +35,11 @@ public sealed class SeveralGatewaysTests : IAsyncLifetime
         _b = await TestGateway.StartAsync(_backends, args);
         await _a.WaitForRedisAsync();
         await _b.WaitForRedisAsync();
+        foreach (var gateway in new[] { _a, _b })
+        {
+            var store = gateway.Services.GetRequiredService<Baton.Gateway.Store.SessionStore>();
+            await Eventually.TrueAsync(() => store.IsListening, TimeSpan.FromSeconds(20), "the gateway should hear the others' pin notices");
+        }
     }
 
     public async Task DisposeAsync()
