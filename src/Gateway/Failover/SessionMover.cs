@@ -263,7 +263,7 @@ internal sealed class SessionMover(
         var placed = false;
         try
         {
-            var record = await store.GetAsync(session.Id.Value, Math.Max(pin.Version, session.Version), cancellationToken, pin.Epoch);
+            var record = await store.GetAsync(session.Id.Value, Math.Max(pin.Version, session.Version), cancellationToken, pin.Epoch, newestOfBoth: store.IsShared);
             using var span = BatonTelemetry.Source.StartActivity("baton.restore");
             span?.SetTag("baton.session", session.Id.Hash);
             span?.SetTag("baton.destination", target.DestinationId);

@@ -363,18 +363,29 @@ internal sealed class SessionStore : IPinPersistence
     /// copy at the known version will do; anything less is <see cref="StoreUnavailableException"/>, never an
     /// empty session.
     /// </summary>
-    public async Task<SessionRecord?> GetAsync(string sessionId, long minimumVersion, CancellationToken cancellationToken, long minimumEpoch = 0)
+    /// <remarks>
+    /// With <paramref name="newestOfBoth"/> (a move's restore where other gateways share the journal: the version this
+    /// one knows may lag another's changes, which a Redis failover can leave out of Redis) the journal is read even when
+    /// Redis's copy is at the known version, and the newer wins; a journal that cannot be read leaves Redis's copy.
+    /// </remarks>
+    public async Task<SessionRecord?> GetAsync(string sessionId, long minimumVersion, CancellationToken cancellationToken, long minimumEpoch = 0, bool newestOfBoth = false)
     {
         var fast = await _redis.GetAsync(sessionId, cancellationToken);
 
         // A Redis copy whose state no longer matches its digest (damaged in Redis) is no copy: the journal's is read.
         var record = fast.Record is { } held && Baton.Protocol.Ids.Sha256(held.State) != held.Digest ? null : fast.Record;
-        if (record is not null && record.Version >= minimumVersion && record.Epoch >= minimumEpoch)
+        var known = record is not null && record.Version >= minimumVersion && record.Epoch >= minimumEpoch;
+        if (known && !newestOfBoth)
         {
             return record;
         }
 
         var durable = await _journal.GetAsync(sessionId, cancellationToken);
+        if (!durable.Available && known)
+        {
+            return record;
+        }
+
         if (!durable.Available)
         {
             throw new StoreUnavailableException("The journal could not be read, and Redis holds no copy at the session's known version.");

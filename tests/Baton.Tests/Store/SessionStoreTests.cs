@@ -54,18 +54,23 @@ public sealed class SessionStoreTests : IDisposable
     }
 
     [Fact]
-    public async Task ARestoreNeverPrefersAJournalCopyBelowTheVersionKnownStored_EvenOfALaterEpoch()
+    public async Task AMovesRestoreWithASharedJournal_TakesTheNewerOfBothTiers_ButNeverAJournalCopyBelowTheVersionKnownStored()
     {
         var redis = new MemoryTier("redis");
         var journal = new MemoryTier("journal", isShared: true);
         var store = NewStore(redis, journal);
         var id = Baton.Protocol.Ids.New();
 
-        // A change acknowledged on Redis alone (version 5), then a move's claim raised the journal's epoch over version 4.
+        // Another gateway's change (version 4) is in the journal; this gateway's Redis copy missed it (a failover): a
+        // move's restore reads both tiers.
         journal.Put(TestRecords.Checkpoint(id, 4, [4], "b1", 10, epoch: 1));
+        redis.Put(TestRecords.Checkpoint(id, 3, [3], "b1", 10, epoch: 1));
+        Assert.Equal(4, (await store.GetAsync(id, 3, CancellationToken.None, 1, newestOfBoth: true))!.Version);
+
+        // A change acknowledged on Redis alone (version 5), then a move's claim raised the journal's epoch over version 4.
         redis.Put(TestRecords.Checkpoint(id, 5, [5], "b1", 10, epoch: 1));
         Assert.Equal(ClaimOutcome.Won, await journal.ClaimAsync(id, "b2", 1, 20, 1000, 0));
-        Assert.Equal(new byte[] { 5 }, (await store.GetAsync(id, 5, CancellationToken.None, 1))!.State);
+        Assert.Equal(new byte[] { 5 }, (await store.GetAsync(id, 5, CancellationToken.None, 1, newestOfBoth: true))!.State);
     }
 
     [Fact]
