@@ -369,9 +369,12 @@ internal sealed class PostgreSqlJournal(IOptions<BatonOptions> options, ILogger<
         SELECT count(*) FROM d
         """;
 
+    // One gateway purges at a time (a lock held to the end of its transaction; the others skip their turn), so purges
+    // of several gateways never contend for the same expired rows.
     private const string Purge = """
-        WITH d AS (DELETE FROM baton_sessions WHERE id IN (SELECT id FROM baton_sessions WHERE expires_at < @now LIMIT @limit) RETURNING 1),
-             e AS (DELETE FROM baton_ended WHERE id IN (SELECT id FROM baton_ended WHERE ended_at < @forget LIMIT @limit) RETURNING 1)
+        WITH l AS (SELECT pg_try_advisory_xact_lock(7305812362) AS got),
+             d AS (DELETE FROM baton_sessions WHERE id IN (SELECT id FROM baton_sessions WHERE expires_at < @now LIMIT @limit) AND (SELECT got FROM l) RETURNING 1),
+             e AS (DELETE FROM baton_ended WHERE id IN (SELECT id FROM baton_ended WHERE ended_at < @forget LIMIT @limit) AND (SELECT got FROM l) RETURNING 1)
         SELECT greatest((SELECT count(*) FROM d), (SELECT count(*) FROM e))
         """;
 
@@ -629,7 +632,7 @@ internal sealed class MySqlJournal(IOptions<BatonOptions> options, ILogger<MySql
     // only surface when the reader is closed, where the driver logs it and goes on.
     protected override int Result(JournalCommand command, long?[] values) => command switch
     {
-        JournalCommand.Purge => (int)Math.Max(values[0] ?? 0, values[1] ?? 0),
+        JournalCommand.Purge => (int)Math.Max(values[1] ?? 0, values[2] ?? 0),
         JournalCommand.Claim => (values[0] ?? 0) + (values[1] ?? 0) > 0 ? 1 : 0,
         _ => base.Result(command, values),
     };
@@ -667,11 +670,14 @@ internal sealed class MySqlJournal(IOptions<BatonOptions> options, ILogger<MySql
                 Statement(batch, RowCount);
                 return 2;
             case JournalCommand.Purge p:
-                Statement(batch, "DELETE FROM baton_sessions WHERE expires_at < @now LIMIT @limit", ("@now", p.Now), ("@limit", (long)JournalTier.PurgeChunk));
+                // One gateway purges at a time: the others find the named lock taken and delete nothing this turn.
+                Statement(batch, "SELECT GET_LOCK('baton_purge', 0)");
+                Statement(batch, "DELETE FROM baton_sessions WHERE expires_at < @now AND IS_USED_LOCK('baton_purge') = CONNECTION_ID() LIMIT @limit", ("@now", p.Now), ("@limit", (long)JournalTier.PurgeChunk));
                 Statement(batch, RowCount);
-                Statement(batch, "DELETE FROM baton_ended WHERE ended_at < @forget LIMIT @limit", ("@forget", p.Now - Retention), ("@limit", (long)JournalTier.PurgeChunk));
+                Statement(batch, "DELETE FROM baton_ended WHERE ended_at < @forget AND IS_USED_LOCK('baton_purge') = CONNECTION_ID() LIMIT @limit", ("@forget", p.Now - Retention), ("@limit", (long)JournalTier.PurgeChunk));
                 Statement(batch, RowCount);
-                return 2;
+                Statement(batch, "SELECT RELEASE_LOCK('baton_purge')");
+                return 4;
             default:
                 throw new ArgumentOutOfRangeException(nameof(command), command.GetType().Name, "Not a journal write.");
         }
