@@ -160,9 +160,11 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
     public ValueTask<SessionPin?> FindAsync(SessionId id, CancellationToken cancellationToken) => ValueTask.FromResult(Find(id));
 
-    private SessionPin? Find(SessionId id)
+    private SessionPin? Find(SessionId id) => Find(id, out _);
+
+    private SessionPin? Find(SessionId id, out Entry? entry)
     {
-        if (!_entries.TryGetValue(id, out var entry) || entry.IsGone)
+        if (!_entries.TryGetValue(id, out entry) || entry.IsGone)
         {
             return null;
         }
@@ -186,8 +188,8 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
     public ValueTask<SessionPin?> FindOrLoadAsync(SessionId id, CancellationToken cancellationToken)
     {
-        var found = Find(id);
-        if (found is not null && persistence.IsShared && _entries.TryGetValue(id, out var entry) && !Trusted(entry, Now()))
+        var found = Find(id, out var entry);
+        if (found is not null && persistence.IsShared && !Trusted(entry!, Now()))
         {
             return RevalidateAsync(id, found, cancellationToken);
         }
@@ -208,7 +210,7 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
             throw new StoreUnavailableException("Too many sessions are being looked up at once.");
         }
 
-        var found = await _lookups.GetOrAdd(id, key => new Lazy<Task<SessionSummary?>>(() => LookUpAsync(key))).Value.WaitAsync(cancellationToken);
+        var found = await SharedLookupAsync(id, cancellationToken);
         var now = Now();
         if (found?.Owner is null || now - found.LastAccess >= _idleTimeout + TouchInterval)
         {
@@ -230,6 +232,10 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         Add(id, found, now);
         return Find(id);
     }
+
+    // The one lookup of the id under way, or a new one.
+    private Task<SessionSummary?> SharedLookupAsync(SessionId id, CancellationToken cancellationToken)
+        => _lookups.GetOrAdd(id, key => new Lazy<Task<SessionSummary?>>(() => LookUpAsync(key))).Value.WaitAsync(cancellationToken);
 
     // A lookup waits for a slot at most the journal's timeout: a flood of lookups (cookies replayed by a client, a
     // store that hangs) is refused with 503 for as long as it lasts and no longer, never queued without end.
@@ -446,18 +452,10 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
             _ended[id] = Now();
         }
 
-        if (_entries.TryGetValue(id, out var entry) && entry.TryRetire(out var wasKept))
+        // Not an end here: with shared tiers, an expiry writes nothing.
+        if (_entries.TryGetValue(id, out var entry))
         {
-            _entries.TryRemove(new KeyValuePair<SessionId, Entry>(id, entry));
-            ReleaseState(entry);
-            if (wasKept)
-            {
-                Interlocked.Decrement(ref _count);
-            }
-            else
-            {
-                Interlocked.Decrement(ref _anonymous);
-            }
+            Expire(id, entry, ended: false);
         }
     }
 
@@ -503,7 +501,7 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         SessionSummary? stored;
         try
         {
-            stored = await _lookups.GetOrAdd(id, key => new Lazy<Task<SessionSummary?>>(() => LookUpAsync(key))).Value.WaitAsync(cancellationToken);
+            stored = await SharedLookupAsync(id, cancellationToken);
         }
         catch (StoreUnavailableException)
         {
