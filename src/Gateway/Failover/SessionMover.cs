@@ -63,7 +63,7 @@ internal sealed class SessionMover(
 
             // Another request of this session already moved it somewhere healthy: follow.
             if (pin is not null && !string.Equals(pin.DestinationId, failed, StringComparison.OrdinalIgnoreCase) && !excluded.Contains(pin.DestinationId)
-                && Available(cluster).FirstOrDefault(d => string.Equals(d.DestinationId, pin.DestinationId, StringComparison.OrdinalIgnoreCase)) is { } current)
+                && AvailableNamed(cluster, pin.DestinationId) is { } current)
             {
                 Adopt(session, pin);
                 return current;
@@ -102,7 +102,7 @@ internal sealed class SessionMover(
                         }
 
                         Adopt(session, pin);
-                        if (!refused.Contains(pin.DestinationId) && Available(cluster).FirstOrDefault(d => string.Equals(d.DestinationId, pin.DestinationId, StringComparison.OrdinalIgnoreCase)) is { } followedTo)
+                        if (!refused.Contains(pin.DestinationId) && AvailableNamed(cluster, pin.DestinationId) is { } followedTo)
                         {
                             Log.SessionFollowed(logger, session.Id.Hash, followedTo.DestinationId, pin.Epoch);
                             return followedTo;
@@ -173,7 +173,7 @@ internal sealed class SessionMover(
             }
 
             Adopt(session, settled);
-            return Available(cluster).FirstOrDefault(d => string.Equals(d.DestinationId, settled.DestinationId, StringComparison.OrdinalIgnoreCase));
+            return AvailableNamed(cluster, settled.DestinationId);
         }
         catch (OperationCanceledException) when (bounded.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
@@ -304,6 +304,9 @@ internal sealed class SessionMover(
 
     // The Baton available-destinations policy leaves out unhealthy and draining destinations.
     private static IReadOnlyList<DestinationState> Available(ClusterState cluster) => cluster.DestinationsState.AvailableDestinations;
+
+    private static DestinationState? AvailableNamed(ClusterState cluster, string destinationId)
+        => Available(cluster).FirstOrDefault(d => string.Equals(d.DestinationId, destinationId, StringComparison.OrdinalIgnoreCase));
 
     // Least busy first, so the sessions of a dead backend spread over the living.
     private static List<DestinationState> Candidates(ClusterState cluster, HashSet<string> refused)
