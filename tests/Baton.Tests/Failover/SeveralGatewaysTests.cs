@@ -138,6 +138,91 @@ public sealed class SeveralGatewaysTests : IAsyncLifetime
         Assert.Equal(orphans, restoredByA.Total + restoredByB.Total);
     }
 
+    [Fact]
+    public async Task ASessionEndedOrRenewedThroughOneGateway_IsNeverContinuedThroughTheOther_WithItsOldCookie()
+    {
+        var leaving = new Browser(_a, _b);
+        var renewing = new Browser(_a, _b);
+        foreach (var browser in new[] { leaving, renewing })
+        {
+            Assert.Equal(1, (await browser.ThroughA.IncrementAsync()).Count);
+            Assert.Equal(2, (await browser.ThroughB.IncrementAsync()).Count);
+        }
+
+        var leftCookie = CookieJar.Of(leaving.ThroughA).GetCookies(_a.Address)[TestGateway.CookieName]!.Value;
+        var renewedCookie = CookieJar.Of(renewing.ThroughA).GetCookies(_a.Address)[TestGateway.CookieName]!.Value;
+        using (var logout = await leaving.ThroughA.PostAsync(new Uri("/logout", UriKind.Relative), content: null))
+        {
+            Assert.True(logout.IsSuccessStatusCode);
+        }
+
+        using (var login = await renewing.ThroughA.PostAsJsonAsync(new Uri("/login", UriKind.Relative), new { user = "ada" }))
+        {
+            Assert.True(login.IsSuccessStatusCode);
+        }
+
+        // Whoever replays the old cookies through B (a copy the browser kept, or one an attacker took) gets a new,
+        // empty session, never the one that ended or moved to a new id.
+        foreach (var old in new[] { leftCookie, renewedCookie })
+        {
+            using var replay = _b.NewRawClient();
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/counter");
+            request.Headers.Add("Cookie", $"{TestGateway.CookieName}={old}");
+            using var response = await replay.SendAsync(request);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal(0, (await response.Content.ReadFromJsonAsync<CounterAnswer>())!.Count);
+        }
+
+        // The renewed session continues through B under its new id.
+        Assert.Equal(3, (await renewing.ThroughB.IncrementAsync()).Count);
+    }
+
+    [Fact]
+    public async Task ABackendKilledWhileTheJournalIsDown_IsNeverRestoredTwiceOrEmpty_RequestsGet503_AndEverySessionContinuesOnceItIsBack()
+    {
+        var sessions = Enumerable.Range(0, 12).Select(_ => new Browser(_a, _b)).ToList();
+        for (var round = 1; round <= 2; round++)
+        {
+            foreach (var session in sessions)
+            {
+                var answer = await session.Via(round).IncrementAsync();
+                Assert.Equal(round, answer.Count);
+                session.Owner = answer.Instance;
+            }
+        }
+
+        var victim = _backends.OrderByDescending(b => sessions.Count(s => s.Owner == b.InstanceId)).First();
+        var orphans = sessions.Where(s => s.Owner == victim.InstanceId).ToList();
+        using var restoredByA = new InstrumentCounter(_a, "baton.restore.count", "baton.outcome", "ok");
+        using var restoredByB = new InstrumentCounter(_b, "baton.restore.count", "baton.outcome", "ok");
+        await using (await _journal.OutageAsync(string.Empty, hang: false))
+        {
+            await victim.DisposeAsync();
+            _backends.Remove(victim);
+
+            // Nobody can claim their moves: every request of theirs, through either gateway, is refused (never a 500),
+            // and nothing is restored.
+            foreach (var session in orphans)
+            {
+                foreach (var client in new[] { session.ThroughA, session.ThroughB })
+                {
+                    using var response = await client.GetAsync(new Uri("/counter", UriKind.Relative));
+                    Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+                }
+            }
+
+            Assert.Equal(0, restoredByA.Total + restoredByB.Total);
+        }
+
+        foreach (var session in sessions)
+        {
+            Assert.Equal(3, (await session.ThroughB.IncrementAsync()).Count);
+            Assert.Equal(4, (await session.ThroughA.IncrementAsync()).Count);
+        }
+
+        Assert.Equal(orphans.Count, restoredByA.Total + restoredByB.Total);
+    }
+
     // Marks the destination down in one gateway only (as its own passive health would after a failure it alone saw).
     private static async Task MarkDownAsync(TestGateway gateway, string destinationId)
     {
