@@ -277,8 +277,13 @@ internal sealed class SessionMover(
                 return (Placement.Refused, null);
             }
 
-            var repinned = await pins.PlacedAsync(session.Id, target.DestinationId, epoch, cancellationToken);
             placed = true;
+            if (await pins.PlacedAsync(session.Id, target.DestinationId, epoch, cancellationToken) is not { } repinned)
+            {
+                // Taken over meanwhile (or ended): follow whoever holds the session now.
+                return (Placement.Lost, null);
+            }
+
             metrics.Restored(record?.State.Length ?? 0);
             Log.SessionRestored(logger, session.Id.Hash, target.DestinationId, record?.Version ?? 0, epoch);
             Adopt(session, repinned with { Version = Math.Max(repinned.Version, record?.Version ?? 0) });

@@ -81,8 +81,11 @@ internal interface ISessionPinTable
     /// </summary>
     ValueTask<MoveClaim> ClaimAsync(SessionId id, string destinationId, TimeSpan lease, CancellationToken cancellationToken);
 
-    /// <summary>The won claim's restore is done: the session is pinned here in memory, and the others are let go on.</summary>
-    ValueTask<SessionPin> PlacedAsync(SessionId id, string destinationId, long epoch, CancellationToken cancellationToken);
+    /// <summary>
+    /// The won claim's restore is done: the session is pinned here in memory, and the others are let go on. Null when the
+    /// restore came too late to be the session's pin (it ended, got a new id, or another gateway took the move over).
+    /// </summary>
+    ValueTask<SessionPin?> PlacedAsync(SessionId id, string destinationId, long epoch, CancellationToken cancellationToken);
 
     /// <summary>The won claim's restore failed: its lease ends; the session stays in the claimed epoch, for the next claim.</summary>
     ValueTask AbandonAsync(SessionId id, long epoch);

@@ -317,13 +317,14 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         return new MoveClaim(outcome, from + 1);
     }
 
-    public async ValueTask<SessionPin> PlacedAsync(SessionId id, string destinationId, long epoch, CancellationToken cancellationToken)
+    public async ValueTask<SessionPin?> PlacedAsync(SessionId id, string destinationId, long epoch, CancellationToken cancellationToken)
     {
-        if (_ended.ContainsKey(id) || _renamed.ContainsKey(id))
+        if (_ended.ContainsKey(id) || _renamed.ContainsKey(id) || (_entries.TryGetValue(id, out var current) && current.Epoch > epoch))
         {
-            // The session ended or got a new id while it was restored: it is not pinned again under this id.
+            // The session ended or got a new id while it was restored, or another gateway took the move over (its lease
+            // ran out): this restore is not the session's pin.
             await persistence.ReleaseAsync(id.Value, null, epoch);
-            return new SessionPin(id, destinationId, 0, epoch);
+            return null;
         }
 
         var pin = Repin(id, destinationId, epoch);
@@ -361,7 +362,9 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
             SessionSummary? stored;
             try
             {
-                stored = await persistence.FindAsync(id.Value, cancellationToken);
+                // Every request of the session waiting here shares one read, within the lookup slots: a move under way
+                // costs the journal one read per poll, however many requests wait for it.
+                stored = await SharedLookupAsync(id, cancellationToken);
             }
             catch (StoreUnavailableException)
             {

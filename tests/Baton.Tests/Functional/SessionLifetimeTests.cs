@@ -162,7 +162,7 @@ public sealed class SessionLifetimeTests : IAsyncLifetime
 
         public ValueTask<MoveClaim> ClaimAsync(SessionId id, string destinationId, TimeSpan lease, CancellationToken cancellationToken) => throw new IOException("pin table unavailable");
 
-        public ValueTask<SessionPin> PlacedAsync(SessionId id, string destinationId, long epoch, CancellationToken cancellationToken) => throw new IOException("pin table unavailable");
+        public ValueTask<SessionPin?> PlacedAsync(SessionId id, string destinationId, long epoch, CancellationToken cancellationToken) => throw new IOException("pin table unavailable");
 
         public ValueTask AbandonAsync(SessionId id, long epoch) => ValueTask.CompletedTask;
 

@@ -121,6 +121,42 @@ public sealed class SessionPinTableTests
     }
 
     [Fact]
+    public async Task ARestoreFinishedAfterAnotherGatewayTookTheMoveOver_IsNotThePin()
+    {
+        _store.IsShared = true;
+        var table = NewTable();
+        await table.LoadAsync(default);
+        var id = await KeptAsync(table, "b1");
+        var claim = await table.ClaimAsync(id, "b2", TimeSpan.FromSeconds(6), default);
+
+        // This gateway's restore outlived its lease: another took the move over to b3 in the next epoch.
+        _store.Heard!(new PinNotice(id.Value, "b3", claim.Epoch + 1));
+
+        Assert.Null(await table.PlacedAsync(id, "b2", claim.Epoch, default));
+        Assert.Equal(new SessionPin(id, "b3", 0, 2), await table.FindAsync(id, default));
+        Assert.Contains(("release", id.Value, null), _store.Writes);
+    }
+
+    [Fact]
+    public async Task RequestsWaitingForAnotherGatewaysMove_ShareOneReadOfTheTiers()
+    {
+        _store.IsShared = true;
+        var table = NewTable();
+        var id = await KeptAsync(table, "b1");
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        _store.Stored.Add(new SessionSummary(id.Value, "b3", 1, 0, 100, now) { MovingUntil = now + 6_000 });
+        _store.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        var waiting = Enumerable.Range(0, 50).Select(_ => table.SettleAsync(id, default).AsTask()).ToList();
+        Assert.Equal(1, _store.Lookups);
+
+        _store.Stored[0] = _store.Stored[0] with { MovingUntil = 0 };
+        _store.Gate.SetResult();
+        Assert.All(await Task.WhenAll(waiting), pin => Assert.Equal(new SessionPin(id, "b3", 0, 1), pin));
+        Assert.Equal(1, _store.Lookups);
+    }
+
+    [Fact]
     public async Task AnotherGatewaysNotice_MovesThePinForward_NeverBack_AndItsEndForgetsTheSession()
     {
         _store.IsShared = true;
