@@ -51,6 +51,9 @@ internal static partial class Log
     [LoggerMessage(3016, LogLevel.Warning, "Redis could not be refilled ({Reason}): the journal could not be read ({Error}). The next check tries again.", EventName = "RedisRefillFailed")]
     public static partial void RedisRefillFailed(ILogger logger, string reason, string error);
 
+    [LoggerMessage(3026, LogLevel.Warning, "Redis was refilled only in part ({Reason}): {Sessions} sessions written, {Unanswered} writes refused or unanswered. The next check tries again.", EventName = "RedisRefillIncomplete")]
+    public static partial void RedisRefillIncomplete(ILogger logger, string reason, int sessions, int unanswered);
+
     [LoggerMessage(3010, LogLevel.Information, "Redis refilled from the journal ({Reason}): {Sessions} sessions in {Elapsed}.", EventName = "RedisRefilled")]
     public static partial void RedisRefilled(ILogger logger, string reason, int sessions, TimeSpan elapsed);
 

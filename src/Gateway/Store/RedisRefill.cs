@@ -81,13 +81,19 @@ internal sealed class RedisRefill(
 
         var started = time.GetTimestamp();
         var written = 0;
+        var unanswered = 0;
         try
         {
             await foreach (var record in journal.ReadLiveAsync(cutoff, cancellationToken))
             {
-                if (await redis.RefillAsync(record) == true)
+                switch (await redis.RefillAsync(record))
                 {
-                    written++;
+                    case true:
+                        written++;
+                        break;
+                    case null:
+                        unanswered++;
+                        break;
                 }
             }
         }
@@ -96,8 +102,19 @@ internal sealed class RedisRefill(
             // The journal could not be read (a failing disk, a file gone): the gateway serves on, Redis stays
             // unmarked and what it missed stays noted, so the next check refills it again.
             redis.NoteMissedWrite(cutoff);
+            metrics.RedisRefilled(written);
             metrics.RedisRefillFailed();
             Log.RedisRefillFailed(logger, reason, ex.Message);
+            return;
+        }
+
+        if (unanswered > 0)
+        {
+            // Redis refused or dropped some of the writes: it is not marked, and the same sessions are noted as
+            // missed, so the next check writes them again (a write that landed is not newer the second time).
+            redis.NoteMissedWrite(cutoff);
+            metrics.RedisRefilled(written);
+            Log.RedisRefillIncomplete(logger, reason, written, unanswered);
             return;
         }
 

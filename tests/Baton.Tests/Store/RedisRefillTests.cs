@@ -2,7 +2,10 @@ using Baton.Tests.Infrastructure;
 
 namespace Baton.Tests.Store;
 
-/// <summary>A Redis refill whose journal cannot be read: the gateway serves on and refills once it can.</summary>
+/// <summary>
+/// A Redis refill whose journal cannot be read, or whose writes Redis refuses: the gateway serves on, Redis is not
+/// marked as holding everything, and the refill completes once it can.
+/// </summary>
 [Trait("Category", "Functional")]
 public sealed class RedisRefillTests : IAsyncLifetime, IDisposable
 {
@@ -71,5 +74,37 @@ public sealed class RedisRefillTests : IAsyncLifetime, IDisposable
             TimeSpan.FromSeconds(15),
             "the next check should refill Redis and mark it");
         Assert.Equal(2, (await idle.IncrementAsync()).Count);
+    }
+
+    [Fact]
+    public async Task ARefillWhoseWritesRedisRefuses_LeavesRedisUnmarked_AndWritesThemAtTheNextCheck()
+    {
+        using var refused = _gateway.NewClient();
+        using var taken = _gateway.NewClient();
+        Assert.Equal(1, (await refused.IncrementAsync()).Count);
+        Assert.Equal(1, (await taken.IncrementAsync()).Count);
+        var refusedKey = StoredSessions.RedisKey(SessionCookies.SessionIdOf(refused, _gateway));
+        var takenKey = StoredSessions.RedisKey(SessionCookies.SessionIdOf(taken, _gateway));
+
+        // Redis lets the gateway write its marker and one of the two sessions only (an ACL), then loses its data.
+        await _redis.Database.ExecuteAsync("ACL", "SETUSER", "default", "resetkeys", "%R~*", "~" + StoredSessions.RedisMarker(), "~" + takenKey);
+        try
+        {
+            await _redis.Database.ExecuteAsync("FLUSHALL");
+            await Eventually.TrueAsync(() => _logs.Lines.Any(l => l.Contains("[3026]", StringComparison.Ordinal)), TimeSpan.FromSeconds(15), "the refill should say it wrote only part");
+            Assert.True(await _redis.Database.KeyExistsAsync(takenKey));
+            Assert.False(await _redis.Database.KeyExistsAsync(refusedKey));
+            Assert.False(await _redis.Database.KeyExistsAsync(StoredSessions.RedisMarker()), "a Redis lacking a session must not be marked as holding everything");
+        }
+        finally
+        {
+            await _redis.Database.ExecuteAsync("ACL", "SETUSER", "default", "allkeys");
+        }
+
+        await Eventually.TrueAsync(
+            async () => await _redis.Database.KeyExistsAsync(refusedKey) && await _redis.Database.KeyExistsAsync(StoredSessions.RedisMarker()),
+            TimeSpan.FromSeconds(15),
+            "the next check should write the refused session and mark Redis");
+        Assert.Equal(2, (await refused.IncrementAsync()).Count);
     }
 }

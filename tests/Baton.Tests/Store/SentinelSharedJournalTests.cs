@@ -93,7 +93,11 @@ public sealed class SentinelSharedJournalTests(RedisSentinelSet redis) : IClassF
                     "the promoted replica should hold every session's newest version, written back from the journal");
             }
 
-            Assert.True(await RefilledAsync() - refilledBefore >= Sessions, "the gateways should have written back the sessions the replica lacked");
+            // Counted once a gateway's refill has finished (after its writes are visible).
+            await Eventually.TrueAsync(
+                async () => await RefilledAsync() - refilledBefore >= Sessions,
+                TimeSpan.FromSeconds(15),
+                "the gateways should have written back the sessions the replica lacked");
 
             // Every count continues exactly on both gateways, and after a backend is gone too (restores read the store).
             await RoundAsync();
