@@ -12,6 +12,10 @@ namespace Microsoft.Extensions.DependencyInjection;
 /// </summary>
 public static class BatonBackendExtensions
 {
+    /// <summary>
+    /// Registers Baton's in-memory session store, its restore endpoint and its settings (<c>Baton:Secret</c>,
+    /// <c>Baton:Backend:*</c>, validated at startup), in place of <c>AddDistributedMemoryCache()</c> + <c>AddSession()</c>.
+    /// </summary>
     public static IServiceCollection AddBatonSession(this IServiceCollection services)
     {
         services.AddSingleton<BatonBackendOptionsValidator>();

@@ -21,11 +21,16 @@ public sealed record CheckpointDescriptor(string SessionId, long Version, long? 
     /// <summary>The message's version on the wire: 2 with an epoch, 1 without.</summary>
     public int MessageVersion => Epoch is null ? 1 : 2;
 
+    /// <summary>The <c>Baton-Checkpoint</c> header value, signed with the checkpoint key.</summary>
     public string Format(ProtocolKeys keys)
         => Epoch is { } epoch
             ? FormattableString.Invariant($"v=2; sid={SessionId}; ver={Version}; epoch={epoch}; len={Length}; sha256={Sha256}; inc={Incarnation}; mac={Mac.Compute(keys.Checkpoint, Canonical())}")
             : FormattableString.Invariant($"v=1; sid={SessionId}; ver={Version}; len={Length}; sha256={Sha256}; inc={Incarnation}; mac={Mac.Compute(keys.Checkpoint, Canonical())}");
 
+    /// <summary>
+    /// Reads a <c>Baton-Checkpoint</c> header value strictly (each key once, no others, canonical values) and checks its MAC.
+    /// Never throws: the value arrives from the network.
+    /// </summary>
     public static ProtocolVerdict TryParse(string? header, ProtocolKeys keys, out CheckpointDescriptor? checkpoint)
     {
         checkpoint = null;

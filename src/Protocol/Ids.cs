@@ -10,7 +10,9 @@ namespace Baton.Protocol;
 /// </summary>
 public static class Ids
 {
+    /// <summary>Bytes in an id (22 base64url characters).</summary>
     public const int IdBytes = 16;
+    /// <summary>Bytes in a digest or MAC (43 base64url characters).</summary>
     public const int DigestBytes = 32;
 
     /// <summary>16 bytes from the OS CSPRNG as 22 base64url characters.</summary>

@@ -9,6 +9,7 @@ namespace Baton.Protocol;
 /// </summary>
 public sealed class ProtocolKeys
 {
+    /// <summary>Derives every purpose's key from the shared secret (<c>Baton:Secret</c>).</summary>
     public ProtocolKeys(string secret)
     {
         ArgumentException.ThrowIfNullOrEmpty(secret);

@@ -10,9 +10,14 @@ public sealed record RestoreDescriptor(string SessionId, long Version, long Epoc
 {
     private static readonly string[] Keys = ["v", "sid", "ver", "epoch", "len", "sha256", "target", "ts", "nonce", "mac"];
 
+    /// <summary>The <c>Baton-Restore</c> header value, signed with the restore key.</summary>
     public string Format(ProtocolKeys keys)
         => FormattableString.Invariant($"v=1; sid={SessionId}; ver={Version}; epoch={Epoch}; len={Length}; sha256={Sha256}; target={Target}; ts={Timestamp}; nonce={Nonce}; mac={Mac.Compute(keys.Restore, Canonical())}");
 
+    /// <summary>
+    /// Reads a <c>Baton-Restore</c> header value strictly (each key once, no others, canonical values) and checks its MAC.
+    /// Never throws: the value arrives from the network.
+    /// </summary>
     public static ProtocolVerdict TryParse(string? header, ProtocolKeys keys, out RestoreDescriptor? restore)
     {
         restore = null;

@@ -20,9 +20,14 @@ public sealed record SessionAction(string SessionId, SessionActionKind Action)
 {
     private static readonly string[] Keys = ["v", "sid", "action", "mac"];
 
+    /// <summary>The <c>Baton-Session-Action</c> header value, signed with the session action key.</summary>
     public string Format(ProtocolKeys keys)
         => FormattableString.Invariant($"v=1; sid={SessionId}; action={Name(Action)}; mac={Mac.Compute(keys.Action, Canonical())}");
 
+    /// <summary>
+    /// Reads a <c>Baton-Session-Action</c> header value strictly (each key once, no others, canonical values) and checks its MAC.
+    /// Never throws: the value arrives from the network.
+    /// </summary>
     public static ProtocolVerdict TryParse(string? header, ProtocolKeys keys, out SessionAction? action)
     {
         action = null;

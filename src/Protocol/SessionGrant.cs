@@ -15,9 +15,14 @@ public sealed record SessionGrant(string SessionId, long Version, long Epoch, lo
 {
     private static readonly string[] Keys = ["v", "sid", "ver", "epoch", "ttl", "max", "ts", "mac"];
 
+    /// <summary>The <c>Baton-Session</c> header value, signed with the grant key.</summary>
     public string Format(ProtocolKeys keys)
         => FormattableString.Invariant($"v=1; sid={SessionId}; ver={Version}; epoch={Epoch}; ttl={TtlMilliseconds}; max={MaxStateBytes}; ts={Timestamp}; mac={Mac.Compute(keys.Grant, Canonical())}");
 
+    /// <summary>
+    /// Reads a <c>Baton-Session</c> header value strictly (each key once, no others, canonical values) and checks its MAC.
+    /// Never throws: the value arrives from the network.
+    /// </summary>
     public static ProtocolVerdict TryParse(string? header, ProtocolKeys keys, out SessionGrant? grant)
     {
         grant = null;
