@@ -43,6 +43,9 @@ internal sealed record CompareSettings
 
     public int Seed { get; init; } = 1;
 
+    /// <summary>The demo backends the stacks run: the ASP.NET Core one, or the Express one.</summary>
+    public BackendKind Backends { get; init; } = BackendKind.Dotnet;
+
     public const string Usage = """
         Usage: dotnet run -c Release --project src/LoadTest -- compare [options]
 
@@ -62,6 +65,8 @@ internal sealed record CompareSettings
           --target URL            measure an already running gateway (no processes started, no faults)
           --request-timeout S     per-request timeout (default 30)
           --seed N                random seed (default 1)
+          --backends KIND         dotnet (the ASP.NET Core demo, default) or node (the Express demo in src/node, after
+                                  npm ci there; it runs every mode but shared-store, which is left out by default)
         """;
 
     public static CompareSettings Parse(IReadOnlyList<string> args)
@@ -97,6 +102,7 @@ internal sealed record CompareSettings
                 "--target" => settings with { Target = Uri.TryCreate(Value(), UriKind.Absolute, out var uri) ? uri : throw new UsageException("--target must be an absolute URL such as http://127.0.0.1:8080/.") },
                 "--request-timeout" => settings with { RequestTimeout = TimeSpan.FromSeconds(Double(args[i], Value())) },
                 "--seed" => settings with { Seed = Int(args[i], Value()) },
+                "--backends" => settings with { Backends = Value() switch { "dotnet" => BackendKind.Dotnet, "node" => BackendKind.Node, var other => throw new UsageException($"--backends takes dotnet or node, not '{other}'.") } },
                 _ => throw new UsageException($"Unknown option '{args[i]}'."),
             };
         }
@@ -104,6 +110,11 @@ internal sealed record CompareSettings
         if (settings.Target is not null)
         {
             settings = settings with { Modes = ["target"], Faults = false };
+        }
+        else if (!args.Contains("--modes"))
+        {
+            // The default modes this kind of backend can run (the Express demo has no shared store).
+            settings = settings with { Modes = [.. settings.Modes.Where(m => DemoBackendCommand.Supports(settings.Backends, ModeProfile.Load(m).BackendSessionStore))] };
         }
 
         settings.Validate();
@@ -124,6 +135,8 @@ internal sealed record CompareSettings
         Require(Warmup >= TimeSpan.Zero && Warmup <= TimeSpan.FromHours(1), "--warmup-seconds must be between 0 and 3600.");
         Require(RequestTimeout >= TimeSpan.FromSeconds(1) && RequestTimeout <= TimeSpan.FromMinutes(10), "--request-timeout must be between 1 and 600 seconds.");
         Require(!string.IsNullOrWhiteSpace(Out), "--out must name a folder.");
+        var unsupported = Modes.Where(m => m != "target").Where(m => !DemoBackendCommand.Supports(Backends, ModeProfile.Load(m).BackendSessionStore)).ToList();
+        Require(unsupported.Count == 0, $"--backends {Backends.ToString().ToLowerInvariant()} cannot run {string.Join(", ", unsupported)}: the Express demo keeps sessions in Baton's library or in express-session's MemoryStore, not in a shared store.");
     }
 
     private static void Require(bool condition, string message)

@@ -45,7 +45,7 @@ internal static class Comparison
         }
         else
         {
-            stack = await Stack.StartAsync(profile, Path.Combine(outFolder, "runs", mode), cancellationToken);
+            stack = await Stack.StartAsync(profile, settings.Backends, Path.Combine(outFolder, "runs", mode), cancellationToken);
             target = stack.Target;
         }
 

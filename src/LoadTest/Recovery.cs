@@ -69,7 +69,7 @@ internal static class Recovery
     {
         var outFolder = Directory.CreateDirectory(settings.Out).FullName;
         var profile = ModeProfile.Load("sticky-checkpoint");
-        await using var stack = await Stack.StartAsync(profile, Path.Combine(outFolder, "run"), cancellationToken);
+        await using var stack = await Stack.StartAsync(profile, BackendKind.Dotnet, Path.Combine(outFolder, "run"), cancellationToken);
         var gateway = stack.Gateway!;
 
         // 1. Request latency before and during a Redis outage, one run.

@@ -127,7 +127,7 @@ internal static class Reports
         var faults = distinct.Count <= 1
             ? distinct.FirstOrDefault() ?? "no faults"
             : string.Join("; ", distinct.Select(events => string.Join(", ", results.Where((_, i) => Events(schedules[i]) == events).Select(r => r.Name)) + ": " + events));
-        return Invariant($"Capacity probes: {settings.CapacityUsers} users as fast as answered, {settings.CapacityDuration.TotalSeconds:0} s read-mostly (10 % writes) then {settings.CapacityDuration.TotalSeconds:0} s write-only. Measured run: {settings.Users} users, open model at {settings.Rate:0} requests/s for {settings.Duration.TotalSeconds:0} s, {settings.WriteFraction:P0} writes, {settings.StateBytes} bytes of state per session; faults: {faults}. Latency counts from each request's intended start.");
+        return Invariant($"Capacity probes: {settings.CapacityUsers} users as fast as answered, {settings.CapacityDuration.TotalSeconds:0} s read-mostly (10 % writes) then {settings.CapacityDuration.TotalSeconds:0} s write-only. Measured run: {settings.Users} users, open model at {settings.Rate:0} requests/s for {settings.Duration.TotalSeconds:0} s, {settings.WriteFraction:P0} writes, {settings.StateBytes} bytes of state per session; backends: {(settings.Backends == BackendKind.Node ? "the Express demo" : "the ASP.NET Core demo")}; faults: {faults}. Latency counts from each request's intended start.");
     }
 
     private static string Html(CompareSettings settings, IReadOnlyList<FaultSchedule> schedules, IReadOnlyList<ModeResult> results, string machine)

@@ -53,7 +53,7 @@ internal sealed class Stack : IAsyncDisposable
 
     public IEnumerable<ManagedProcess> Processes => _processes;
 
-    public static async Task<Stack> StartAsync(ModeProfile profile, string folder, CancellationToken cancellationToken)
+    public static async Task<Stack> StartAsync(ModeProfile profile, BackendKind backendKind, string folder, CancellationToken cancellationToken)
     {
         var secret = Convert.ToHexString(RandomNumberGenerator.GetBytes(32));
         var logs = Directory.CreateDirectory(Path.Combine(folder, "logs")).FullName;
@@ -79,16 +79,14 @@ internal sealed class Stack : IAsyncDisposable
                 var name = $"b{i}";
                 var port = ManagedProcess.FreePort();
                 var contentRoot = Directory.CreateDirectory(Path.Combine(work, name)).FullName;
-                var backend = new ManagedProcess(name, "backend", port, Path.Combine(logs, $"{name}.log"), () => Dotnet(baseDirectory, "Baton.DemoBackend.dll",
-                [
-                    "--urls", $"http://127.0.0.1:{port}",
-                    "--contentRoot", contentRoot,
-                    $"--Demo:InstanceId={name}",
-                    $"--Demo:SessionStore={profile.BackendSessionStore}",
-                    $"--Demo:Redis={redisConfig}",
-                    $"--Baton:Secret={secret}",
-                    "--Logging:LogLevel:Default=Warning",
-                ]), ct => ManagedProcess.HttpReadyAsync(new Uri($"http://127.0.0.1:{port}/health"), ct));
+                List<string> settings = [$"--Demo:SessionStore={profile.BackendSessionStore}"];
+                if (profile.BackendSessionStore == "Redis")
+                {
+                    settings.Add($"--Demo:Redis={redisConfig}");
+                }
+
+                var backend = new ManagedProcess(name, "backend", port, Path.Combine(logs, $"{name}.log"), () => DemoBackendCommand.Create(backendKind, baseDirectory, port, name, secret, contentRoot, settings),
+                    ct => ManagedProcess.HttpReadyAsync(new Uri($"http://127.0.0.1:{port}/health"), ct));
                 started.Add(backend);
                 backends.Add(backend);
             }

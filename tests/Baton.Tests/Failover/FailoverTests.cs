@@ -1,13 +1,14 @@
 using System.Collections.Concurrent;
 using System.Net;
+using Baton.LoadTest;
 using Baton.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Baton.Tests.Failover;
 
-/// <summary>Backends in their own processes, killed, paused and restarted for real, behind a real gateway and Redis.</summary>
+/// <summary>Backends in their own processes (the core cases with each kind of demo backend), killed, paused and restarted for real, behind a real gateway and Redis.</summary>
 [Trait("Category", "Functional")]
-public sealed class FailoverTests : IAsyncLifetime
+public sealed class FailoverTests
 {
     private static readonly string[] GatewaySettings =
     [
@@ -21,20 +22,18 @@ public sealed class FailoverTests : IAsyncLifetime
     private const string AdminToken = "admin-token-0123456789abcdef0123456789abcdef";
     private const int ResendBuffer = 256 * 1024;
 
-    private ProcessCluster _cluster = null!;
+    private static Task<ProcessCluster> StartAsync(BackendKind kind) => ProcessCluster.StartAsync(GatewaySettings, kind: kind);
 
-    public async Task InitializeAsync() => _cluster = await ProcessCluster.StartAsync(GatewaySettings);
-
-    public async Task DisposeAsync() => await _cluster.DisposeAsync();
-
-    [Fact]
-    public async Task KillingThePinnedBackendBetweenRequests_TheNextRequestAnswersFromAnotherInstance_WithTheCountContinuing()
+    [Theory]
+    [MemberData(nameof(BackendKinds.All), MemberType = typeof(BackendKinds))]
+    public async Task KillingThePinnedBackendBetweenRequests_TheNextRequestAnswersFromAnotherInstance_WithTheCountContinuing(BackendKind kind)
     {
-        using var client = _cluster.Gateway.NewClient();
+        await using var cluster = await StartAsync(kind);
+        using var client = cluster.Gateway.NewClient();
         await client.IncrementAsync();
         var before = await client.IncrementAsync();
 
-        await Backend(before.Instance).KillAsync();
+        await cluster.Backend(before.Instance).KillAsync();
         var after = await client.IncrementAsync();
 
         Assert.Equal(3, after.Count);
@@ -42,15 +41,17 @@ public sealed class FailoverTests : IAsyncLifetime
         Assert.Equal(4, (await client.IncrementAsync()).Count);
     }
 
-    [Fact]
-    public async Task AHundredSessionsUnderLoad_WhenABackendIsKilled_GetNoErrorAndLoseNothing()
+    [Theory]
+    [MemberData(nameof(BackendKinds.All), MemberType = typeof(BackendKinds))]
+    public async Task AHundredSessionsUnderLoad_WhenABackendIsKilled_GetNoErrorAndLoseNothing(BackendKind kind)
     {
+        await using var cluster = await StartAsync(kind);
         const int Sessions = 100;
         const int Increments = 8;
-        var clients = Enumerable.Range(0, Sessions).Select(_ => _cluster.Gateway.NewClient()).ToList();
+        var clients = Enumerable.Range(0, Sessions).Select(_ => cluster.Gateway.NewClient()).ToList();
         var failures = new ConcurrentBag<string>();
         var done = 0;
-        var victim = _cluster.Backends[1];
+        var victim = cluster.Backends[1];
         var kill = Task.Run(async () =>
         {
             await Eventually.TrueAsync(() => Volatile.Read(ref done) >= Sessions * Increments / 3, TimeSpan.FromSeconds(60));
@@ -85,18 +86,20 @@ public sealed class FailoverTests : IAsyncLifetime
         }
     }
 
-    [Fact]
-    public async Task TwentyConcurrentRequestsOfOneSession_WhenItsBackendDies_RestoreItOnce_AndAllAreAnswered()
+    [Theory]
+    [MemberData(nameof(BackendKinds.All), MemberType = typeof(BackendKinds))]
+    public async Task TwentyConcurrentRequestsOfOneSession_WhenItsBackendDies_RestoreItOnce_AndAllAreAnswered(BackendKind kind)
     {
-        using var client = _cluster.Gateway.NewClient();
+        await using var cluster = await StartAsync(kind);
+        using var client = cluster.Gateway.NewClient();
         for (var i = 0; i < 5; i++)
         {
             await client.IncrementAsync();
         }
 
         var owner = (await client.ReadCounterAsync()).Instance;
-        using var restores = new InstrumentCounter(_cluster.Gateway, "baton.restore.count", "baton.outcome", "ok");
-        await Backend(owner).KillAsync();
+        using var restores = new InstrumentCounter(cluster.Gateway, "baton.restore.count", "baton.outcome", "ok");
+        await cluster.Backend(owner).KillAsync();
 
         var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => client.IncrementAsync()));
 
@@ -105,12 +108,14 @@ public sealed class FailoverTests : IAsyncLifetime
         Assert.Equal(1, restores.Total);
     }
 
-    [Fact]
-    public async Task APausedBackend_LosesItsSessionsWithinTheAttemptTimeout_AndAfterResumingServesNoneOfThemStale()
+    [Theory]
+    [MemberData(nameof(BackendKinds.All), MemberType = typeof(BackendKinds))]
+    public async Task APausedBackend_LosesItsSessionsWithinTheAttemptTimeout_AndAfterResumingServesNoneOfThemStale(BackendKind kind)
     {
-        using var client = _cluster.Gateway.NewClient();
+        await using var cluster = await StartAsync(kind);
+        using var client = cluster.Gateway.NewClient();
         await client.IncrementAsync();
-        var owner = Backend((await client.IncrementAsync()).Instance);
+        var owner = cluster.Backend((await client.IncrementAsync()).Instance);
 
         owner.Pause();
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -127,14 +132,14 @@ public sealed class FailoverTests : IAsyncLifetime
 
         // Leave the resumed backend as the only one: the session must come back to it restored, not stale. It
         // takes requests again once the health checks have seen it answer (there is no panic mode).
-        foreach (var other in _cluster.Backends.Where(b => b != owner))
+        foreach (var other in cluster.Backends.Where(b => b != owner))
         {
             await other.KillAsync();
         }
 
-        Assert.True(_cluster.Gateway.Services.GetRequiredService<Yarp.ReverseProxy.IProxyStateLookup>().TryGetCluster("demo", out var cluster));
+        Assert.True(cluster.Gateway.Services.GetRequiredService<Yarp.ReverseProxy.IProxyStateLookup>().TryGetCluster("demo", out var proxied));
         await Eventually.TrueAsync(
-            () => cluster.DestinationsState.AvailableDestinations.Any(d => d.DestinationId == owner.InstanceId),
+            () => proxied.DestinationsState.AvailableDestinations.Any(d => d.DestinationId == owner.InstanceId),
             TimeSpan.FromSeconds(20),
             "the resumed backend should be available again");
         var back = await client.IncrementAsync();
@@ -142,16 +147,18 @@ public sealed class FailoverTests : IAsyncLifetime
         Assert.Equal(4, back.Count);
     }
 
-    [Fact]
-    public async Task ABackendRestartedOnTheSamePort_NeverServesASessionFromItsEmptyMemory()
+    [Theory]
+    [MemberData(nameof(BackendKinds.All), MemberType = typeof(BackendKinds))]
+    public async Task ABackendRestartedOnTheSamePort_NeverServesASessionFromItsEmptyMemory(BackendKind kind)
     {
-        using var client = _cluster.Gateway.NewClient();
+        await using var cluster = await StartAsync(kind);
+        using var client = cluster.Gateway.NewClient();
         for (var i = 0; i < 3; i++)
         {
             await client.IncrementAsync();
         }
 
-        var owner = Backend((await client.ReadCounterAsync()).Instance);
+        var owner = cluster.Backend((await client.ReadCounterAsync()).Instance);
         await owner.KillAsync();
         await owner.StartAsync();
 
@@ -162,10 +169,11 @@ public sealed class FailoverTests : IAsyncLifetime
     [Fact]
     public async Task WithEveryBackendKilled_TheAnswerIs503WithRetryAfter_NoLaterThanTheWait_AndSessionsResumeWhenOneReturns()
     {
-        using var client = _cluster.Gateway.NewClient();
+        await using var cluster = await StartAsync(BackendKind.Dotnet);
+        using var client = cluster.Gateway.NewClient();
         await client.IncrementAsync();
         await client.IncrementAsync();
-        foreach (var backend in _cluster.Backends)
+        foreach (var backend in cluster.Backends)
         {
             await backend.KillAsync();
         }
@@ -183,7 +191,7 @@ public sealed class FailoverTests : IAsyncLifetime
         Assert.True(reason.StartsWith("No healthy backend is available", StringComparison.Ordinal) || reason.StartsWith("No backend could answer this request", StringComparison.Ordinal), reason);
         Assert.True(waited < TimeSpan.FromSeconds(3 + 5), $"answered after {waited}, bound is NoDestinationWait (3 s) plus margin");
 
-        await _cluster.Backends[2].StartAsync();
+        await cluster.Backends[2].StartAsync();
         await Eventually.TrueAsync(async () =>
         {
             using var response = await client.GetAsync(new Uri("/counter", UriKind.Relative));
@@ -195,10 +203,11 @@ public sealed class FailoverTests : IAsyncLifetime
     [Fact]
     public async Task WithEveryBackendPaused_SixHundredSessionsAtOnce_EachGet503WithRetryAfter_WithinTheWaitAndNoSooner()
     {
-        var clients = Enumerable.Range(0, 600).Select(_ => _cluster.Gateway.NewClient()).ToList();
+        await using var cluster = await StartAsync(BackendKind.Dotnet);
+        var clients = Enumerable.Range(0, 600).Select(_ => cluster.Gateway.NewClient()).ToList();
         await Parallel.ForEachAsync(clients, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (client, _) => await client.IncrementAsync());
-        Assert.True(_cluster.Gateway.Services.GetRequiredService<Yarp.ReverseProxy.IProxyStateLookup>().TryGetCluster("demo", out var cluster));
-        foreach (var backend in _cluster.Backends)
+        Assert.True(cluster.Gateway.Services.GetRequiredService<Yarp.ReverseProxy.IProxyStateLookup>().TryGetCluster("demo", out var proxied));
+        foreach (var backend in cluster.Backends)
         {
             backend.Pause();
         }
@@ -206,7 +215,7 @@ public sealed class FailoverTests : IAsyncLifetime
         try
         {
             // Active health checks (every second here) find every backend unresponsive.
-            await Eventually.TrueAsync(() => cluster.DestinationsState.AvailableDestinations.Count == 0, TimeSpan.FromSeconds(20), "every destination should be marked down");
+            await Eventually.TrueAsync(() => proxied.DestinationsState.AvailableDestinations.Count == 0, TimeSpan.FromSeconds(20), "every destination should be marked down");
 
             var answers = await Task.WhenAll(clients.Select(async client =>
             {
@@ -225,7 +234,7 @@ public sealed class FailoverTests : IAsyncLifetime
         }
         finally
         {
-            foreach (var backend in _cluster.Backends)
+            foreach (var backend in cluster.Backends)
             {
                 backend.Resume();
             }
@@ -240,10 +249,11 @@ public sealed class FailoverTests : IAsyncLifetime
     [Fact]
     public async Task TheOwnerDeadAndEveryOtherBackendHung_ARequestGets503WithinOneWait_ForAllItsAttemptsAndRestores()
     {
-        using var client = _cluster.Gateway.NewClient();
+        await using var cluster = await StartAsync(BackendKind.Dotnet);
+        using var client = cluster.Gateway.NewClient();
         await client.IncrementAsync();
-        var owner = Backend((await client.IncrementAsync()).Instance);
-        var others = _cluster.Backends.Where(b => b != owner).ToList();
+        var owner = cluster.Backend((await client.IncrementAsync()).Instance);
+        var others = cluster.Backends.Where(b => b != owner).ToList();
         await owner.KillAsync();
         foreach (var other in others)
         {
@@ -273,9 +283,10 @@ public sealed class FailoverTests : IAsyncLifetime
     [Fact]
     public async Task APostThatMayHaveBeenProcessed_IsNotResent_UnlessItCarriesAnIdempotencyKey()
     {
-        using var client = _cluster.Gateway.NewClient();
+        await using var cluster = await StartAsync(BackendKind.Dotnet);
+        using var client = cluster.Gateway.NewClient();
         await client.IncrementAsync();
-        var owner = Backend((await client.ReadCounterAsync()).Instance);
+        var owner = cluster.Backend((await client.ReadCounterAsync()).Instance);
 
         owner.Pause();
         using var plain = await client.PostAsync(new Uri("/counter", UriKind.Relative), null);
@@ -294,9 +305,10 @@ public sealed class FailoverTests : IAsyncLifetime
     [Fact]
     public async Task AChunkedPostToASessionWhoseBackendDied_IsResentWithItsWholeBody()
     {
-        using var client = _cluster.Gateway.NewClient();
+        await using var cluster = await StartAsync(BackendKind.Dotnet);
+        using var client = cluster.Gateway.NewClient();
         await client.IncrementAsync();
-        await Backend((await client.ReadCounterAsync()).Instance).KillAsync();
+        await cluster.Backend((await client.ReadCounterAsync()).Instance).KillAsync();
 
         // No Content-Length: the gateway keeps the body (under Baton:Failover:MaxBufferedRequestBytes) to send it again.
         var body = System.Security.Cryptography.RandomNumberGenerator.GetBytes(ResendBuffer / 2);
@@ -308,7 +320,8 @@ public sealed class FailoverTests : IAsyncLifetime
     [Fact]
     public async Task AChunkedPostLargerThanTheResendBuffer_StillReachesTheBackendWhole()
     {
-        using var client = _cluster.Gateway.NewClient();
+        await using var cluster = await StartAsync(BackendKind.Dotnet);
+        using var client = cluster.Gateway.NewClient();
         await client.IncrementAsync();
 
         // Past the buffer the gateway forwards what it read, then the rest as it arrives: byte for byte, in order.
@@ -317,10 +330,12 @@ public sealed class FailoverTests : IAsyncLifetime
         Assert.Equal((Sha256(body), body.Length), (stored.Sha256, stored.Bytes));
     }
 
-    [Fact]
-    public async Task ARollingRestartOfEveryBackendThroughDrain_LosesNothing_AndAnswersEveryRequest()
+    [Theory]
+    [MemberData(nameof(BackendKinds.All), MemberType = typeof(BackendKinds))]
+    public async Task ARollingRestartOfEveryBackendThroughDrain_LosesNothing_AndAnswersEveryRequest(BackendKind kind)
     {
-        var clients = Enumerable.Range(0, 30).Select(_ => _cluster.Gateway.NewClient()).ToList();
+        await using var cluster = await StartAsync(kind);
+        var clients = Enumerable.Range(0, 30).Select(_ => cluster.Gateway.NewClient()).ToList();
         var expected = new int[clients.Count];
         async Task IncrementAllAsync()
         {
@@ -331,9 +346,9 @@ public sealed class FailoverTests : IAsyncLifetime
         }
 
         await IncrementAllAsync();
-        using var admin = new HttpClient { BaseAddress = _cluster.Gateway.Address };
+        using var admin = new HttpClient { BaseAddress = cluster.Gateway.Address };
         admin.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", AdminToken);
-        foreach (var backend in _cluster.Backends)
+        foreach (var backend in cluster.Backends)
         {
             using (var drained = await admin.PostAsync(new Uri($"/_baton/admin/clusters/demo/destinations/{backend.InstanceId}/drain", UriKind.Relative), null))
             {
@@ -362,8 +377,6 @@ public sealed class FailoverTests : IAsyncLifetime
             client.Dispose();
         }
     }
-
-    private BackendProcess Backend(string instance) => _cluster.Backend(instance);
 
     // The body sent with Transfer-Encoding: chunked (a stream of unknown length) as the session's blob.
     private static async Task<BlobAnswer> UploadChunkedAsync(HttpClient client, byte[] body)

@@ -21,7 +21,7 @@ public sealed class GatewayKillTests(ITestOutputHelper output) : IAsyncLifetime
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
 
     private readonly RedisServer _redis = new();
-    private readonly List<TestBackend> _backends = [];
+    private readonly List<BackendProcess> _backends = [];
     private readonly List<GatewayProcess> _gateways = [];
     private readonly List<KeepAliveClient> _clients = [];
     private TestJournal? _journal;
@@ -32,16 +32,7 @@ public sealed class GatewayKillTests(ITestOutputHelper output) : IAsyncLifetime
     public async Task InitializeAsync()
     {
         await _redis.InitializeAsync();
-        for (var i = 1; i <= 3; i++)
-        {
-            _backends.Add(await TestBackend.StartAsync($"b{i}"));
-        }
-
         _journal = await TestJournal.StartAsync(JournalKind.PostgreSql);
-        for (var i = 0; i < 3; i++)
-        {
-            _gateways.Add(new GatewayProcess([.. _backends.Select(b => b.Address)], [$"--Baton:Store:Redis={_redis.Configuration}", .. _journal.GatewayArgs]));
-        }
     }
 
     public async Task DisposeAsync()
@@ -70,10 +61,11 @@ public sealed class GatewayKillTests(ITestOutputHelper output) : IAsyncLifetime
         await _redis.DisposeAsync();
     }
 
-    [Fact]
-    public async Task KillingOneOfTwoGatewaysUnderLoad_LosesNoSession_AndFailsOnlyTheRequestsInFlightOnIt()
+    [Theory]
+    [MemberData(nameof(BackendKinds.All), MemberType = typeof(BackendKinds))]
+    public async Task KillingOneOfTwoGatewaysUnderLoad_LosesNoSession_AndFailsOnlyTheRequestsInFlightOnIt(BackendKind kind)
     {
-        await StartAsync(running: 2, listed: 2);
+        await StartAsync(running: 2, listed: 2, kind);
         var killed = _gateways[0];
         var runs = Enumerable.Range(0, Clients).Select(_ => new CountingClient(NewClient(Balancer.Address))).ToList();
         using var stop = new CancellationTokenSource();
@@ -117,7 +109,7 @@ public sealed class GatewayKillTests(ITestOutputHelper output) : IAsyncLifetime
     [Fact]
     public async Task AThirdGatewayStartedOnAnEmptyDisk_JoinsTheBalancer_AndServesEverySessionWithItsState()
     {
-        await StartAsync(running: 2, listed: 3);
+        await StartAsync(running: 2, listed: 3, BackendKind.Dotnet);
         var clients = Enumerable.Range(0, Clients).Select(_ => NewClient(Balancer.Address)).ToList();
         await Task.WhenAll(clients.Select(async client =>
         {
@@ -152,8 +144,16 @@ public sealed class GatewayKillTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.True((await Balancer.ServersAsync(CancellationToken.None))["g3"].TotalConnections > totalBefore, "the balancer should send new connections to the new gateway");
     }
 
-    private async Task StartAsync(int running, int listed)
+    // Three backends of the kind, three gateways (g1..g3) over them, the first `running` started, the first `listed`
+    // behind the balancer.
+    private async Task StartAsync(int running, int listed, BackendKind kind)
     {
+        _backends.AddRange(await Task.WhenAll(Enumerable.Range(1, 3).Select(i => BackendProcess.StartAsync($"b{i}", kind: kind))));
+        for (var i = 0; i < 3; i++)
+        {
+            _gateways.Add(new GatewayProcess([.. _backends.Select(b => b.Address)], [$"--Baton:Store:Redis={_redis.Configuration}", .. _journal!.GatewayArgs]));
+        }
+
         await Task.WhenAll(_gateways.Take(running).Select(g => g.StartAsync()));
         _balancer = await HaProxy.StartAsync([.. _gateways.Take(listed).Select((g, i) => ($"g{i + 1}", g.Port))], Path.Combine(TestPaths.NewFolder("logs"), "haproxy.log"), Deadline, CancellationToken.None);
         await Eventually.TrueAsync(

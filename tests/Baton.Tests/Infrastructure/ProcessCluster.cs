@@ -1,7 +1,9 @@
+using Baton.LoadTest;
+
 namespace Baton.Tests.Infrastructure;
 
 /// <summary>
-/// A real redis-server, three DemoBackends (b1..b3) in their own processes — so a test can kill, pause and
+/// A real redis-server, three demo backends (b1..b3, of either kind) in their own processes — so a test can kill, pause and
 /// restart them for real — and an in-process gateway in front, using Redis. One per test.
 /// </summary>
 internal sealed class ProcessCluster : IAsyncDisposable
@@ -17,13 +19,14 @@ internal sealed class ProcessCluster : IAsyncDisposable
     public TestGateway Gateway { get; private set; } = null!;
 
     /// <param name="grpc">Give each backend a cleartext HTTP/2 endpoint too, and the gateway a cluster <c>grpc</c> of them.</param>
-    public static async Task<ProcessCluster> StartAsync(IEnumerable<string> gatewayArgs, bool grpc = false)
+    /// <param name="kind">Which demo the backends run.</param>
+    public static async Task<ProcessCluster> StartAsync(IEnumerable<string> gatewayArgs, bool grpc = false, BackendKind kind = BackendKind.Dotnet)
     {
         var cluster = new ProcessCluster(new RedisServer());
         try
         {
             await cluster.Redis.InitializeAsync();
-            var started = await Task.WhenAll(Enumerable.Range(1, 3).Select(i => BackendProcess.StartAsync($"b{i}", grpc)));
+            var started = await Task.WhenAll(Enumerable.Range(1, 3).Select(i => BackendProcess.StartAsync($"b{i}", grpc, kind)));
             cluster._backends.AddRange(started.OrderBy(b => b.InstanceId, StringComparer.Ordinal));
             List<string> args = [$"--Baton:Redis={cluster.Redis.Configuration}", .. gatewayArgs];
             if (grpc)

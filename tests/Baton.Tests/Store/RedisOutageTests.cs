@@ -1,8 +1,9 @@
+using Baton.LoadTest;
 using Baton.Tests.Infrastructure;
 
 namespace Baton.Tests.Store;
 
-/// <summary>Redis killed for real under load, and brought back empty.</summary>
+/// <summary>Redis killed for real under load (behind either kind of demo backend), and brought back empty.</summary>
 [Trait("Category", "Functional")]
 public sealed class RedisOutageTests : IAsyncLifetime
 {
@@ -10,24 +11,18 @@ public sealed class RedisOutageTests : IAsyncLifetime
     private static readonly TimeSpan OutageLength = TimeSpan.FromSeconds(10);
 
     private readonly RedisServer _redis = new();
-    private readonly List<TestBackend> _backends = [];
+    private readonly List<BackendProcess> _backends = [];
     private TestGateway _gateway = null!;
 
-    public async Task InitializeAsync()
-    {
-        await _redis.InitializeAsync();
-        for (var i = 1; i <= 3; i++)
-        {
-            _backends.Add(await TestBackend.StartAsync($"b{i}"));
-        }
-
-        _gateway = await TestGateway.StartAsync(_backends, [$"--Baton:Redis={_redis.Configuration}", "--Baton:Store:RedisCheckInterval=00:00:00.200", "--Baton:Store:RedisBudget=00:00:00.100"]);
-        await _gateway.WaitForRedisAsync();
-    }
+    public Task InitializeAsync() => _redis.InitializeAsync();
 
     public async Task DisposeAsync()
     {
-        await _gateway.DisposeAsync();
+        if (_gateway is not null)
+        {
+            await _gateway.DisposeAsync();
+        }
+
         foreach (var backend in _backends)
         {
             await backend.DisposeAsync();
@@ -36,9 +31,18 @@ public sealed class RedisOutageTests : IAsyncLifetime
         await _redis.DisposeAsync();
     }
 
-    [Fact]
-    public async Task RedisKilledUnderLoadOfFortySessions_BlamesNoBackend_AndEachCounterRisesOncePerSuccess()
+    private async Task StartAsync(BackendKind kind)
     {
+        _backends.AddRange(await Task.WhenAll(Enumerable.Range(1, 3).Select(i => BackendProcess.StartAsync($"b{i}", kind: kind))));
+        _gateway = await TestGateway.StartAsync(_backends, [$"--Baton:Redis={_redis.Configuration}", "--Baton:Store:RedisCheckInterval=00:00:00.200", "--Baton:Store:RedisBudget=00:00:00.100"]);
+        await _gateway.WaitForRedisAsync();
+    }
+
+    [Theory]
+    [MemberData(nameof(BackendKinds.All), MemberType = typeof(BackendKinds))]
+    public async Task RedisKilledUnderLoadOfFortySessions_BlamesNoBackend_AndEachCounterRisesOncePerSuccess(BackendKind kind)
+    {
+        await StartAsync(kind);
         var clients = Enumerable.Range(0, 40).Select(_ => _gateway.NewClient()).ToList();
         var succeeded = new int[clients.Count];
         var otherAnswers = new System.Collections.Concurrent.ConcurrentBag<string>();
@@ -89,6 +93,7 @@ public sealed class RedisOutageTests : IAsyncLifetime
     [Fact]
     public async Task AHungRedis_CostsEachRequestNoMoreThanTheBudget_AndNoRequestFails()
     {
+        await StartAsync(BackendKind.Dotnet);
         var clients = Enumerable.Range(0, 20).Select(_ => _gateway.NewClient()).ToList();
         foreach (var client in clients)
         {
