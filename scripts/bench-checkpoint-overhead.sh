@@ -12,6 +12,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# shellcheck source=scripts/bench-common.sh
+source scripts/bench-common.sh
 seconds=${1:-15}
 connections=${2:-32}
 # Twice as many sessions as connections, so requests of one session rarely overlap.
@@ -89,26 +91,7 @@ start_stack() { # name gatewayPort backendBase mode policy [extra gateway args..
   pids+=($!)
   gateway_pid[$name]=$!
   for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/_baton/ready" && break; sleep 0.2; done
-  # One cookie header per session, made by a first request.
-  : >"$work/$name.cookies"
-  for s in $(seq 1 $sessions); do
-    curl -s -o /dev/null -c "$work/jar" -X POST "http://127.0.0.1:$port/counter"
-    # HttpOnly cookies are saved as '#HttpOnly_host ...' lines.
-    sed 's/^#HttpOnly_//' "$work/jar" | awk '!/^#/ && NF >= 7 { printf "%s%s=%s", (n++ ? "; " : ""), $6, $7 } END { print "" }' >>"$work/$name.cookies"
-    rm -f "$work/jar"
-  done
-}
-
-lua() { # cookies-file method path
-  cat <<LUA
-local cookies = {}
-for line in io.lines("$1") do cookies[#cookies + 1] = line end
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format("$2", "$3", { ["Cookie"] = cookies[(n % #cookies) + 1] })
-end
-LUA
+  make_sessions "$work/$name.cookies" "http://127.0.0.1:$port" $sessions
 }
 
 # BATON_ARGS adds gateway settings to the Baton stacks, e.g. BATON_ARGS="--Baton:Journal:Synchronous=Normal".
@@ -125,14 +108,6 @@ for journal in $journals; do
   stack_port[$name]=$port
 done
 stack_port[yarp]=6580
-
-ticks() { # pids... -> CPU clock ticks (user + system) used so far
-  local total=0 pid
-  for pid in "$@"; do
-    total=$(( total + $(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat") ))
-  done
-  echo $total
-}
 
 run() { # label port name method path
   lua "$work/$3.cookies" "$4" "$5" >"$work/script.lua"

@@ -20,6 +20,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# shellcheck source=scripts/bench-common.sh
+source scripts/bench-common.sh
 seconds=${1:-10}
 connections=${2:-32}
 rounds=${ROUNDS:-3}
@@ -148,51 +150,19 @@ CFG
   echo "HAProxy did not see every gateway UP; its log:" >&2; tail -n 30 "$work/haproxy.log" >&2; exit 1
 }
 
-make_sessions() { # stack port
-  # One cookie header per session, made by a first request (through HAProxy for stack two: new connections, so
-  # round-robin creates them on both gateways).
-  : >"$work/$1.cookies"
-  for _ in $(seq 1 $sessions); do
-    curl -s -o /dev/null -c "$work/jar" -X POST "http://127.0.0.1:$2/counter"
-    # HttpOnly cookies are saved as '#HttpOnly_host ...' lines.
-    sed 's/^#HttpOnly_//' "$work/jar" | awk '!/^#/ && NF >= 7 { printf "%s%s=%s", (n++ ? "; " : ""), $6, $7 } END { print "" }' >>"$work/$1.cookies"
-    rm -f "$work/jar"
-  done
-}
-
 start_backends one 6880
 start_gateway one one-g1 6890 6880
 stack_port[one]=6890
-make_sessions one 6890
+make_sessions "$work/one.cookies" http://127.0.0.1:6890 $sessions
 
 start_backends two 6980
 start_gateway two two-g1 6991 6980
 start_gateway two two-g2 6992 6980
 start_haproxy 6990 6991 6992
 stack_port[two]=6990
-make_sessions two 6990
+# Through HAProxy on new connections, so round-robin creates them on both gateways.
+make_sessions "$work/two.cookies" http://127.0.0.1:6990 $sessions
 stacks=(one two)
-
-lua() { # cookies-file method path
-  cat <<LUA
-local cookies = {}
-for line in io.lines("$1") do cookies[#cookies + 1] = line end
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format("$2", "$3", { ["Cookie"] = cookies[(n % #cookies) + 1] })
-end
-LUA
-}
-
-ticks() { # pids... -> CPU clock ticks (user + system) used so far
-  local total=0 pid
-  for pid in "$@"; do
-    [ -r "/proc/$pid/stat" ] || continue
-    total=$(( total + $(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat") ))
-  done
-  echo $total
-}
 
 redis_calls() { # -> "command calls" lines (INFO commandstats), INFO itself left out: that is this script's
   redis-cli -p $redis_port INFO commandstats | tr -d '\r' | awk -F'[:,=]' '/^cmdstat_/ { sub(/^cmdstat_/, "", $1); if ($1 != "info") print $1, $3 }'
