@@ -15,16 +15,28 @@ const { ReplayGuard } = require('./lib/replay');
 const { createMiddleware, LOCAL_COOKIE } = require('./lib/middleware');
 const { version } = require('./package.json');
 
-const LEVELS = { error: 'error', warn: 'warn', info: 'info', debug: 'debug' };
+// The .NET library's event ids and levels, so both kinds of backend log alike.
+const EVENTS = {
+  RequestRefused: [5001, 'warn'],
+  StaleSessionRefused: [5002, 'info'],
+  OversizedChangeRolledBack: [5003, 'warn'],
+  ChangeDeferred: [5004, 'warn'],
+  LateChangeLost: [5005, 'error'],
+  SessionRestored: [5006, 'info'],
+  RestoreRefused: [5007, 'warn'],
+  ChangeDiscarded: [5008, 'info'],
+  RequestFailed: [5009, 'error'],
+};
 
 function createLogger(logger) {
   if (!logger) return () => {};
-  return (level, event, message) => {
-    const method = logger[LEVELS[level]] ?? logger.warn;
-    // Information is for a logger that has it; console's info would print every restore and deferral.
-    if ((level === 'info' || level === 'debug') && logger === console) return;
+  return (event, message) => {
+    const [id, level] = EVENTS[event] ?? [5000, 'warn'];
+    // console has no levels to filter by: it prints warnings and errors only.
+    if (level === 'info' && logger === console) return;
+    const method = typeof logger[level] === 'function' ? logger[level] : logger.warn;
     try {
-      method.call(logger, `baton-session ${event}: ${message}`);
+      method.call(logger, `baton-session[${id}] ${event}: ${message}`);
     } catch {
       // A failing logger never fails a request.
     }

@@ -58,7 +58,7 @@ function createMiddleware(context) {
   const { options, store, keys, incarnation, log } = context;
 
   function fail(req, res, error) {
-    log('error', 'RequestFailed', `${req.method} ${pathOf(req)} failed inside baton-session: ${error && error.stack ? error.stack : error}`);
+    log('RequestFailed', `${req.method} ${pathOf(req)} failed inside baton-session: ${error && error.stack ? error.stack : error}`);
     if (!res.headersSent && !res.writableEnded) {
       refuse(res, 500, 'The session middleware failed; nothing was changed.', incarnation);
     } else if (!res.writableEnded) {
@@ -67,7 +67,7 @@ function createMiddleware(context) {
   }
 
   function refuseRequest(res, status, reason, detail, extraHeaders) {
-    log('warn', 'RequestRefused', `${reason}: ${detail}`);
+    log('RequestRefused', `${reason}: ${detail}`);
     refuse(res, status, detail, incarnation, extraHeaders);
   }
 
@@ -135,7 +135,7 @@ function createMiddleware(context) {
     if (scope.checkpointed && (entry.version < scope.gatewayVersion || entry.epoch !== scope.epoch)) {
       // Serving from this memory would hand out an old state: a process that restarted empty, or one that
       // came back after the session moved away (another epoch). The gateway restores first.
-      log('warn', 'StaleSessionRefused', `session ${hash}: this process holds version ${entry.version} of epoch ${entry.epoch}, the gateway version ${scope.gatewayVersion} of epoch ${scope.epoch}`);
+      log('StaleSessionRefused', `session ${hash}: this process holds version ${entry.version} of epoch ${entry.epoch}, the gateway version ${scope.gatewayVersion} of epoch ${scope.epoch}`);
       releaseLock();
       store.forgetIfUnused(scope.key, entry);
       refuse(res, 409, "This backend's copy of the session is older than the gateway's checkpoint.", incarnation, { 'Baton-Stale': `have=${entry.version}` });
@@ -166,29 +166,29 @@ function createMiddleware(context) {
       try {
         text = stateFormat.serialise(req.session);
       } catch (error) {
-        log('warn', 'RequestRefused', `session ${hash}: the session cannot be serialised (${error.message}); the change was rolled back`);
+        log('RequestRefused', `session ${hash}: the session cannot be serialised (${error.message}); the change was rolled back`);
         return rollBack(500, `The session could not be saved: a value in it cannot be serialised as JSON (${error.message}). The change was not saved and the session is as it was.`);
       }
       let state = null;
       if (scope.cleared || text !== scope.baseText) {
         if (res.statusCode >= 500) {
           // A server error (what Express sends when a handler throws) commits none of the request's changes.
-          log('info', 'ChangeDiscarded', `session ${hash}: the response is ${res.statusCode}; the request's changes were not saved`);
+          log('ChangeDiscarded', `session ${hash}: the response is ${res.statusCode}; the request's changes were not saved`);
           createSession(req, scope.baseText, scope.ttl);
           scope.cleared = false;
           scope.control.requested = null;
         } else {
           state = stateFormat.encode(text);
           if (state.length > scope.maxStateBytes) {
-            log('warn', 'OversizedChangeRolledBack', `session ${hash}: the state would be ${state.length} bytes, over its limit of ${scope.maxStateBytes}`);
+            log('OversizedChangeRolledBack', `session ${hash}: the state would be ${state.length} bytes, over its limit of ${scope.maxStateBytes}`);
             return rollBack(413, `The session state would be ${state.length} bytes, over its limit of ${scope.maxStateBytes}; the change was not saved and the session is as it was.`);
           }
           if (!store.tryAdopt(scope.key, entry)) {
-            log('warn', 'RequestRefused', `memory_full: session ${hash}: a new session's first change, with maxSessions held; the change was rolled back`);
+            log('RequestRefused', `memory_full: session ${hash}: a new session's first change, with maxSessions held; the change was rolled back`);
             return rollBack(503, 'This backend holds its most sessions (maxSessions); the change was not saved. Retry shortly.');
           }
           if (!store.tryResize(entry, state.length)) {
-            log('warn', 'RequestRefused', `state_memory_full: session ${hash}: ${state.length} bytes of state would pass maxTotalStateBytes; the change was rolled back`);
+            log('RequestRefused', `state_memory_full: session ${hash}: ${state.length} bytes of state would pass maxTotalStateBytes; the change was rolled back`);
             return rollBack(503, 'This backend holds its most session state (maxTotalStateBytes); the change was not saved and the session is as it was. Retry shortly.');
           }
           entry.commit(text, state);
@@ -207,7 +207,7 @@ function createMiddleware(context) {
         return { prefix: null };
       }
       if (!canHaveBody(req, res)) {
-        log('info', 'ChangeDeferred', `session ${hash}: version ${version} rides with the session's next response (the response has no body)`);
+        log('ChangeDeferred', `session ${hash}: version ${version} rides with the session's next response (the response has no body)`);
         return { prefix: null };
       }
       state ??= entry.state;
@@ -231,26 +231,26 @@ function createMiddleware(context) {
       try {
         text = stateFormat.serialise(req.session);
       } catch (error) {
-        log('warn', 'LateChangeLost', `session ${hash}: the session cannot be serialised (${error.message})`);
+        log('LateChangeLost', `session ${hash}: the session cannot be serialised (${error.message})`);
         return;
       }
       if (!scope.cleared && text === scope.baseText) return;
       if (!(await entry.lock.acquire(options.sessionLockTimeout))) {
-        log('warn', 'LateChangeLost', `session ${hash}: the session stayed busy past sessionLockTimeout`);
+        log('LateChangeLost', `session ${hash}: the session stayed busy past sessionLockTimeout`);
         return;
       }
       try {
         const merged = applyChanges(scope.baseText, text, entry.text, scope.cleared);
         const state = stateFormat.encode(merged);
         if (state.length > scope.maxStateBytes) {
-          log('warn', 'LateChangeLost', `session ${hash}: the state would be ${state.length} bytes, over its limit of ${scope.maxStateBytes}`);
+          log('LateChangeLost', `session ${hash}: the state would be ${state.length} bytes, over its limit of ${scope.maxStateBytes}`);
         } else if (!store.tryAdopt(scope.key, entry)) {
-          log('warn', 'LateChangeLost', `session ${hash}: this backend holds its most sessions (maxSessions)`);
+          log('LateChangeLost', `session ${hash}: this backend holds its most sessions (maxSessions)`);
         } else if (!store.tryResize(entry, state.length)) {
-          log('warn', 'LateChangeLost', `session ${hash}: this backend holds its most session state (maxTotalStateBytes)`);
+          log('LateChangeLost', `session ${hash}: this backend holds its most session state (maxTotalStateBytes)`);
         } else {
           entry.commit(merged, state);
-          log('info', 'ChangeDeferred', `session ${hash}: version ${entry.version} rides with the session's next response (the app changed the session after the response started)`);
+          log('ChangeDeferred', `session ${hash}: version ${entry.version} rides with the session's next response (the app changed the session after the response started)`);
         }
       } finally {
         entry.lock.release();
@@ -272,7 +272,7 @@ function createMiddleware(context) {
         }
       };
       if (completed && scope.started && !scope.actionSent) {
-        commitLateChange().catch((error) => log('error', 'LateChangeLost', `session ${hash}: ${error.stack ?? error}`)).finally(done);
+        commitLateChange().catch((error) => log('LateChangeLost', `session ${hash}: ${error.stack ?? error}`)).finally(done);
       } else {
         done();
       }
@@ -284,7 +284,7 @@ function createMiddleware(context) {
       try {
         return beforeStart(streaming, length);
       } catch (error) {
-        log('error', 'RequestFailed', `session ${hash}: ${error.stack ?? error}`);
+        log('RequestFailed', `session ${hash}: ${error.stack ?? error}`);
         createSession(req, scope.baseText, scope.ttl);
         releaseLock();
         return { replace: prepare(res, 500, 'The session middleware failed; nothing was changed.', incarnation) };

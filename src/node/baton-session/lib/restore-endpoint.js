@@ -57,7 +57,7 @@ function readBody(req, length) {
 async function handleRestore(context, req, res) {
   const { options, store, keys, incarnation, replays, log } = context;
   const reject = (status, reason, detail) => {
-    log('warn', 'RestoreRefused', `${reason}: ${detail}`);
+    log('RestoreRefused', `${reason}: ${detail}`);
     refuse(res, status, detail, incarnation);
   };
 
@@ -132,7 +132,7 @@ async function handleRestore(context, req, res) {
     store.forgetIfUnused(restore.sid, entry);
   }
 
-  log('info', 'SessionRestored', `session ${ids.logHash(restore.sid)}: version ${restore.ver} of epoch ${restore.epoch}, ${restore.len} bytes`);
+  log('SessionRestored', `session ${ids.logHash(restore.sid)}: version ${restore.ver} of epoch ${restore.epoch}, ${restore.len} bytes`);
   res.statusCode = 204;
   res.setHeader('Baton-Incarnation', incarnation);
   res.setHeader('Cache-Control', 'no-store');
