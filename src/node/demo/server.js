@@ -36,7 +36,9 @@ function main() {
     if (!config.quiet) console.log(`${signal}: stopping ${config.instance}`);
     middleware.close();
     server.close(() => process.exit(0));
+    // Keep-alive connections close as soon as their request is answered.
     server.closeIdleConnections();
+    setInterval(() => server.closeIdleConnections(), 50).unref();
     // Requests still running get a few seconds to finish.
     setTimeout(() => {
       server.closeAllConnections();
