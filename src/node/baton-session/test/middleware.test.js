@@ -322,3 +322,48 @@ test('idle sessions expire after the grant\'s ttl', async (t) => {
   const expired = await request(app.url, '/counter', { headers: { 'Baton-Session': grant({ sid, ver: 1n, ttl: 1000, ts: now }) } });
   assert.equal(expired.status, 409);
 });
+
+test('past maxSessions a new session is served while it only reads, and its first change is refused 503', async (t) => {
+  const app = await startApp(counterRoutes, { maxSessions: 1 });
+  t.after(() => app.close());
+  const held = newId();
+  assert.equal((await request(app.url, '/counter', { method: 'POST', headers: { 'Baton-Session': grant({ sid: held }) } })).status, 200);
+  const visitor = newId();
+  const read = await request(app.url, '/counter', { headers: { 'Baton-Session': grant({ sid: visitor }) } });
+  assert.equal(read.status, 200);
+  const change = await request(app.url, '/counter', { method: 'POST', headers: { 'Baton-Session': grant({ sid: visitor }) } });
+  assert.equal(change.status, 503);
+  assert.equal(change.headers['retry-after'], '1');
+  assert.equal(change.headers['baton-checkpoint'], undefined);
+  assert.match(change.body.toString(), /maxSessions/);
+  // The session held keeps working.
+  const again = split(await request(app.url, '/counter', { method: 'POST', headers: { 'Baton-Session': grant({ sid: held, ver: 1n }) } }));
+  assert.equal(again.checkpoint.ver, 2n);
+});
+
+test('a change that would pass maxTotalStateBytes is rolled back with 503', async (t) => {
+  const app = await startApp((a) => a.post('/pad', (req, res) => {
+    req.session.pad = 'x'.repeat(Number(req.query.n));
+    res.send('ok');
+  }), { maxStateBytes: 1024, maxTotalStateBytes: 1500 });
+  t.after(() => app.close());
+  assert.equal((await request(app.url, '/pad?n=900', { method: 'POST', headers: { 'Baton-Session': grant({ sid: newId() }) } })).status, 200);
+  const over = await request(app.url, '/pad?n=900', { method: 'POST', headers: { 'Baton-Session': grant({ sid: newId() }) } });
+  assert.equal(over.status, 503);
+  assert.match(over.body.toString(), /maxTotalStateBytes/);
+  assert.equal(app.middleware.stats().sessions, 1);
+});
+
+test('a malformed request never throws out of the middleware', async (t) => {
+  const app = await startApp(counterRoutes);
+  t.after(() => app.close());
+  const odd = ['v=1; sid=\u00e9', 'v=1;;;', '=', ';', 'v', 'v=1; sid=' + 'A'.repeat(5000)];
+  for (const value of odd) {
+    const response = await request(app.url, '/counter', { headers: { 'Baton-Session': Buffer.from(value, 'latin1').toString('latin1') } });
+    assert.equal(response.status, 400, value);
+  }
+  const restore = await request(app.url, '/_baton/restore', { method: 'POST', headers: { 'Baton-Restore': 'v=1; sid=;' } });
+  assert.equal(restore.status, 400);
+  const local = await request(app.url, '/counter', { headers: { Cookie: 'baton.local=%%%; other=1; =x' } });
+  assert.equal(local.status, 200);
+});

@@ -76,3 +76,10 @@ test('blobs, login and logout', async (t) => {
   assert.deepEqual(json(logout), { user: null, instance: 'n1' });
   assert.equal(action(logout).action, 'end');
 });
+
+test('the demo depends on the workspace\'s own baton-session version', () => {
+  const library = require('../../baton-session/package.json');
+  const demo = require('../package.json');
+  assert.equal(demo.dependencies['baton-session'], library.version);
+  assert.equal(require('baton-session').version, library.version);
+});
