@@ -199,6 +199,8 @@ function createMiddleware(context) {
 
       const { version, epoch } = entry;
       releaseLock();
+      // Every response names this process, even one whose app cleared the headers.
+      res.setHeader('Baton-Incarnation', incarnation);
       if (scope.checkpointed && scope.control.requested) {
         res.setHeader('Baton-Session-Action', formatAction({ sid: scope.key, action: scope.control.requested }, keys));
         scope.actionSent = true;
