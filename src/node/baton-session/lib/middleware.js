@@ -1,0 +1,315 @@
+'use strict';
+
+// Gives every request the session the gateway names (authenticated by the grant), serialises the
+// session's requests, and leads each response with a checkpoint whenever this process holds a newer
+// version of the session than the gateway. Requests without a grant (health probes, direct access) get a
+// local session of their own that no gateway checkpoints.
+
+const ids = require('./ids');
+const stateFormat = require('./state');
+const { Verdict } = require('./params');
+const { parseGrant } = require('./grant');
+const { formatCheckpoint } = require('./checkpoint');
+const { formatAction } = require('./action');
+const { HeldResponse } = require('./response');
+const { prepare, refuse } = require('./refusal');
+const { createSession, RequestStore, BatonSessionControl } = require('./session');
+const { handleRestore, RESTORE_PATH } = require('./restore-endpoint');
+
+/** The cookie of local sessions (requests that did not come through a gateway). */
+const LOCAL_COOKIE = 'baton.local';
+
+function pathOf(req) {
+  const url = req.originalUrl ?? req.url ?? '';
+  const query = url.indexOf('?');
+  return query < 0 ? url : url.slice(0, query);
+}
+
+function readCookie(header, name) {
+  if (typeof header !== 'string') return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+function canHaveBody(req, res) {
+  return req.method !== 'HEAD' && res.statusCode >= 200 && res.statusCode !== 204 && res.statusCode !== 304;
+}
+
+/** The top-level keys whose JSON differs between two data objects, applied onto a third. */
+function applyChanges(baseText, current, committedText, cleared) {
+  const base = stateFormat.parse(baseText);
+  const result = cleared ? {} : stateFormat.parse(committedText);
+  const now = current === '' ? {} : JSON.parse(current);
+  if (!cleared) {
+    for (const key of Object.keys(base)) {
+      if (!Object.hasOwn(now, key)) delete result[key];
+    }
+  }
+  for (const key of Object.keys(now)) {
+    if (cleared || !Object.hasOwn(base, key) || JSON.stringify(base[key]) !== JSON.stringify(now[key])) result[key] = now[key];
+  }
+  return Object.keys(result).length === 0 ? '' : JSON.stringify(result);
+}
+
+function createMiddleware(context) {
+  const { options, store, keys, incarnation, log } = context;
+
+  function fail(req, res, error) {
+    log('RequestFailed', `${req.method} ${pathOf(req)} failed inside baton-session: ${error && error.stack ? error.stack : error}`);
+    if (!res.headersSent && !res.writableEnded) {
+      refuse(res, 500, 'The session middleware failed; nothing was changed.', incarnation);
+    } else if (!res.writableEnded) {
+      res.destroy();
+    }
+  }
+
+  function refuseRequest(res, status, reason, detail, extraHeaders) {
+    log('RequestRefused', `${reason}: ${detail}`);
+    refuse(res, status, detail, incarnation, extraHeaders);
+  }
+
+  function grantedScope(req, res, values) {
+    const header = values.length === 1 ? values[0] : undefined;
+    const { verdict, grant } = parseGrant(header, keys);
+    if (verdict !== Verdict.VALID) {
+      const status = verdict === Verdict.BAD_SIGNATURE ? 401 : 400;
+      const reason = verdict === Verdict.BAD_SIGNATURE || verdict === Verdict.UNSUPPORTED_VERSION ? verdict : 'malformed';
+      refuseRequest(res, status, `grant_${reason}`, `The Baton-Session header is ${reason.replace('_', ' ')}.`);
+      return null;
+    }
+    if (Math.abs(options.now() - grant.ts) > options.clockSkew) {
+      refuseRequest(res, 401, 'grant_expired', `The Baton-Session timestamp is outside the clock skew (${options.clockSkew} ms); check the clocks of gateway and backend.`);
+      return null;
+    }
+    return {
+      key: grant.sid, gatewayVersion: grant.ver, epoch: grant.epoch, ttl: grant.ttl,
+      maxStateBytes: Math.min(grant.max, options.maxStateBytes), checkpointed: true,
+    };
+  }
+
+  function localScope(req, res) {
+    let id = readCookie(req.headers.cookie, LOCAL_COOKIE);
+    if (!ids.isValidId(id)) {
+      id = ids.newId();
+      const secure = req.secure === true || req.socket?.encrypted === true;
+      res.appendHeader('Set-Cookie', `${LOCAL_COOKIE}=${id}; Path=/; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`);
+    }
+    return {
+      key: 'local:' + id, localId: id, gatewayVersion: 0n, epoch: 0n, ttl: options.localIdleTimeout,
+      maxStateBytes: options.maxStateBytes, checkpointed: false,
+    };
+  }
+
+  async function serve(req, res, next, scope) {
+    const hash = ids.logHash(scope.key);
+    // At maxSessions a new session is still served (a health probe, a visitor that only reads): it is
+    // refused only if it changes, before its first byte.
+    const entry = store.getOrAdd(scope.key, scope.ttl, true);
+    if (!(await entry.lock.acquire(options.sessionLockTimeout))) {
+      store.forgetIfUnused(scope.key, entry);
+      refuseRequest(res, 503, 'session_busy', 'Another request of this session is still running; retry shortly.');
+      return;
+    }
+    scope.entry = entry;
+    scope.lockHeld = true;
+    const releaseLock = () => {
+      if (scope.lockHeld) {
+        scope.lockHeld = false;
+        entry.lock.release();
+      }
+    };
+    if (res.destroyed || res.writableEnded) {
+      // The client went away while the request waited for its session.
+      releaseLock();
+      store.forgetIfUnused(scope.key, entry);
+      return;
+    }
+
+    entry.touch(store.now(), scope.ttl);
+    if (entry.fresh && scope.gatewayVersion === 0n) {
+      entry.adopt(scope.epoch);
+    }
+    if (scope.checkpointed && (entry.version < scope.gatewayVersion || entry.epoch !== scope.epoch)) {
+      // Serving from this memory would hand out an old state: a process that restarted empty, or one that
+      // came back after the session moved away (another epoch). The gateway restores first.
+      log('StaleSessionRefused', `session ${hash}: this process holds version ${entry.version} of epoch ${entry.epoch}, the gateway version ${scope.gatewayVersion} of epoch ${scope.epoch}`);
+      releaseLock();
+      store.forgetIfUnused(scope.key, entry);
+      refuse(res, 409, "This backend's copy of the session is older than the gateway's checkpoint.", incarnation, { 'Baton-Stale': `have=${entry.version}` });
+      return;
+    }
+
+    scope.baseText = entry.text;
+    scope.cleared = false;
+    scope.started = false;
+    scope.actionSent = false;
+    scope.control = new BatonSessionControl(scope);
+    req.sessionID = scope.checkpointed ? scope.key : scope.localId;
+    req.sessionStore = new RequestStore(scope);
+    req.batonSession = scope.control;
+    createSession(req, scope.baseText, scope.ttl);
+
+    // A change refused before the response's first byte: rolled back, the app's answer replaced.
+    const rollBack = (status, reason) => {
+      createSession(req, scope.baseText, scope.ttl);
+      scope.cleared = false;
+      releaseLock();
+      return { replace: prepare(res, status, reason, incarnation) };
+    };
+
+    const beforeStart = (streaming, bufferedLength) => {
+      scope.started = true;
+      let text;
+      try {
+        text = stateFormat.serialise(req.session);
+      } catch (error) {
+        log('RequestRefused', `session ${hash}: the session cannot be serialised (${error.message}); the change was rolled back`);
+        return rollBack(500, `The session could not be saved: a value in it cannot be serialised as JSON (${error.message}). The change was not saved and the session is as it was.`);
+      }
+      let state = null;
+      if (scope.cleared || text !== scope.baseText) {
+        if (res.statusCode >= 500) {
+          // A server error (what Express sends when a handler throws) commits none of the request's changes.
+          log('ChangeDiscarded', `session ${hash}: the response is ${res.statusCode}; the request's changes were not saved`);
+          createSession(req, scope.baseText, scope.ttl);
+          scope.cleared = false;
+          scope.control.requested = null;
+        } else {
+          state = stateFormat.encode(text);
+          if (state.length > scope.maxStateBytes) {
+            log('OversizedChangeRolledBack', `session ${hash}: the state would be ${state.length} bytes, over its limit of ${scope.maxStateBytes}`);
+            return rollBack(413, `The session state would be ${state.length} bytes, over its limit of ${scope.maxStateBytes}; the change was not saved and the session is as it was.`);
+          }
+          if (!store.tryAdopt(scope.key, entry)) {
+            log('RequestRefused', `memory_full: session ${hash}: a new session's first change, with maxSessions held; the change was rolled back`);
+            return rollBack(503, 'This backend holds its most sessions (maxSessions); the change was not saved. Retry shortly.');
+          }
+          if (!store.tryResize(entry, state.length)) {
+            log('RequestRefused', `state_memory_full: session ${hash}: ${state.length} bytes of state would pass maxTotalStateBytes; the change was rolled back`);
+            return rollBack(503, 'This backend holds its most session state (maxTotalStateBytes); the change was not saved and the session is as it was. Retry shortly.');
+          }
+          entry.commit(text, state);
+          scope.baseText = text;
+          scope.cleared = false;
+        }
+      }
+
+      const { version, epoch } = entry;
+      releaseLock();
+      // Every response names this process, even one whose app cleared the headers.
+      res.setHeader('Baton-Incarnation', incarnation);
+      if (scope.checkpointed && scope.control.requested) {
+        res.setHeader('Baton-Session-Action', formatAction({ sid: scope.key, action: scope.control.requested }, keys));
+        scope.actionSent = true;
+      }
+      if (!scope.checkpointed || version <= scope.gatewayVersion) {
+        return { prefix: null };
+      }
+      if (!canHaveBody(req, res)) {
+        log('ChangeDeferred', `session ${hash}: version ${version} rides with the session's next response (the response has no body)`);
+        return { prefix: null };
+      }
+      state ??= entry.state;
+      res.setHeader('Baton-Checkpoint', formatCheckpoint({
+        sid: scope.key, ver: version, epoch, len: state.length, sha256: ids.sha256(state), inc: incarnation,
+      }, keys));
+      if (!streaming) {
+        res.removeHeader('Transfer-Encoding');
+        res.setHeader('Content-Length', String(state.length + bufferedLength));
+      } else if (res.hasHeader('Content-Length')) {
+        const appLength = Number(res.getHeader('Content-Length'));
+        if (Number.isSafeInteger(appLength) && appLength >= 0) res.setHeader('Content-Length', String(appLength + state.length));
+        else res.removeHeader('Content-Length');
+      }
+      return { prefix: state };
+    };
+
+    /** A change made after the response started: committed now, it rides with the session's next response. */
+    const commitLateChange = async () => {
+      let text;
+      try {
+        text = stateFormat.serialise(req.session);
+      } catch (error) {
+        log('LateChangeLost', `session ${hash}: the session cannot be serialised (${error.message})`);
+        return;
+      }
+      if (!scope.cleared && text === scope.baseText) return;
+      if (!(await entry.lock.acquire(options.sessionLockTimeout))) {
+        log('LateChangeLost', `session ${hash}: the session stayed busy past sessionLockTimeout`);
+        return;
+      }
+      try {
+        const merged = applyChanges(scope.baseText, text, entry.text, scope.cleared);
+        const state = stateFormat.encode(merged);
+        if (state.length > scope.maxStateBytes) {
+          log('LateChangeLost', `session ${hash}: the state would be ${state.length} bytes, over its limit of ${scope.maxStateBytes}`);
+        } else if (!store.tryAdopt(scope.key, entry)) {
+          log('LateChangeLost', `session ${hash}: this backend holds its most sessions (maxSessions)`);
+        } else if (!store.tryResize(entry, state.length)) {
+          log('LateChangeLost', `session ${hash}: this backend holds its most session state (maxTotalStateBytes)`);
+        } else {
+          entry.commit(merged, state);
+          log('ChangeDeferred', `session ${hash}: version ${entry.version} rides with the session's next response (the app changed the session after the response started)`);
+        }
+      } finally {
+        entry.lock.release();
+      }
+    };
+
+    let finished = false;
+    const finish = (completed) => {
+      if (finished) return;
+      finished = true;
+      releaseLock();
+      const done = () => {
+        if (scope.actionSent) {
+          // Rotated or ended: the gateway no longer sends this id; the state lives on (if at all) under the
+          // new id, restored from the gateway's store on its first request.
+          store.forget(scope.key, entry);
+        } else {
+          store.forgetIfUnused(scope.key, entry);
+        }
+      };
+      if (completed && scope.started && !scope.actionSent) {
+        commitLateChange().catch((error) => log('LateChangeLost', `session ${hash}: ${error.stack ?? error}`)).finally(done);
+      } else {
+        done();
+      }
+    };
+    res.once('finish', () => finish(true));
+    res.once('close', () => finish(res.writableFinished));
+
+    new HeldResponse(res, options.maxBufferedResponseBytes, (streaming, length) => {
+      try {
+        return beforeStart(streaming, length);
+      } catch (error) {
+        log('RequestFailed', `session ${hash}: ${error.stack ?? error}`);
+        createSession(req, scope.baseText, scope.ttl);
+        releaseLock();
+        return { replace: prepare(res, 500, 'The session middleware failed; nothing was changed.', incarnation) };
+      }
+    }).install();
+    next();
+  }
+
+  return function batonSession(req, res, next) {
+    try {
+      res.setHeader('Baton-Incarnation', incarnation);
+      if (pathOf(req).toLowerCase() === RESTORE_PATH) {
+        handleRestore(context, req, res).catch((error) => fail(req, res, error));
+        return;
+      }
+      const values = req.headersDistinct['baton-session'];
+      const scope = values === undefined ? localScope(req, res) : grantedScope(req, res, values);
+      if (scope === null) return;
+      serve(req, res, next, scope).catch((error) => fail(req, res, error));
+    } catch (error) {
+      fail(req, res, error);
+    }
+  };
+}
+
+module.exports = { createMiddleware, LOCAL_COOKIE, applyChanges };
