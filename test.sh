@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test: installs the Debian packages the tests need when one is missing and this runs as root (names
-# them and stops otherwise), then runs `dotnet test -c Release` with the arguments given, e.g. a --filter.
+# them and stops otherwise), installs the Node packages of src/node (npm ci) and runs their tests, then runs `dotnet test -c Release`
+# with the arguments given, e.g. a --filter.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -23,5 +24,9 @@ if ((${#missing[@]} > 0)); then
     apt-get update
     apt-get install -y --no-install-recommends "${missing[@]}"
 fi
+
+# The Express library's and demo's packages, exactly as locked (the cross-language tests run the Node demo), and
+# their own tests.
+(cd src/node && npm ci --no-audit --no-fund --loglevel=error && npm test --silent)
 
 exec dotnet test -c Release "$@"

@@ -118,8 +118,17 @@ function createApp(config, batonMiddleware = baton(config.baton)) {
       return error(res, 400, `user must be 1 to ${MAX_USER_LENGTH} characters.`);
     }
     req.session.user = user;
-    req.batonSession.rotate();
-    return res.json({ user, instance });
+    if (req.batonSession) {
+      req.batonSession.rotate();
+      return res.json({ user, instance });
+    }
+    // On a MemoryStore: express-session's regenerate() starts an empty session under a new id; the state carries over.
+    const state = Object.fromEntries(Object.entries(req.session).filter(([key]) => key !== 'cookie'));
+    return req.session.regenerate((err) => {
+      if (err) return error(res, 503, 'The session could not be renewed.');
+      Object.assign(req.session, state);
+      return res.json({ user, instance });
+    });
   });
 
   // Logout ends the session: express-session's destroy(), which the library turns into the gateway's end.

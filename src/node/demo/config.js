@@ -60,9 +60,11 @@ function loadConfig(argv = process.argv.slice(2), env = process.env) {
   };
 
   const environment = get('environment') ?? env.ASPNETCORE_ENVIRONMENT ?? env.NODE_ENV ?? 'Production';
-  const store = get('Demo:SessionStore') ?? 'Baton';
-  if (store.toLowerCase() !== 'baton') {
-    throw new Error(`Demo:SessionStore must be Baton in the Node demo (it is ${JSON.stringify(store)}).`);
+  // Baton: sessions checkpointed by the gateway. Memory: express-session's own MemoryStore, plain sticky sessions
+  // lost with the process, for comparisons (the .NET demo's Memory).
+  const store = (get('Demo:SessionStore') ?? 'Baton').toLowerCase();
+  if (store !== 'baton' && store !== 'memory') {
+    throw new Error(`Demo:SessionStore must be Baton or Memory in the Node demo (it is ${JSON.stringify(store)}).`);
   }
   const instance = get('Demo:InstanceId') ?? 'demo';
   if (instance.trim() === '') throw new Error('Demo:InstanceId must not be empty.');
@@ -79,6 +81,7 @@ function loadConfig(argv = process.argv.slice(2), env = process.env) {
   return {
     listen: parseUrls(get('urls') ?? get('ASPNETCORE_URLS') ?? 'http://127.0.0.1:5000'),
     instance,
+    sessionStore: store,
     maxBlobBytes: parseWhole('Demo:MaxBlobBytes', get('Demo:MaxBlobBytes') ?? String(8 * 1024 * 1024), 0, 256 * 1024 * 1024),
     maxCartItems: parseWhole('Demo:MaxCartItems', get('Demo:MaxCartItems') ?? '100', 1, 1_000_000),
     baton: options,

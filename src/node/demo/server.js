@@ -2,10 +2,12 @@
 
 // The Baton demo backend on Express:
 //   node server.js --urls http://127.0.0.1:5101 --Demo:InstanceId=b1 --Baton:Secret=<the gateway's secret>
+// (--Demo:SessionStore=Memory: express-session's MemoryStore instead of Baton's library, for comparisons).
 // Listens only on the address --urls names; SIGTERM (or SIGINT) stops it cleanly.
 
 const http = require('node:http');
-const { loadConfig, baton } = require('./config');
+const { loadConfig } = require('./config');
+const { createSessions } = require('./sessions');
 const { createApp } = require('./app');
 
 function main() {
@@ -13,7 +15,7 @@ function main() {
   let middleware;
   try {
     config = loadConfig();
-    middleware = baton(config.baton);
+    middleware = createSessions(config);
   } catch (error) {
     console.error(error.message);
     process.exit(2);
@@ -26,7 +28,7 @@ function main() {
     process.exit(1);
   });
   server.listen(config.listen.port, config.listen.host, () => {
-    if (!config.quiet) console.log(`Demo backend ${config.instance} listening on: ${config.listen.href} (incarnation ${middleware.incarnation})`);
+    if (!config.quiet) console.log(`Demo backend ${config.instance} listening on: ${config.listen.href} (${middleware.incarnation ? `incarnation ${middleware.incarnation}` : 'MemoryStore sessions'})`);
   });
 
   let stopping = false;
