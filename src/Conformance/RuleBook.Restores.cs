@@ -7,8 +7,8 @@ internal sealed partial class RuleBook
     // Garbage no state format reads: not the .NET library's format byte, not UTF-8, not JSON.
     private static readonly byte[] Garbage = [0xFF, 0x00, 0xFE, 0x01, 0xFD, 0x80];
 
-    // The session every refused restore is for: none may install it.
-    private readonly string _refusedSid = Ids.New();
+    // The sessions, versions and epochs of restores refused for sessions the backend never held: none may be installed.
+    private readonly List<(string Sid, long Version, long Epoch)> _refusedFresh = [];
     private Task<RestoreBase>? _restoreBase;
 
     /// <summary>
@@ -93,79 +93,100 @@ internal sealed partial class RuleBook
         yield return new("restore.bad-mac", "a restore with a wrong MAC is refused 401 (the MAC is checked before the target)", async ct =>
         {
             var state = (await RestoreBaseAsync(ct)).State;
-            var header = probe.RestoreFor(_refusedSid, 1, 1, state, target: Ids.New()).Format(probe.WrongKeys);
+            var header = probe.RestoreFor(Ids.New(), 1, 1, state, target: Ids.New()).Format(probe.WrongKeys);
             return Expect(await RestoreRefusalAsync(header, state, "a wrong MAC, another target", ct), 401, "a restore with a wrong MAC");
         });
         yield return new("restore.wrong-target", "a restore for another incarnation is refused 403 (the target is checked before ts)", async ct =>
         {
             var state = (await RestoreBaseAsync(ct)).State;
-            var header = probe.RestoreFor(_refusedSid, 1, 1, state, target: Ids.New(), timestamp: Probe.Now() - (long)Options.OutOfSkew.TotalMilliseconds).Format(probe.Keys);
+            var header = probe.RestoreFor(Ids.New(), 1, 1, state, target: Ids.New(), timestamp: Probe.Now() - (long)Options.OutOfSkew.TotalMilliseconds).Format(probe.Keys);
             return Expect(await RestoreRefusalAsync(header, state, "another incarnation, an old ts", ct), 403, "a restore for another incarnation");
         });
         yield return new("restore.ts-past", "a restore whose ts is before the clock skew is refused 401 (ts is checked before len)", async ct =>
         {
             var state = (await RestoreBaseAsync(ct)).State;
-            var header = probe.RestoreFor(_refusedSid, 1, 1, state, timestamp: Probe.Now() - (long)Options.OutOfSkew.TotalMilliseconds, length: TooLarge).Format(probe.Keys);
+            var header = probe.RestoreFor(Ids.New(), 1, 1, state, timestamp: Probe.Now() - (long)Options.OutOfSkew.TotalMilliseconds, length: TooLarge).Format(probe.Keys);
             return Expect(await RestoreRefusalAsync(header, [], "made a day ago, len over the limit", ct), 401, "a restore made a day ago");
         });
         yield return new("restore.ts-future", "a restore whose ts is past the clock skew is refused 401", async ct =>
         {
             var state = (await RestoreBaseAsync(ct)).State;
-            var header = probe.RestoreFor(_refusedSid, 1, 1, state, timestamp: Probe.Now() + (long)Options.OutOfSkew.TotalMilliseconds).Format(probe.Keys);
+            var header = probe.RestoreFor(Ids.New(), 1, 1, state, timestamp: Probe.Now() + (long)Options.OutOfSkew.TotalMilliseconds).Format(probe.Keys);
             return Expect(await RestoreRefusalAsync(header, state, "made a day ahead", ct), 401, "a restore made a day ahead");
         });
         yield return new("restore.too-large", "a restore whose len is over the backend's state limit is refused 413 (len is checked before the nonce)", async ct =>
         {
             var b = await RestoreBaseAsync(ct);
             var replayedNonce = Fields(b.AcceptedHeader)["nonce"];
-            var restore = probe.RestoreFor(_refusedSid, 1, 1, b.State, length: TooLarge) with { Nonce = replayedNonce };
+            var restore = probe.RestoreFor(Ids.New(), 1, 1, b.State, length: TooLarge) with { Nonce = replayedNonce };
             return Expect(await RestoreRefusalAsync(restore.Format(probe.Keys), [], FormattableString.Invariant($"len={TooLarge}, a used nonce"), ct), 413, FormattableString.Invariant($"a restore of len={TooLarge}"));
         });
         yield return new("restore.replay", "a replayed restore (a nonce already used) is refused 409", async ct =>
         {
-            var b = await RestoreBaseAsync(ct);
-            return Expect(await RestoreRefusalAsync(b.AcceptedHeader, b.State, "the accepted restore again", ct), 409, "a replayed restore");
+            var state = (await RestoreBaseAsync(ct)).State;
+            var header = probe.RestoreFor(Ids.New(), 1, 1, state).Format(probe.Keys);
+            var first = await probe.RestoreAsync(header, state, "a restore to replay", ct);
+            if (Expect(first, 204, "a valid restore of a new session") is { } refused)
+            {
+                throw new PreconditionException(refused);
+            }
+
+            // The same restore again: accepted, it would install the same version, which is allowed; only its nonce is used.
+            return Expect(await RestoreRefusalAsync(header, state, "the same restore again", ct, freshSession: false), 409, "a replayed restore");
         });
         yield return new("restore.body-short", "a restore whose body is shorter than len is refused 400", async ct =>
         {
             var state = (await RestoreBaseAsync(ct)).State;
-            var header = probe.RestoreFor(_refusedSid, 1, 1, state).Format(probe.Keys);
+            var header = probe.RestoreFor(Ids.New(), 1, 1, state).Format(probe.Keys);
             return Expect(await RestoreRefusalAsync(header, state[..^1], "a body one byte short", ct), 400, "a restore whose body is one byte short");
         });
         yield return new("restore.body-long", "a restore whose body is longer than len is refused 400", async ct =>
         {
             var state = (await RestoreBaseAsync(ct)).State;
-            var header = probe.RestoreFor(_refusedSid, 1, 1, state).Format(probe.Keys);
+            var header = probe.RestoreFor(Ids.New(), 1, 1, state).Format(probe.Keys);
             return Expect(await RestoreRefusalAsync(header, [.. state, 0x20], "a body one byte long", ct), 400, "a restore whose body is one byte long");
         });
         yield return new("restore.digest", "a restore whose body does not match sha256 is refused 400", async ct =>
         {
             var state = (await RestoreBaseAsync(ct)).State;
-            var header = (probe.RestoreFor(_refusedSid, 1, 1, state) with { Sha256 = Ids.Sha256([.. state, 0x20]) }).Format(probe.Keys);
+            var header = (probe.RestoreFor(Ids.New(), 1, 1, state) with { Sha256 = Ids.Sha256([.. state, 0x20]) }).Format(probe.Keys);
             return Expect(await RestoreRefusalAsync(header, state, "a body of another digest", ct), 400, "a restore whose body does not match its sha256");
         });
         yield return new("restore.unreadable-state", "a restore of bytes in no state format (garbage, len and sha256 right) is refused 400", async ct =>
         {
-            var header = probe.RestoreFor(_refusedSid, 1, 1, Garbage).Format(probe.Keys);
+            var header = probe.RestoreFor(Ids.New(), 1, 1, Garbage).Format(probe.Keys);
             return Expect(await RestoreRefusalAsync(header, Garbage, "garbage bytes", ct), 400, "a restore of garbage bytes");
         });
         yield return new("restore.older-epoch", "a restore of an older epoch than the copy held is refused 409, whatever its version", async ct =>
         {
             var session = await probe.NewSessionAsync(2, 1, "a session of epoch 2", ct);
             var header = probe.RestoreFor(session.Id, session.Version + 5, 1, session.State).Format(probe.Keys);
-            return Expect(await RestoreRefusalAsync(header, session.State, "epoch 1 over a copy of epoch 2", ct), 409, "a restore of epoch 1 over a copy of epoch 2");
+            return Expect(await RestoreRefusalAsync(header, session.State, "epoch 1 over a copy of epoch 2", ct, freshSession: false), 409, "a restore of epoch 1 over a copy of epoch 2");
         });
         yield return new("restore.lower-version", "a restore of the same epoch and a lower version than the copy held is refused 409", async ct =>
         {
             var session = await probe.NewSessionAsync(0, 2, "a session at ver=2", ct);
             var header = probe.RestoreFor(session.Id, 1, 0, session.State).Format(probe.Keys);
-            return Expect(await RestoreRefusalAsync(header, session.State, "ver=1 over a copy at ver=2", ct), 409, "a restore of ver=1 over a copy at ver=2 of the same epoch");
+            return Expect(await RestoreRefusalAsync(header, session.State, "ver=1 over a copy at ver=2", ct, freshSession: false), 409, "a restore of ver=1 over a copy at ver=2 of the same epoch");
         });
         yield return new("restore.refusal-text", "every refused restore is answered with a plain-text reason", _ => Task.FromResult(PlainText(_restoreRefusals, "refused restore")));
         yield return new("restore.refused-installs-nothing", "a refused restore installs nothing: its session is still unknown afterwards (409, have=0)", async ct =>
         {
-            var exchange = await probe.CallAsync(Options.ReadRoute, probe.Grant(_refusedSid, 1, 1), "the session only refused restores were for", ct);
-            return Expect(exchange, 409, "a grant of ver=1 for a session only refused restores were for") ?? StaleHave(exchange, 0);
+            if (_refusedFresh.Count == 0)
+            {
+                return "no restore of a new session was refused, so none could be looked for";
+            }
+
+            foreach (var (sid, version, epoch) in _refusedFresh)
+            {
+                var exchange = await probe.CallAsync(Options.ReadRoute, probe.Grant(sid, Math.Max(version, 1), epoch), "a session only a refused restore was for", ct);
+                if ((Expect(exchange, 409, FormattableString.Invariant($"a grant of ver={Math.Max(version, 1)}, epoch={epoch} for a session only a refused restore was for")) ?? StaleHave(exchange, 0)) is { } failure)
+                {
+                    return failure;
+                }
+            }
+
+            return null;
         });
     }
 
@@ -195,15 +216,22 @@ internal sealed partial class RuleBook
     private async Task<(string Header, byte[] State)> ValidRestoreAsync(CancellationToken cancellationToken)
     {
         var state = (await RestoreBaseAsync(cancellationToken)).State;
-        return (probe.RestoreFor(_refusedSid, 1, 1, state).Format(probe.Keys), state);
+        return (probe.RestoreFor(Ids.New(), 1, 1, state).Format(probe.Keys), state);
     }
 
-    private async Task<Exchange> RestoreRefusalAsync(string? header, byte[] body, string what, CancellationToken cancellationToken, string method = "POST")
+    private async Task<Exchange> RestoreRefusalAsync(string? header, byte[] body, string what, CancellationToken cancellationToken, string method = "POST", bool freshSession = true)
     {
         var exchange = await probe.RestoreAsync(header, body, what, cancellationToken, method);
         if (exchange.Answered && exchange.Status is >= 400 and < 500)
         {
             _restoreRefusals.Add(exchange);
+            var fields = header is null ? [] : Fields(header);
+            if (freshSession && fields.TryGetValue("sid", out var sid) && Ids.IsValidId(sid)
+                && long.TryParse(fields.GetValueOrDefault("ver"), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var version)
+                && long.TryParse(fields.GetValueOrDefault("epoch"), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var epoch))
+            {
+                _refusedFresh.Add((sid, version, epoch));
+            }
         }
 
         return exchange;
