@@ -43,6 +43,17 @@ public enum Breakage
     AcceptsLowerVersionRestore,
     SessionActionWithBadMac,
     RestoreGetNotAnswered405,
+    VersionsOffByAThousand,
+    CheckpointsReads,
+    RefusesEmptyRestore,
+    RestoreAcceptedWithoutIncarnation,
+    KeepsHigherVersionOverLaterEpoch,
+    RestoreMalformedAnswered401,
+    AcceptsUnsupportedRestoreVersion,
+    RestoreLengthCheckedAfterBody,
+    AnswersWrongLengthRestores204,
+    RestoreRefusalsNotPlainText,
+    ShrinksGrantMax,
 }
 
 /// <summary>
@@ -56,6 +67,9 @@ public sealed class BrokenBackend : IAsyncLifetime
 {
     private static readonly ProtocolKeys Keys = new(TestGateway.Secret);
     private static readonly ProtocolKeys OtherKeys = new(TestGateway.Secret + "-other");
+
+    // How far VersionsOffByAThousand shifts the versions it sends.
+    private const long Offset = 1000;
     private readonly ConcurrentDictionary<string, (long Version, long Epoch)> _ledger = new(StringComparer.Ordinal);
     private TestBackend? _backend;
 
@@ -139,6 +153,10 @@ public sealed class BrokenBackend : IAsyncLifetime
                     : valid with { Version = 0 }).Format(Keys);
             case Breakage.IgnoresEpoch when valid is not null && _ledger.TryGetValue(valid.SessionId, out var copy):
                 return (valid with { Epoch = copy.Epoch }).Format(Keys);
+            case Breakage.VersionsOffByAThousand when valid is not null && valid.Version >= Offset:
+                return (valid with { Version = valid.Version - Offset }).Format(Keys);
+            case Breakage.ShrinksGrantMax when valid is not null && valid.MaxStateBytes < 1024 * 1024:
+                return (valid with { MaxStateBytes = 64 }).Format(Keys);
             case Breakage.IgnoresGrantMax when valid is not null:
                 return (valid with { MaxStateBytes = int.MaxValue }).Format(Keys);
             default:
@@ -167,6 +185,25 @@ public sealed class BrokenBackend : IAsyncLifetime
                 return true;
             case Breakage.RestoreGetNotAnswered405 when HttpMethods.IsGet(request.Method):
                 context.Response.StatusCode = StatusCodes.Status404NotFound;
+                return true;
+            case Breakage.RefusesEmptyRestore when valid is { Length: 0 }:
+                await AnswerAsync(context, StatusCodes.Status400BadRequest, "Empty states are not restored.");
+                return true;
+            case Breakage.KeepsHigherVersionOverLaterEpoch when valid is not null && _ledger.TryGetValue(valid.SessionId, out var held) && valid.Epoch > held.Epoch && valid.Version < held.Version:
+                await AnswerAsync(context, StatusCodes.Status409Conflict, "A higher version is held.");
+                return true;
+            case Breakage.RestoreMalformedAnswered401 when verdict == ProtocolVerdict.Malformed:
+                await AnswerAsync(context, StatusCodes.Status401Unauthorized, "Not a restore.");
+                return true;
+            case Breakage.AcceptsUnsupportedRestoreVersion when header.StartsWith("v=7;", StringComparison.Ordinal):
+                request.Headers[ProtocolConstants.RestoreHeader] = "v=1;" + header[4..];
+                break;
+            case Breakage.RestoreLengthCheckedAfterBody when valid is not null && valid.Length > 1024 * 1024 && Math.Abs(now - valid.Timestamp) <= 60_000:
+                await AnswerAsync(context, StatusCodes.Status400BadRequest, "The body is not the state the header describes.");
+                return true;
+            case Breakage.AnswersWrongLengthRestores204 when valid is { Length: <= 1024 * 1024 } && Math.Abs(now - valid.Timestamp) <= 60_000 && (await ReadBodyAsync(request)).Length != valid.Length:
+                context.Response.StatusCode = StatusCodes.Status204NoContent;
+                context.Response.Headers[ProtocolConstants.IncarnationHeader] = Incarnation(context);
                 return true;
             case Breakage.AcceptsBadRestoreMac when verdict == ProtocolVerdict.BadSignature && RestoreOf(fields) is { } forged:
                 request.Headers[ProtocolConstants.RestoreHeader] = forged.Format(Keys);
@@ -224,6 +261,24 @@ public sealed class BrokenBackend : IAsyncLifetime
             case Breakage.CheckpointsRequestsWithoutGrant when !hasGrant && !isRestore:
                 headers[ProtocolConstants.CheckpointHeader] = new CheckpointDescriptor(Ids.New(), 1, 0, 0, Ids.Sha256([]), Incarnation(context)).Format(Keys);
                 break;
+            case Breakage.VersionsOffByAThousand when made is not null:
+                headers[ProtocolConstants.CheckpointHeader] = (made with { Version = made.Version + Offset }).Format(Keys);
+                break;
+            case Breakage.VersionsOffByAThousand when headers[ProtocolConstants.StaleHeader].ToString() is { Length: > 5 } stale
+                && long.TryParse(stale.AsSpan(5), NumberStyles.None, CultureInfo.InvariantCulture, out var have) && have > 0:
+                headers[ProtocolConstants.StaleHeader] = "have=" + (have + Offset).ToString(CultureInfo.InvariantCulture);
+                break;
+            case Breakage.CheckpointsReads when hasGrant && made is null && HttpMethods.IsGet(context.Request.Method) && response.StatusCode == StatusCodes.Status200OK
+                && SessionGrant.TryParse(context.Request.Headers[ProtocolConstants.SessionHeader].ToString(), Keys, out var read) == ProtocolVerdict.Valid && read!.Version > 0:
+                // The version the gateway already holds, again, with an empty state (the body stays the app's).
+                headers[ProtocolConstants.CheckpointHeader] = new CheckpointDescriptor(read.SessionId, read.Version, read.Epoch, 0, Ids.Sha256([]), Incarnation(context)).Format(Keys);
+                break;
+            case Breakage.RestoreAcceptedWithoutIncarnation when isRestore && response.StatusCode == StatusCodes.Status204NoContent:
+                headers.Remove(ProtocolConstants.IncarnationHeader);
+                break;
+            case Breakage.RestoreRefusalsNotPlainText when isRestore && response.StatusCode >= 400:
+                response.ContentType = "application/json";
+                break;
             case Breakage.CheckpointWithBadMac when made is not null:
                 headers[ProtocolConstants.CheckpointHeader] = made.Format(OtherKeys);
                 break;
@@ -276,6 +331,14 @@ public sealed class BrokenBackend : IAsyncLifetime
         {
             _ledger[checkpoint!.SessionId] = (checkpoint.Version, checkpoint.Epoch ?? 0);
         }
+    }
+
+    private static async Task AnswerAsync(HttpContext context, int status, string reason)
+    {
+        context.Response.StatusCode = status;
+        context.Response.Headers[ProtocolConstants.IncarnationHeader] = Incarnation(context);
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        await context.Response.WriteAsync(reason);
     }
 
     private static string Incarnation(HttpContext context) => context.RequestServices.GetRequiredService<BackendIdentity>().Incarnation;

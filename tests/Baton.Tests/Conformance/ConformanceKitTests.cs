@@ -46,6 +46,17 @@ public sealed class ConformanceKitTests(BrokenBackend backend) : IClassFixture<B
         { Breakage.AcceptsLowerVersionRestore, ["restore.lower-version"] },
         { Breakage.SessionActionWithBadMac, ["action.rotate", "action.end"] },
         { Breakage.RestoreGetNotAnswered405, ["incarnation.restore-get", "incarnation.every-response"] },
+        { Breakage.VersionsOffByAThousand, ["checkpoint.version", "restore.serves-restored"] },
+        { Breakage.CheckpointsReads, ["checkpoint.read-only", "stale.app-not-run", "restore.serves-restored", "restore.later-epoch-replaces", "size.rolled-back"] },
+        { Breakage.RefusesEmptyRestore, ["restore.check"] },
+        { Breakage.RestoreAcceptedWithoutIncarnation, ["restore.accept", "incarnation.every-response"] },
+        { Breakage.KeepsHigherVersionOverLaterEpoch, ["restore.later-epoch-replaces"] },
+        { Breakage.RestoreMalformedAnswered401, ["restore.malformed"] },
+        { Breakage.AcceptsUnsupportedRestoreVersion, ["restore.unsupported-version"] },
+        { Breakage.RestoreLengthCheckedAfterBody, ["restore.too-large"] },
+        { Breakage.AnswersWrongLengthRestores204, ["restore.body-short", "restore.body-long"] },
+        { Breakage.RestoreRefusalsNotPlainText, ["restore.refusal-text"] },
+        { Breakage.ShrinksGrantMax, ["size.within-max"] },
     };
 
     [Fact]
