@@ -207,6 +207,31 @@ public sealed class ConformanceKitTests(BrokenBackend backend) : IClassFixture<B
     }
 
     [Theory]
+    [InlineData(Breakage.None, 0, "PASS restore.replay  a replayed restore (a nonce already used) is refused 409")]
+    [InlineData(Breakage.AcceptsReplayedRestore, 1, "FAIL restore.replay  a replayed restore was answered 204, expected 409")]
+    public async Task TheCommandLine_PrintsOneLinePerRule_AndExitsWithTheVerdict(Breakage breakage, int exitCode, string line)
+    {
+        backend.Current = breakage;
+
+        var (code, stdout, _) = await RunKitAsync("--backend", backend.Address.ToString(), "--secret", TestGateway.Secret, "--login-path", "/login", "--logout-path", "/logout");
+
+        Assert.True(exitCode == code, stdout);
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.Contains(line, lines);
+        Assert.True(lines.Count(l => l.StartsWith("PASS ", StringComparison.Ordinal) || l.StartsWith("FAIL ", StringComparison.Ordinal) || l.StartsWith("SKIP ", StringComparison.Ordinal)) >= 50, stdout);
+        Assert.Contains(exitCode == 0 ? "the backend conforms" : "the backend does not conform", lines[^1], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TheCommandLine_RefusesBadArguments_WithExitCode2()
+    {
+        var (code, _, stderr) = await RunKitAsync("--backend", "http://127.0.0.1:1", "--secret", "short");
+
+        Assert.Equal(2, code);
+        Assert.Contains("error: --secret must be at least 32 characters", stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData(new string[0], "--backend is required")]
     [InlineData(new[] { "--backend", "http://127.0.0.1:1" }, "--secret is required")]
     [InlineData(new[] { "--backend", "ftp://x", "--secret", TestGateway.Secret }, "--backend must be an absolute http:// or https:// address (it is 'ftp://x')")]
@@ -241,6 +266,29 @@ public sealed class ConformanceKitTests(BrokenBackend backend) : IClassFixture<B
         Assert.Equal(new AppRoute("POST", "/blob?bytes=10"), options.GrowBy(10));
         Assert.Equal(2048, options.MaxStateBytes);
         Assert.Equal(TimeSpan.FromSeconds(30), options.OverallTimeout);
+    }
+
+    // The kit as a user runs it: its own process, bounded, killed if it outlives the bound.
+    private static async Task<(int Code, string Stdout, string Stderr)> RunKitAsync(params string[] args)
+    {
+        var start = TestServers.Dotnet("Baton.Conformance.dll", args);
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync(bound.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail("the kit did not finish within 60 s");
+        }
+
+        return (process.ExitCode, await stdout, await stderr);
     }
 
     private static ConformanceOptions Options(Uri address) => new()
