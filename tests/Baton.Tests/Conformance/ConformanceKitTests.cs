@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Baton.Conformance;
+using Baton.LoadTest;
 using Baton.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -7,7 +8,7 @@ using Microsoft.AspNetCore.Http;
 namespace Baton.Tests.Conformance;
 
 /// <summary>
-/// The conformance kit passes the real .NET backend, and fails a backend broken in one way on exactly the
+/// The conformance kit passes the real .NET backend and the Express one, and fails a backend broken in one way on exactly the
 /// rules that way breaks: each rule can fail, and one broken behaviour does not drown the report.
 /// </summary>
 [Trait("Category", "Functional")]
@@ -75,6 +76,20 @@ public sealed class ConformanceKitTests(BrokenBackend backend) : IClassFixture<B
         var lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.All(report.Results, r => Assert.Contains(lines, line => line.StartsWith("PASS " + r.Id + "  ", StringComparison.Ordinal)));
         Assert.Contains("the backend conforms", lines[^1], StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [MemberData(nameof(BackendKinds.All), MemberType = typeof(BackendKinds))]
+    public async Task EachDemoBackendProcess_PassesEveryRule_WithExitCode0(BackendKind kind)
+    {
+        await using var demo = await BackendProcess.StartAsync("c1", kind: kind);
+        var output = new StringWriter();
+
+        var report = await ConformanceKit.RunAsync(Options(demo.Address), output, CancellationToken.None);
+
+        Assert.True(report.FailedCount == 0 && report.SkippedCount == 0, output.ToString());
+        Assert.Equal(0, report.ExitCode);
+        Assert.True(report.Results.Count >= 50, $"only {report.Results.Count} rules ran");
     }
 
     [Theory]
