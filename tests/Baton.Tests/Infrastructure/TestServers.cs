@@ -128,18 +128,20 @@ internal static class TestServers
     }
 
     /// <summary>
-    /// Runs a command that prepares a server (initdb, mariadb-install-db, chown) to its end; one that fails, or
-    /// is still running after a minute, fails the test with everything it wrote.
+    /// Runs a command that prepares a server (initdb, mariadb-install-db, chown) or an app (a build, a package
+    /// install) to its end; one that fails, or is still running after <paramref name="timeout"/> (a minute by
+    /// default), fails the test with everything it wrote.
     /// </summary>
-    public static async Task SetUpAsync(ProcessStartInfo start)
+    public static async Task SetUpAsync(ProcessStartInfo start, TimeSpan? timeout = null)
     {
+        var limit = timeout ?? SetUpTimeout;
         start.UseShellExecute = false;
         start.RedirectStandardOutput = true;
         start.RedirectStandardError = true;
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"{start.FileName} did not start.");
         var output = process.StandardOutput.ReadToEndAsync();
         var errors = process.StandardError.ReadToEndAsync();
-        using var deadline = new CancellationTokenSource(SetUpTimeout);
+        using var deadline = new CancellationTokenSource(limit);
         try
         {
             await process.WaitForExitAsync(deadline.Token);
@@ -147,7 +149,7 @@ internal static class TestServers
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{start.FileName} did not end within {SetUpTimeout.TotalSeconds:0} s.");
+            throw new TimeoutException($"{start.FileName} {string.Join(' ', start.ArgumentList)} did not end within {limit.TotalSeconds:0} s.");
         }
 
         if (process.ExitCode != 0)
