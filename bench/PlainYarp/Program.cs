@@ -4,8 +4,9 @@
 // destinations come from the command line:
 //   dotnet bench/PlainYarp/bin/Release/net10.0/Baton.Bench.PlainYarp.dll --urls http://127.0.0.1:6580 \
 //     --ReverseProxy:Clusters:demo:Destinations:b1:Address=http://127.0.0.1:6581 ...
-// GET /_plain/ready answers 200 once it listens.
-var builder = WebApplication.CreateBuilder(args);
+// GET /_plain/ready answers 200 once it listens. Its settings are its own appsettings.json, next to the binary,
+// whatever folder it is started from.
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 builder.Services.AddReverseProxy().LoadFromConfig(builder.Configuration.GetSection("ReverseProxy"));
 
 var app = builder.Build();
