@@ -54,8 +54,38 @@ public sealed class CompareRunTests
         Assert.Contains("| `sticky-checkpoint` |", markdown, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task AShortComparisonOnNodeBackends_LosesNothingWithCheckpoints_WhileStickyOnlyLosesTheKilledBackendsSessions()
+    {
+        var folder = TestPaths.NewFolder("compare-node");
+        using var output = new StringWriter();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        var code = await Baton.LoadTest.Program.RunAsync(
+            ["compare", "--backends", "node", "--modes", "sticky-checkpoint,sticky-only", "--users", "20", "--rate", "60", "--duration", "12", "--capacity-seconds", "1", "--warmup-seconds", "1", "--out", folder],
+            output,
+            timeout.Token);
+        Assert.True(code == 0, output.ToString());
+
+        using var results = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(folder, "results.json")));
+        var modes = results.RootElement.EnumerateArray().ToDictionary(m => m.GetProperty("name").GetString()!, m => m);
+        var baton = modes["sticky-checkpoint"];
+        Assert.True(baton.GetProperty("requests").GetInt64() > 0);
+        foreach (var field in new[] { "sessions_lost", "sessions_stale", "sessions_mismatched", "errors_5xx", "errors_5xx_gateway" })
+        {
+            Assert.True(baton.GetProperty(field).GetInt64() == 0, $"{field}: {baton.GetProperty(field)}; {output}");
+        }
+
+        Assert.True(modes["sticky-only"].GetProperty("sessions_lost").GetInt64() > 0, "sticky-only on MemoryStore must lose the killed backend's sessions");
+        Assert.Contains("backends: the Express demo", await File.ReadAllTextAsync(Path.Combine(folder, "report.md")), StringComparison.Ordinal);
+
+        // The backends were the Express demo's processes.
+        var log = await File.ReadAllTextAsync(Path.Combine(folder, "runs", "sticky-checkpoint", "logs", "b1.log"));
+        Assert.Contains("Demo backend b1 listening", log, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("--users", "0")]
+    [InlineData("--backends", "ruby")]
     [InlineData("--modes", "sticky,nothing")]
     [InlineData("--write-fraction", "2")]
     [InlineData("--bogus", "1")]
@@ -65,5 +95,14 @@ public sealed class CompareRunTests
         var code = await Baton.LoadTest.Program.RunAsync(["compare", option, value], output, CancellationToken.None);
         Assert.Equal(2, code);
         Assert.Contains("error: ", output.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task NodeBackendsWithTheSharedStoreMode_AreRefusedWithAReason()
+    {
+        using var output = new StringWriter();
+        var code = await Baton.LoadTest.Program.RunAsync(["compare", "--backends", "node", "--modes", "sticky-checkpoint,shared-store"], output, CancellationToken.None);
+        Assert.Equal(2, code);
+        Assert.Contains("cannot run shared-store", output.ToString(), StringComparison.Ordinal);
     }
 }
