@@ -40,7 +40,18 @@ public sealed class PackageConsumerTests(ITestOutputHelper output)
             await TestServers.SetUpAsync(Command("dotnet", TestPaths.RepositoryRoot, "pack", Path.Combine(TestPaths.RepositoryRoot, project), "-c", "Release", "--no-build", "-o", feed), BuildTimeout);
         }
 
-        Assert.Contains($"Baton.Backend.{Version}.nupkg", Directory.GetFiles(feed).Select(Path.GetFileName));
+        foreach (var id in new[] { "Baton.Backend", "Baton.Protocol" })
+        {
+            // What a package page shows: its readme, licence and repository.
+            using var package = System.IO.Compression.ZipFile.OpenRead(Path.Combine(feed, $"{id}.{Version}.nupkg"));
+            Assert.Contains(package.Entries, e => e.FullName == "README.md");
+            Assert.Contains(package.Entries, e => e.FullName == $"lib/net10.0/{id}.xml");
+            using var nuspec = new StreamReader(package.GetEntry($"{id}.nuspec")!.Open());
+            var metadata = await nuspec.ReadToEndAsync();
+            Assert.Contains("<license type=\"expression\">MIT</license>", metadata, StringComparison.Ordinal);
+            Assert.Contains("<repository type=\"git\"", metadata, StringComparison.Ordinal);
+            Assert.Contains("<readme>README.md</readme>", metadata, StringComparison.Ordinal);
+        }
 
         // Only the local feed, and a package folder of its own: nothing comes from the repository's build.
         await File.WriteAllTextAsync(Path.Combine(app, "NuGet.config"), $"""
@@ -101,6 +112,10 @@ public sealed class PackageConsumerTests(ITestOutputHelper output)
         await TestServers.SetUpAsync(Command("npm", Path.Combine(TestPaths.RepositoryRoot, "src", "node", "baton-session"), "pack", "--silent", "--pack-destination", root), BuildTimeout);
         var tarball = Assert.Single(Directory.GetFiles(root, "baton-session-*.tgz"));
         Assert.Equal($"baton-session-{Version}.tgz", Path.GetFileName(tarball));
+        var files = await PackedFilesAsync(tarball);
+        Assert.Contains("package/LICENSE", files);
+        Assert.Contains("package/README.md", files);
+        Assert.DoesNotContain(files, f => f.StartsWith("package/test/", StringComparison.Ordinal) || f.Contains("node_modules", StringComparison.Ordinal));
 
         // express comes from the registry, as for any app; the library from its tarball.
         await File.WriteAllTextAsync(Path.Combine(app, "package.json"), $$"""
@@ -152,6 +167,20 @@ public sealed class PackageConsumerTests(ITestOutputHelper output)
         }
 
         throw new InvalidOperationException("src/node/baton-session/package.json names no express version.");
+    }
+
+    private static async Task<List<string>> PackedFilesAsync(string tarball)
+    {
+        await using var file = File.OpenRead(tarball);
+        await using var gzip = new System.IO.Compression.GZipStream(file, System.IO.Compression.CompressionMode.Decompress);
+        await using var tar = new System.Formats.Tar.TarReader(gzip);
+        var names = new List<string>();
+        while (await tar.GetNextEntryAsync() is { } entry)
+        {
+            names.Add(entry.Name);
+        }
+
+        return names;
     }
 
     private async Task PassesTheKitAsync(Uri backend)
