@@ -246,6 +246,14 @@ internal sealed class BatonSessionMiddleware(
 
         try
         {
+            if (entry.IsRemoved || entry.Epoch != scope.Epoch)
+            {
+                // The session was restored here in a later epoch (it moved while this response was sent) or
+                // dropped: the copy held now is not the one this request changed, and the gateway fenced the change.
+                Log.LateChangeLost(logger, hash, "the session was restored in another epoch, or dropped, before the change could be committed");
+                return;
+            }
+
             var data = session.ApplyTo(entry.Data);
             var size = SessionStateCodec.Encode(data).Length;
             if (size > scope.MaxStateBytes)

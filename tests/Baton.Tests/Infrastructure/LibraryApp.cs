@@ -75,6 +75,16 @@ internal static class LibraryApp
             await gate.PassAsync(c.RequestAborted);
             return n.ToString(System.Globalization.CultureInfo.InvariantCulture);
         });
+        // Starts its response, waits at the app's RequestGate, then increments the counter: a change that rides
+        // with the session's next response.
+        app.MapPost("/late-held", async (HttpContext c, RequestGate gate) =>
+        {
+            await c.Response.StartAsync();
+            await c.Response.WriteAsync("streaming");
+            await c.Response.Body.FlushAsync();
+            await gate.PassAsync(c.RequestAborted);
+            c.Session.SetInt32("n", (c.Session.GetInt32("n") ?? 0) + 1);
+        });
         // GET and HEAD alike: increments the counter and names itself in a header of its own.
         app.MapMethods("/head", [HttpMethods.Get, HttpMethods.Head], (HttpContext c) =>
         {

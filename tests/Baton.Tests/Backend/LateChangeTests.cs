@@ -1,0 +1,80 @@
+using System.Net;
+using Baton.Backend;
+using Baton.Protocol;
+using Baton.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Baton.Tests.Backend;
+
+/// <summary>
+/// A change made after a response started is committed once the response ends, onto the copy the request was
+/// served from, and onto no other: a session restored here in a later epoch meanwhile keeps the restored state.
+/// </summary>
+[Trait("Category", "Functional")]
+public sealed class LateChangeTests : IAsyncLifetime, IDisposable
+{
+    private static readonly ProtocolKeys Keys = new(TestGateway.Secret);
+    private TestBackend _backend = null!;
+    private HttpClient _client = null!;
+
+    public async Task InitializeAsync()
+    {
+        _backend = await LibraryApp.StartAsync("b1");
+        _client = new HttpClient { BaseAddress = _backend.Address };
+    }
+
+    public async Task DisposeAsync() => await _backend.DisposeAsync();
+
+    public void Dispose() => _client.Dispose();
+
+    [Fact]
+    public async Task ALateChangeOfARequestServedBeforeTheSessionWasRestoredInALaterEpoch_IsDropped()
+    {
+        var sessionId = Ids.New();
+        using (var first = await SendAsync(HttpMethod.Post, "/inc", sessionId, version: 0, epoch: 0))
+        {
+            Assert.Equal(ProtocolVerdict.Valid, CheckpointDescriptor.TryParse(first.Headers.GetValues(ProtocolConstants.CheckpointHeader).Single(), Keys, out var checkpoint));
+            Assert.Equal(1, checkpoint!.Version);
+        }
+
+        // Served in epoch 0; while its response streams, the gateway moves the session here in epoch 1.
+        var gate = _backend.Services.GetRequiredService<RequestGate>();
+        var late = SendAsync(HttpMethod.Post, "/late-held", sessionId, version: 1, epoch: 0, HttpCompletionOption.ResponseHeadersRead);
+        await gate.Entered.WaitAsync(TimeSpan.FromSeconds(10));
+        using (var restored = await RestoreAsync(sessionId, version: 3, epoch: 1, CounterState(10)))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, restored.StatusCode);
+        }
+
+        gate.Release();
+        using (var answered = await late)
+        {
+            Assert.Equal("streaming", await answered.Content.ReadAsStringAsync());
+        }
+
+        // The restored state stands: the old epoch's change is neither merged into it nor sent as its next version.
+        using var read = await SendAsync(HttpMethod.Get, "/read", sessionId, version: 3, epoch: 1);
+        Assert.Equal(HttpStatusCode.OK, read.StatusCode);
+        Assert.False(read.Headers.Contains(ProtocolConstants.CheckpointHeader), "no change of epoch 1 was made");
+        Assert.Equal("10/-", await read.Content.ReadAsStringAsync());
+    }
+
+    private Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, string sessionId, long version, long epoch, HttpCompletionOption completion = HttpCompletionOption.ResponseContentRead)
+    {
+        var request = new HttpRequestMessage(method, path);
+        request.Headers.Add(ProtocolConstants.SessionHeader, new SessionGrant(sessionId, version, epoch, 60_000, 1 << 20, ProtocolTime.Now(TimeProvider.System)).Format(Keys));
+        return _client.SendAsync(request, completion);
+    }
+
+    private async Task<HttpResponseMessage> RestoreAsync(string sessionId, long version, long epoch, byte[] state)
+    {
+        using var probe = await _client.GetAsync(new Uri("/health", UriKind.Relative));
+        var incarnation = probe.Headers.GetValues(ProtocolConstants.IncarnationHeader).Single();
+        var request = new HttpRequestMessage(HttpMethod.Post, ProtocolConstants.RestorePath) { Content = new ByteArrayContent(state) };
+        request.Headers.TryAddWithoutValidation(ProtocolConstants.RestoreHeader, new RestoreDescriptor(sessionId, version, epoch, state.Length, Ids.Sha256(state), incarnation, ProtocolTime.Now(TimeProvider.System), Ids.New()).Format(Keys));
+        return await _client.SendAsync(request);
+    }
+
+    private static byte[] CounterState(int count)
+        => SessionStateCodec.Encode(new Dictionary<string, byte[]> { ["n"] = [(byte)(count >> 24), (byte)(count >> 16), (byte)(count >> 8), (byte)count] });
+}
