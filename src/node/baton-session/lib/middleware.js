@@ -143,6 +143,7 @@ function createMiddleware(context) {
     }
 
     scope.baseText = entry.text;
+    const servedEpoch = entry.epoch;
     scope.cleared = false;
     scope.started = false;
     scope.actionSent = false;
@@ -191,7 +192,7 @@ function createMiddleware(context) {
             log('RequestRefused', `state_memory_full: session ${hash}: ${state.length} bytes of state would pass maxTotalStateBytes; the change was rolled back`);
             return rollBack(503, 'This backend holds its most session state (maxTotalStateBytes); the change was not saved and the session is as it was. Retry shortly.');
           }
-          entry.commit(text, state);
+          entry.commit(text);
           scope.baseText = text;
           scope.cleared = false;
         }
@@ -212,7 +213,7 @@ function createMiddleware(context) {
         log('ChangeDeferred', `session ${hash}: version ${version} rides with the session's next response (the response has no body)`);
         return { prefix: null };
       }
-      state ??= entry.state;
+      state ??= stateFormat.encode(entry.text);
       res.setHeader('Baton-Checkpoint', formatCheckpoint({
         sid: scope.key, ver: version, epoch, len: state.length, sha256: ids.sha256(state), inc: incarnation,
       }, keys));
@@ -242,6 +243,12 @@ function createMiddleware(context) {
         return;
       }
       try {
+        if (entry.removed || entry.epoch !== servedEpoch) {
+          // The session moved (a restore of a later epoch) or was dropped while the response was sent: the copy
+          // held now is not the one this request changed, and the gateway has fenced the change already.
+          log('LateChangeLost', `session ${hash}: the session was restored in another epoch or dropped before the change could be committed`);
+          return;
+        }
         const merged = applyChanges(scope.baseText, text, entry.text, scope.cleared);
         const state = stateFormat.encode(merged);
         if (state.length > scope.maxStateBytes) {
@@ -251,7 +258,7 @@ function createMiddleware(context) {
         } else if (!store.tryResize(entry, state.length)) {
           log('LateChangeLost', `session ${hash}: this backend holds its most session state (maxTotalStateBytes)`);
         } else {
-          entry.commit(merged, state);
+          entry.commit(merged);
           log('ChangeDeferred', `session ${hash}: version ${entry.version} rides with the session's next response (the app changed the session after the response started)`);
         }
       } finally {

@@ -4,6 +4,8 @@
 // checked when the middleware is made; a bad one throws, naming the option, and all problems are reported
 // together.
 
+const v8 = require('node:v8');
+
 const MIB = 1024 * 1024;
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -13,13 +15,17 @@ const HOUR = 60 * MINUTE;
 const DEVELOPMENT_SECRET = 'baton-development-secret-never-use-in-production';
 const MIN_SECRET_LENGTH = 32;
 
+// Session state lives on this process's JavaScript heap, and a request works on a parsed copy of its session:
+// by default at most a quarter of the heap holds state, and never more than half.
+const HEAP_LIMIT = v8.getHeapStatistics().heap_size_limit;
+
 const DEFAULTS = Object.freeze({
   maxStateBytes: MIB,
   maxBufferedResponseBytes: MIB,
   clockSkew: 60 * SECOND,
   sessionLockTimeout: 2 * SECOND,
   maxSessions: 1_000_000,
-  maxTotalStateBytes: 2 * 1024 * MIB,
+  maxTotalStateBytes: Math.min(2 * 1024 * MIB, Math.floor(HEAP_LIMIT / 4)),
   maxRememberedRestores: 100_000,
   localIdleTimeout: 20 * MINUTE,
   purgeInterval: MINUTE,
@@ -27,7 +33,8 @@ const DEFAULTS = Object.freeze({
 
 /**
  * A duration in milliseconds: a number of milliseconds, or a .NET-style "[d.]hh:mm:ss[.fff]" string (as
- * `Baton:Backend:*` settings are written), or a string of digits (milliseconds). NaN when unreadable.
+ * `Baton:Backend:*` settings are written). NaN when unreadable, and for a bare string of digits, which .NET
+ * reads as days: one setting shared by both libraries must not mean two durations.
  */
 function parseDuration(value) {
   if (typeof value === 'number') {
@@ -37,9 +44,6 @@ function parseDuration(value) {
     return NaN;
   }
   const text = value.trim();
-  if (/^[0-9]+(\.[0-9]+)?$/.test(text)) {
-    return Number(text);
-  }
   const match = /^(?:(\d+)\.)?(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d{1,7}))?$/.exec(text);
   if (!match) {
     return NaN;
@@ -109,7 +113,7 @@ function resolveOptions(input = {}) {
     }
     const value = DURATIONS.has(name) ? parseDuration(given) : parseCount(given);
     if (!Number.isFinite(value) || (!DURATIONS.has(name) && !Number.isInteger(value))) {
-      errors.push(`${describe(name)} must be ${DURATIONS.has(name) ? 'a duration (milliseconds, or "hh:mm:ss")' : 'a whole number'} (it is ${JSON.stringify(given)}).`);
+      errors.push(`${describe(name)} must be ${DURATIONS.has(name) ? 'a duration (a number of milliseconds, or a string "hh:mm:ss")' : 'a whole number'} (it is ${JSON.stringify(given)}).`);
       o[name] = DEFAULTS[name];
       continue;
     }
@@ -125,6 +129,7 @@ function resolveOptions(input = {}) {
   check(o.sessionLockTimeout > 0 && o.sessionLockTimeout <= 10 * MINUTE, `${describe('sessionLockTimeout')} must be above 0 and at most 10 minutes (it is ${o.sessionLockTimeout} ms).`);
   check(o.maxSessions >= 1, `${describe('maxSessions')} must be at least 1 (it is ${o.maxSessions}).`);
   check(o.maxTotalStateBytes >= o.maxStateBytes, `${describe('maxTotalStateBytes')} (${o.maxTotalStateBytes}) must be at least ${describe('maxStateBytes')} (${o.maxStateBytes}).`);
+  check(o.maxTotalStateBytes <= HEAP_LIMIT / 2, `${describe('maxTotalStateBytes')} (${o.maxTotalStateBytes}) must be at most half of this process's JavaScript heap limit (${HEAP_LIMIT} bytes), where the state is held: lower it, or raise the limit with node --max-old-space-size.`);
   check(o.maxRememberedRestores >= 1, `${describe('maxRememberedRestores')} must be at least 1 (it is ${o.maxRememberedRestores}).`);
   check(o.localIdleTimeout >= SECOND, `${describe('localIdleTimeout')} must be at least 1000 ms (it is ${o.localIdleTimeout} ms).`);
   check(o.purgeInterval >= 100 && o.purgeInterval <= HOUR, `${describe('purgeInterval')} must be between 100 ms and 1 hour (it is ${o.purgeInterval} ms).`);
@@ -145,4 +150,4 @@ function resolveOptions(input = {}) {
   return Object.freeze(o);
 }
 
-module.exports = { DEFAULTS, DEVELOPMENT_SECRET, MIN_SECRET_LENGTH, NAMES, parseDuration, resolveOptions };
+module.exports = { DEFAULTS, HEAP_LIMIT, DEVELOPMENT_SECRET, MIN_SECRET_LENGTH, NAMES, parseDuration, resolveOptions };

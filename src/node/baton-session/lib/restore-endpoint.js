@@ -124,7 +124,7 @@ async function handleRestore(context, req, res) {
       reject(503, 'memory_full', 'This backend holds its most session state (maxTotalStateBytes).');
       return;
     }
-    entry.install(text, body, restore.ver, restore.epoch);
+    entry.install(text, restore.ver, restore.epoch);
     entry.touch(store.now(), options.localIdleTimeout);
   } finally {
     entry.lock.release();

@@ -6,10 +6,12 @@ const { SessionLock } = require('./lock');
 class SessionEntry {
   constructor(ttl, now) {
     this.lock = new SessionLock();
-    /** The committed data as JSON text ('' for an empty session); replaced whole on every commit. */
+    /**
+     * The committed data as JSON text ('' for an empty session); replaced whole on every commit. The only copy
+     * held: the checkpoint's bytes are encoded from it when a response carries them, so the bytes counted
+     * against maxTotalStateBytes are the bytes held.
+     */
     this.text = '';
-    /** The committed state's bytes, as the checkpoint carries them. */
-    this.state = Buffer.alloc(0);
     /** 0n for a session never changed, +1 per commit. */
     this.version = 0n;
     /** The session's move count when this copy was made current here (by a restore or its first grant). */
@@ -26,15 +28,13 @@ class SessionEntry {
     this.ttl = ttl;
   }
 
-  commit(text, state) {
+  commit(text) {
     this.text = text;
-    this.state = state;
     this.version += 1n;
   }
 
-  install(text, state, version, epoch) {
+  install(text, version, epoch) {
     this.text = text;
-    this.state = state;
     this.version = version;
     this.epoch = epoch;
     this.fresh = false;

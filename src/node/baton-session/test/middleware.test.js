@@ -228,6 +228,35 @@ test('a change after the response started streaming rides with the next response
   assert.deepEqual(JSON.parse(next.state), { late: 'yes' });
 });
 
+test('a late change of a request served before the session was restored in a later epoch is dropped', async (t) => {
+  const entered = gate();
+  const release = gate();
+  const app = await startApp((a) => counterRoutes(a, (b) => b.post('/slow', async (req, res) => {
+    res.setHeader('Content-Type', 'text/plain');
+    res.flushHeaders();
+    entered.open();
+    await release.promise;
+    req.session.counter = (req.session.counter ?? 0) + 1;
+    res.end('late');
+  })));
+  t.after(() => app.close());
+  const sid = newId();
+  assert.equal(split(await request(app.url, '/counter', { method: 'POST', headers: { 'Baton-Session': grant({ sid }) } })).checkpoint.ver, 1n);
+
+  // Served in epoch 0; while its response streams, the gateway moves the session here in epoch 1.
+  const slow = request(app.url, '/slow', { method: 'POST', headers: { 'Baton-Session': grant({ sid, ver: 1n }) } });
+  await entered.promise;
+  const restored = await postRestore(app.url, { sid, ver: 3n, epoch: 1n, state: Buffer.from('{"counter":10}'), target: app.middleware.incarnation });
+  assert.equal(restored.status, 204);
+  release.open();
+  assert.equal((await slow).status, 200);
+
+  // The restored state stands: the old epoch's change is neither merged into it nor sent as its next version.
+  const read = split(await request(app.url, '/counter', { headers: { 'Baton-Session': grant({ sid, ver: 3n, epoch: 1n }) } }));
+  assert.equal(read.checkpoint, null);
+  assert.deepEqual(JSON.parse(read.body), { count: 10 });
+});
+
 test('a large body streams led by the state when the change came first', async (t) => {
   const app = await startApp((a) => a.get('/big', (req, res) => {
     req.session.n = 1;

@@ -2,7 +2,7 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { resolveOptions, parseDuration, DEFAULTS, DEVELOPMENT_SECRET } = require('../lib/options');
+const { resolveOptions, parseDuration, DEFAULTS, HEAP_LIMIT, DEVELOPMENT_SECRET } = require('../lib/options');
 
 const SECRET = 'x'.repeat(32);
 
@@ -40,10 +40,18 @@ test('durations are milliseconds or .NET-style time spans', () => {
   assert.equal(parseDuration('00:01:00'), 60000);
   assert.equal(parseDuration('1.00:00:00'), 86400000);
   assert.equal(parseDuration('00:00:00.250'), 250);
-  assert.equal(parseDuration('2000'), 2000);
+  // A bare string of digits is days to .NET's TimeSpan: refused rather than read as milliseconds.
+  assert.ok(Number.isNaN(parseDuration('2000')));
+  assert.throws(() => resolveOptions({ secret: SECRET, sessionLockTimeout: '2' }), /sessionLockTimeout.*"hh:mm:ss"/s);
   assert.ok(Number.isNaN(parseDuration('00:61:00')));
   assert.ok(Number.isNaN(parseDuration('1m')));
   const o = resolveOptions({ secret: SECRET, clockSkew: '00:00:30', maxSessions: '10' });
   assert.equal(o.clockSkew, 30000);
   assert.equal(o.maxSessions, 10);
+});
+
+test('the state held in memory is bounded by the JavaScript heap it lives on', () => {
+  assert.ok(DEFAULTS.maxTotalStateBytes <= HEAP_LIMIT / 4);
+  assert.throws(() => resolveOptions({ secret: SECRET, maxTotalStateBytes: Math.ceil(HEAP_LIMIT / 2) + 1 }), /maxTotalStateBytes.*heap limit.*max-old-space-size/s);
+  assert.equal(resolveOptions({ secret: SECRET, maxTotalStateBytes: Math.floor(HEAP_LIMIT / 2) }).maxTotalStateBytes, Math.floor(HEAP_LIMIT / 2));
 });
