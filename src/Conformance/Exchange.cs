@@ -25,9 +25,6 @@ internal sealed class Exchange
 
     public byte[] Body { get; set; } = [];
 
-    /// <summary>The declared Content-Length, if any.</summary>
-    public long? ContentLength { get; set; }
-
     public bool Answered => Error is null;
 
     public void AddHeaders(HttpHeaders headers)

@@ -147,7 +147,6 @@ internal sealed class Probe : IDisposable
                 exchange.Status = (int)response.StatusCode;
                 exchange.AddHeaders(response.Headers);
                 exchange.AddHeaders(response.Content.Headers);
-                exchange.ContentLength = response.Content.Headers.ContentLength;
                 exchange.Body = await ReadCappedAsync(await response.Content.ReadAsStreamAsync(timeout.Token), timeout.Token);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)

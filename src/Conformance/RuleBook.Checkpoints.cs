@@ -45,8 +45,6 @@ internal sealed partial class RuleBook
         yield return EachCheckpoint("checkpoint.incarnation", "the checkpoint's inc is the response's Baton-Incarnation", (c, x, _) =>
             x.Single(ProtocolConstants.IncarnationHeader) is { } inc && inc == Field(c, "inc") ? null
             : $"{x.Description}: the checkpoint's inc is {Field(c, "inc")}, but Baton-Incarnation is {x.Single(ProtocolConstants.IncarnationHeader) ?? "(absent or repeated)"}");
-        yield return EachCheckpoint("checkpoint.content-length", "Content-Length counts the state and the app's body", (_, x, _) =>
-            x.ContentLength is { } declared && declared != x.Body.Length ? $"{x.Description}: Content-Length is {declared}, but {x.Body.Length} bytes came" : null);
         yield return new("checkpoint.read-only", "a request that changes nothing is answered without a checkpoint", async ct =>
         {
             var read = (await FirstAsync(ct)).Read;
