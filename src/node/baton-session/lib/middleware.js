@@ -149,7 +149,7 @@ function createMiddleware(context) {
     scope.actionSent = false;
     scope.control = new BatonSessionControl(scope);
     req.sessionID = scope.checkpointed ? scope.key : scope.localId;
-    req.sessionStore = new RequestStore(scope);
+    req.sessionStore = new RequestStore(scope, req);
     req.batonSession = scope.control;
     createSession(req, scope.baseText, scope.ttl);
 

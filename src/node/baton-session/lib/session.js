@@ -7,11 +7,15 @@
 const { Session, Cookie, Store } = require('express-session');
 const stateFormat = require('./state');
 
+/** The request's session object, kept where express-session's destroy() cannot delete it. */
+const CURRENT = Symbol('baton-session.current');
+
 /** A Session of the data in JSON text, on req.session. */
 function createSession(req, text, maxAge) {
   const session = new Session(req, stateFormat.parse(text));
   session.cookie = new Cookie({ maxAge, httpOnly: true, path: '/', sameSite: 'lax' });
   req.session = session;
+  req[CURRENT] = session;
   return session;
 }
 
@@ -22,9 +26,10 @@ function createSession(req, text, maxAge) {
  * id, `destroy()` ends the session.
  */
 class RequestStore extends Store {
-  constructor(scope) {
+  constructor(scope, req) {
     super();
     this.scope = scope;
+    this.req = req;
   }
 
   get(id, callback) {
@@ -52,10 +57,14 @@ class RequestStore extends Store {
 
   destroy(id, callback) {
     const { scope } = this;
-    scope.cleared = true;
-    const error = scope.control.requestAction('end') || !scope.checkpointed
-      ? null
-      : new Error('baton-session: the session cannot be ended once the response has started.');
+    let error = null;
+    if (scope.control.requestAction('end') || !scope.checkpointed) {
+      scope.cleared = true;
+    } else {
+      // Refused: the session stays as it was, on req.session again (express-session removed it before asking).
+      this.req.session = this.req[CURRENT];
+      error = new Error('baton-session: the session cannot be ended once the response has started.');
+    }
     if (callback) process.nextTick(callback, error);
   }
 

@@ -257,6 +257,23 @@ test('a late change of a request served before the session was restored in a lat
   assert.deepEqual(JSON.parse(read.body), { count: 10 });
 });
 
+test('ending a session once its response started is refused, and leaves the session as it was', async (t) => {
+  const app = await startApp((a) => counterRoutes(a, (b) => b.post('/late-logout', (req, res) => {
+    res.setHeader('Content-Type', 'text/plain');
+    res.flushHeaders();
+    req.session.destroy((err) => res.end(err ? 'refused' : 'ended'));
+  })));
+  t.after(() => app.close());
+  const sid = newId();
+  await request(app.url, '/counter', { method: 'POST', headers: { 'Baton-Session': grant({ sid }) } });
+  const late = await request(app.url, '/late-logout', { method: 'POST', headers: { 'Baton-Session': grant({ sid, ver: 1n }) } });
+  assert.equal(late.body.toString(), 'refused');
+  assert.equal(action(late), null);
+  const read = split(await request(app.url, '/counter', { headers: { 'Baton-Session': grant({ sid, ver: 1n }) } }));
+  assert.equal(read.checkpoint, null, 'nothing changed, so nothing rides with the next response');
+  assert.deepEqual(JSON.parse(read.body), { count: 1 });
+});
+
 test('a large body streams led by the state when the change came first', async (t) => {
   const app = await startApp((a) => a.get('/big', (req, res) => {
     req.session.n = 1;
