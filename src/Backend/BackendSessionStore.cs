@@ -31,6 +31,12 @@ internal sealed class SessionEntry(long ttlMilliseconds, long now)
     public bool IsRemoved { get; set; }
 
     /// <summary>
+    /// True once a response carried the session's rotation or end: the id is dead here. Requests still waiting for
+    /// it are served nothing of it, and the entry is dropped once none holds it.
+    /// </summary>
+    public bool IsRetired { get; set; }
+
+    /// <summary>
     /// True for an entry made outside the store because it was full: it serves one request that reads nothing
     /// stored, and takes a place only if that request changes it (<see cref="BackendSessionStore.TryAdopt"/>).
     /// </summary>

@@ -68,6 +68,15 @@ internal sealed class BatonSessionMiddleware(
         var innerWebSocket = context.Features.Get<IHttpWebSocketFeature>();
         try
         {
+            if (entry.IsRetired)
+            {
+                // Rotated or ended by another response while this request was on its way or waiting: the id is dead,
+                // and what the copy holds (a logged-in state, say) is not this request's to see.
+                Log.StaleSessionRefused(logger, Ids.LogHash(scope.Key), 0, scope.GatewayVersion);
+                await RefuseAsync(context, StatusCodes.Status409Conflict, "stale", "This session was renewed or ended; this backend holds no copy of it.", 0);
+                return;
+            }
+
             entry.Touch(store.Now(), scope.TtlMilliseconds);
             if (entry.IsFresh && scope.GatewayVersion == 0)
             {
@@ -134,7 +143,7 @@ internal sealed class BatonSessionMiddleware(
             context.Features.Set(innerConnect);
             context.Features.Set(innerWebSocket);
             ReleaseLock(scope);
-            if (scope.Control?.Requested is not null && scope.ActionSent)
+            if ((scope.Control?.Requested is not null && scope.ActionSent) || entry.IsRetired)
             {
                 // Rotated or ended: the gateway no longer sends this id, and the state lives on (if at all) under
                 // the new id, restored from the gateway's store on its first request.
@@ -187,12 +196,16 @@ internal sealed class BatonSessionMiddleware(
         var version = entry.Version;
         var epoch = entry.Epoch;
         var committed = entry.Data;
-        ReleaseLock(scope);
         if (scope.Checkpointed && scope.Control?.Requested is { } action)
         {
             response.Headers[ProtocolConstants.SessionActionHeader] = new SessionAction(scope.Key, action).Format(identity.Keys);
             scope.ActionSent = true;
+
+            // Before the lock goes: a request of the old id waiting for it must find the id dead.
+            entry.IsRetired = true;
         }
+
+        ReleaseLock(scope);
 
         if (!scope.Checkpointed || version <= scope.GatewayVersion)
         {

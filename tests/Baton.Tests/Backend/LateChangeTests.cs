@@ -7,8 +7,9 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Baton.Tests.Backend;
 
 /// <summary>
-/// A change made after a response started is committed once the response ends, onto the copy the request was
-/// served from, and onto no other: a session restored here in a later epoch meanwhile keeps the restored state.
+/// Requests of one session that overlap a move or a rotation: a change made after a response started is committed
+/// once the response ends, onto the copy the request was served from and no other, and a request that waited while
+/// another response rotated the session is served nothing of it.
 /// </summary>
 [Trait("Category", "Functional")]
 public sealed class LateChangeTests : IAsyncLifetime, IDisposable
@@ -59,9 +60,42 @@ public sealed class LateChangeTests : IAsyncLifetime, IDisposable
         Assert.Equal("10/-", await read.Content.ReadAsStringAsync());
     }
 
-    private Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, string sessionId, long version, long epoch, HttpCompletionOption completion = HttpCompletionOption.ResponseContentRead)
+    [Fact]
+    public async Task ARequestThatWaitedForItsSessionWhileAnotherResponseRotatedIt_IsServedNothingOfIt()
+    {
+        var sessionId = Ids.New();
+        (await SendAsync(HttpMethod.Post, "/inc", sessionId, version: 0, epoch: 0)).Dispose();
+
+        var gate = _backend.Services.GetRequiredService<RequestGate>();
+        var login = SendAsync(HttpMethod.Post, "/rotate-held", sessionId, version: 1, epoch: 0);
+        await gate.Entered.WaitAsync(TimeSpan.FromSeconds(10));
+
+        // A request of the old id arrives while the login holds the session: it waits for it.
+        var waiting = SendAsync(HttpMethod.Get, "/read", sessionId, version: 1, epoch: 0, arrival: true);
+        await gate.Arrived.WaitAsync(TimeSpan.FromSeconds(10));
+        gate.Release();
+
+        using (var rotated = await login)
+        {
+            Assert.True(rotated.Headers.Contains(ProtocolConstants.SessionActionHeader));
+        }
+
+        using var old = await waiting;
+        Assert.Equal(HttpStatusCode.Conflict, old.StatusCode);
+        Assert.Equal("have=0", old.Headers.GetValues(ProtocolConstants.StaleHeader).Single());
+        Assert.DoesNotContain("ann", await old.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        var store = _backend.Services.GetRequiredService<BackendSessionStore>();
+        await Eventually.TrueAsync(() => store.Count == 0, TimeSpan.FromSeconds(10), "the rotated copy should be dropped once nobody holds it");
+    }
+
+    private Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, string sessionId, long version, long epoch, HttpCompletionOption completion = HttpCompletionOption.ResponseContentRead, bool arrival = false)
     {
         var request = new HttpRequestMessage(method, path);
+        if (arrival)
+        {
+            request.Headers.Add("X-Test-Arrival", "1");
+        }
+
         request.Headers.Add(ProtocolConstants.SessionHeader, new SessionGrant(sessionId, version, epoch, 60_000, 1 << 20, ProtocolTime.Now(TimeProvider.System)).Format(Keys));
         return _client.SendAsync(request, completion);
     }

@@ -28,6 +28,15 @@ internal static class LibraryApp
         configure?.Invoke(builder);
         var app = builder.Build();
         app.UseWebSockets();
+        app.Use(async (c, next) =>
+        {
+            if (c.Request.Headers.ContainsKey("X-Test-Arrival"))
+            {
+                c.RequestServices.GetRequiredService<RequestGate>().NoteArrival();
+            }
+
+            await next(c);
+        });
         app.UseBatonSession();
 
         app.MapGet("/health", () => "ok");
@@ -118,6 +127,13 @@ internal static class LibraryApp
             {
                 c.Session.SetString("late", "after");
             }
+        });
+        // Login held at the app's RequestGate: the session gets a new id once the test releases it.
+        app.MapPost("/rotate-held", async (HttpContext c, RequestGate gate) =>
+        {
+            await gate.PassAsync(c.RequestAborted);
+            c.Session.SetString("user", "ann");
+            return c.RotateBatonSession() ? "rotated" : "not rotated";
         });
         // Logout: the session ends everywhere (the library drops its copy once the response has gone).
         app.MapPost("/end", (HttpContext c) => c.EndBatonSession() ? "ended" : "not ended");

@@ -8,6 +8,12 @@ internal sealed class RequestGate
 {
     private readonly TaskCompletionSource _entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _arrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes once a request marked <c>X-Test-Arrival</c> has reached the app, just before its session is looked up.</summary>
+    public Task Arrived => _arrived.Task;
+
+    public void NoteArrival() => _arrived.TrySetResult();
 
     /// <summary>Completes once a request has reached the gate.</summary>
     public Task Entered => _entered.Task;

@@ -128,6 +128,16 @@ function createMiddleware(context) {
       return;
     }
 
+    if (entry.retired) {
+      // Rotated or ended by a response while this request was on its way or waiting: the id is dead, and what
+      // the copy holds (a logged-in state, say) is not this request's to see. The backend holds nothing for it.
+      log('StaleSessionRefused', `session ${hash}: the session was rotated or ended by another response of it`);
+      releaseLock();
+      store.forget(scope.key, entry);
+      refuse(res, 409, 'This session was renewed or ended; this backend holds no copy of it.', incarnation, { 'Baton-Stale': 'have=0' });
+      return;
+    }
+
     entry.touch(store.now(), scope.ttl);
     if (entry.fresh && scope.gatewayVersion === 0n) {
       entry.adopt(scope.epoch);
@@ -199,13 +209,15 @@ function createMiddleware(context) {
       }
 
       const { version, epoch } = entry;
-      releaseLock();
       // Every response names this process, even one whose app cleared the headers.
       res.setHeader('Baton-Incarnation', incarnation);
       if (scope.checkpointed && scope.control.requested) {
         res.setHeader('Baton-Session-Action', formatAction({ sid: scope.key, action: scope.control.requested }, keys));
         scope.actionSent = true;
+        // Before the lock goes: a request of the old id waiting for it must find the id dead.
+        entry.retired = true;
       }
+      releaseLock();
       if (!scope.checkpointed || version <= scope.gatewayVersion) {
         return { prefix: null };
       }

@@ -22,6 +22,11 @@ class SessionEntry {
     this.stateBytes = 0;
     /** True once the store dropped the entry: a request still holding it counts nothing more. */
     this.removed = false;
+    /**
+     * True once a response carried the session's rotation or end: the id is dead here. Requests still waiting for
+     * it are served nothing of it, and the entry is dropped once none holds it.
+     */
+    this.retired = false;
     /** True for an entry made outside the store because it was full: it takes a place only once changed. */
     this.transient = false;
     this.lastAccess = now;

@@ -28,6 +28,7 @@ async function startApp(routes, options = {}) {
   const { port } = server.address();
   return {
     middleware,
+    server,
     url: `http://127.0.0.1:${port}`,
     port,
     async close() {

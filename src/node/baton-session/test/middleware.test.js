@@ -274,6 +274,37 @@ test('ending a session once its response started is refused, and leaves the sess
   assert.deepEqual(JSON.parse(read.body), { count: 1 });
 });
 
+test('a request that waited for its session while another response rotated it is served nothing of it', async (t) => {
+  const entered = gate();
+  const release = gate();
+  const app = await startApp((a) => counterRoutes(a, (b) => b.post('/login-held', async (req, res) => {
+    entered.open();
+    await release.promise;
+    req.session.user = 'ann';
+    req.batonSession.rotate();
+    res.json({ user: 'ann' });
+  })));
+  t.after(() => app.close());
+  const sid = newId();
+  await request(app.url, '/counter', { method: 'POST', headers: { 'Baton-Session': grant({ sid }) } });
+
+  const login = request(app.url, '/login-held', { method: 'POST', headers: { 'Baton-Session': grant({ sid, ver: 1n }) } });
+  await entered.promise;
+  // The old id's request reaches the server while the login holds the session: it waits for the session
+  // (the server's own request handler, which runs first, has queued it by the time this listener runs).
+  const queued = new Promise((resolve) => app.server.once('request', resolve));
+  const waiting = request(app.url, '/counter', { headers: { 'Baton-Session': grant({ sid, ver: 1n }) } });
+  await queued;
+  release.open();
+
+  assert.equal(action(await login).action, 'rotate');
+  const old = await waiting;
+  assert.equal(old.status, 409);
+  assert.equal(old.headers['baton-stale'], 'have=0');
+  assert.ok(!old.body.toString().includes('ann'));
+  assert.equal(app.middleware.stats().sessions, 0, 'the rotated copy is dropped once nobody holds it');
+});
+
 test('a large body streams led by the state when the change came first', async (t) => {
   const app = await startApp((a) => a.get('/big', (req, res) => {
     req.session.n = 1;
