@@ -115,11 +115,7 @@ run() { # label port name method path
   g0=$(ticks ${gateway_pid[$3]}); b0=$(ticks ${backend_pids[$3]}); r0=$(ticks $redis_pid); d0=$(ticks $(db_pids))
   out=$(wrk -t2 -c"$connections" -d"${seconds}s" --latency -s "$work/script.lua" "http://127.0.0.1:$2" 2>&1)
   local rps p50 p99 non2xx requests
-  rps=$(awk '/Requests\/sec/ { print $2 }' <<<"$out")
-  requests=$(awk '/requests in/ { print $1 }' <<<"$out")
-  p50=$(awk '$1 == "50%" { print $2 }' <<<"$out")
-  p99=$(awk '$1 == "99%" { print $2 }' <<<"$out")
-  non2xx=$(awk '/Non-2xx/ { print $NF }' <<<"$out")
+  read -r rps requests p50 p99 non2xx <<<"$(wrk_figures "$out")"
   # CPU microseconds per request of the gateway, the backends, Redis and the database servers (clock ticks of 10 ms).
   local cpu
   cpu=$(awk -v g=$(( $(ticks ${gateway_pid[$3]}) - g0 )) -v b=$(( $(ticks ${backend_pids[$3]}) - b0 )) -v r=$(( $(ticks $redis_pid) - r0 )) \

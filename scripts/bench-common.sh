@@ -24,6 +24,12 @@ end
 LUA
 }
 
+# What a wrk run printed (wrk --latency), as "req/s requests p50 p99 non-2xx": wrk_figures OUTPUT
+wrk_figures() {
+  awk '/Requests\/sec/ { rps = $2 } /requests in/ { n = $1 } $1 == "50%" { p50 = $2 } $1 == "99%" { p99 = $2 } /Non-2xx/ { bad = $NF }
+    END { print rps, n, p50, p99, (bad == "" ? 0 : bad) }' <<<"$1"
+}
+
 # CPU clock ticks (user + system, 10 ms each) the processes have used so far: ticks PID...
 ticks() {
   local total=0 pid

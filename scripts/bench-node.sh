@@ -73,11 +73,7 @@ run() { # label stack method path round
   local out g0 b0 r0 rps p50 p99 non2xx requests cpu
   g0=$(ticks ${gateway_pid[$2]}); b0=$(ticks ${backend_pids[$2]}); r0=$(ticks $redis_pid)
   out=$(wrk -t2 -c"$connections" -d"${seconds}s" --latency -s "$work/script.lua" "http://127.0.0.1:${stack_port[$2]}" 2>&1)
-  rps=$(awk '/Requests\/sec/ { print $2 }' <<<"$out")
-  requests=$(awk '/requests in/ { print $1 }' <<<"$out")
-  p50=$(awk '$1 == "50%" { print $2 }' <<<"$out")
-  p99=$(awk '$1 == "99%" { print $2 }' <<<"$out")
-  non2xx=$(awk '/Non-2xx/ { print $NF }' <<<"$out")
+  read -r rps requests p50 p99 non2xx <<<"$(wrk_figures "$out")"
   cpu=$(awk -v g=$(( $(ticks ${gateway_pid[$2]}) - g0 )) -v b=$(( $(ticks ${backend_pids[$2]}) - b0 )) -v r=$(( $(ticks $redis_pid) - r0 )) -v n="$requests" \
     'BEGIN { printf "%6.0f %6.0f %6.0f", g * 10000 / n, b * 10000 / n, r * 10000 / n }')
   printf '%-30s %10s %10s %10s %8s   %s\n' "$1" "$rps" "$p50" "$p99" "${non2xx:-0}" "$cpu"

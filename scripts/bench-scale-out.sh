@@ -205,11 +205,7 @@ run() { # round stack method path
   done
   [ ${#gws[@]} -eq 2 ] || { gt+=(0); gq+=(0); }
   local rps p50 p99 non2xx requests
-  rps=$(awk '/Requests\/sec/ { print $2 }' <<<"$out")
-  requests=$(awk '/requests in/ { print $1 }' <<<"$out")
-  p50=$(awk '$1 == "50%" { print $2 }' <<<"$out")
-  p99=$(awk '$1 == "99%" { print $2 }' <<<"$out")
-  non2xx=$(awk '/Non-2xx/ { print $NF }' <<<"$out")
+  read -r rps requests p50 p99 non2xx <<<"$(wrk_figures "$out")"
   # Redis commands per request: all of them (with those its scripts run), EVALSHA (script runs), PUBLISH, SUBSCRIBE,
   # and each command's own.
   local redis
