@@ -161,22 +161,22 @@ internal abstract class ServerJournal : IJournalEngine, IDisposable
 
     // Reads never make the schema (the writer does, on its own thread): with the server down they fail at once on
     // their own connection, and a missing table is an unavailable journal.
-    public async Task<SessionRecord?> GetAsync(string sessionId, CancellationToken cancellationToken)
+    public Task<SessionRecord?> GetAsync(string sessionId, CancellationToken cancellationToken) => ReadAsync(async () =>
     {
         await using var command = Source.CreateCommand($"SELECT {RecordColumns}, moving_until FROM baton_sessions WHERE id = @id");
         command.CommandTimeout = TimeoutSeconds;
         Parameter(command.Parameters, command.CreateParameter(), "@id", sessionId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken) ? ReadRecord(reader) with { MovingUntil = reader.GetInt64(8) } : null;
-    }
+    });
 
-    public async Task<bool> HasEndedAsync(string sessionId, CancellationToken cancellationToken)
+    public Task<bool> HasEndedAsync(string sessionId, CancellationToken cancellationToken) => ReadAsync(async () =>
     {
         await using var command = Source.CreateCommand("SELECT count(*) FROM baton_ended WHERE id = @id");
         command.CommandTimeout = TimeoutSeconds;
         Parameter(command.Parameters, command.CreateParameter(), "@id", sessionId);
         return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture) > 0;
-    }
+    });
 
     public async IAsyncEnumerable<SessionSummary> LoadLiveAsync(long cutoff, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -199,6 +199,28 @@ internal abstract class ServerJournal : IJournalEngine, IDisposable
             yield return ReadRecord(reader);
         }
     }
+
+    // After the server restarted (or a proxy between closed idle connections), every connection the pool kept is
+    // dead, and a read on one fails at once. Such a read empties the pool and is made once more, on a new
+    // connection; a timeout is not (a hung server would only cost the caller the wait twice).
+    private async Task<T> ReadAsync<T>(Func<Task<T>> read)
+    {
+        try
+        {
+            return await read();
+        }
+        catch (DbException ex) when (ex.InnerException is not TimeoutException && !IsTimeout(ex))
+        {
+            ClearPool();
+            return await read();
+        }
+    }
+
+    /// <summary>Whether the provider reports <paramref name="exception"/> as a command or connect timeout.</summary>
+    protected abstract bool IsTimeout(DbException exception);
+
+    /// <summary>Closes every idle pooled connection, so the next command opens a new one.</summary>
+    protected abstract void ClearPool();
 
     public bool IsUnavailable(Exception exception)
         => exception is DbException or TimeoutException or IOException or System.Net.Sockets.SocketException or JournalSchemaException;
@@ -403,6 +425,10 @@ internal sealed class PostgreSqlJournal(IOptions<BatonOptions> options, ILogger<
 
     protected override int MaxConnectionsOf(DbDataSource source) => new NpgsqlConnectionStringBuilder(source.ConnectionString).MaxPoolSize;
 
+    protected override bool IsTimeout(DbException exception) => exception is PostgresException { SqlState: PostgresErrorCodes.QueryCanceled or PostgresErrorCodes.LockNotAvailable };
+
+    protected override void ClearPool() => ((NpgsqlDataSource)Source).Clear();
+
     protected override void CreateSchema(DbConnection connection)
     {
         using var transaction = connection.BeginTransaction();
@@ -567,6 +593,10 @@ internal sealed class MySqlJournal(IOptions<BatonOptions> options, ILogger<MySql
     }
 
     protected override int MaxConnectionsOf(DbDataSource source) => (int)new MySqlConnectionStringBuilder(source.ConnectionString).MaximumPoolSize;
+
+    protected override bool IsTimeout(DbException exception) => exception is MySqlException { ErrorCode: MySqlErrorCode.CommandTimeoutExpired or MySqlErrorCode.LockWaitTimeout or MySqlErrorCode.QueryInterrupted };
+
+    protected override void ClearPool() => ((MySqlDataSource)Source).Clear();
 
     protected override void CreateSchema(DbConnection connection)
     {

@@ -32,6 +32,14 @@ internal sealed class TestJournal : IAsyncDisposable
 
     public JournalKind Kind { get; }
 
+    /// <summary>The server journal's connection string.</summary>
+    public string ConnectionString => Kind switch
+    {
+        JournalKind.PostgreSql => _postgres!.ConnectionString,
+        JournalKind.MySql => _mariadb!.ConnectionString,
+        _ => throw new InvalidOperationException("A SQLite journal has no connection string."),
+    };
+
     /// <summary>The gateway settings that select this journal, with short timeouts so an outage shows quickly.</summary>
     public string[] GatewayArgs => Kind switch
     {
