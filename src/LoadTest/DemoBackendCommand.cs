@@ -29,21 +29,13 @@ internal static class DemoBackendCommand
     public static ProcessStartInfo Create(BackendKind kind, string baseDirectory, int port, string instanceId, string secret, string contentRoot, IEnumerable<string> extra)
     {
         List<string> args = ["--urls", $"http://127.0.0.1:{port}", $"--Demo:InstanceId={instanceId}", $"--Baton:Secret={secret}", .. extra];
-        ProcessStartInfo start;
-        if (kind == BackendKind.Node)
+        if (kind == BackendKind.Dotnet)
         {
-            start = new ProcessStartInfo("node") { WorkingDirectory = contentRoot };
-            start.ArgumentList.Add(NodeDemoScript(baseDirectory));
-        }
-        else
-        {
-            start = new ProcessStartInfo("dotnet") { WorkingDirectory = baseDirectory };
-            start.ArgumentList.Add(Path.Combine(baseDirectory, "Baton.DemoBackend.dll"));
-            args.AddRange(["--contentRoot", contentRoot, "--Logging:LogLevel:Default=Warning"]);
-            start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
-            start.Environment["DOTNET_ENVIRONMENT"] = "Production";
+            return Stack.Dotnet(baseDirectory, "Baton.DemoBackend.dll", [.. args, "--contentRoot", contentRoot, "--Logging:LogLevel:Default=Warning"]);
         }
 
+        var start = new ProcessStartInfo("node") { WorkingDirectory = contentRoot };
+        start.ArgumentList.Add(NodeDemoScript(baseDirectory));
         foreach (var arg in args)
         {
             start.ArgumentList.Add(arg);

@@ -202,7 +202,8 @@ internal sealed class Stack : IAsyncDisposable
             ct => ManagedProcess.HttpReadyAsync(new Uri($"http://127.0.0.1:{port}/_baton/ready"), ct));
     }
 
-    private static ProcessStartInfo Dotnet(string baseDirectory, string dll, IEnumerable<string> args)
+    /// <summary>One of this build's programs, run with <c>dotnet</c> in the Production environment.</summary>
+    public static ProcessStartInfo Dotnet(string baseDirectory, string dll, IEnumerable<string> args)
     {
         var start = new ProcessStartInfo("dotnet") { WorkingDirectory = baseDirectory };
         start.ArgumentList.Add(Path.Combine(baseDirectory, dll));
