@@ -202,22 +202,23 @@ internal abstract class ServerJournal : IJournalEngine, IDisposable
 
     // After the server restarted (or a proxy between closed idle connections), every connection the pool kept is
     // dead, and a read on one fails at once. Such a read empties the pool and is made once more, on a new
-    // connection; a timeout is not (a hung server would only cost the caller the wait twice).
+    // connection. Nothing else is tried again: a timeout would cost the caller the wait twice, and an error the
+    // server gave (a missing table, too many connections) would only come back.
     private async Task<T> ReadAsync<T>(Func<Task<T>> read)
     {
         try
         {
             return await read();
         }
-        catch (DbException ex) when (ex.InnerException is not TimeoutException && !IsTimeout(ex))
+        catch (DbException ex) when (IsDroppedConnection(ex))
         {
             ClearPool();
             return await read();
         }
     }
 
-    /// <summary>Whether the provider reports <paramref name="exception"/> as a command or connect timeout.</summary>
-    protected abstract bool IsTimeout(DbException exception);
+    /// <summary>Whether <paramref name="exception"/> says the connection was dropped under the command (not a timeout, not the server refusing it).</summary>
+    protected abstract bool IsDroppedConnection(DbException exception);
 
     /// <summary>Closes every idle pooled connection, so the next command opens a new one.</summary>
     protected abstract void ClearPool();
@@ -425,7 +426,13 @@ internal sealed class PostgreSqlJournal(IOptions<BatonOptions> options, ILogger<
 
     protected override int MaxConnectionsOf(DbDataSource source) => new NpgsqlConnectionStringBuilder(source.ConnectionString).MaxPoolSize;
 
-    protected override bool IsTimeout(DbException exception) => exception is PostgresException { SqlState: PostgresErrorCodes.QueryCanceled or PostgresErrorCodes.LockNotAvailable };
+    // The server shut the connection down (restart, crash, an administrator), or the socket broke under it.
+    protected override bool IsDroppedConnection(DbException exception) => exception switch
+    {
+        PostgresException e => e.SqlState is PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown or PostgresErrorCodes.CannotConnectNow,
+        NpgsqlException e => e.InnerException is IOException or System.Net.Sockets.SocketException,
+        _ => false,
+    };
 
     protected override void ClearPool() => ((NpgsqlDataSource)Source).Clear();
 
@@ -594,7 +601,11 @@ internal sealed class MySqlJournal(IOptions<BatonOptions> options, ILogger<MySql
 
     protected override int MaxConnectionsOf(DbDataSource source) => (int)new MySqlConnectionStringBuilder(source.ConnectionString).MaximumPoolSize;
 
-    protected override bool IsTimeout(DbException exception) => exception is MySqlException { ErrorCode: MySqlErrorCode.CommandTimeoutExpired or MySqlErrorCode.LockWaitTimeout or MySqlErrorCode.QueryInterrupted };
+    // The server went away under the connection (restart, a killed connection) or shut down; not a connect that failed
+    // or timed out, which a second try would only repeat.
+    protected override bool IsDroppedConnection(DbException exception)
+        => exception is MySqlException { ErrorCode: MySqlErrorCode.UnableToConnectToHost or MySqlErrorCode.CommandTimeoutExpired } ? false
+            : exception is MySqlException { ErrorCode: MySqlErrorCode.ServerShutdown or MySqlErrorCode.NormalShutdown or MySqlErrorCode.ShutdownComplete } || exception.InnerException is IOException or System.Net.Sockets.SocketException;
 
     protected override void ClearPool() => ((MySqlDataSource)Source).Clear();
 
