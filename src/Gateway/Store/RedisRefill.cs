@@ -25,7 +25,13 @@ internal sealed class RedisRefill(
     // same host, so the margin only covers the write that was in flight).
     private static readonly TimeSpan MissedWriteMargin = TimeSpan.FromSeconds(5);
 
+    // After a refill that could not be finished, the next tries come later and later (up to MaxRetryDelay), so a
+    // Redis that keeps refusing a write, or a journal that keeps failing, is not read whole at every check.
+    private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromMinutes(1);
+
     private string? _knownRunId;
+    private TimeSpan _retryDelay;
+    private long _retryAt;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -50,6 +56,11 @@ internal sealed class RedisRefill(
 
     private async Task CheckAsync(CancellationToken cancellationToken)
     {
+        if (time.GetTimestamp() < _retryAt)
+        {
+            return;
+        }
+
         // Read before looking: a write Redis misses from here on keeps it unconfirmed until the next check.
         var missedWrites = redis.MissedWrites;
         if (await redis.IdentifyAsync() is not { } identity)
@@ -61,6 +72,7 @@ internal sealed class RedisRefill(
         // stored last use lags a little is left out and read from the journal when it is needed).
         var cutoff = (time.GetUtcNow() - options.Value.Sessions.IdleTimeout).ToUnixTimeMilliseconds();
         string reason;
+        long? missedSince = null;
         if (identity.RunId == _knownRunId && identity.MarkerPresent)
         {
             // The same Redis, with its data: only what it missed while unreachable, hung or slow needs writing.
@@ -71,6 +83,7 @@ internal sealed class RedisRefill(
             }
 
             reason = "Redis missed writes while unreachable or slow";
+            missedSince = firstMissed;
             cutoff = Math.Max(cutoff, firstMissed - (long)MissedWriteMargin.TotalMilliseconds);
         }
         else
@@ -101,20 +114,22 @@ internal sealed class RedisRefill(
         {
             // The journal could not be read (a failing disk, a file gone): the gateway serves on, Redis stays
             // unmarked and what it missed stays noted, so the next check refills it again.
-            redis.NoteMissedWrite(cutoff);
+            redis.NoteMissedWrite(missedSince ?? cutoff);
             metrics.RedisRefilled(written);
             metrics.RedisRefillFailed();
             Log.RedisRefillFailed(logger, reason, ex.Message);
+            RetryLater();
             return;
         }
 
         if (unanswered > 0)
         {
-            // Redis refused or dropped some of the writes: it is not marked, and the same sessions are noted as
-            // missed, so the next check writes them again (a write that landed is not newer the second time).
-            redis.NoteMissedWrite(cutoff);
+            // Redis refused or dropped some of the writes: it is not marked, and the same miss is noted again (not
+            // widened), so a later check writes the same sessions again (a write that landed is not newer the second time).
+            redis.NoteMissedWrite(missedSince ?? cutoff);
             metrics.RedisRefilled(written);
             Log.RedisRefillIncomplete(logger, reason, written, unanswered);
+            RetryLater();
             return;
         }
 
@@ -125,7 +140,15 @@ internal sealed class RedisRefill(
             redis.ConfirmCurrent(missedWrites);
         }
 
+        _retryDelay = TimeSpan.Zero;
         metrics.RedisRefilled(written);
         Log.RedisRefilled(logger, reason, written, time.GetElapsedTime(started));
+    }
+
+    private void RetryLater()
+    {
+        var interval = options.Value.Store.RedisCheckInterval;
+        _retryDelay = _retryDelay == TimeSpan.Zero ? interval : TimeSpan.FromTicks(Math.Min(_retryDelay.Ticks * 2, Math.Max(MaxRetryDelay.Ticks, interval.Ticks)));
+        _retryAt = time.GetTimestamp() + (long)(_retryDelay.TotalSeconds * time.TimestampFrequency);
     }
 }
