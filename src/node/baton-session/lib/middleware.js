@@ -198,7 +198,7 @@ function createMiddleware(context) {
             log('RequestRefused', `memory_full: session ${hash}: a new session's first change, with maxSessions held; the change was rolled back`);
             return rollBack(503, 'This backend holds its most sessions (maxSessions); the change was not saved. Retry shortly.');
           }
-          if (!store.tryResize(entry, state.length)) {
+          if (!store.tryResize(entry, stateFormat.heldBytes(text, state.length))) {
             log('RequestRefused', `state_memory_full: session ${hash}: ${state.length} bytes of state would pass maxTotalStateBytes; the change was rolled back`);
             return rollBack(503, 'This backend holds its most session state (maxTotalStateBytes); the change was not saved and the session is as it was. Retry shortly.');
           }
@@ -267,7 +267,7 @@ function createMiddleware(context) {
           log('LateChangeLost', `session ${hash}: the state would be ${state.length} bytes, over its limit of ${scope.maxStateBytes}`);
         } else if (!store.tryAdopt(scope.key, entry)) {
           log('LateChangeLost', `session ${hash}: this backend holds its most sessions (maxSessions)`);
-        } else if (!store.tryResize(entry, state.length)) {
+        } else if (!store.tryResize(entry, stateFormat.heldBytes(merged, state.length))) {
           log('LateChangeLost', `session ${hash}: this backend holds its most session state (maxTotalStateBytes)`);
         } else {
           entry.commit(merged);

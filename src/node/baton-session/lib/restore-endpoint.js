@@ -120,7 +120,7 @@ async function handleRestore(context, req, res) {
       reject(409, 'older_than_held', `This backend holds version ${entry.version} of epoch ${entry.epoch}, newer than version ${restore.ver} of epoch ${restore.epoch}.`);
       return;
     }
-    if (!store.tryResize(entry, body.length)) {
+    if (!store.tryResize(entry, stateFormat.heldBytes(text, body.length))) {
       reject(503, 'memory_full', 'This backend holds its most session state (maxTotalStateBytes).');
       return;
     }

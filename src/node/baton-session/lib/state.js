@@ -64,9 +64,17 @@ function decode(bytes) {
   return text;
 }
 
+/**
+ * The bytes the JavaScript heap holds for the text: one per character while every character is below U+0100
+ * (checked as the UTF-8 length equalling the character count, i.e. all ASCII), else up to two per character.
+ */
+function heldBytes(text, utf8Length = Buffer.byteLength(text, 'utf8')) {
+  return utf8Length === text.length ? utf8Length : Math.max(utf8Length, 2 * text.length);
+}
+
 /** A fresh object of the data in JSON text ('' is empty). */
 function parse(text) {
   return text === '' ? {} : JSON.parse(text);
 }
 
-module.exports = { serialise, encode, decode, parse, EMPTY };
+module.exports = { serialise, encode, decode, parse, heldBytes, EMPTY };

@@ -30,3 +30,10 @@ test('a change made after the response started is applied key by key onto what i
   assert.equal(applyChanges('{"a":1}', '{"z":1}', '{"a":1,"c":3}', true), '{"z":1}');
   assert.equal(applyChanges('{"a":1}', '', '{"a":1}', false), '');
 });
+
+test('the state counted against maxTotalStateBytes is what the heap holds: two bytes a character once any is not ASCII', () => {
+  const { heldBytes } = require('../lib/state');
+  assert.equal(heldBytes('{"a":"abc"}'), 11);
+  assert.equal(heldBytes('{"a":"\u00e9"}'), 18, 'one non-ASCII character: the string may be held two bytes a character');
+  assert.equal(heldBytes('{"a":"\u{1F600}"}'), 20);
+});
