@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Measures what checkpointing costs, side by side on this machine: Baton (sticky + checkpoint into
-# Redis and the journal) against plain YARP sticky routing (the same gateway binary with YARP's own
-# HashCookie affinity, backends on ASP.NET Core's in-memory session), for
+# What each journal provider costs, side by side on this machine: Baton (sticky + checkpoint into Redis and the
+# journal) on each provider against a plain YARP app (bench/PlainYarp: only Yarp.ReverseProxy, HashCookie
+# affinity, backends on ASP.NET Core's in-memory session), for
 #   (a) GET /counter        — a request that changes nothing
 #   (b) POST /blob?bytes=1024 — a request that changes 1 KB of state
 # With JOURNALS (default "sqlite"; any of sqlite postgresql mysql) one Baton stack runs per journal provider, each
 # beside the others over the same Redis: PostgreSQL and MariaDB servers of their own are started in a temporary
 # folder (default durability: fsync on, one log flush per commit), and their CPU per request is measured too.
 # Everything runs on loopback; needs wrk and redis-server (and postgresql, mariadb-server for those journals).
-# Usage: [JOURNALS="sqlite postgresql mysql"] scripts/bench-checkpoint-overhead.sh [seconds] [connections]
+# Usage: [JOURNALS="sqlite postgresql mysql"] scripts/bench-journals.sh [seconds] [connections]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -32,6 +32,7 @@ trap cleanup EXIT INT TERM
 
 dotnet build -c Release --nologo -v quiet >/dev/null
 gateway=src/Gateway/bin/Release/net10.0/Baton.Gateway.dll
+plain=bench/PlainYarp/bin/Release/net10.0/Baton.Bench.PlainYarp.dll
 backend=src/DemoBackend/bin/Release/net10.0/Baton.DemoBackend.dll
 secret=bench-secret-0123456789abcdef0123456789abcdef
 quiet=(--Logging:LogLevel:Default=Warning --Logging:LogLevel:Microsoft.AspNetCore=Warning --Logging:LogLevel:Yarp=Warning)
@@ -76,34 +77,34 @@ db_pids() {
   return 0
 }
 
-start_stack() { # name gatewayPort backendBase mode policy [extra gateway args...]
-  local name=$1 port=$2 base=$3 mode=$4 policy=$5; shift 5
+start_stack() { # name gatewayPort backendBase mode gateway-dll ready-path [extra gateway args...]
+  local name=$1 port=$2 base=$3 mode=$4 dll=$5 ready=$6; shift 6
   for i in 1 2 3; do
     dotnet "$backend" --contentRoot "$work/content" --urls "http://127.0.0.1:$((base + i))" --Demo:InstanceId="b$i" \
       --Demo:SessionStore="$mode" --Baton:Secret="$secret" "${quiet[@]}" >"$work/$name-b$i.log" 2>&1 &
     pids+=($!)
     backend_pids[$name]="${backend_pids[$name]:-} $!"
   done
-  dotnet "$gateway" --urls "http://127.0.0.1:$port" --Baton:Secret="$secret" --Baton:Journal:Path="${JOURNAL_DIR:-$work/journal}/$name.db" \
-    --ReverseProxy:Clusters:demo:SessionAffinity:Policy="$policy" \
+  dotnet "$dll" --urls "http://127.0.0.1:$port" \
     $(for i in 1 2 3; do echo "--ReverseProxy:Clusters:demo:Destinations:b$i:Address=http://127.0.0.1:$((base + i))"; done) \
     "${quiet[@]}" "$@" >"$work/$name-gateway.log" 2>&1 &
   pids+=($!)
   gateway_pid[$name]=$!
-  for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/_baton/ready" && break; sleep 0.2; done
+  wait_ready "http://127.0.0.1:$port$ready"
   make_sessions "$work/$name.cookies" "http://127.0.0.1:$port" $sessions
 }
 
 # BATON_ARGS adds gateway settings to the Baton stacks, e.g. BATON_ARGS="--Baton:Journal:Synchronous=Normal".
 stacks=(yarp)
 port=6580
-start_stack yarp 6580 6580 Memory HashCookie
+start_stack yarp 6580 6580 Memory "$plain" /_plain/ready
 for journal in $journals; do
   port=$((port + 100))
   name=baton-$journal
   [ "$journal" = sqlite ] && name=baton
   # shellcheck disable=SC2086
-  start_stack "$name" $port $port Baton Baton --Baton:Store:Redis=127.0.0.1:6479 ${journal_args[$journal]} ${BATON_ARGS:-}
+  start_stack "$name" $port $port Baton "$gateway" /_baton/ready --Baton:Secret="$secret" --Baton:Journal:Path="${JOURNAL_DIR:-$work/journal}/$name.db" \
+    --Baton:Store:Redis=127.0.0.1:6479 ${journal_args[$journal]} ${BATON_ARGS:-}
   stacks+=("$name")
   stack_port[$name]=$port
 done
