@@ -59,12 +59,22 @@ internal sealed class CheckpointCaptureTransform(
             return;
         }
 
+        var session = http.Features.Get<BatonSessionFeature>();
+        if (response.StatusCode == System.Net.HttpStatusCode.Gone && session is not null && IsRetiredAnswer(response, session))
+        {
+            // The backend rotated this session away or ended it: the id is dead there, and the rotating response may not
+            // even have reached this gateway yet (so the pin is left to it). Never restored anywhere; the failover step
+            // answers that the session was renewed.
+            http.Features.Set(RetiredSessionSignal.Instance);
+            context.SuppressResponseBody = true;
+            return;
+        }
+
         if (!response.Headers.TryGetValues(ProtocolConstants.CheckpointHeader, out var values))
         {
             return;
         }
 
-        var session = http.Features.Get<BatonSessionFeature>();
         var header = values.Count() == 1 ? values.First() : null;
         var verdict = CheckpointDescriptor.TryParse(header, keys, out var checkpoint);
         string? problem = verdict switch
@@ -223,6 +233,12 @@ internal sealed class CheckpointCaptureTransform(
             http.Response.ContentLength = length - checkpoint.Length;
         }
     }
+
+    // 410 with Baton-Retired naming this request's session: the backend's own refusal, made without running the app.
+    private static bool IsRetiredAnswer(HttpResponseMessage response, BatonSessionFeature session)
+        => response.Headers.TryGetValues(ProtocolConstants.RetiredHeader, out var retired)
+           && retired.Count() == 1
+           && string.Equals(retired.First(), "sid=" + session.Id.Value, StringComparison.Ordinal);
 
     // The rotation's last copy took this version (or a later one, made from it) to the new id.
     private async Task<bool> CarriedToNewIdAsync(SessionId old, long version, CancellationToken cancellationToken)

@@ -113,6 +113,18 @@ internal interface ISessionPinTable
     /// <summary>The id a session was rekeyed to from <paramref name="id"/>, remembered for one idle timeout; null when none.</summary>
     SessionId? RenamedTo(SessionId id);
 
+    /// <summary>
+    /// True when the session was renewed (rekeyed) or ended in the last idle timeout, here or as another gateway said:
+    /// nothing of it may be restored, pinned or served again.
+    /// </summary>
+    bool IsRetired(SessionId id);
+
+    /// <summary>
+    /// Someone else ended or renewed the session (a shared journal marks it ended): it goes from this table without a
+    /// write to tiers other gateways share, and is never loaded again while a tier may hold it.
+    /// </summary>
+    void ForgetRetired(SessionId id);
+
     /// <summary>Drops the session now (it ended), from the store too.</summary>
     void Forget(SessionId id);
 

@@ -152,6 +152,12 @@ public sealed class SessionLifetimeTests : IAsyncLifetime
 
         public SessionId? RenamedTo(SessionId id) => null;
 
+        public bool IsRetired(SessionId id) => false;
+
+        public void ForgetRetired(SessionId id)
+        {
+        }
+
         public KeepOutcome TryKeep(SessionId id, int stateBytes, long version, bool mayGrow = true) => throw new IOException("pin table unavailable");
 
         public ValueTask<SessionPin?> FindAsync(SessionId id, CancellationToken cancellationToken) => throw new IOException("pin table unavailable");
