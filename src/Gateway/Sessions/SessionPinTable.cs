@@ -22,8 +22,9 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
     // Anonymous sessions oldest first, for eviction; kept or expired ones are skipped when they come up.
     private readonly ConcurrentQueue<(SessionId Id, Entry Entry)> _anonymousOrder = new();
 
-    // Rotations of the last idle timeout (old id to new), for a change of the old id stored while it rotated.
-    private readonly ConcurrentDictionary<SessionId, (SessionId Renewed, long At)> _renamed = new();
+    // Rotations of the last idle timeout (old id to new): the old ids are dead, and a change of one stored while it
+    // rotated waits for the rotation to tell whether the new id carries it.
+    private readonly ConcurrentDictionary<SessionId, Renaming> _renamed = new();
 
     // The sessions that ended in the last idle timeout, here or as others said (never loaded, pinned or restored
     // again while a tier may still hold them), and, where the tiers may hold sessions this table never loaded, the
@@ -594,12 +595,12 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
     public void Rekey(SessionId id, SessionId renewed)
     {
-        // Remembered as dead (never pinned, claimed or restored again), and for a change of the old id still being
-        // stored: never more than MaxSessions of them, so logins in a loop cannot grow the gateway's memory. One not
-        // remembered is still gone from the table, and a late change of it is answered "renewed or ended".
+        // Remembered before the entry moves, so the old id is known dead from the moment it leaves the table: never more
+        // than MaxSessions of them, so logins in a loop cannot grow the gateway's memory. One not remembered is still gone
+        // from the table, and a late change of it is answered "renewed or ended", never lost silently.
         if (_renamed.Count < _maxSessions)
         {
-            _renamed[id] = (renewed, Now());
+            _renamed[id] = new Renaming(renewed, Now());
         }
 
         if (_entries.TryRemove(id, out var entry) && !entry.IsGone && _entries.TryAdd(renewed, entry) && !entry.IsKept)
@@ -608,10 +609,27 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         }
     }
 
+    public void RekeyDone(SessionId id)
+    {
+        if (_renamed.TryGetValue(id, out var renaming))
+        {
+            renaming.Done.TrySetResult();
+        }
+    }
+
     /// <summary>Rotations remembered (see <see cref="Rekey"/>).</summary>
     internal int RenamedCount => _renamed.Count;
 
-    public SessionId? RenamedTo(SessionId id) => _renamed.TryGetValue(id, out var renamed) ? renamed.Renewed : null;
+    public async Task<SessionId?> RenamedToAsync(SessionId id, CancellationToken cancellationToken)
+    {
+        if (!_renamed.TryGetValue(id, out var renaming))
+        {
+            return null;
+        }
+
+        await renaming.Done.Task.WaitAsync(cancellationToken);
+        return renaming.Renewed;
+    }
 
     public bool IsRetired(SessionId id) => _renamed.ContainsKey(id) || _ended.ContainsKey(id);
 
@@ -628,7 +646,14 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
     public ValueTask<int> PurgeExpiredAsync(CancellationToken cancellationToken)
     {
         var now = Now();
-        Forget(_renamed, r => r.At, now - _idleTimeout);
+        foreach (var (id, renaming) in _renamed)
+        {
+            if (renaming.At <= now - _idleTimeout && _renamed.TryRemove(new KeyValuePair<SessionId, Renaming>(id, renaming)))
+            {
+                renaming.Done.TrySetResult();
+            }
+        }
+
         Forget(_notFound, at => at, now - NotFoundMemory);
         Forget(_ended, at => at, now - _idleTimeout);
 
@@ -768,6 +793,16 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
     }
 
     private long Now() => timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+
+    /// <summary>A rotation: the new id, when it began (Unix ms), and whether it is over.</summary>
+    private sealed class Renaming(SessionId renewed, long at)
+    {
+        public SessionId Renewed { get; } = renewed;
+
+        public long At { get; } = at;
+
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
 
     private sealed class Entry(string destinationId, long version, long epoch, long lastAccess, bool kept)
     {

@@ -150,11 +150,15 @@ public sealed class SessionLifetimeTests : IAsyncLifetime
 
         public long StateBytes => 0;
 
-        public SessionId? RenamedTo(SessionId id) => null;
+        public Task<SessionId?> RenamedToAsync(SessionId id, CancellationToken cancellationToken) => Task.FromResult<SessionId?>(null);
 
         public bool IsRetired(SessionId id) => false;
 
         public void ForgetRetired(SessionId id)
+        {
+        }
+
+        public void RekeyDone(SessionId id)
         {
         }
 

@@ -569,6 +569,21 @@ public sealed class SessionPinTableTests
     }
 
     [Fact]
+    public async Task RenamedToAsync_WaitsForTheRotationToBeDone_AndNamesTheNewId()
+    {
+        var table = NewTable();
+        var id = await KeptAsync(table, "b1");
+        var renewed = SessionId.New();
+        table.Rekey(id, renewed);
+
+        var renamed = table.RenamedToAsync(id, default);
+        Assert.False(renamed.IsCompleted);
+        table.RekeyDone(id);
+        Assert.Equal(renewed, await renamed);
+        Assert.Null(await table.RenamedToAsync(renewed, default));
+    }
+
+    [Fact]
     public async Task FindOrLoadAsync_ConcurrentRequestsOfOneUnknownSession_ShareOneLookup()
     {
         _store.MayHoldUnknown = true;
