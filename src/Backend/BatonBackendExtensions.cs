@@ -28,6 +28,7 @@ public static class BatonBackendExtensions
         services.TryAddSingleton<BackendIdentity>();
         services.TryAddSingleton<BackendSessionStore>();
         services.TryAddSingleton<ReplayGuard>();
+        services.TryAddSingleton<RetiredSessions>();
         services.TryAddSingleton<RestoreEndpoint>();
         services.AddHostedService<SessionPurger>();
         return services;

@@ -55,6 +55,13 @@ public sealed class BatonBackendLimits
     /// <summary>Most restore nonces remembered to refuse replays; a restore beyond it is answered 503. Default 100,000.</summary>
     public int MaxRememberedRestores { get; set; } = 100_000;
 
+    /// <summary>
+    /// Most session ids remembered as rotated away from or ended here (each for the session's idle timeout), so that
+    /// a request or a restore of such an id is refused (410) instead of bringing it back; past it the oldest are
+    /// forgotten first. Default 100,000.
+    /// </summary>
+    public int MaxRetiredSessions { get; set; } = 100_000;
+
     /// <summary>Idle timeout of sessions of requests that did not come through a gateway. Default 20 minutes.</summary>
     public TimeSpan LocalIdleTimeout { get; set; } = TimeSpan.FromMinutes(20);
 
@@ -98,6 +105,7 @@ internal sealed class BatonBackendOptionsValidator(IHostEnvironment environment,
         Check(b.MaxSessions >= 1, $"Baton:Backend:MaxSessions must be at least 1 (it is {b.MaxSessions}).");
         Check(b.MaxTotalStateBytes >= b.MaxStateBytes, $"Baton:Backend:MaxTotalStateBytes ({b.MaxTotalStateBytes}) must be at least Baton:Backend:MaxStateBytes ({b.MaxStateBytes}).");
         Check(b.MaxRememberedRestores >= 1, $"Baton:Backend:MaxRememberedRestores must be at least 1 (it is {b.MaxRememberedRestores}).");
+        Check(b.MaxRetiredSessions >= 1, $"Baton:Backend:MaxRetiredSessions must be at least 1 (it is {b.MaxRetiredSessions}).");
         Check(b.LocalIdleTimeout >= TimeSpan.FromSeconds(1), $"Baton:Backend:LocalIdleTimeout must be at least 00:00:01 (it is {b.LocalIdleTimeout}).");
         Check(b.PurgeInterval >= TimeSpan.FromMilliseconds(100) && b.PurgeInterval <= TimeSpan.FromHours(1), $"Baton:Backend:PurgeInterval must be between 00:00:00.1 and 01:00:00 (it is {b.PurgeInterval}).");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

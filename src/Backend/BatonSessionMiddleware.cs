@@ -18,6 +18,7 @@ internal sealed class BatonSessionMiddleware(
     BackendSessionStore store,
     BackendIdentity identity,
     RestoreEndpoint restores,
+    RetiredSessions retired,
     IOptions<BatonBackendOptions> options,
     TimeProvider time,
     BackendMetrics metrics,
@@ -49,6 +50,14 @@ internal sealed class BatonSessionMiddleware(
             return;
         }
 
+        if (scope.Checkpointed && retired.IsRetired(scope.Key))
+        {
+            // A response of this session carried its rotation or end: the id is dead here, whatever a gateway still
+            // thinks of it. Refused distinctly, so no gateway answers this with a restore of the dead id.
+            await RefuseRetiredAsync(context, scope.Key);
+            return;
+        }
+
         // At MaxSessions a new session is still served (a health probe, a visitor that only reads): it is refused
         // only if it changes, before its first byte.
         var entry = store.GetOrAdd(scope.Key, scope.TtlMilliseconds, transientWhenFull: true)!;
@@ -72,8 +81,7 @@ internal sealed class BatonSessionMiddleware(
             {
                 // Rotated or ended by another response while this request was on its way or waiting: the id is dead,
                 // and what the copy holds (a logged-in state, say) is not this request's to see.
-                Log.StaleSessionRefused(logger, Ids.LogHash(scope.Key), 0, scope.GatewayVersion);
-                await RefuseAsync(context, StatusCodes.Status409Conflict, "stale", "This session was renewed or ended; this backend holds no copy of it.", 0);
+                await RefuseRetiredAsync(context, scope.Key);
                 return;
             }
 
@@ -201,7 +209,9 @@ internal sealed class BatonSessionMiddleware(
             response.Headers[ProtocolConstants.SessionActionHeader] = new SessionAction(scope.Key, action).Format(identity.Keys);
             scope.ActionSent = true;
 
-            // Before the lock goes: a request of the old id waiting for it must find the id dead.
+            // Before the lock goes: a request of the old id waiting for it must find the id dead, and so must one that
+            // comes later, once this copy is dropped (remembered for the session's idle timeout).
+            retired.Retire(scope.Key, scope.TtlMilliseconds);
             entry.IsRetired = true;
         }
 
@@ -264,6 +274,13 @@ internal sealed class BatonSessionMiddleware(
                 // The session was restored here in a later epoch (it moved while this response was sent) or
                 // dropped: the copy held now is not the one this request changed, and the gateway fenced the change.
                 Log.LateChangeLost(logger, hash, "the session was restored in another epoch, or dropped, before the change could be committed");
+                return;
+            }
+
+            if (entry.IsRetired)
+            {
+                // Another response rotated or ended the session meanwhile: its id serves nothing more.
+                Log.LateChangeLost(logger, hash, "the session was renewed or ended before the change could be committed");
                 return;
             }
 
@@ -347,7 +364,11 @@ internal sealed class BatonSessionMiddleware(
         }
     }
 
-    private async Task RefuseAsync(HttpContext context, int status, string reason, string detail, long? staleVersion = null)
+    // 410 with Baton-Retired naming the session: the gateway answers it without restoring the session anywhere.
+    private Task RefuseRetiredAsync(HttpContext context, string sessionId)
+        => RefuseAsync(context, StatusCodes.Status410Gone, "retired", $"Session {Ids.LogHash(sessionId)} was renewed or ended (a sign-in or sign-out); this backend serves nothing of it.", retiredSessionId: sessionId);
+
+    private async Task RefuseAsync(HttpContext context, int status, string reason, string detail, long? staleVersion = null, string? retiredSessionId = null)
     {
         metrics.Refused(reason);
         Log.RequestRefused(logger, reason, detail);
@@ -356,6 +377,11 @@ internal sealed class BatonSessionMiddleware(
         if (staleVersion is { } have)
         {
             context.Response.Headers[ProtocolConstants.StaleHeader] = FormattableString.Invariant($"have={have}");
+        }
+
+        if (retiredSessionId is not null)
+        {
+            context.Response.Headers[ProtocolConstants.RetiredHeader] = "sid=" + retiredSessionId;
         }
 
         await context.Response.Body.WriteAsync(body, context.RequestAborted);

@@ -8,12 +8,14 @@ namespace Baton.Backend;
 /// <summary>
 /// <c>POST /_baton/restore</c>: installs a session's state sent by the gateway. Accepted only when the
 /// MAC holds, it names this process's incarnation, its timestamp is within the clock skew, its nonce is
-/// new, and the body is exactly the state it describes. Everything else is refused with a clear status.
+/// new, the body is exactly the state it describes, and the session was not rotated away from or ended
+/// here. Everything else is refused with a clear status.
 /// </summary>
 internal sealed class RestoreEndpoint(
     BackendSessionStore store,
     BackendIdentity identity,
     ReplayGuard replays,
+    RetiredSessions retired,
     IOptions<BatonBackendOptions> options,
     TimeProvider time,
     BackendMetrics metrics,
@@ -78,6 +80,14 @@ internal sealed class RestoreEndpoint(
         if (state is null || Ids.Sha256(state) != restore.Sha256 || !SessionStateCodec.TryDecode(state, out var data))
         {
             await RefuseAsync(context, StatusCodes.Status400BadRequest, "bad_body", "The body is not the state the restore header describes.");
+            return;
+        }
+
+        if (retired.IsRetired(restore.SessionId))
+        {
+            // A response of this backend rotated the session away from this id or ended it: the id stays dead here,
+            // whoever asks (a gateway that has not heard yet, or a replay of the session's last state).
+            await RefuseAsync(context, StatusCodes.Status410Gone, "retired", "This session was renewed or ended on this backend; it is not restored.");
             return;
         }
 

@@ -3,8 +3,8 @@ using Microsoft.Extensions.Options;
 
 namespace Baton.Backend;
 
-/// <summary>Removes expired sessions and forgotten restore nonces every <c>Baton:Backend:PurgeInterval</c>.</summary>
-internal sealed class SessionPurger(BackendSessionStore store, ReplayGuard replays, IOptions<BatonBackendOptions> options, TimeProvider time) : BackgroundService
+/// <summary>Removes expired sessions, forgotten restore nonces and retired ids every <c>Baton:Backend:PurgeInterval</c>.</summary>
+internal sealed class SessionPurger(BackendSessionStore store, ReplayGuard replays, RetiredSessions retired, IOptions<BatonBackendOptions> options, TimeProvider time) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -15,6 +15,7 @@ internal sealed class SessionPurger(BackendSessionStore store, ReplayGuard repla
             {
                 store.PurgeExpired();
                 replays.Forget();
+                retired.Forget();
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

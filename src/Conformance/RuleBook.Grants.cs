@@ -25,6 +25,7 @@ internal sealed partial class RuleBook(Probe probe)
         .. RestoreRules(),
         .. SizeRules(),
         .. ActionRules(),
+        .. RetiredRules(),
         .. IncarnationRules(),
     ];
 

@@ -76,6 +76,78 @@ internal sealed partial class RuleBook
         yield return new("action.end", "a logout answers Baton-Session-Action action=end for the grant's sid, MAC valid", ct => ActionAsync(Options.LogoutRoute, "--logout-path", SessionActionKind.End, null, ct));
     }
 
+    private IEnumerable<Rule> RetiredRules()
+    {
+        yield return new("retired.rotated", "after a login, every grant of the old sid is refused 410 with Baton-Retired: sid=<old sid>, without running the app", ct => RetiredAsync(Options.LoginRoute, "--login-path", Options.LoginBody, ct));
+        yield return new("retired.ended", "after a logout, every grant of its sid is refused 410 with Baton-Retired: sid=<sid>, without running the app", ct => RetiredAsync(Options.LogoutRoute, "--logout-path", null, ct));
+        yield return new("retired.restore", "a restore of the sid a login rotated away from, with the state the login carried, is refused 410 and installs nothing", RetiredRestoreAsync);
+    }
+
+    /// <summary>A session changed once, then sent through the login or logout route: its sid, with the version and state the action's response carried.</summary>
+    private async Task<KitSession> RetireAsync(AppRoute? route, string option, string? body, CancellationToken cancellationToken)
+    {
+        if (route is null)
+        {
+            throw new RuleSkippedException($"give {option} to check it");
+        }
+
+        var session = await probe.NewSessionAsync(0, 1, "a session to retire", cancellationToken);
+        var exchange = await probe.CallAsync(route, probe.Grant(session), "the session's " + (option == "--login-path" ? "login" : "logout"), cancellationToken, body);
+        if (!exchange.Answered || exchange.Status is < 200 or > 299 || !exchange.Has(ProtocolConstants.SessionActionHeader))
+        {
+            throw new PreconditionException($"{exchange.Description} was {exchange.Outcome}{(exchange.Has(ProtocolConstants.SessionActionHeader) ? string.Empty : $" without {ProtocolConstants.SessionActionHeader}")}, expected 2xx with one {Probe.Said(exchange)}".TrimEnd());
+        }
+
+        if (Probe.ReadLoosely(exchange) is { Version: { } version, Length: not null } checkpoint)
+        {
+            session.Version = version;
+            session.State = checkpoint.State;
+        }
+
+        return session;
+    }
+
+    private async Task<string?> RetiredAsync(AppRoute? route, string option, string? body, CancellationToken cancellationToken)
+    {
+        var session = await RetireAsync(route, option, body, cancellationToken);
+
+        // As a gateway that stored the action's response would send it (a change: the app must not run), then as one
+        // that takes the id for a new session.
+        foreach (var (appRoute, version) in new[] { (Options.ChangeRoute, session.Version), (Options.ReadRoute, 0L) })
+        {
+            var what = FormattableString.Invariant($"a grant of the retired sid at ver={version}");
+            var exchange = await probe.CallAsync(appRoute, probe.Grant(session.Id, version, session.Epoch), what, cancellationToken);
+            var expected = "sid=" + session.Id;
+            if ((Expect(exchange, 410, what) ?? NoProtocolAnswer(exchange, what)) is { } failure)
+            {
+                return failure;
+            }
+
+            if (exchange.Single(ProtocolConstants.RetiredHeader) != expected)
+            {
+                return $"{what} was refused 410 with {ProtocolConstants.RetiredHeader}: {exchange.Single(ProtocolConstants.RetiredHeader) ?? "(absent or repeated)"}, expected {expected}";
+            }
+        }
+
+        return null;
+    }
+
+    private async Task<string?> RetiredRestoreAsync(CancellationToken cancellationToken)
+    {
+        var session = await RetireAsync(Options.LoginRoute, "--login-path", Options.LoginBody, cancellationToken);
+        var restore = probe.RestoreFor(session.Id, session.Version, session.Epoch + 1, session.State);
+        var refused = await probe.RestoreAsync(restore.Format(probe.Keys), session.State, "the retired sid with the login's state", cancellationToken);
+        if (Expect(refused, 410, "a restore of the sid a login rotated away from") is { } failure)
+        {
+            return failure;
+        }
+
+        var read = await probe.CallAsync(Options.ReadRoute, probe.Grant(session.Id, restore.Version, restore.Epoch), "a grant of the refused restore's ver and epoch", cancellationToken);
+        return read.Answered && read.Status is >= 200 and <= 299
+            ? $"after the refused restore, a grant of its ver and epoch was {read.Outcome}: the state was installed under the retired sid {Probe.Said(read)}".TrimEnd()
+            : null;
+    }
+
     private async Task<string?> ActionAsync(AppRoute? route, string option, SessionActionKind expected, string? body, CancellationToken cancellationToken)
     {
         if (route is null)

@@ -24,6 +24,12 @@ public static class ProtocolConstants
     /// <summary>Backend → gateway, with 409: the backend's memory is older than the gateway's checkpoint.</summary>
     public const string StaleHeader = "Baton-Stale";
 
+    /// <summary>
+    /// Backend → gateway, with 410: the request's session was rotated away from or ended on this backend
+    /// (<c>sid=&lt;id&gt;</c>). The gateway never restores such a session; a restore of it is refused 410 too.
+    /// </summary>
+    public const string RetiredHeader = "Baton-Retired";
+
     /// <summary>Backend → gateway: rotate or end the request's session (<see cref="SessionAction"/>).</summary>
     public const string SessionActionHeader = "Baton-Session-Action";
 

@@ -14,7 +14,7 @@ namespace Baton.Gateway.Checkpoints;
 /// Adds Baton's transforms to every route: protocol headers are stripped from client requests and from
 /// responses and trailers of every status, and so is a backend's <c>Server</c> header; on routes to a cluster using the <c>Baton</c> affinity policy,
 /// each request carries a signed session grant and each response's checkpoint is captured and stored
-/// before the response is released.
+/// before the response is released, its session action (login, logout) taking effect first.
 /// </summary>
 internal sealed class BatonTransformProvider(
     SessionStore store,
@@ -54,8 +54,8 @@ internal sealed class BatonTransformProvider(
         {
             var grants = new SessionGrantTransform(keys, options, time, affinity.AffinityKeyName!);
             context.RequestTransforms.Add(grants);
-            context.ResponseTransforms.Add(new CheckpointCaptureTransform(store, pins, incarnations, keys, options, time, metrics, logger));
-            context.ResponseTransforms.Add(new SessionActionTransform(store, pins, cookies, keys, time, metrics, logger));
+            var actions = new SessionActions(store, pins, cookies, keys, time, metrics, logger);
+            context.ResponseTransforms.Add(new CheckpointCaptureTransform(store, pins, incarnations, actions, keys, options, time, metrics, logger));
         }
         else
         {

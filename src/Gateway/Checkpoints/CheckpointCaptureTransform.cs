@@ -20,12 +20,14 @@ namespace Baton.Gateway.Checkpoints;
 /// the backend's. A checkpoint from an epoch the session has left (an old owner that finished late) is
 /// fenced: never stored, its response never released as a success. Whenever a change is not stored, the
 /// session's epoch advances, so the backend's memory of the change is not served again. Reading the state off the backend's response is the backend's side: an error there
-/// is the destination's.
+/// is the destination's. A response carrying a session action (login, logout) has it take effect before anything is
+/// stored (<see cref="SessionActions"/>): a login's state is stored under the session's new id alone, a logout's nowhere.
 /// </summary>
 internal sealed class CheckpointCaptureTransform(
     SessionStore store,
     ISessionPinTable pins,
     DestinationIncarnations incarnations,
+    SessionActions actions,
     ProtocolKeys keys,
     IOptions<BatonOptions> options,
     TimeProvider time,
@@ -33,7 +35,12 @@ internal sealed class CheckpointCaptureTransform(
     ILogger logger) : ResponseTransform
 {
     private const string RenewedWhileRunning = "The session was renewed or ended while this request ran; nothing was changed. Retry shortly.";
+    private const string AtLimit = "The gateway is at its session limit (Baton:Sessions:MaxSessions); the change was not made, retry shortly.";
+    private const string AtBudget = "The gateway holds as much session state as it may (Baton:Sessions:MaxTotalStateBytes, Baton:Journal:MaxSizeBytes); the change was not made, retry shortly.";
     private readonly int _maxState = options.Value.Checkpoints.MaxStateBytes;
+
+    // How long a change of a session that rotated meanwhile waits for the rotation to say whether it carried the change.
+    private readonly TimeSpan _renamingWait = options.Value.Journal.CommandTimeout * 2;
     private int _warnedVersion1;
 
     public override async ValueTask ApplyAsync(ResponseTransformContext context)
@@ -59,13 +66,36 @@ internal sealed class CheckpointCaptureTransform(
             return;
         }
 
-        if (!response.Headers.TryGetValues(ProtocolConstants.CheckpointHeader, out var values))
+        var session = http.Features.Get<BatonSessionFeature>();
+        if (response.StatusCode == System.Net.HttpStatusCode.Gone && session is not null && IsRetiredAnswer(response, session))
+        {
+            // The backend rotated this session away or ended it: the id is dead there, and the rotating response may not
+            // even have reached this gateway yet (so the pin is left to it). Never restored anywhere; the failover step
+            // answers that the session was renewed.
+            http.Features.Set(RetiredSessionSignal.Instance);
+            context.SuppressResponseBody = true;
+            return;
+        }
+
+        // A login or logout takes effect before anything of its response is stored: from here the old id is dead.
+        var hasCheckpoint = response.Headers.TryGetValues(ProtocolConstants.CheckpointHeader, out var values);
+        var (actionRefused, pending) = await actions.BeginAsync(context, carriesState: hasCheckpoint);
+        if (actionRefused)
         {
             return;
         }
 
-        var session = http.Features.Get<BatonSessionFeature>();
-        var header = values.Count() == 1 ? values.First() : null;
+        if (!hasCheckpoint)
+        {
+            if (pending is not null)
+            {
+                await actions.CompleteAsync(context, pending, stateCarried: false);
+            }
+
+            return;
+        }
+
+        var header = values!.Count() == 1 ? values!.First() : null;
         var verdict = CheckpointDescriptor.TryParse(header, keys, out var checkpoint);
         string? problem = verdict switch
         {
@@ -90,6 +120,12 @@ internal sealed class CheckpointCaptureTransform(
         {
             metrics.CheckpointRejected();
             Log.CheckpointRejected(logger, session?.Id.Hash ?? "-", problem);
+            if (pending is not null)
+            {
+                await actions.FailAsync(context, pending, StatusCodes.Status502BadGateway, "its checkpoint was invalid: " + problem, "The backend sent an invalid session checkpoint with its session action; the session was ended: sign in again.");
+                return;
+            }
+
             if (session is not null)
             {
                 pins.AdvanceEpoch(session.Id);
@@ -99,35 +135,62 @@ internal sealed class CheckpointCaptureTransform(
             return;
         }
 
+        if (pending is { Kind: SessionActionKind.End })
+        {
+            // A logout's last state is stored nowhere: the session is gone.
+            TrimState(http, checkpoint!);
+            await actions.CompleteAsync(context, pending, stateCarried: false);
+            return;
+        }
+
         var owner = session!;
+
+        // A login's state goes under the session's new id alone.
+        var id = pending?.Renewed ?? owner.Id;
         var stored = state!;
-        switch (pins.TryKeep(owner.Id, stored.Length, checkpoint!.Version, mayGrow: !store.IsFull))
+        switch (pins.TryKeep(id, stored.Length, checkpoint!.Version, mayGrow: !store.IsFull))
         {
             case KeepOutcome.Kept:
                 break;
+            case KeepOutcome.Gone when pending is null:
+                // The session was renewed or ended (login, logout) while this request ran: its change lives on only if
+                // the login's state carried it.
+                await ReleaseIfCarriedAsync(context, owner, checkpoint, checkpoint.Epoch ?? owner.Epoch);
+                return;
             case KeepOutcome.Gone:
-                // The session was renewed or ended (login, logout) while this request ran: its change goes nowhere.
-                await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, RenewedWhileRunning);
+                await actions.FailAsync(context, pending, StatusCodes.Status503ServiceUnavailable, "the session was not in the pin table any more");
                 return;
             case KeepOutcome.SessionLimit:
                 // The session's first state would pass Baton:Sessions:MaxSessions: the change is not stored, and
                 // a new epoch keeps the backend's copy from being served.
                 metrics.SessionRefused("session_limit");
                 Log.SessionCapacityReached(logger, pins.Count);
+                if (pending is not null)
+                {
+                    await actions.FailAsync(context, pending, StatusCodes.Status503ServiceUnavailable, "Baton:Sessions:MaxSessions reached", AtLimit);
+                    return;
+                }
+
                 pins.AdvanceEpoch(owner.Id);
-                await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, "The gateway is at its session limit (Baton:Sessions:MaxSessions); the change was not made, retry shortly.");
+                await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, AtLimit);
                 return;
             default:
                 // The state would grow the total past Baton:Sessions:MaxTotalStateBytes, or the journal past
                 // Baton:Journal:MaxSizeBytes: not stored either.
                 metrics.SessionRefused("state_budget");
                 Log.StateBudgetReached(logger, owner.Id.Hash, stored.Length, pins.StateBytes);
+                if (pending is not null)
+                {
+                    await actions.FailAsync(context, pending, StatusCodes.Status503ServiceUnavailable, "the state budget or the journal size reached", AtBudget);
+                    return;
+                }
+
                 pins.AdvanceEpoch(owner.Id);
-                await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, "The gateway holds as much session state as it may (Baton:Sessions:MaxTotalStateBytes, Baton:Journal:MaxSizeBytes); the change was not made, retry shortly.");
+                await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, AtBudget);
                 return;
         }
 
-        if (checkpoint!.Epoch is null && Interlocked.Exchange(ref _warnedVersion1, 1) == 0)
+        if (checkpoint.Epoch is null && Interlocked.Exchange(ref _warnedVersion1, 1) == 0)
         {
             Log.CheckpointVersion1(logger, proxy.ProxiedDestination?.DestinationId ?? "-");
         }
@@ -138,7 +201,7 @@ internal sealed class CheckpointCaptureTransform(
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         var started = Stopwatch.GetTimestamp();
         using var span = BatonTelemetry.Source.StartActivity("baton.checkpoint");
-        span?.SetTag("baton.session", owner.Id.Hash);
+        span?.SetTag("baton.session", id.Hash);
         span?.SetTag("baton.session.version", checkpoint.Version);
         span?.SetTag("baton.session.epoch", epoch);
         span?.SetTag("baton.checkpoint.size", stored.Length);
@@ -147,22 +210,39 @@ internal sealed class CheckpointCaptureTransform(
         {
             // The session moved on while this request ran here: the store would refuse it too. A session that
             // expired, ended or got a new id meanwhile takes nothing more under this id.
-            var current = await pins.FindAsync(owner.Id, context.CancellationToken);
+            var current = await pins.FindAsync(id, context.CancellationToken);
             if (current is null)
             {
-                await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, RenewedWhileRunning);
+                if (pending is not null)
+                {
+                    await actions.FailAsync(context, pending, StatusCodes.Status503ServiceUnavailable, "the session was not in the pin table any more");
+                    return;
+                }
+
+                await ReleaseIfCarriedAsync(context, owner, checkpoint, epoch);
                 return;
+            }
+
+            if (pending is not null)
+            {
+                // Every gateway loses the old id before the new one takes what the login made.
+                await actions.EndOldIdAsync(pending);
             }
 
             outcome = current.Epoch > epoch
                 ? SaveOutcome.Fenced
-                : await store.SaveCheckpointAsync(new SessionRecord(checkpoint.SessionId, destination, epoch, checkpoint.Version, stored, checkpoint.Sha256, now, store.ExpiryOf(now)));
+                : await store.SaveCheckpointAsync(new SessionRecord(id.Value, destination, epoch, checkpoint.Version, stored, checkpoint.Sha256, now, store.ExpiryOf(now)));
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             span?.SetStatus(ActivityStatusCode.Error, "not stored");
             metrics.CheckpointFailed();
-            Log.CheckpointNotStored(logger, owner.Id.Hash, checkpoint.Version, ex.Message);
+            Log.CheckpointNotStored(logger, id.Hash, checkpoint.Version, ex.Message);
+            if (pending is not null)
+            {
+                await actions.FailAsync(context, pending, StatusCodes.Status503ServiceUnavailable, "its state could not be stored: " + ex.Message);
+                return;
+            }
 
             // The backend holds the change in memory; a new epoch makes the next request restore the last stored state.
             pins.AdvanceEpoch(owner.Id);
@@ -173,13 +253,40 @@ internal sealed class CheckpointCaptureTransform(
         var named = outcome switch { SaveOutcome.Stored => "stored", SaveOutcome.Fenced => "fenced", SaveOutcome.Diverged => "diverged", _ => "stale" };
         span?.SetTag("baton.outcome", named);
         metrics.CheckpointCompleted(named, stored.Length, Stopwatch.GetElapsedTime(started));
-        if (outcome == SaveOutcome.Stored && await pins.FindAsync(owner.Id, context.CancellationToken) is null
-            && !await CarriedToNewIdAsync(owner.Id, checkpoint.Version, context.CancellationToken))
+        if (pending is not null)
         {
-            // The session got a new id (login) or ended while this change was being stored, and the rotation's
-            // last copy missed it: it lives only under the dead id. Never answered as made.
+            if (outcome is not (SaveOutcome.Stored or SaveOutcome.Stale))
+            {
+                // The login ran on a copy the session has left (it moved meanwhile): its state is not the session's, and
+                // the old id is dead already. Fail closed.
+                Log.CheckpointFenced(logger, id.Hash, checkpoint.Version, epoch);
+                await actions.FailAsync(context, pending, StatusCodes.Status503ServiceUnavailable, $"its state was not kept ({named})");
+                return;
+            }
+
             AttemptSignals.Stored(http);
-            await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, RenewedWhileRunning);
+            pins.RecordVersion(id, checkpoint.Version);
+            if (await actions.CompleteAsync(context, pending, stateCarried: true))
+            {
+                TrimState(http, checkpoint);
+            }
+
+            return;
+        }
+
+        if (outcome == SaveOutcome.Stored && await pins.FindAsync(owner.Id, context.CancellationToken) is null)
+        {
+            AttemptSignals.Stored(http);
+            if (!pins.IsRetired(owner.Id))
+            {
+                await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, RenewedWhileRunning);
+                return;
+            }
+
+            // The session got a new id (login) or ended while this change was being stored: under the dead id it must not
+            // stay, and it lives on only if the login's state carried it.
+            store.End(owner.Id.Value);
+            await ReleaseIfCarriedAsync(context, owner, checkpoint, epoch);
             return;
         }
 
@@ -218,15 +325,54 @@ internal sealed class CheckpointCaptureTransform(
                 return;
         }
 
+        TrimState(http, checkpoint);
+    }
+
+    // The app's body follows the state, which the client never sees.
+    private static void TrimState(HttpContext http, CheckpointDescriptor checkpoint)
+    {
         if (http.Response.ContentLength is { } length)
         {
             http.Response.ContentLength = length - checkpoint.Length;
         }
     }
 
-    // The rotation's last copy took this version (or a later one, made from it) to the new id.
-    private async Task<bool> CarriedToNewIdAsync(SessionId old, long version, CancellationToken cancellationToken)
-        => pins.RenamedTo(old) is { } renewed && await store.GetAsync(renewed.Value, version, cancellationToken) is { } copy && copy.Version >= version;
+    // 410 with Baton-Retired naming this request's session: the backend's own refusal, made without running the app.
+    private static bool IsRetiredAnswer(HttpResponseMessage response, BatonSessionFeature session)
+        => response.Headers.TryGetValues(ProtocolConstants.RetiredHeader, out var retired)
+           && retired.Count() == 1
+           && string.Equals(retired.First(), "sid=" + session.Id.Value, StringComparison.Ordinal);
+
+    // A change of a session renewed or ended while it ran: released as made when the login's state, stored under the new
+    // id, holds it (made on the same copy, in the same epoch, at this version or after); else answered "nothing was changed".
+    private async Task ReleaseIfCarriedAsync(ResponseTransformContext context, BatonSessionFeature owner, CheckpointDescriptor checkpoint, long epoch)
+    {
+        if (await CarriedToNewIdAsync(owner.Id, checkpoint.Version, epoch, context.CancellationToken))
+        {
+            AttemptSignals.Stored(context.HttpContext);
+            TrimState(context.HttpContext, checkpoint);
+            return;
+        }
+
+        await RefuseAsync(context, StatusCodes.Status503ServiceUnavailable, RenewedWhileRunning);
+    }
+
+    // The rotation (once over) took this version, or a later one made from it, to the new id.
+    private async Task<bool> CarriedToNewIdAsync(SessionId old, long version, long epoch, CancellationToken cancellationToken)
+    {
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        bounded.CancelAfter(_renamingWait);
+        try
+        {
+            return await pins.RenamedToAsync(old, bounded.Token) is { } renewed
+                && await store.GetAsync(renewed.Value, version, bounded.Token, epoch) is { } copy
+                && copy.Version >= version && copy.Epoch == epoch;
+        }
+        catch (Exception ex) when (ex is StoreUnavailableException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            return false;
+        }
+    }
 
     private static async Task<byte[]?> ReadStateAsync(HttpResponseMessage response, int length, CancellationToken cancellationToken)
     {

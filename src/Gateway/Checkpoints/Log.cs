@@ -28,8 +28,8 @@ internal static partial class Log
     [LoggerMessage(2009, LogLevel.Warning, "Session action for session {SessionHash} rejected (bad signature, malformed, or another session's id); answered 502.", EventName = "SessionActionRejected")]
     public static partial void SessionActionRejected(ILogger logger, string sessionHash);
 
-    [LoggerMessage(2010, LogLevel.Error, "Session {SessionHash} could not be rotated ({Reason}); answered 503.", EventName = "SessionActionFailed")]
-    public static partial void SessionActionFailed(ILogger logger, string sessionHash, string reason);
+    [LoggerMessage(2010, LogLevel.Error, "Session {SessionHash}'s new id or end could not be carried through ({Reason}); the session was ended under every id, answered {StatusCode}.", EventName = "SessionActionFailed")]
+    public static partial void SessionActionFailed(ILogger logger, string sessionHash, string reason, int statusCode);
 
     [LoggerMessage(2011, LogLevel.Warning, "Checkpoint version {Version} of session {SessionHash} (epoch {Epoch}) is not newer than one an older epoch stored; not stored, not released, and the session starts a new epoch.", EventName = "CheckpointDiverged")]
     public static partial void CheckpointDiverged(ILogger logger, string sessionHash, long version, long epoch);

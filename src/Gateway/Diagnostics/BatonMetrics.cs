@@ -55,7 +55,7 @@ internal sealed class BatonMetrics
         _restoreBytes = meter.CreateCounter<long>("baton.restore.size", "By", "Bytes of state restored.");
         _restoreChecks = meter.CreateCounter<long>("baton.restore.check", "{check}", "Checks of a backend process's restore channel, by baton.outcome (accepted, refused).");
         _resends = meter.CreateCounter<long>("baton.resend.count", "{request}", "Requests resent to another destination (or the same one after a restore).");
-        _refusals = meter.CreateCounter<long>("baton.failover.refused", "{request}", "Failed-over requests answered with an error, by baton.reason (not_resent, no_destination, body_not_buffered, attempts_exhausted).");
+        _refusals = meter.CreateCounter<long>("baton.failover.refused", "{request}", "Failed-over requests answered with an error, by baton.reason (not_resent, no_destination, body_not_buffered, attempts_exhausted, session_renewed).");
         _clientFailures = meter.CreateCounter<long>("baton.request.client_failed", "{request}", "Requests failed by their client (a body stalled, too large, too slow or malformed; a client gone), answered with their own 4xx, by baton.reason. Never held against a destination.");
         _sessionActions = meter.CreateCounter<long>("baton.session.action", "{session}", "Session identity changes asked by backends, by baton.action (rotate, end, rejected).");
         _refilled = meter.CreateCounter<long>("baton.redis.refilled", "{session}", "Sessions written back into Redis from the journal after Redis restarted or lost its data.");
@@ -130,6 +130,8 @@ internal sealed class BatonMetrics
     public void ResendRefused() => _refusals.Add(1, new KeyValuePair<string, object?>("baton.reason", "not_resent"));
 
     public void NoDestination() => _refusals.Add(1, new KeyValuePair<string, object?>("baton.reason", "no_destination"));
+
+    public void SessionGone() => _refusals.Add(1, new KeyValuePair<string, object?>("baton.reason", "session_renewed"));
 
     /// <summary>A request its client failed: see <c>Failover.AttemptFailure</c> for the reasons.</summary>
     public void ClientFailure(string reason) => _clientFailures.Add(1, new KeyValuePair<string, object?>("baton.reason", reason));

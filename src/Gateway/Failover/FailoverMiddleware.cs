@@ -55,6 +55,13 @@ internal sealed class FailoverMiddleware(
 
             var error = context.Features.Get<IForwarderErrorFeature>();
             var stale = context.Features.Get<StaleSessionSignal>() is not null;
+            if (error is null && context.Features.Get<RetiredSessionSignal>() is not null)
+            {
+                // The backend rotated the session away or ended it (410 Baton-Retired): never restored, nowhere resent.
+                await mover.RefuseGoneAsync(context, session, "its backend retired it");
+                return;
+            }
+
             if (error is null && !stale)
             {
                 if (context.Features.Get<AttemptSignals>()?.ChangeNotKept != true)
@@ -128,7 +135,12 @@ internal sealed class FailoverMiddleware(
             {
                 Log.StaleCopyRefreshed(logger, destination.DestinationId, session.Id.Hash);
                 target = await mover.RefreshAsync(session, cluster, destination, context.RequestAborted)
-                    ?? await MoveAsync(destination.DestinationId, reason);
+                    ?? (session.Gone ? null : await MoveAsync(destination.DestinationId, reason));
+                if (session.Gone)
+                {
+                    await RefuseNoDestinationAsync();
+                    return;
+                }
             }
             else if (error!.Error == ForwarderError.NoAvailableDestinations)
             {
@@ -147,6 +159,12 @@ internal sealed class FailoverMiddleware(
                 metrics.Failover(error.Error.ToString());
                 Log.FailingOver(logger, failed ?? "-", error.Error.ToString(), Detail(error));
                 target = await MoveAsync(failed, reason);
+                if (session.Gone)
+                {
+                    await RefuseNoDestinationAsync();
+                    return;
+                }
+
                 if (!NeverReached(error) && !MayResend(context.Request))
                 {
                     metrics.ResendRefused();
@@ -194,6 +212,7 @@ internal sealed class FailoverMiddleware(
         context.Response.Clear();
         context.Features.Set<IForwarderErrorFeature>(null);
         context.Features.Set<StaleSessionSignal>(null);
+        context.Features.Set<RetiredSessionSignal>(null);
         context.Features.Set<AttemptSignals>(null);
         if (context.Request.Body.CanSeek)
         {

@@ -54,6 +54,9 @@ internal static partial class Log
     [LoggerMessage(4017, LogLevel.Information, "Session {SessionHash} was moved by another gateway; following it to '{DestinationId}' in epoch {Epoch}.", EventName = "SessionFollowed")]
     public static partial void SessionFollowed(ILogger logger, string sessionHash, string destinationId, long epoch);
 
+    [LoggerMessage(4019, LogLevel.Information, "Request for session {SessionHash} refused: the session was renewed or ended ({How}) while the request was on its way; nothing of it restored; answered 503.", EventName = "SessionGone")]
+    public static partial void SessionGone(ILogger logger, string sessionHash, string how);
+
     [LoggerMessage(4018, LogLevel.Warning, "The move of session {SessionHash} to '{DestinationId}' could not be claimed: the journal did not answer.", EventName = "MoveNotClaimed")]
     public static partial void MoveNotClaimed(ILogger logger, string sessionHash, string destinationId);
 }

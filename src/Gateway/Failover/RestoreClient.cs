@@ -26,22 +26,24 @@ internal sealed class RestoreClient : ISessionRestorer
     private readonly IForwarderHttpClientFactory _factory;
     private readonly ConcurrentDictionary<string, (HttpClientConfig? Config, HttpMessageInvoker Client)> _clients = new(StringComparer.OrdinalIgnoreCase);
     private readonly ProtocolKeys _keys;
+    private readonly ISessionPinTable _pins;
     private readonly DestinationIncarnations _incarnations;
     private readonly BatonFailoverOptions _options;
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _slots = new(StringComparer.OrdinalIgnoreCase);
 
-    public RestoreClient(ProtocolKeys keys, DestinationIncarnations incarnations, IOptions<BatonOptions> options, TimeProvider time, IForwarderHttpClientFactory factory)
+    public RestoreClient(ProtocolKeys keys, DestinationIncarnations incarnations, ISessionPinTable pins, IOptions<BatonOptions> options, TimeProvider time, IForwarderHttpClientFactory factory)
     {
         _factory = factory;
+        _pins = pins;
         _keys = keys;
         _incarnations = incarnations;
         _options = options.Value.Failover;
         _time = time;
     }
 
-    public async Task<bool> RestoreAsync(ClusterState cluster, DestinationState destination, SessionId session, SessionRecord? record, long epoch, CancellationToken cancellationToken)
-        => (await TryRestoreAsync(cluster, destination, session, record, epoch, cancellationToken)).Accepted;
+    public Task<RestoreResult> RestoreAsync(ClusterState cluster, DestinationState destination, SessionId session, SessionRecord? record, long epoch, CancellationToken cancellationToken)
+        => TryRestoreAsync(cluster, destination, session, record, epoch, cancellationToken);
 
     /// <summary>
     /// Asks the destination which backend process answers there now (and remembers it). Answered is false
@@ -61,9 +63,17 @@ internal sealed class RestoreClient : ISessionRestorer
         }
     }
 
-    /// <summary>Restores the state and says how the backend answered.</summary>
+    /// <summary>
+    /// Restores the state and says how the backend answered. A session the pin table knows was renewed or ended is never
+    /// sent: refused here as the backend would (410).
+    /// </summary>
     public async Task<RestoreResult> TryRestoreAsync(ClusterState cluster, DestinationState destination, SessionId session, SessionRecord? record, long epoch, CancellationToken cancellationToken)
     {
+        if (_pins.IsRetired(session))
+        {
+            return new RestoreResult(false, HttpStatusCode.Gone, null);
+        }
+
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.RestoreTimeout);
         var slot = _slots.GetOrAdd(destination.DestinationId, _ => new SemaphoreSlim(_options.MaxConcurrentRestoresPerDestination));
@@ -195,6 +205,9 @@ internal readonly record struct RestoreResult(bool Accepted, HttpStatusCode? Sta
 /// <summary>Puts a session's last checkpoint onto a backend: the seam between moving a session and the wire.</summary>
 internal interface ISessionRestorer
 {
-    /// <summary>True when the backend installed the state (<paramref name="record"/> null: an empty session) in <paramref name="epoch"/>.</summary>
-    Task<bool> RestoreAsync(ClusterState cluster, DestinationState destination, SessionId session, SessionRecord? record, long epoch, CancellationToken cancellationToken);
+    /// <summary>
+    /// How the backend answered: accepted when it installed the state (<paramref name="record"/> null: an empty session) in
+    /// <paramref name="epoch"/>; 410 when the session was renewed or ended (there, or as the gateway knows).
+    /// </summary>
+    Task<RestoreResult> RestoreAsync(ClusterState cluster, DestinationState destination, SessionId session, SessionRecord? record, long epoch, CancellationToken cancellationToken);
 }

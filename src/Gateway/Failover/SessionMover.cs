@@ -38,6 +38,9 @@ internal sealed class SessionMover(
         Placed,
         Refused,
         Lost,
+
+        /// <summary>The session was renewed or ended: it is placed nowhere.</summary>
+        Gone,
     }
 
     /// <summary>
@@ -60,6 +63,10 @@ internal sealed class SessionMover(
         try
         {
             var pin = await pins.FindAsync(session.Id, cancellationToken);
+            if (IsGone(session, pin))
+            {
+                return null;
+            }
 
             // Another request of this session already moved it somewhere healthy: follow.
             if (pin is not null && !string.Equals(pin.DestinationId, failed, StringComparison.OrdinalIgnoreCase) && !excluded.Contains(pin.DestinationId)
@@ -81,6 +88,11 @@ internal sealed class SessionMover(
                 foreach (var target in Candidates(cluster, refused))
                 {
                     var (placement, placed) = await PlaceAsync(session, pin, cluster, target, bounded.Token);
+                    if (placement == Placement.Gone)
+                    {
+                        return null;
+                    }
+
                     if (placement == Placement.Placed)
                     {
                         metrics.SessionMoved();
@@ -98,6 +110,7 @@ internal sealed class SessionMover(
                         pin = await pins.SettleAsync(session.Id, bounded.Token);
                         if (pin is null)
                         {
+                            session.Gone = pins.IsRetired(session.Id);
                             return null;
                         }
 
@@ -160,6 +173,11 @@ internal sealed class SessionMover(
         try
         {
             var pin = await pins.FindAsync(session.Id, cancellationToken);
+            if (IsGone(session, pin))
+            {
+                return null;
+            }
+
             var (placement, placed) = await PlaceAsync(session, pin, cluster, destination, bounded.Token);
             if (placement != Placement.Lost)
             {
@@ -169,6 +187,7 @@ internal sealed class SessionMover(
             var settled = await pins.SettleAsync(session.Id, bounded.Token);
             if (settled is null)
             {
+                session.Gone = pins.IsRetired(session.Id);
                 return null;
             }
 
@@ -181,9 +200,17 @@ internal sealed class SessionMover(
         }
     }
 
-    /// <summary>The one answer when no destination could take a request within the wait: counted, logged, 503.</summary>
+    /// <summary>
+    /// The one answer when no destination could take a request within the wait: counted, logged, 503. For a request whose
+    /// session was renewed or ended on its way (<see cref="BatonSessionFeature.Gone"/>), the answer says so.
+    /// </summary>
     public Task RefuseNoDestinationAsync(HttpContext context, ClusterState cluster)
     {
+        if (context.Features.Get<BatonSessionFeature>() is { Gone: true } session)
+        {
+            return RefuseGoneAsync(context, session, "renewed or ended here");
+        }
+
         metrics.NoDestination();
         Log.NoDestination(logger, cluster.ClusterId);
         return Refusal.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "No healthy backend is available; retry shortly.");
@@ -227,6 +254,31 @@ internal sealed class SessionMover(
         return true;
     }
 
+    /// <summary>
+    /// The answer to a request of a session renewed or ended (a login or logout) while it was on its way: 503 with
+    /// <c>Retry-After</c>, nothing of the session restored or served. The retry carries the client's new cookie, or
+    /// none (then a fresh, empty session).
+    /// </summary>
+    public Task RefuseGoneAsync(HttpContext context, BatonSessionFeature session, string how)
+    {
+        metrics.SessionGone();
+        Log.SessionGone(logger, session.Id.Hash, how);
+        return Refusal.WriteAsync(context, StatusCodes.Status503ServiceUnavailable,
+            "This session was renewed or ended (a sign-in or sign-out) while this request was on its way; nothing was done. Retry shortly.");
+    }
+
+    // A session known when the request arrived and unknown now, or one this gateway knows was renewed or ended, is placed
+    // nowhere: restoring its last state would bring a dead id back, with whatever a login made of it.
+    private bool IsGone(BatonSessionFeature session, SessionPin? pin)
+    {
+        if (pin is null && (!session.IsNew || pins.IsRetired(session.Id)))
+        {
+            session.Gone = true;
+        }
+
+        return session.Gone;
+    }
+
     private DateTimeOffset DeadlineOf(BatonSessionFeature session) => session.WaitDeadline ??= time.GetUtcNow() + _options.NoDestinationWait;
 
     private TimeSpan Remaining(DateTimeOffset deadline) => Max(deadline - time.GetUtcNow(), TimeSpan.Zero);
@@ -263,13 +315,42 @@ internal sealed class SessionMover(
         var placed = false;
         try
         {
-            var record = await store.GetAsync(session.Id.Value, Math.Max(pin.Version, session.Version), cancellationToken, pin.Epoch, newestOfBoth: store.IsShared);
+            SessionRecord? record;
+            try
+            {
+                record = await store.GetAsync(session.Id.Value, Math.Max(pin.Version, session.Version), cancellationToken, pin.Epoch, newestOfBoth: store.IsShared, refuseEnded: true);
+            }
+            catch (SessionEndedException)
+            {
+                // Another gateway ended or renewed it (the shared journal says so) and this one has not heard yet.
+                pins.ForgetRetired(session.Id);
+                session.Gone = true;
+                return (Placement.Gone, null);
+            }
+
+            if (pins.IsRetired(session.Id))
+            {
+                // Renewed or ended while its state was read: its last state goes nowhere.
+                session.Gone = true;
+                return (Placement.Gone, null);
+            }
+
             using var span = BatonTelemetry.Source.StartActivity("baton.restore");
             span?.SetTag("baton.session", session.Id.Hash);
             span?.SetTag("baton.destination", target.DestinationId);
             span?.SetTag("baton.session.version", record?.Version ?? 0);
             span?.SetTag("baton.session.epoch", epoch);
-            if (!await restores.RestoreAsync(cluster, target, session.Id, record, epoch, cancellationToken))
+            var restored = await restores.RestoreAsync(cluster, target, session.Id, record, epoch, cancellationToken);
+            if (restored.Status == System.Net.HttpStatusCode.Gone)
+            {
+                // The backend rotated the session away or ended it there (its rotating response may still be on its way to
+                // this gateway, which then retires the id): never restored anywhere else either.
+                span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, "the session was renewed or ended");
+                session.Gone = true;
+                return (Placement.Gone, null);
+            }
+
+            if (!restored.Accepted)
             {
                 span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, "restore refused or failed");
                 metrics.RestoreFailed();

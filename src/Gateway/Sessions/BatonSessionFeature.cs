@@ -25,4 +25,10 @@ internal sealed class BatonSessionFeature(SessionId id, string? pinnedDestinatio
 
     /// <summary>True when the gateway issued this id for this request and must send the cookie.</summary>
     public bool IsNew { get; } = isNew;
+
+    /// <summary>
+    /// True once the failover step found the session renewed or ended (a login or logout, here, on another gateway or as
+    /// its backend said) while this request was on its way: nothing of it is restored or served; the request is refused.
+    /// </summary>
+    public bool Gone { get; set; }
 }

@@ -107,11 +107,33 @@ internal interface ISessionPinTable
     /// </summary>
     void AdvanceEpoch(SessionId id);
 
-    /// <summary>Moves the session to a new id (rotation): same pin, version, epoch and standing; the old id is gone.</summary>
+    /// <summary>
+    /// Moves the session to a new id (rotation): same pin, version, epoch and standing. The old id is dead from here,
+    /// remembered for one idle timeout: never found, loaded, pinned, claimed or placed again (<see cref="IsRetired"/>).
+    /// The rotation is under way until <see cref="RekeyDone"/>.
+    /// </summary>
     void Rekey(SessionId id, SessionId renewed);
 
-    /// <summary>The id a session was rekeyed to from <paramref name="id"/>, remembered for one idle timeout; null when none.</summary>
-    SessionId? RenamedTo(SessionId id);
+    /// <summary>The rotation of <paramref name="id"/> is over: the new id holds the session's state, or the rotation failed.</summary>
+    void RekeyDone(SessionId id);
+
+    /// <summary>
+    /// The id a session was rekeyed to from <paramref name="id"/> (remembered for one idle timeout), once that rotation is
+    /// over; null when none.
+    /// </summary>
+    Task<SessionId?> RenamedToAsync(SessionId id, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// True when the session was renewed (rekeyed) or ended in the last idle timeout, here or as another gateway said:
+    /// nothing of it may be restored, pinned or served again.
+    /// </summary>
+    bool IsRetired(SessionId id);
+
+    /// <summary>
+    /// Someone else ended or renewed the session (a shared journal marks it ended): it goes from this table without a
+    /// write to tiers other gateways share, and is never loaded again while a tier may hold it.
+    /// </summary>
+    void ForgetRetired(SessionId id);
 
     /// <summary>Drops the session now (it ended), from the store too.</summary>
     void Forget(SessionId id);

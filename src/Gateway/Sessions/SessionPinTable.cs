@@ -22,11 +22,13 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
     // Anonymous sessions oldest first, for eviction; kept or expired ones are skipped when they come up.
     private readonly ConcurrentQueue<(SessionId Id, Entry Entry)> _anonymousOrder = new();
 
-    // Rotations of the last idle timeout (old id to new), for a change of the old id stored while it rotated.
-    private readonly ConcurrentDictionary<SessionId, (SessionId Renewed, long At)> _renamed = new();
+    // Rotations of the last idle timeout (old id to new): the old ids are dead, and a change of one stored while it
+    // rotated waits for the rotation to tell whether the new id carries it.
+    private readonly ConcurrentDictionary<SessionId, Renaming> _renamed = new();
 
-    // Where the tiers may hold sessions this table never loaded: the sessions this table ended in the last idle
-    // timeout (never loaded back while a tier may still hold them), and the lookups under way (one per id).
+    // The sessions that ended in the last idle timeout, here or as others said (never loaded, pinned or restored
+    // again while a tier may still hold them), and, where the tiers may hold sessions this table never loaded, the
+    // lookups under way (one per id).
     private readonly ConcurrentDictionary<SessionId, long> _ended = new();
     private readonly ConcurrentDictionary<SessionId, Lazy<Task<SessionSummary?>>> _lookups = new();
 
@@ -275,6 +277,12 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
     public async ValueTask<SessionPin> PinAsync(SessionId id, string destinationId, CancellationToken cancellationToken)
     {
+        if (IsRetired(id))
+        {
+            // A request of a renewed or ended session answered after the session died: it is not brought back.
+            throw new StoreUnavailableException("The session was renewed or ended while it was being pinned.");
+        }
+
         if (_entries.TryGetValue(id, out var existing) && !existing.IsGone && existing.IsKept
             && !string.Equals(existing.DestinationId, destinationId, StringComparison.OrdinalIgnoreCase))
         {
@@ -307,6 +315,14 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         }
 
         var outcome = await persistence.ClaimAsync(id.Value, destinationId, from, Now(), lease);
+        if (outcome == ClaimOutcome.Won && (IsRetired(id) || !_entries.TryGetValue(id, out var current) || !ReferenceEquals(current, entry)))
+        {
+            // Renewed or ended while the claim ran (the entry may be the new id's by now): no move of the old id, and
+            // the row the claim may have made for it goes again.
+            persistence.End(id.Value);
+            return new MoveClaim(ClaimOutcome.Lost, from + 1);
+        }
+
         if (outcome == ClaimOutcome.Won)
         {
             // The old owner's copy is fenced from now on; requests follow the new destination once it is placed.
@@ -579,12 +595,12 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
     public void Rekey(SessionId id, SessionId renewed)
     {
-        // Remembered for a change of the old id still being stored: a kept session's only (an anonymous one has none
-        // stored), and never more than MaxSessions of them, so logins in a loop cannot grow the gateway's memory. One
-        // not remembered makes such a late change "renewed or ended", never lost silently.
-        if (_entries.TryGetValue(id, out var current) && current.IsKept && _renamed.Count < _maxSessions)
+        // Remembered before the entry moves, so the old id is known dead from the moment it leaves the table: never more
+        // than MaxSessions of them, so logins in a loop cannot grow the gateway's memory. One not remembered is still gone
+        // from the table, and a late change of it is answered "renewed or ended", never lost silently.
+        if (_renamed.Count < _maxSessions)
         {
-            _renamed[id] = (renewed, Now());
+            _renamed[id] = new Renaming(renewed, Now());
         }
 
         if (_entries.TryRemove(id, out var entry) && !entry.IsGone && _entries.TryAdd(renewed, entry) && !entry.IsKept)
@@ -593,10 +609,31 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         }
     }
 
+    public void RekeyDone(SessionId id)
+    {
+        if (_renamed.TryGetValue(id, out var renaming))
+        {
+            renaming.Done.TrySetResult();
+        }
+    }
+
     /// <summary>Rotations remembered (see <see cref="Rekey"/>).</summary>
     internal int RenamedCount => _renamed.Count;
 
-    public SessionId? RenamedTo(SessionId id) => _renamed.TryGetValue(id, out var renamed) ? renamed.Renewed : null;
+    public async Task<SessionId?> RenamedToAsync(SessionId id, CancellationToken cancellationToken)
+    {
+        if (!_renamed.TryGetValue(id, out var renaming))
+        {
+            return null;
+        }
+
+        await renaming.Done.Task.WaitAsync(cancellationToken);
+        return renaming.Renewed;
+    }
+
+    public bool IsRetired(SessionId id) => _renamed.ContainsKey(id) || _ended.ContainsKey(id);
+
+    public void ForgetRetired(SessionId id) => ForgetEndedElsewhere(id);
 
     public void Forget(SessionId id)
     {
@@ -609,7 +646,14 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
     public ValueTask<int> PurgeExpiredAsync(CancellationToken cancellationToken)
     {
         var now = Now();
-        Forget(_renamed, r => r.At, now - _idleTimeout);
+        foreach (var (id, renaming) in _renamed)
+        {
+            if (renaming.At <= now - _idleTimeout && _renamed.TryRemove(new KeyValuePair<SessionId, Renaming>(id, renaming)))
+            {
+                renaming.Done.TrySetResult();
+            }
+        }
+
         Forget(_notFound, at => at, now - NotFoundMemory);
         Forget(_ended, at => at, now - _idleTimeout);
 
@@ -696,14 +740,14 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
         _entries.TryRemove(new KeyValuePair<SessionId, Entry>(id, entry));
         ReleaseState(entry);
+        if (ended && _ended.Count < _maxSessions)
+        {
+            _ended[id] = Now();
+        }
+
         if (wasKept)
         {
             Interlocked.Decrement(ref _count);
-            if (ended && persistence.MayHoldUnknown && _ended.Count < _maxSessions)
-            {
-                _ended[id] = Now();
-            }
-
             if (ended || !persistence.IsShared)
             {
                 persistence.End(id.Value);
@@ -749,6 +793,16 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
     }
 
     private long Now() => timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+
+    /// <summary>A rotation: the new id, when it began (Unix ms), and whether it is over.</summary>
+    private sealed class Renaming(SessionId renewed, long at)
+    {
+        public SessionId Renewed { get; } = renewed;
+
+        public long At { get; } = at;
+
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
 
     private sealed class Entry(string destinationId, long version, long epoch, long lastAccess, bool kept)
     {

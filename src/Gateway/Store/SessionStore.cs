@@ -280,7 +280,11 @@ internal sealed class SessionStore : IPinPersistence
 
     public void End(string sessionId) => Observe(EndAsync(sessionId), "delete");
 
-    private async Task EndAsync(string sessionId)
+    /// <summary>
+    /// Forgets the session in both tiers and tells the other gateways; done once both tiers answered. It does not throw
+    /// for a tier that missed it: that end is remembered and written when the tier can take it (<see cref="CatchUpAsync"/>).
+    /// </summary>
+    public async Task EndAsync(string sessionId)
     {
         _channel?.Announce(new PinNotice(sessionId, null, 0));
         _journalBehind.TryRemove(sessionId, out _);
@@ -367,8 +371,11 @@ internal sealed class SessionStore : IPinPersistence
     /// With <paramref name="newestOfBoth"/> (a move's restore where other gateways share the journal: the version this
     /// one knows may lag another's changes, which a Redis failover can leave out of Redis) the journal is read even when
     /// Redis's copy is at the known version, and the newer wins; a journal that cannot be read leaves Redis's copy.
+    /// With <paramref name="refuseEnded"/> (a move's restore), a session a shared journal no longer holds but marks ended
+    /// is <see cref="SessionEndedException"/>, whatever copy Redis still holds (it missed the delete): an ended session is
+    /// never restored.
     /// </remarks>
-    public async Task<SessionRecord?> GetAsync(string sessionId, long minimumVersion, CancellationToken cancellationToken, long minimumEpoch = 0, bool newestOfBoth = false)
+    public async Task<SessionRecord?> GetAsync(string sessionId, long minimumVersion, CancellationToken cancellationToken, long minimumEpoch = 0, bool newestOfBoth = false, bool refuseEnded = false)
     {
         var fast = await _redis.GetAsync(sessionId, cancellationToken);
 
@@ -392,6 +399,16 @@ internal sealed class SessionStore : IPinPersistence
         }
 
         var journaled = durable.Record;
+        if (refuseEnded && journaled is null && record is not null && _journal.IsShared)
+        {
+            switch (await _journal.HasEndedAsync(sessionId, cancellationToken))
+            {
+                case null:
+                    throw new StoreUnavailableException("The journal could not say whether the session ended.");
+                case true:
+                    throw new SessionEndedException();
+            }
+        }
 
         // A read Redis could not answer, or one the journal answered better. A session neither tier holds
         // (never changed, or a restore check's throwaway) is no fallback.
@@ -604,3 +621,6 @@ internal sealed class SessionStore : IPinPersistence
 
 /// <summary>The store cannot take or give a session now (neither tier holds a write, the journal's queue is full, the journal cannot be read).</summary>
 internal sealed class StoreUnavailableException(string message) : Exception(message);
+
+/// <summary>The session ended (logout, a renewed id): the shared journal says so, whatever copy a tier still holds.</summary>
+internal sealed class SessionEndedException() : Exception("The session ended or was renewed; it is not restored.");

@@ -12,6 +12,7 @@ const { deriveKeys } = require('./lib/keys');
 const { resolveOptions } = require('./lib/options');
 const { SessionStore } = require('./lib/store');
 const { ReplayGuard } = require('./lib/replay');
+const { RetiredSessions } = require('./lib/retired');
 const { createMiddleware, LOCAL_COOKIE } = require('./lib/middleware');
 const { version } = require('./package.json');
 
@@ -49,17 +50,19 @@ function createLogger(logger) {
  *
  * @param {object} options secret (required, at least 32 characters; the gateway's Baton:Secret) and the
  *   limits maxStateBytes, maxBufferedResponseBytes, clockSkew, sessionLockTimeout, maxSessions,
- *   maxTotalStateBytes, maxRememberedRestores, localIdleTimeout, purgeInterval (durations in ms or
+ *   maxTotalStateBytes, maxRememberedRestores, maxRetiredSessions, localIdleTimeout, purgeInterval (durations in ms or
  *   "hh:mm:ss"); logger (console by default, false for none).
  */
 function baton(options) {
   const resolved = resolveOptions(options);
   const store = new SessionStore({ maxSessions: resolved.maxSessions, maxTotalStateBytes: resolved.maxTotalStateBytes, now: resolved.now });
   const replays = new ReplayGuard(resolved.maxRememberedRestores, resolved.clockSkew, resolved.now);
+  const retired = new RetiredSessions(resolved.maxRetiredSessions, resolved.now);
   const context = {
     options: resolved,
     store,
     replays,
+    retired,
     keys: deriveKeys(resolved.secret),
     // New every time the middleware is made (once per process start), so the gateway can tell a restarted
     // backend, whose memory is empty, from the one it checkpointed.
@@ -71,13 +74,14 @@ function baton(options) {
   const purger = setInterval(() => {
     store.purgeExpired();
     replays.forget();
+    retired.forget();
   }, resolved.purgeInterval);
   purger.unref();
 
   Object.defineProperties(middleware, {
     incarnation: { value: context.incarnation, enumerable: true },
-    /** Sessions held in memory and their state's bytes. */
-    stats: { value: () => ({ sessions: store.count, stateBytes: store.stateBytes, rememberedRestores: replays.seen.size }), enumerable: true },
+    /** Sessions held in memory and their state's bytes; restore nonces and retired ids remembered. */
+    stats: { value: () => ({ sessions: store.count, stateBytes: store.stateBytes, rememberedRestores: replays.seen.size, retiredSessions: retired.size }), enumerable: true },
     /** Stops the purge timer (it never keeps the process alive anyway). */
     close: { value: () => clearInterval(purger), enumerable: true },
   });

@@ -6,7 +6,7 @@
 const baton = require('baton-session');
 
 const BACKEND_SETTINGS = ['MaxStateBytes', 'MaxBufferedResponseBytes', 'ClockSkew', 'SessionLockTimeout', 'MaxSessions',
-  'MaxTotalStateBytes', 'MaxRememberedRestores', 'LocalIdleTimeout', 'PurgeInterval'];
+  'MaxTotalStateBytes', 'MaxRememberedRestores', 'MaxRetiredSessions', 'LocalIdleTimeout', 'PurgeInterval'];
 
 /** key (lowercase, ':'-separated) → value, from the arguments. */
 function parseArguments(argv) {

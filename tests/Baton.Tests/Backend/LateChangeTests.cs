@@ -80,9 +80,11 @@ public sealed class LateChangeTests : IAsyncLifetime, IDisposable
             Assert.True(rotated.Headers.Contains(ProtocolConstants.SessionActionHeader));
         }
 
+        // Refused as retired, not as stale: a gateway answers a stale copy with a restore of the dead id.
         using var old = await waiting;
-        Assert.Equal(HttpStatusCode.Conflict, old.StatusCode);
-        Assert.Equal("have=0", old.Headers.GetValues(ProtocolConstants.StaleHeader).Single());
+        Assert.Equal(HttpStatusCode.Gone, old.StatusCode);
+        Assert.Equal("sid=" + sessionId, old.Headers.GetValues(ProtocolConstants.RetiredHeader).Single());
+        Assert.False(old.Headers.Contains(ProtocolConstants.StaleHeader));
         Assert.DoesNotContain("ann", await old.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         var store = _backend.Services.GetRequiredService<BackendSessionStore>();
         await Eventually.TrueAsync(() => store.Count == 0, TimeSpan.FromSeconds(10), "the rotated copy should be dropped once nobody holds it");

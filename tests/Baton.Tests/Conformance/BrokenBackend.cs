@@ -54,6 +54,8 @@ public enum Breakage
     AnswersWrongLengthRestores204,
     RestoreRefusalsNotPlainText,
     ShrinksGrantMax,
+    RetiredAnsweredStale,
+    AcceptsRestoreOfRetiredSession,
 }
 
 /// <summary>
@@ -71,6 +73,9 @@ public sealed class BrokenBackend : IAsyncLifetime
     // How far VersionsOffByAThousand shifts the versions it sends.
     private const long Offset = 1000;
     private readonly ConcurrentDictionary<string, (long Version, long Epoch)> _ledger = new(StringComparer.Ordinal);
+
+    // The sessions a response rotated or ended, as the backend's session actions named them.
+    private readonly ConcurrentDictionary<string, byte> _retired = new(StringComparer.Ordinal);
     private TestBackend? _backend;
 
     /// <summary>What the backend gets wrong now.</summary>
@@ -186,6 +191,12 @@ public sealed class BrokenBackend : IAsyncLifetime
             case Breakage.RestoreGetNotAnswered405 when HttpMethods.IsGet(request.Method):
                 context.Response.StatusCode = StatusCodes.Status404NotFound;
                 return true;
+            case Breakage.AcceptsRestoreOfRetiredSession when valid is not null && _retired.ContainsKey(valid.SessionId):
+                // Answered as taken, as a library without a memory of retired ids would: the state is not installed here,
+                // but the gateway would send the session's requests on.
+                context.Response.StatusCode = StatusCodes.Status204NoContent;
+                context.Response.Headers[ProtocolConstants.IncarnationHeader] = Incarnation(context);
+                return true;
             case Breakage.RefusesEmptyRestore when valid is { Length: 0 }:
                 await AnswerAsync(context, StatusCodes.Status400BadRequest, "Empty states are not restored.");
                 return true;
@@ -299,6 +310,12 @@ public sealed class BrokenBackend : IAsyncLifetime
             case Breakage.DropsIncarnationOnAppResponses when hasGrant:
                 headers.Remove(ProtocolConstants.IncarnationHeader);
                 break;
+            case Breakage.RetiredAnsweredStale when response.StatusCode == StatusCodes.Status410Gone && headers.ContainsKey(ProtocolConstants.RetiredHeader):
+                // What a library that only drops the copy answers: a stale copy, which the gateway restores.
+                response.StatusCode = StatusCodes.Status409Conflict;
+                headers.Remove(ProtocolConstants.RetiredHeader);
+                headers[ProtocolConstants.StaleHeader] = "have=0";
+                break;
             case Breakage.StaleWithWrongHave when headers.ContainsKey(ProtocolConstants.StaleHeader):
                 headers[ProtocolConstants.StaleHeader] = "have=0";
                 break;
@@ -330,6 +347,11 @@ public sealed class BrokenBackend : IAsyncLifetime
         if (CheckpointDescriptor.TryParse(response.Headers[ProtocolConstants.CheckpointHeader].ToString(), Keys, out var checkpoint) == ProtocolVerdict.Valid)
         {
             _ledger[checkpoint!.SessionId] = (checkpoint.Version, checkpoint.Epoch ?? 0);
+        }
+
+        if (SessionAction.TryParse(response.Headers[ProtocolConstants.SessionActionHeader].ToString(), Keys, out var action) == ProtocolVerdict.Valid)
+        {
+            _retired[action!.SessionId] = 0;
         }
     }
 

@@ -58,6 +58,8 @@ public sealed class ConformanceKitTests(BrokenBackend backend) : IClassFixture<B
         { Breakage.AnswersWrongLengthRestores204, ["restore.body-short", "restore.body-long"] },
         { Breakage.RestoreRefusalsNotPlainText, ["restore.refusal-text"] },
         { Breakage.ShrinksGrantMax, ["size.within-max"] },
+        { Breakage.RetiredAnsweredStale, ["retired.rotated", "retired.ended"] },
+        { Breakage.AcceptsRestoreOfRetiredSession, ["retired.restore"] },
     };
 
     [Fact]
@@ -119,7 +121,7 @@ public sealed class ConformanceKitTests(BrokenBackend backend) : IClassFixture<B
 
         var report = await ConformanceKit.RunAsync(new ConformanceOptions { Backend = backend.Address, Secret = TestGateway.Secret }, output, CancellationToken.None);
 
-        Assert.Equal(["action.end", "action.rotate", "size.backend-max"], report.Results.Where(r => r.Outcome == RuleOutcome.Skipped).Select(r => r.Id).Order());
+        Assert.Equal(["action.end", "action.rotate", "retired.ended", "retired.restore", "retired.rotated", "size.backend-max"], report.Results.Where(r => r.Outcome == RuleOutcome.Skipped).Select(r => r.Id).Order());
         Assert.Equal(0, report.ExitCode);
         Assert.Contains("SKIP action.rotate  give --login-path", output.ToString(), StringComparison.Ordinal);
     }

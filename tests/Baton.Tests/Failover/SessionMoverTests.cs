@@ -209,7 +209,7 @@ public sealed class SessionMoverTests : IDisposable
 
         public TaskCompletionSource? Hold { get; set; }
 
-        public async Task<bool> RestoreAsync(ClusterState cluster, DestinationState destination, SessionId session, SessionRecord? record, long epoch, CancellationToken cancellationToken)
+        public async Task<RestoreResult> RestoreAsync(ClusterState cluster, DestinationState destination, SessionId session, SessionRecord? record, long epoch, CancellationToken cancellationToken)
         {
             Restores.Enqueue((destination.DestinationId, record?.Version ?? 0, epoch));
             if (Hold is { } hold)
@@ -217,7 +217,8 @@ public sealed class SessionMoverTests : IDisposable
                 await hold.Task.WaitAsync(cancellationToken);
             }
 
-            return !Refuse.Contains(destination.DestinationId);
+            var accepted = !Refuse.Contains(destination.DestinationId);
+            return new RestoreResult(accepted, accepted ? System.Net.HttpStatusCode.NoContent : System.Net.HttpStatusCode.Conflict, null);
         }
     }
 }

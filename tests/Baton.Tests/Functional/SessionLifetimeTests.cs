@@ -150,7 +150,17 @@ public sealed class SessionLifetimeTests : IAsyncLifetime
 
         public long StateBytes => 0;
 
-        public SessionId? RenamedTo(SessionId id) => null;
+        public Task<SessionId?> RenamedToAsync(SessionId id, CancellationToken cancellationToken) => Task.FromResult<SessionId?>(null);
+
+        public bool IsRetired(SessionId id) => false;
+
+        public void ForgetRetired(SessionId id)
+        {
+        }
+
+        public void RekeyDone(SessionId id)
+        {
+        }
 
         public KeepOutcome TryKeep(SessionId id, int stateBytes, long version, bool mayGrow = true) => throw new IOException("pin table unavailable");
 

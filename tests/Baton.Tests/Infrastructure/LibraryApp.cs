@@ -135,6 +135,14 @@ internal static class LibraryApp
             c.Session.SetString("user", "ann");
             return c.RotateBatonSession() ? "rotated" : "not rotated";
         });
+        // Login: signs "ann" in and gives the session a new id carrying its state.
+        app.MapPost("/rotate", (HttpContext c) =>
+        {
+            c.Session.SetString("user", "ann");
+            return c.RotateBatonSession() ? "rotated" : "not rotated";
+        });
+        // Who the session says is signed in: "-" for nobody.
+        app.MapGet("/whoami", (HttpContext c) => c.Session.GetString("user") ?? "-");
         // Logout: the session ends everywhere (the library drops its copy once the response has gone).
         app.MapPost("/end", (HttpContext c) => c.EndBatonSession() ? "ended" : "not ended");
         // Answers with the Cookie header it was sent, and sets a cookie of its own.

@@ -507,6 +507,82 @@ public sealed class SessionPinTableTests
         Assert.Equal(0, _store.Lookups);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AnIdRenewedOrEnded_IsDeadAtOnce_NeverPinnedClaimedOrPlacedAgain_WhetherItWasKeptOrNot(bool kept)
+    {
+        var table = NewTable();
+        var renamed = kept ? await KeptAsync(table, "b1") : SessionId.New();
+        var ended = kept ? await KeptAsync(table, "b2") : SessionId.New();
+        if (!kept)
+        {
+            await table.PinAsync(renamed, "b1", default);
+            await table.PinAsync(ended, "b2", default);
+        }
+
+        var renewed = SessionId.New();
+        table.Rekey(renamed, renewed);
+        table.Forget(ended);
+
+        foreach (var dead in new[] { renamed, ended })
+        {
+            Assert.True(table.IsRetired(dead));
+            Assert.Null(await table.FindAsync(dead, default));
+            await Assert.ThrowsAsync<StoreUnavailableException>(async () => await table.PinAsync(dead, "b3", default));
+            Assert.Equal(ClaimOutcome.Lost, (await table.ClaimAsync(dead, "b3", TimeSpan.Zero, default)).Outcome);
+            Assert.Null(await table.PlacedAsync(dead, "b3", 1, default));
+            Assert.Null(await table.FindAsync(dead, default));
+        }
+
+        Assert.False(table.IsRetired(renewed));
+        Assert.Equal("b1", (await table.FindAsync(renewed, default))!.DestinationId);
+        Assert.Equal((kept ? 1 : 0, kept ? 0 : 1), (table.Count, table.AnonymousCount));
+
+        // Remembered for one idle timeout.
+        _time.Advance(IdleTimeout + TimeSpan.FromSeconds(1));
+        await table.PurgeExpiredAsync(default);
+        Assert.False(table.IsRetired(renamed));
+        Assert.False(table.IsRetired(ended));
+    }
+
+    [Fact]
+    public async Task AClaimWonWhileTheSessionWasRenewed_IsLost_AndTheRowItMayHaveMadeForTheOldIdEnds()
+    {
+        var id = SessionId.New();
+        var gate = new TaskCompletionSource<ClaimOutcome>();
+        var blocking = new GatedClaims(_store, gate.Task);
+        var gated = new SessionPinTable(Options.Create(new BatonOptions { Sessions = new BatonSessionOptions { IdleTimeout = IdleTimeout, MaxSessions = 100 } }), _time, blocking);
+        await gated.PinAsync(id, "b1", default);
+        Assert.Equal(KeepOutcome.Kept, gated.TryKeep(id, 100, 1));
+
+        var claim = gated.ClaimAsync(id, "b2", TimeSpan.FromSeconds(6), default).AsTask();
+        var renewed = SessionId.New();
+        gated.Rekey(id, renewed);
+        gate.SetResult(ClaimOutcome.Won);
+
+        Assert.Equal(ClaimOutcome.Lost, (await claim).Outcome);
+        Assert.Contains(("delete", id.Value, null), _store.Writes);
+
+        // The new id's pin kept its epoch: the claim of the old one changed nothing of it.
+        Assert.Equal(new SessionPin(renewed, "b1", 0, 0), await gated.FindAsync(renewed, default));
+    }
+
+    [Fact]
+    public async Task RenamedToAsync_WaitsForTheRotationToBeDone_AndNamesTheNewId()
+    {
+        var table = NewTable();
+        var id = await KeptAsync(table, "b1");
+        var renewed = SessionId.New();
+        table.Rekey(id, renewed);
+
+        var renamed = table.RenamedToAsync(id, default);
+        Assert.False(renamed.IsCompleted);
+        table.RekeyDone(id);
+        Assert.Equal(renewed, await renamed);
+        Assert.Null(await table.RenamedToAsync(renewed, default));
+    }
+
     [Fact]
     public async Task FindOrLoadAsync_ConcurrentRequestsOfOneUnknownSession_ShareOneLookup()
     {
@@ -584,6 +660,30 @@ public sealed class SessionPinTableTests
         _store.Gate.SetResult();
         Assert.Null(await stuck);
         Assert.Equal(new SessionPin(live, "b1", 1, 0), await table.FindOrLoadAsync(live, default));
+    }
+
+    /// <summary>The recording persistence, with claims answered when the test says.</summary>
+    private sealed class GatedClaims(RecordingPersistence inner, Task<ClaimOutcome> answer) : IPinPersistence
+    {
+        public bool MayHoldUnknown => inner.MayHoldUnknown;
+
+        public bool IsShared => inner.IsShared;
+
+        public bool IsListening => inner.IsListening;
+
+        public Task<ClaimOutcome> ClaimAsync(string sessionId, string owner, long fromEpoch, long now, TimeSpan lease) => answer;
+
+        public Task ReleaseAsync(string sessionId, string? owner, long epoch) => inner.ReleaseAsync(sessionId, owner, epoch);
+
+        public void Touch(string sessionId, long now) => inner.Touch(sessionId, now);
+
+        public void End(string sessionId) => inner.End(sessionId);
+
+        public Task<List<SessionSummary>> LoadLiveAsync(long cutoff, CancellationToken cancellationToken) => inner.LoadLiveAsync(cutoff, cancellationToken);
+
+        public Task<SessionSummary?> FindAsync(string sessionId, CancellationToken cancellationToken) => inner.FindAsync(sessionId, cancellationToken);
+
+        public void Listen(Action<PinNotice> onNotice, Action onMissed) => inner.Listen(onNotice, onMissed);
     }
 
     private sealed class RecordingPersistence : IPinPersistence

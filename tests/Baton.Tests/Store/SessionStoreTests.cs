@@ -74,6 +74,30 @@ public sealed class SessionStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task AMovesRestore_NeverTakesTheRedisCopyOfASessionTheSharedJournalMarksEnded()
+    {
+        var redis = new MemoryTier("redis");
+        var journal = new MemoryTier("journal", isShared: true);
+        var store = NewStore(redis, journal);
+        var id = Baton.Protocol.Ids.New();
+        journal.Put(TestRecords.Checkpoint(id, 3, [3], "b1", 10, epoch: 1));
+        redis.Put(TestRecords.Checkpoint(id, 3, [3], "b1", 10, epoch: 1));
+
+        // The session ended (a logout, a renewed id) while Redis could not take the delete: its copy stays there.
+        redis.Down = true;
+        await store.EndAsync(id);
+        redis.Down = false;
+        Assert.NotNull(redis[id]);
+
+        await Assert.ThrowsAsync<SessionEndedException>(() => store.GetAsync(id, 3, CancellationToken.None, 1, newestOfBoth: true, refuseEnded: true));
+
+        // A session only Redis holds because the journal missed its write (not an end) is still read from Redis.
+        var behind = Baton.Protocol.Ids.New();
+        redis.Put(TestRecords.Checkpoint(behind, 2, [2], "b1", 10, epoch: 0));
+        Assert.Equal(2, (await store.GetAsync(behind, 2, CancellationToken.None, 0, newestOfBoth: true, refuseEnded: true))!.Version);
+    }
+
+    [Fact]
     public async Task WithBothTiersDown_NothingIsAcknowledged_AndNothingIsRemembered()
     {
         _journal.Down = true;

@@ -55,7 +55,7 @@ function applyChanges(baseText, current, committedText, cleared) {
 }
 
 function createMiddleware(context) {
-  const { options, store, keys, incarnation, log } = context;
+  const { options, store, keys, incarnation, retired, log } = context;
 
   function fail(req, res, error) {
     log('RequestFailed', `${req.method} ${pathOf(req)} failed inside baton-session: ${error && error.stack ? error.stack : error}`);
@@ -103,8 +103,20 @@ function createMiddleware(context) {
     };
   }
 
+  // 410 with Baton-Retired naming the session: the gateway answers it without restoring the session anywhere.
+  function refuseRetired(res, scope, hash) {
+    refuseRequest(res, 410, 'retired', `Session ${hash} was renewed or ended (a sign-in or sign-out); this backend serves nothing of it.`,
+      { 'Baton-Retired': `sid=${scope.key}` });
+  }
+
   async function serve(req, res, next, scope) {
     const hash = ids.logHash(scope.key);
+    if (scope.checkpointed && retired.has(scope.key)) {
+      // A response of this session carried its rotation or end: the id is dead here, whatever a gateway still
+      // thinks of it. Refused distinctly, so no gateway answers this with a restore of the dead id.
+      refuseRetired(res, scope, hash);
+      return;
+    }
     // At maxSessions a new session is still served (a health probe, a visitor that only reads): it is
     // refused only if it changes, before its first byte.
     const entry = store.getOrAdd(scope.key, scope.ttl, true);
@@ -131,10 +143,9 @@ function createMiddleware(context) {
     if (entry.retired) {
       // Rotated or ended by a response while this request was on its way or waiting: the id is dead, and what
       // the copy holds (a logged-in state, say) is not this request's to see. The backend holds nothing for it.
-      log('StaleSessionRefused', `session ${hash}: the session was rotated or ended by another response of it`);
       releaseLock();
       store.forget(scope.key, entry);
-      refuse(res, 409, 'This session was renewed or ended; this backend holds no copy of it.', incarnation, { 'Baton-Stale': 'have=0' });
+      refuseRetired(res, scope, hash);
       return;
     }
 
@@ -214,7 +225,9 @@ function createMiddleware(context) {
       if (scope.checkpointed && scope.control.requested) {
         res.setHeader('Baton-Session-Action', formatAction({ sid: scope.key, action: scope.control.requested }, keys));
         scope.actionSent = true;
-        // Before the lock goes: a request of the old id waiting for it must find the id dead.
+        // Before the lock goes: a request of the old id waiting for it must find the id dead, and so must one that
+        // comes later, once this copy is dropped (remembered for the session's idle timeout).
+        retired.retire(scope.key, scope.ttl);
         entry.retired = true;
       }
       releaseLock();
@@ -259,6 +272,11 @@ function createMiddleware(context) {
           // The session moved (a restore of a later epoch) or was dropped while the response was sent: the copy
           // held now is not the one this request changed, and the gateway has fenced the change already.
           log('LateChangeLost', `session ${hash}: the session was restored in another epoch or dropped before the change could be committed`);
+          return;
+        }
+        if (entry.retired) {
+          // Another response rotated or ended the session meanwhile: its id serves nothing more.
+          log('LateChangeLost', `session ${hash}: the session was renewed or ended before the change could be committed`);
           return;
         }
         const merged = applyChanges(scope.baseText, text, entry.text, scope.cleared);

@@ -27,6 +27,7 @@ const DEFAULTS = Object.freeze({
   maxSessions: 1_000_000,
   maxTotalStateBytes: Math.min(2 * 1024 * MIB, Math.floor(HEAP_LIMIT / 4)),
   maxRememberedRestores: 100_000,
+  maxRetiredSessions: 100_000,
   localIdleTimeout: 20 * MINUTE,
   purgeInterval: MINUTE,
 });
@@ -71,6 +72,7 @@ const NAMES = {
   maxSessions: 'MaxSessions',
   maxTotalStateBytes: 'MaxTotalStateBytes',
   maxRememberedRestores: 'MaxRememberedRestores',
+  maxRetiredSessions: 'MaxRetiredSessions',
   localIdleTimeout: 'LocalIdleTimeout',
   purgeInterval: 'PurgeInterval',
 };
@@ -131,6 +133,7 @@ function resolveOptions(input = {}) {
   check(o.maxTotalStateBytes >= o.maxStateBytes, `${describe('maxTotalStateBytes')} (${o.maxTotalStateBytes}) must be at least ${describe('maxStateBytes')} (${o.maxStateBytes}).`);
   check(o.maxTotalStateBytes <= HEAP_LIMIT / 2, `${describe('maxTotalStateBytes')} (${o.maxTotalStateBytes}) must be at most half of this process's JavaScript heap limit (${HEAP_LIMIT} bytes), where the state is held: lower it, or raise the limit with node --max-old-space-size.`);
   check(o.maxRememberedRestores >= 1, `${describe('maxRememberedRestores')} must be at least 1 (it is ${o.maxRememberedRestores}).`);
+  check(o.maxRetiredSessions >= 1, `${describe('maxRetiredSessions')} must be at least 1 (it is ${o.maxRetiredSessions}).`);
   check(o.localIdleTimeout >= SECOND, `${describe('localIdleTimeout')} must be at least 1000 ms (it is ${o.localIdleTimeout} ms).`);
   check(o.purgeInterval >= 100 && o.purgeInterval <= HOUR, `${describe('purgeInterval')} must be between 100 ms and 1 hour (it is ${o.purgeInterval} ms).`);
 

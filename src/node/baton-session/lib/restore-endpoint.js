@@ -1,9 +1,10 @@
 'use strict';
 
 // `POST /_baton/restore`: installs a session's state sent by the gateway. Accepted only when the MAC
-// holds, it names this process's incarnation, its timestamp is within the clock skew, its nonce is new and
-// the body is exactly the state it describes, in this library's format. Checks run in the order of the
-// protocol's table; every refusal has a status and a plain-text reason.
+// holds, it names this process's incarnation, its timestamp is within the clock skew, its nonce is new, the
+// body is exactly the state it describes, in this library's format, and the session was not rotated away from
+// or ended here. Checks run in the order of the protocol's table; every refusal has a status and a plain-text
+// reason.
 
 const ids = require('./ids');
 const stateFormat = require('./state');
@@ -55,7 +56,7 @@ function readBody(req, length) {
 }
 
 async function handleRestore(context, req, res) {
-  const { options, store, keys, incarnation, replays, log } = context;
+  const { options, store, keys, incarnation, replays, retired, log } = context;
   const reject = (status, reason, detail) => {
     log('RestoreRefused', `${reason}: ${detail}`);
     refuse(res, status, detail, incarnation);
@@ -101,6 +102,13 @@ async function handleRestore(context, req, res) {
   const text = body === null || ids.sha256(body) !== restore.sha256 ? null : stateFormat.decode(body);
   if (text === null) {
     reject(400, 'bad_body', 'The body is not the state the restore header describes (length, digest, or a format this library reads).');
+    return;
+  }
+
+  if (retired.has(restore.sid)) {
+    // A response of this process rotated the session away from this id or ended it: the id stays dead here,
+    // whoever asks (a gateway that has not heard yet, or a replay of the session's last state).
+    reject(410, 'retired', 'This session was renewed or ended on this backend; it is not restored.');
     return;
   }
 

@@ -298,11 +298,79 @@ test('a request that waited for its session while another response rotated it is
   release.open();
 
   assert.equal(action(await login).action, 'rotate');
+  // Refused as retired, not as stale: a gateway answers a stale copy with a restore of the dead id.
   const old = await waiting;
-  assert.equal(old.status, 409);
-  assert.equal(old.headers['baton-stale'], 'have=0');
+  assert.equal(old.status, 410);
+  assert.equal(old.headers['baton-retired'], `sid=${sid}`);
+  assert.equal(old.headers['baton-stale'], undefined);
   assert.ok(!old.body.toString().includes('ann'));
   assert.equal(app.middleware.stats().sessions, 0, 'the rotated copy is dropped once nobody holds it');
+});
+
+test('an id rotated away or ended stays dead for its ttl: every grant and restore of it is refused 410, within maxRetiredSessions', async (t) => {
+  let clock = Date.now();
+  const app = await startApp((a) => counterRoutes(a, (b) => {
+    b.post('/login', (req, res) => {
+      req.session.user = 'ann';
+      res.json({ rotated: req.batonSession.rotate() });
+    });
+    b.post('/logout', (req, res) => res.json({ ended: req.batonSession.end() }));
+    b.get('/whoami', (req, res) => res.json({ user: req.session.user ?? null }));
+  }), { maxRetiredSessions: 2, now: () => clock });
+  t.after(() => app.close());
+  const target = app.middleware.incarnation;
+  const send = (path, sid, ver, { method = 'GET', epoch = 0n, ttl = 60000 } = {}) => request(app.url, path, { method, headers: { 'Baton-Session': grant({ sid, ver, epoch, ttl, ts: clock }) } });
+
+  const planted = newId();
+  await send('/counter', planted, 0n, { method: 'POST' });
+  const login = await send('/login', planted, 1n, { method: 'POST', ttl: 30000 });
+  assert.deepEqual(action(login), { sid: planted, action: 'rotate' });
+  const signedIn = Buffer.from(split(login).state);
+  assert.equal(app.middleware.stats().sessions, 0);
+
+  // Whatever a gateway believes of the old id (the login stored, or not; a new session), it is served nothing.
+  for (const ver of [2n, 1n, 0n]) {
+    const old = await send('/whoami', planted, ver);
+    assert.equal(old.status, 410, `ver=${ver}`);
+    assert.equal(old.headers['baton-retired'], `sid=${planted}`);
+    assert.equal(old.headers['baton-stale'], undefined);
+    assert.equal(old.headers['baton-checkpoint'], undefined);
+    assert.equal(old.headers['cache-control'], 'no-store');
+    assert.match(old.headers['content-type'], /^text\/plain/);
+    assert.ok(!old.body.toString().includes('ann'));
+  }
+  const restored = await postRestore(app.url, { sid: planted, ver: 2n, epoch: 1n, state: signedIn, target, ts: clock });
+  assert.equal(restored.status, 410);
+  assert.match(restored.body.toString(), /renewed or ended/);
+  assert.equal(app.middleware.stats().sessions, 0, 'the refused restore installed nothing');
+
+  // The same state under another id is taken and served.
+  const renewed = newId();
+  assert.equal((await postRestore(app.url, { sid: renewed, ver: 2n, state: signedIn, target, ts: clock })).status, 204);
+  assert.deepEqual(JSON.parse((await send('/whoami', renewed, 2n)).body), { user: 'ann' });
+
+  // A logout retires its id too.
+  const leaving = newId();
+  await send('/counter', leaving, 0n, { method: 'POST' });
+  assert.deepEqual(action(await send('/logout', leaving, 1n, { method: 'POST' })), { sid: leaving, action: 'end' });
+  assert.equal((await send('/counter', leaving, 1n)).status, 410);
+  assert.equal((await postRestore(app.url, { sid: leaving, ver: 1n, epoch: 1n, state: Buffer.from('{"counter":1}'), target, ts: clock })).status, 410);
+  assert.equal(app.middleware.stats().retiredSessions, 2);
+
+  // Once the login's ttl is over the old id is merely unknown here (409 stale), while the logout's (60 s) is still dead.
+  clock += 30000;
+  const unknown = await send('/whoami', planted, 2n);
+  assert.equal(unknown.status, 409);
+  assert.equal(unknown.headers['baton-stale'], 'have=0');
+  assert.equal((await send('/counter', leaving, 1n)).status, 410);
+
+  // Past maxRetiredSessions the oldest retirement is forgotten first.
+  for (const sid of [newId(), newId()]) {
+    await send('/counter', sid, 0n, { method: 'POST' });
+    await send('/login', sid, 1n, { method: 'POST' });
+  }
+  assert.equal(app.middleware.stats().retiredSessions, 2);
+  assert.equal((await send('/counter', leaving, 1n)).status, 409, 'the oldest retired id was forgotten for the newer ones');
 });
 
 test('a large body streams led by the state when the change came first', async (t) => {
@@ -354,9 +422,9 @@ test('rotate and end become signed session actions; the copy is dropped after th
   const login = await request(app.url, '/login', { method: 'POST', headers: { 'Baton-Session': grant({ sid, ver: 1n }) } });
   assert.deepEqual(action(login), { sid, action: 'rotate' });
   assert.deepEqual(JSON.parse(split(login).state), { counter: 1, user: 'ada' });
-  // The old id's copy is gone: its next request is stale (the gateway restores under the new id anyway).
+  // The old id's copy is gone, and the id is dead here: its next request is refused as retired.
   const after = await request(app.url, '/counter', { headers: { 'Baton-Session': grant({ sid, ver: 2n }) } });
-  assert.equal(after.status, 409);
+  assert.equal(after.status, 410);
 
   const other = newId();
   await request(app.url, '/counter', { method: 'POST', headers: { 'Baton-Session': grant({ sid: other }) } });
