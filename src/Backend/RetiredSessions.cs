@@ -35,7 +35,8 @@ internal sealed class RetiredSessions(IOptions<BatonBackendOptions> options, Tim
 
             if (!_until.ContainsKey(sessionId) && _until.Count >= _capacity)
             {
-                ForgetExpired(now);
+                // The oldest go first (expired ones with them); the walk over expired ids is the purger's, so a flood of
+                // logouts against a full memory costs each one only this eviction, under the lock.
                 while (_until.Count >= _capacity && _order.TryDequeue(out var oldest))
                 {
                     // Entries retired again later are in the queue twice: only the current one counts.

@@ -12,6 +12,8 @@ class RetiredSessions {
     this.now = now;
     /** id → until (Unix ms), in the order of retirement (a Map keeps its insertion order). */
     this.until = new Map();
+    /** When expired ids were last forgotten: a full memory walks itself at most once a second. */
+    this.forgotAt = -Infinity;
   }
 
   get size() {
@@ -27,7 +29,9 @@ class RetiredSessions {
       // Retired again: it moves to the end of the order, as the latest retirement.
       this.until.delete(id);
     } else if (this.until.size >= this.capacity) {
-      this.forget();
+      // Forgetting the expired ones walks the whole memory: at most once a second, so a flood of logouts against a
+      // full memory costs each one only the eviction of the oldest.
+      if (this.now() - this.forgotAt >= 1000) this.forget();
       for (const oldest of this.until.keys()) {
         if (this.until.size < this.capacity) break;
         this.until.delete(oldest);
@@ -45,6 +49,7 @@ class RetiredSessions {
   /** Forgets the ids whose time is up. */
   forget() {
     const now = this.now();
+    this.forgotAt = now;
     for (const [id, until] of this.until) {
       if (until <= now) this.until.delete(id);
     }
