@@ -85,6 +85,23 @@ internal sealed class CheckpointCaptureTransform(
             return;
         }
 
+        try
+        {
+            await CheckpointAsync(context, http, proxy, session, response, hasCheckpoint ? values! : [], pending);
+        }
+        catch when (pending is not null)
+        {
+            // Whatever escaped (the client gone, a broken read): the new id is dropped and the rename settled, so no
+            // request waits on it and no half-made session stays; the old id is dead already.
+            actions.Abandon(pending);
+            throw;
+        }
+    }
+
+    private async Task CheckpointAsync(ResponseTransformContext context, HttpContext http, IReverseProxyFeature proxy,
+        BatonSessionFeature? session, HttpResponseMessage response, IEnumerable<string> values, PendingAction? pending)
+    {
+        var hasCheckpoint = values.Any();
         if (!hasCheckpoint)
         {
             if (pending is not null)
@@ -95,7 +112,7 @@ internal sealed class CheckpointCaptureTransform(
             return;
         }
 
-        var header = values!.Count() == 1 ? values!.First() : null;
+        var header = values.Count() == 1 ? values.First() : null;
         var verdict = CheckpointDescriptor.TryParse(header, keys, out var checkpoint);
         string? problem = verdict switch
         {

@@ -177,6 +177,22 @@ internal sealed class SessionActions(
         await RefuseAsync(context, status, reason ?? (pending.Kind == SessionActionKind.Rotate ? NotRenewed : "The session's end could not be completed; it was ended all the same: sign in again."));
     }
 
+    /// <summary>
+    /// The response's handling ended by an exception (the client went away, a read broke) before the action was
+    /// completed or failed: the new id is forgotten and the rename settled, so nothing waits on it and no half-made
+    /// session stays; the old id's end goes on in the tiers. Nothing is written: the response is lost already.
+    /// </summary>
+    public void Abandon(PendingAction pending)
+    {
+        Log.SessionActionFailed(logger, pending.Old.Hash, "its response was abandoned", StatusCodes.Status499ClientClosedRequest);
+        if (pending.Renewed is { } renewed)
+        {
+            pins.Forget(renewed);
+            pins.RekeyDone(pending.Old);
+            _ = EndOldIdAsync(pending);
+        }
+    }
+
     // The response carried no state: the new id takes the one stored for the old id, read after the rekey, so that no
     // change of the old id stored later is kept under it (such a change is refused: "renewed while this request ran"),
     // and written once the old id has ended.
