@@ -174,7 +174,7 @@ internal sealed class BatonSessionMiddleware(
         if (session.IsDirty)
         {
             var data = session.ApplyTo(entry.Data);
-            state = SessionStateCodec.Encode(data);
+            state = KeyedState.Encode(data);
             if (state.Length > scope.MaxStateBytes)
             {
                 metrics.ChangeOversized();
@@ -229,7 +229,7 @@ internal sealed class BatonSessionMiddleware(
             return ValueTask.FromResult(StartDecision.Proceed(ReadOnlyMemory<byte>.Empty));
         }
 
-        state ??= SessionStateCodec.Encode(committed);
+        state ??= KeyedState.Encode(committed);
         var checkpoint = new CheckpointDescriptor(scope.Key, version, epoch, state.Length, Ids.Sha256(state), identity.Incarnation);
         response.Headers[ProtocolConstants.CheckpointHeader] = checkpoint.Format(identity.Keys);
         if (!streaming)
@@ -285,7 +285,7 @@ internal sealed class BatonSessionMiddleware(
             }
 
             var data = session.ApplyTo(entry.Data);
-            var size = SessionStateCodec.Encode(data).Length;
+            var size = KeyedState.Encode(data).Length;
             if (size > scope.MaxStateBytes)
             {
                 metrics.ChangeOversized();

@@ -77,7 +77,7 @@ internal sealed class RestoreEndpoint(
         }
 
         var state = await ReadBodyAsync(context.Request, restore.Length, context.RequestAborted);
-        if (state is null || Ids.Sha256(state) != restore.Sha256 || !SessionStateCodec.TryDecode(state, out var data))
+        if (state is null || Ids.Sha256(state) != restore.Sha256 || !KeyedState.TryDecode(state, out var data))
         {
             await RefuseAsync(context, StatusCodes.Status400BadRequest, "bad_body", "The body is not the state the restore header describes.");
             return;

@@ -12,6 +12,12 @@ public static class ProtocolConstants
     /// <summary>Gateway → backend, on every proxied request: the authenticated session grant.</summary>
     public const string SessionHeader = "Baton-Session";
 
+    /// <summary>
+    /// Gateway → backend, beside the grant: <c>1</c> when the gateway takes a delta onto the grant's version for this
+    /// request's checkpoint (see <see cref="CheckpointDescriptor"/>). Absent: the backend sends the whole state.
+    /// </summary>
+    public const string DeltasHeader = "Baton-Deltas";
+
     /// <summary>Backend → gateway: the response body starts with the session's new state.</summary>
     public const string CheckpointHeader = "Baton-Checkpoint";
 

@@ -13,8 +13,21 @@ namespace Baton.Gateway.Store;
 /// owner a move wrote. A checkpoint names the epoch it was made in; a tier takes it only from the session's
 /// current epoch or a later one, and only above the version it holds.
 /// </remarks>
+/// <remarks>
+/// A checkpoint that is a delta (<see cref="DeltaBase"/> set) is written as a record whose <see cref="State"/> and
+/// <see cref="Digest"/> are the delta's: a tier applies it onto the version it holds when that is of the same epoch, at
+/// or above the base and below <see cref="Version"/> (else <see cref="SaveOutcome.Unapplicable"/>), and keeps it as a
+/// link of a chain after its last whole state (<see cref="StateChain"/>). Every record a tier returns is whole: the
+/// chain folded in.
+/// </remarks>
 internal sealed record SessionRecord(string SessionId, string? Owner, long Epoch, long Version, byte[] State, string Digest, long LastAccess, long ExpiresAt)
 {
+    /// <summary>
+    /// For a checkpoint that is a delta: the version its changes count from (<see cref="State"/> holds the changes
+    /// since then, <see cref="Digest"/> their digest); null for a whole state. Only ever written, never returned.
+    /// </summary>
+    public long? DeltaBase { get; init; }
+
     /// <summary>The digest of an empty state: a pinned session's before its first checkpoint.</summary>
     public static readonly string EmptyDigest = Ids.Sha256([]);
 
@@ -73,6 +86,12 @@ internal enum SaveOutcome
 
     /// <summary>Not stored: the tier refused at once, its write queue full (an overload, not a failure).</summary>
     Busy,
+
+    /// <summary>
+    /// Not stored: a delta the tier cannot apply — it holds a version below the delta's base, one of another epoch, or
+    /// nothing. The tier is not failing; it needs a whole state.
+    /// </summary>
+    Unapplicable,
 }
 
 /// <summary>What became of a claim of a move (<see cref="IDurableTier.ClaimAsync"/>).</summary>

@@ -343,7 +343,7 @@ public sealed class BackendLimitsTests
             values["pad"] = new byte[padding];
         }
 
-        return SessionStateCodec.Encode(values);
+        return KeyedState.Encode(values);
     }
 
     private static long Now() => ProtocolTime.Now(TimeProvider.System);

@@ -112,5 +112,5 @@ public sealed class LateChangeTests : IAsyncLifetime, IDisposable
     }
 
     private static byte[] CounterState(int count)
-        => SessionStateCodec.Encode(new Dictionary<string, byte[]> { ["n"] = [(byte)(count >> 24), (byte)(count >> 16), (byte)(count >> 8), (byte)count] });
+        => KeyedState.Encode(new Dictionary<string, byte[]> { ["n"] = [(byte)(count >> 24), (byte)(count >> 16), (byte)(count >> 8), (byte)count] });
 }

@@ -155,7 +155,7 @@ public sealed class RestoreEndpointTests : IAsyncLifetime, IDisposable
     }
 
     private static byte[] CounterState(int count)
-        => SessionStateCodec.Encode(new Dictionary<string, byte[]> { ["counter"] = [(byte)(count >> 24), (byte)(count >> 16), (byte)(count >> 8), (byte)count] });
+        => KeyedState.Encode(new Dictionary<string, byte[]> { ["counter"] = [(byte)(count >> 24), (byte)(count >> 16), (byte)(count >> 8), (byte)count] });
 
     private static long Now() => ProtocolTime.Now(TimeProvider.System);
 }

@@ -1,3 +1,4 @@
+using Baton.Protocol;
 using Baton.Backend;
 
 namespace Baton.Tests.Infrastructure;
@@ -9,7 +10,7 @@ internal sealed record StoredSession(long Version, byte[] State, string? Owner, 
     {
         get
         {
-            Assert.True(SessionStateCodec.TryDecode(State, out var values), "stored state should decode");
+            Assert.True(KeyedState.TryDecode(State, out var values), "stored state should decode");
             return values;
         }
     }

@@ -114,7 +114,7 @@ public sealed class JournalMaintenanceTests : IAsyncLifetime, IDisposable
                 INSERT INTO sessions VALUES ($id, 2, $state, 'b1', $now, $now);
                 """;
             command.Parameters.AddWithValue("$id", id.Value);
-            command.Parameters.AddWithValue("$state", SessionStateCodec.Encode(new Dictionary<string, byte[]> { ["counter"] = [0, 0, 0, 2] }));
+            command.Parameters.AddWithValue("$state", KeyedState.Encode(new Dictionary<string, byte[]> { ["counter"] = [0, 0, 0, 2] }));
             command.Parameters.AddWithValue("$now", now);
             command.ExecuteNonQuery();
         }

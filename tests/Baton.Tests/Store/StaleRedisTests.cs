@@ -1,3 +1,4 @@
+using Baton.Protocol;
 using Baton.Backend;
 using Baton.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
@@ -52,7 +53,7 @@ public sealed class StaleRedisTests : IAsyncLifetime
         var id = SessionCookies.SessionIdOf(client, gateway);
 
         // Redis's state bytes changed under an unchanged version, epoch and digest: another session's counter (7).
-        var other = SessionStateCodec.Encode(new Dictionary<string, byte[]> { ["counter"] = [0, 0, 0, 7] });
+        var other = KeyedState.Encode(new Dictionary<string, byte[]> { ["counter"] = [0, 0, 0, 7] });
         await _servers.Redis.Database.HashSetAsync(StoredSessions.RedisKey(id), "s", other);
         await _servers.StopAsync(owner);
 

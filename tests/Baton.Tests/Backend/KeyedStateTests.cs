@@ -1,9 +1,9 @@
-using Baton.Backend;
+using Baton.Protocol;
 
 namespace Baton.Tests.Backend;
 
 [Trait("Category", "Unit")]
-public sealed class SessionStateCodecTests
+public sealed class KeyedStateTests
 {
     [Fact]
     public void Encode_ThenDecode_GivesTheSameKeysAndBytes()
@@ -15,7 +15,7 @@ public sealed class SessionStateCodecTests
             ["big"] = Enumerable.Range(0, 100_000).Select(i => (byte)i).ToArray(),
         };
 
-        Assert.True(SessionStateCodec.TryDecode(SessionStateCodec.Encode(values), out var decoded));
+        Assert.True(KeyedState.TryDecode(KeyedState.Encode(values), out var decoded));
 
         Assert.Equal(values.Keys.Order(), decoded.Keys.Order());
         Assert.All(values, kv => Assert.Equal(kv.Value, decoded[kv.Key]));
@@ -27,14 +27,14 @@ public sealed class SessionStateCodecTests
         var a = new Dictionary<string, byte[]> { ["x"] = [1], ["y"] = [2] };
         var b = new Dictionary<string, byte[]> { ["y"] = [2], ["x"] = [1] };
 
-        Assert.Equal(SessionStateCodec.Encode(a), SessionStateCodec.Encode(b));
+        Assert.Equal(KeyedState.Encode(a), KeyedState.Encode(b));
     }
 
     [Fact]
     public void AnEmptySession_IsAnEmptyState()
     {
-        Assert.Empty(SessionStateCodec.Encode(new Dictionary<string, byte[]>()));
-        Assert.True(SessionStateCodec.TryDecode([], out var decoded));
+        Assert.Empty(KeyedState.Encode(new Dictionary<string, byte[]>()));
+        Assert.True(KeyedState.TryDecode([], out var decoded));
         Assert.Empty(decoded);
     }
 
@@ -47,6 +47,6 @@ public sealed class SessionStateCodecTests
     [InlineData(new byte[] { 1, 1, (byte)'a', 0, 1, (byte)'a', 0 })]
     public void TryDecode_RefusesCorruptState(byte[] state)
     {
-        Assert.False(SessionStateCodec.TryDecode(state, out _));
+        Assert.False(KeyedState.TryDecode(state, out _));
     }
 }
