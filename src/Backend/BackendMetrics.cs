@@ -15,17 +15,17 @@ internal sealed class BackendMetrics
     public BackendMetrics(IMeterFactory meterFactory)
     {
         var meter = meterFactory.Create("Baton");
-        _checkpoints = meter.CreateCounter<long>("baton.backend.checkpoints", "{checkpoint}", "Checkpoints sent to the gateway with a response.");
-        _checkpointBytes = meter.CreateCounter<long>("baton.backend.checkpoint.size", "By", "Bytes of state sent in checkpoints.");
+        _checkpoints = meter.CreateCounter<long>("baton.backend.checkpoints", "{checkpoint}", "Checkpoints sent to the gateway with a response, by baton.checkpoint.kind (whole, delta).");
+        _checkpointBytes = meter.CreateCounter<long>("baton.backend.checkpoint.size", "By", "Bytes of state (or of deltas) sent in checkpoints.");
         _rejected = meter.CreateCounter<long>("baton.backend.requests.refused", "{request}", "Requests refused by the library, by baton.reason.");
         _restores = meter.CreateCounter<long>("baton.backend.restores", "{restore}", "Restores accepted.");
         _deferred = meter.CreateCounter<long>("baton.backend.changes.deferred", "{change}", "Session changes that could not lead their own response and ride with the next one.");
         _oversized = meter.CreateCounter<long>("baton.backend.changes.oversized", "{change}", "Session changes rolled back because the state would pass its limit.");
     }
 
-    public void CheckpointSent(int bytes)
+    public void CheckpointSent(int bytes, bool delta)
     {
-        _checkpoints.Add(1);
+        _checkpoints.Add(1, new KeyValuePair<string, object?>("baton.checkpoint.kind", delta ? "delta" : "whole"));
         _checkpointBytes.Add(bytes);
     }
 

@@ -42,10 +42,74 @@ internal sealed class SessionEntry(long ttlMilliseconds, long now)
     /// </summary>
     public bool IsTransient { get; set; }
 
-    public void Commit(IReadOnlyDictionary<string, byte[]> data)
+    // For deltas: the version each key was last set at and each removed key's removal, since TrackedFrom (a copy
+    // installed then, or 0 for one that began empty here); ForgottenUpTo is the newest removal no longer remembered.
+    private readonly Dictionary<string, long> _setAt = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _removedAt = new(StringComparer.Ordinal);
+    private long _trackedFrom;
+    private long _forgottenUpTo;
+
+    /// <summary>
+    /// Commits <paramref name="data"/> (<see cref="Data"/> with <paramref name="touched"/> keys set or removed) as the next
+    /// version; remembers at most <paramref name="maxRemoved"/> removed keys.
+    /// </summary>
+    public void Commit(IReadOnlyDictionary<string, byte[]> data, IEnumerable<string> touched, int maxRemoved)
     {
+        var version = Version + 1;
+        foreach (var key in touched)
+        {
+            if (data.ContainsKey(key))
+            {
+                _setAt[key] = version;
+                _removedAt.Remove(key);
+            }
+            else if (Data.ContainsKey(key))
+            {
+                _setAt.Remove(key);
+                _removedAt[key] = version;
+            }
+        }
+
+        while (_removedAt.Count > maxRemoved)
+        {
+            var oldest = _removedAt.MinBy(removed => removed.Value);
+            _removedAt.Remove(oldest.Key);
+            _forgottenUpTo = Math.Max(_forgottenUpTo, oldest.Value);
+        }
+
         Data = data;
-        Version++;
+        Version = version;
+    }
+
+    /// <summary>
+    /// The keys set (with their values) and removed (null) after <paramref name="since"/>; null when this copy cannot name
+    /// them all (it was installed later, or a removal since then was forgotten).
+    /// </summary>
+    public List<KeyValuePair<string, byte[]?>>? ChangesSince(long since)
+    {
+        if (since < _trackedFrom || since < _forgottenUpTo)
+        {
+            return null;
+        }
+
+        var changes = new List<KeyValuePair<string, byte[]?>>();
+        foreach (var (key, at) in _setAt)
+        {
+            if (at > since)
+            {
+                changes.Add(new(key, Data[key]));
+            }
+        }
+
+        foreach (var (key, at) in _removedAt)
+        {
+            if (at > since)
+            {
+                changes.Add(new(key, null));
+            }
+        }
+
+        return changes;
     }
 
     public void Install(IReadOnlyDictionary<string, byte[]> data, long version, long epoch)
@@ -54,6 +118,10 @@ internal sealed class SessionEntry(long ttlMilliseconds, long now)
         Version = version;
         Epoch = epoch;
         IsFresh = false;
+        _setAt.Clear();
+        _removedAt.Clear();
+        _trackedFrom = version;
+        _forgottenUpTo = 0;
     }
 
     /// <summary>A fresh, empty entry joins the epoch of the grant that created it.</summary>

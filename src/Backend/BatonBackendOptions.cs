@@ -62,6 +62,18 @@ public sealed class BatonBackendLimits
     /// </summary>
     public int MaxRetiredSessions { get; set; } = 100_000;
 
+    /// <summary>
+    /// Send a change as a delta (the keys set and removed since the gateway's stored version) where the gateway
+    /// offers to take one and the delta is smaller than the whole state. Default true.
+    /// </summary>
+    public bool SendDeltas { get; set; } = true;
+
+    /// <summary>
+    /// Most removed keys a session remembers for its deltas. Past it the oldest removal is forgotten, and a delta that
+    /// would have to name it is sent as the whole state instead. Default 64.
+    /// </summary>
+    public int MaxRemovedKeysPerSession { get; set; } = 64;
+
     /// <summary>Idle timeout of sessions of requests that did not come through a gateway. Default 20 minutes.</summary>
     public TimeSpan LocalIdleTimeout { get; set; } = TimeSpan.FromMinutes(20);
 
@@ -106,6 +118,7 @@ internal sealed class BatonBackendOptionsValidator(IHostEnvironment environment,
         Check(b.MaxTotalStateBytes >= b.MaxStateBytes, $"Baton:Backend:MaxTotalStateBytes ({b.MaxTotalStateBytes}) must be at least Baton:Backend:MaxStateBytes ({b.MaxStateBytes}).");
         Check(b.MaxRememberedRestores >= 1, $"Baton:Backend:MaxRememberedRestores must be at least 1 (it is {b.MaxRememberedRestores}).");
         Check(b.MaxRetiredSessions >= 1, $"Baton:Backend:MaxRetiredSessions must be at least 1 (it is {b.MaxRetiredSessions}).");
+        Check(b.MaxRemovedKeysPerSession is >= 0 and <= 100_000, $"Baton:Backend:MaxRemovedKeysPerSession must be between 0 and 100000 (it is {b.MaxRemovedKeysPerSession}).");
         Check(b.LocalIdleTimeout >= TimeSpan.FromSeconds(1), $"Baton:Backend:LocalIdleTimeout must be at least 00:00:01 (it is {b.LocalIdleTimeout}).");
         Check(b.PurgeInterval >= TimeSpan.FromMilliseconds(100) && b.PurgeInterval <= TimeSpan.FromHours(1), $"Baton:Backend:PurgeInterval must be between 00:00:00.1 and 01:00:00 (it is {b.PurgeInterval}).");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

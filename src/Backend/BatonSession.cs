@@ -74,6 +74,10 @@ internal sealed class BatonSession(string id, IReadOnlyDictionary<string, byte[]
         return result;
     }
 
+    /// <summary>The keys this request set or removed (with a clear, every key <paramref name="committed"/> held too).</summary>
+    public IEnumerable<string> Touched(IReadOnlyDictionary<string, byte[]> committed)
+        => _cleared ? committed.Keys.Concat((_changes?.Keys ?? Enumerable.Empty<string>()).Where(key => !committed.ContainsKey(key))) : _changes?.Keys ?? Enumerable.Empty<string>();
+
     /// <summary>Marks the changes so far as committed into <paramref name="committed"/>; later changes start afresh.</summary>
     public void Committed(IReadOnlyDictionary<string, byte[]> committed)
     {

@@ -170,17 +170,17 @@ internal sealed class BatonSessionMiddleware(
         var entry = scope.Entry!;
         var session = scope.Session!;
         var response = context.Response;
-        byte[]? state = null;
+        var limits = options.Value.Backend;
         if (session.IsDirty)
         {
             var data = session.ApplyTo(entry.Data);
-            state = KeyedState.Encode(data);
-            if (state.Length > scope.MaxStateBytes)
+            var size = KeyedState.SizeOf(data);
+            if (size > scope.MaxStateBytes)
             {
                 metrics.ChangeOversized();
-                Log.OversizedChangeRolledBack(logger, Ids.LogHash(scope.Key), state.Length, scope.MaxStateBytes);
+                Log.OversizedChangeRolledBack(logger, Ids.LogHash(scope.Key), size, scope.MaxStateBytes);
                 return RollBack(scope, response, StatusCodes.Status413PayloadTooLarge, FormattableString.Invariant(
-                    $"The session state would be {state.Length} bytes, over its limit of {scope.MaxStateBytes}; the change was not saved and the session is as it was."));
+                    $"The session state would be {size} bytes, over its limit of {scope.MaxStateBytes}; the change was not saved and the session is as it was."));
             }
 
             if (!store.TryAdopt(scope.Key, entry))
@@ -190,14 +190,14 @@ internal sealed class BatonSessionMiddleware(
                 return RollBack(scope, response, StatusCodes.Status503ServiceUnavailable, "This backend holds its most sessions (Baton:Backend:MaxSessions); the change was not saved. Retry shortly.");
             }
 
-            if (!store.TryResize(entry, state.Length))
+            if (!store.TryResize(entry, size))
             {
                 metrics.Refused("state_memory_full");
-                Log.RequestRefused(logger, "state_memory_full", $"session {Ids.LogHash(scope.Key)}: {state.Length} bytes of state would pass Baton:Backend:MaxTotalStateBytes; the change was rolled back");
+                Log.RequestRefused(logger, "state_memory_full", $"session {Ids.LogHash(scope.Key)}: {size} bytes of state would pass Baton:Backend:MaxTotalStateBytes; the change was rolled back");
                 return RollBack(scope, response, StatusCodes.Status503ServiceUnavailable, "This backend holds its most session state (Baton:Backend:MaxTotalStateBytes); the change was not saved and the session is as it was. Retry shortly.");
             }
 
-            entry.Commit(data);
+            entry.Commit(data, session.Touched(entry.Data), limits.MaxRemovedKeysPerSession);
             session.Committed(data);
         }
 
@@ -229,8 +229,26 @@ internal sealed class BatonSessionMiddleware(
             return ValueTask.FromResult(StartDecision.Proceed(ReadOnlyMemory<byte>.Empty));
         }
 
-        state ??= KeyedState.Encode(committed);
-        var checkpoint = new CheckpointDescriptor(scope.Key, version, epoch, state.Length, Ids.Sha256(state), identity.Incarnation);
+        // A session action's state goes under the new id, which holds nothing a delta could apply to: always whole.
+        var delta = scope.DeltasOffered && limits.SendDeltas && scope.GatewayVersion > 0 && scope.Control?.Requested is null
+            && entry.ChangesSince(scope.GatewayVersion) is { } changes
+            ? KeyedState.EncodeDelta(changes)
+            : null;
+        var wholeSize = KeyedState.SizeOf(committed);
+        byte[] state;
+        if (delta is not null && delta.Length < wholeSize)
+        {
+            state = delta;
+        }
+        else
+        {
+            delta = null;
+            state = KeyedState.Encode(committed);
+        }
+
+        var checkpoint = delta is null
+            ? new CheckpointDescriptor(scope.Key, version, epoch, state.Length, Ids.Sha256(state), identity.Incarnation)
+            : new CheckpointDescriptor(scope.Key, version, epoch, state.Length, Ids.Sha256(state), identity.Incarnation, Base: scope.GatewayVersion, StateSize: wholeSize);
         response.Headers[ProtocolConstants.CheckpointHeader] = checkpoint.Format(identity.Keys);
         if (!streaming)
         {
@@ -241,7 +259,7 @@ internal sealed class BatonSessionMiddleware(
             response.ContentLength = appLength + state.Length;
         }
 
-        metrics.CheckpointSent(state.Length);
+        metrics.CheckpointSent(state.Length, checkpoint.IsDelta);
         return ValueTask.FromResult(StartDecision.Proceed(state));
     }
 
@@ -285,7 +303,7 @@ internal sealed class BatonSessionMiddleware(
             }
 
             var data = session.ApplyTo(entry.Data);
-            var size = KeyedState.Encode(data).Length;
+            var size = KeyedState.SizeOf(data);
             if (size > scope.MaxStateBytes)
             {
                 metrics.ChangeOversized();
@@ -307,7 +325,7 @@ internal sealed class BatonSessionMiddleware(
                 return;
             }
 
-            entry.Commit(data);
+            entry.Commit(data, session.Touched(entry.Data), limits.MaxRemovedKeysPerSession);
             session.Committed(data);
             metrics.ChangeDeferred();
             Log.ChangeDeferred(logger, hash, entry.Version, "the app changed the session after the response started");
@@ -336,7 +354,10 @@ internal sealed class BatonSessionMiddleware(
             return null;
         }
 
-        return new RequestScope(grant.SessionId, grant.Version, grant.Epoch, grant.TtlMilliseconds, Math.Min(grant.MaxStateBytes, limits.MaxStateBytes), Checkpointed: true);
+        return new RequestScope(grant.SessionId, grant.Version, grant.Epoch, grant.TtlMilliseconds, Math.Min(grant.MaxStateBytes, limits.MaxStateBytes), Checkpointed: true)
+        {
+            DeltasOffered = context.Request.Headers[ProtocolConstants.DeltasHeader] is [ "1" ],
+        };
     }
 
     private static RequestScope LocalScope(HttpContext context, BatonBackendLimits limits)
@@ -397,6 +418,9 @@ internal sealed class BatonSessionMiddleware(
         public CheckpointingResponseBody? Body { get; set; }
 
         public bool LockHeld { get; set; }
+
+        /// <summary>The gateway takes this request's checkpoint as a delta onto <see cref="GatewayVersion"/>.</summary>
+        public bool DeltasOffered { get; init; }
 
         public BatonSessionControl? Control { get; set; }
 

@@ -72,6 +72,23 @@ public static class KeyedState
         return true;
     }
 
+    /// <summary>How many bytes <see cref="Encode"/> makes of <paramref name="values"/>, without making them.</summary>
+    public static int SizeOf(IReadOnlyDictionary<string, byte[]> values)
+    {
+        if (values.Count == 0)
+        {
+            return 0;
+        }
+
+        long size = 1;
+        foreach (var (key, value) in values)
+        {
+            size += EntrySize(key, value.Length);
+        }
+
+        return (int)Math.Min(int.MaxValue, size);
+    }
+
     /// <summary>How many bytes <paramref name="key"/> holding a value of <paramref name="valueLength"/> bytes takes in a state.</summary>
     public static int EntrySize(string key, int valueLength)
     {

@@ -119,6 +119,9 @@ internal sealed class CheckpointCaptureTransform(
             ProtocolVerdict.Valid when session is null => "no session",
             ProtocolVerdict.Valid when checkpoint!.SessionId != session!.Id.Value => "another session's id",
             ProtocolVerdict.Valid when checkpoint!.Length > _maxState => $"{checkpoint.Length} bytes, over Baton:Checkpoints:MaxStateBytes ({_maxState})",
+            ProtocolVerdict.Valid when checkpoint!.WholeSize > _maxState => $"a delta making {checkpoint.WholeSize} bytes of state, over Baton:Checkpoints:MaxStateBytes ({_maxState})",
+            ProtocolVerdict.Valid when checkpoint!.IsDelta && !session!.DeltasOffered => "a delta this request did not offer to take",
+            ProtocolVerdict.Valid when checkpoint!.IsDelta && pending is not null => "a delta with a session action (its state must be whole)",
             ProtocolVerdict.Valid => null,
             _ => verdict.ToString(),
         };
@@ -130,6 +133,10 @@ internal sealed class CheckpointCaptureTransform(
             if (state is null || Ids.Sha256(state) != checkpoint.Sha256)
             {
                 problem = "body does not match its digest";
+            }
+            else if (checkpoint.IsDelta && !KeyedState.IsValidDelta(state))
+            {
+                problem = "a malformed delta";
             }
         }
 
@@ -165,7 +172,7 @@ internal sealed class CheckpointCaptureTransform(
         // A login's state goes under the session's new id alone.
         var id = pending?.Renewed ?? owner.Id;
         var stored = state!;
-        switch (pins.TryKeep(id, stored.Length, checkpoint!.Version, mayGrow: !store.IsFull))
+        switch (pins.TryKeep(id, checkpoint!.WholeSize, checkpoint.Version, mayGrow: !store.IsFull))
         {
             case KeepOutcome.Kept:
                 break;
@@ -222,6 +229,7 @@ internal sealed class CheckpointCaptureTransform(
         span?.SetTag("baton.session.version", checkpoint.Version);
         span?.SetTag("baton.session.epoch", epoch);
         span?.SetTag("baton.checkpoint.size", stored.Length);
+        span?.SetTag("baton.checkpoint.delta", checkpoint.IsDelta);
         SaveOutcome outcome;
         try
         {
@@ -248,7 +256,7 @@ internal sealed class CheckpointCaptureTransform(
 
             outcome = current.Epoch > epoch
                 ? SaveOutcome.Fenced
-                : await store.SaveCheckpointAsync(new SessionRecord(id.Value, destination, epoch, checkpoint.Version, stored, checkpoint.Sha256, now, store.ExpiryOf(now)));
+                : await store.SaveCheckpointAsync(new SessionRecord(id.Value, destination, epoch, checkpoint.Version, stored, checkpoint.Sha256, now, store.ExpiryOf(now)) { DeltaBase = checkpoint.Base });
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -269,7 +277,7 @@ internal sealed class CheckpointCaptureTransform(
 
         var named = outcome switch { SaveOutcome.Stored => "stored", SaveOutcome.Fenced => "fenced", SaveOutcome.Diverged => "diverged", _ => "stale" };
         span?.SetTag("baton.outcome", named);
-        metrics.CheckpointCompleted(named, stored.Length, Stopwatch.GetElapsedTime(started));
+        metrics.CheckpointCompleted(named, stored.Length, Stopwatch.GetElapsedTime(started), checkpoint.IsDelta);
         if (pending is not null)
         {
             if (outcome is not (SaveOutcome.Stored or SaveOutcome.Stale))
@@ -283,6 +291,7 @@ internal sealed class CheckpointCaptureTransform(
 
             AttemptSignals.Stored(http);
             pins.RecordVersion(id, checkpoint.Version);
+            pins.RecordChain(id, deltaBytes: null);
             if (await actions.CompleteAsync(context, pending, stateCarried: true))
             {
                 TrimState(http, checkpoint);
@@ -312,6 +321,7 @@ internal sealed class CheckpointCaptureTransform(
             case SaveOutcome.Stored:
                 AttemptSignals.Stored(http);
                 pins.RecordVersion(owner.Id, checkpoint.Version);
+                pins.RecordChain(owner.Id, checkpoint.IsDelta ? stored.Length : null);
                 owner.Version = Math.Max(owner.Version, checkpoint.Version);
                 break;
             case SaveOutcome.Stale:

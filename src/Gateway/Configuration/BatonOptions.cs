@@ -195,6 +195,13 @@ public sealed class BatonCheckpointOptions
 
     /// <summary>See <see cref="DurabilityMode"/>. Default <see cref="DurabilityMode.Durable"/>.</summary>
     public DurabilityMode Durability { get; set; } = DurabilityMode.Durable;
+
+    /// <summary>
+    /// Most deltas stored after a session's last whole state: once its chain is this long (or holds more bytes than its
+    /// state) the gateway asks its backend for a whole state, which ends the chain. 0 takes no deltas at all: backends
+    /// always send whole states. Default 32.
+    /// </summary>
+    public int MaxDeltaChain { get; set; } = 32;
 }
 
 /// <summary>SQLite's <c>synchronous</c> setting for the journal.</summary>

@@ -126,6 +126,11 @@ internal sealed class BatonOptionsValidator(IHostEnvironment environment) : IVal
             errors.Add($"{Section}:Checkpoints:MaxStateBytes must be between 1024 and 268435456 (it is {checkpoints.MaxStateBytes}).");
         }
 
+        if (checkpoints.MaxDeltaChain is < 0 or > 1024)
+        {
+            errors.Add($"{Section}:Checkpoints:MaxDeltaChain must be between 0 (no deltas) and 1024 (it is {checkpoints.MaxDeltaChain}).");
+        }
+
         if (!Enum.IsDefined(checkpoints.Durability))
         {
             errors.Add($"{Section}:Checkpoints:Durability must be one of {string.Join(", ", Enum.GetNames<DurabilityMode>())}.");

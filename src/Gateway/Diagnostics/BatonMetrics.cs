@@ -19,6 +19,7 @@ internal sealed class BatonMetrics
     private readonly Histogram<long> _journalBatch;
     private readonly Histogram<double> _journalCommitDuration;
     private readonly Counter<long> _journalErrors;
+    private readonly Counter<long> _deltasUnapplicable;
     private readonly Counter<long> _redisUnavailable;
     private readonly Counter<long> _storeFallbacks;
     private readonly Counter<long> _failovers;
@@ -41,12 +42,13 @@ internal sealed class BatonMetrics
         _sessionsRefused = meter.CreateCounter<long>("baton.session.refused", "{request}", "Changes refused because the gateway is at its session limit (session_limit) or its state budget or journal size (state_budget).");
         _sessionsRepinned = meter.CreateCounter<long>("baton.session.repinned", "{session}", "Sessions moved to another destination because theirs was not available.");
         _gatewayErrors = meter.CreateCounter<long>("baton.gateway.errors", "{request}", "Requests failed by the gateway's own code (a store it could not write, an unexpected error), answered 503 instead of 500, by baton.reason. Never held against a destination.");
-        _checkpoints = meter.CreateCounter<long>("baton.checkpoint.count", "{checkpoint}", "Checkpoints received, by baton.outcome (stored, stale, fenced, diverged, rejected, failed).");
+        _checkpoints = meter.CreateCounter<long>("baton.checkpoint.count", "{checkpoint}", "Checkpoints received, by baton.outcome (stored, stale, fenced, diverged, rejected, failed), and by baton.checkpoint.kind (whole, delta) for those the store answered.");
         _checkpointBytes = meter.CreateCounter<long>("baton.checkpoint.size", "By", "Bytes of session state stored.");
         _checkpointDuration = meter.CreateHistogram<double>("baton.checkpoint.duration", "s", "Time to store a checkpoint in both tiers, as the client waits for it.");
         _protocolHeadersStripped = meter.CreateCounter<long>("baton.protocol.headers.stripped", "{header}", "Protocol headers removed, by baton.direction (request: sent by clients; response).");
         _journalBatch = meter.CreateHistogram<long>("baton.journal.commit.batch_size", "{write}", "Writes committed together in one journal transaction.");
         _journalCommitDuration = meter.CreateHistogram<double>("baton.journal.commit.duration", "s", "Time of one journal commit.");
+        _deltasUnapplicable = meter.CreateCounter<long>("baton.checkpoint.delta_unapplicable", "{delta}", "Deltas a tier could not apply onto the state it holds, by baton.tier; the other tier held the change.");
         _journalErrors = meter.CreateCounter<long>("baton.journal.errors", "{error}", "Journal failures, by baton.reason (queue_full, commit, degraded_*, refill_read).");
         _redisUnavailable = meter.CreateCounter<long>("baton.redis.unavailable", "{call}", "Redis calls skipped or failed, by baton.operation and baton.reason (disconnected, budget, error).");
         _failovers = meter.CreateCounter<long>("baton.failover.count", "{request}", "Requests whose destination failed them, by baton.error.");
@@ -75,9 +77,9 @@ internal sealed class BatonMetrics
     public void GatewayError(string reason) => _gatewayErrors.Add(1, new KeyValuePair<string, object?>("baton.reason", reason));
 
     /// <param name="outcome">stored, stale or fenced.</param>
-    public void CheckpointCompleted(string outcome, int bytes, TimeSpan duration)
+    public void CheckpointCompleted(string outcome, int bytes, TimeSpan duration, bool delta = false)
     {
-        _checkpoints.Add(1, new KeyValuePair<string, object?>("baton.outcome", outcome));
+        _checkpoints.Add(1, new KeyValuePair<string, object?>("baton.outcome", outcome), new KeyValuePair<string, object?>("baton.checkpoint.kind", delta ? "delta" : "whole"));
         if (outcome == "stored")
         {
             _checkpointBytes.Add(bytes);
@@ -105,6 +107,8 @@ internal sealed class BatonMetrics
     public void RedisRefillFailed() => _journalErrors.Add(1, new KeyValuePair<string, object?>("baton.reason", "refill_read"));
 
     public void JournalDegraded(string operation) => _journalErrors.Add(1, new KeyValuePair<string, object?>("baton.reason", "degraded_" + operation));
+
+    public void DeltaUnapplicable(string tier) => _deltasUnapplicable.Add(1, new KeyValuePair<string, object?>("baton.tier", tier));
 
     public void JournalQuarantined() => _journalErrors.Add(1, new KeyValuePair<string, object?>("baton.reason", "quarantined"));
 

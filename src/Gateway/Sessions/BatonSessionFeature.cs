@@ -23,6 +23,9 @@ internal sealed class BatonSessionFeature(SessionId id, string? pinnedDestinatio
     /// </summary>
     public DateTimeOffset? WaitDeadline { get; set; }
 
+    /// <summary>True when this attempt's grant offered the backend to send its checkpoint as a delta (<c>Baton-Deltas</c>).</summary>
+    public bool DeltasOffered { get; set; }
+
     /// <summary>True when the gateway issued this id for this request and must send the cookie.</summary>
     public bool IsNew { get; } = isNew;
 

@@ -101,6 +101,18 @@ internal interface ISessionPinTable
     void RecordVersion(SessionId id, long version);
 
     /// <summary>
+    /// A checkpoint of the session was stored: a delta of <paramref name="deltaBytes"/> (a link more in its chain), or a
+    /// whole state (null: the chain ends).
+    /// </summary>
+    void RecordChain(SessionId id, int? deltaBytes);
+
+    /// <summary>
+    /// True when the session's next checkpoint may be a delta: deltas are on (<c>Baton:Checkpoints:MaxDeltaChain</c>) and
+    /// the chain this gateway stored is shorter than that and holds no more bytes than the state.
+    /// </summary>
+    bool TakesDelta(SessionId id);
+
+    /// <summary>
     /// Starts a new epoch for the session on the same destination (claimed when the store can take it): its
     /// backend's copy becomes stale, so the next request restores the last stored checkpoint there first.
     /// Used when a change the backend holds in memory could not be stored.

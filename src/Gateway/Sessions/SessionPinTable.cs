@@ -18,6 +18,7 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
     private readonly int _maxSessions = options.Value.Sessions.MaxSessions;
     private readonly int _maxAnonymous = options.Value.Sessions.MaxAnonymousSessions;
     private readonly long _maxStateBytes = options.Value.Sessions.MaxTotalStateBytes;
+    private readonly int _maxDeltaChain = options.Value.Checkpoints.MaxDeltaChain;
 
     // Anonymous sessions oldest first, for eviction; kept or expired ones are skipped when they come up.
     private readonly ConcurrentQueue<(SessionId Id, Entry Entry)> _anonymousOrder = new();
@@ -542,6 +543,17 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         return Follow(id, stored, generation);
     }
 
+    public void RecordChain(SessionId id, int? deltaBytes)
+    {
+        if (_entries.TryGetValue(id, out var entry))
+        {
+            entry.RecordChain(deltaBytes);
+        }
+    }
+
+    public bool TakesDelta(SessionId id)
+        => _maxDeltaChain > 0 && _entries.TryGetValue(id, out var entry) && entry.TakesDelta(_maxDeltaChain);
+
     public void RecordVersion(SessionId id, long version)
     {
         if (_entries.TryGetValue(id, out var entry))
@@ -829,6 +841,26 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
 
         /// <summary>The version <see cref="StateBytes"/> was counted for.</summary>
         public long StateVersion { get; set; }
+
+        // Deltas this gateway stored since the session's last whole state, and their bytes (under the entry's lock).
+        private int _links;
+        private long _linkBytes;
+
+        public void RecordChain(int? deltaBytes)
+        {
+            lock (this)
+            {
+                (_links, _linkBytes) = deltaBytes is { } bytes ? (_links + 1, _linkBytes + bytes) : (0, 0);
+            }
+        }
+
+        public bool TakesDelta(int maxChain)
+        {
+            lock (this)
+            {
+                return _links < maxChain && _linkBytes <= StateBytes;
+            }
+        }
 
         /// <summary>True once a backend wrote state for the session: it holds a slot and is stored.</summary>
         public bool IsKept => Volatile.Read(ref _state) == Kept;

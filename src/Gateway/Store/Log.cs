@@ -69,6 +69,9 @@ internal static partial class Log
     [LoggerMessage(3018, LogLevel.Error, "Taking back what Redis holds newer than the journal failed at startup ({Reason}); the gateway starts from the journal, and reads still prefer the newer tier.", EventName = "JournalCatchUpFailed")]
     public static partial void JournalCatchUpFailed(ILogger logger, string reason);
 
+    [LoggerMessage(3027, LogLevel.Warning, "Session {Session}: the {Tier} tier could not apply a delta onto the state it holds (an older line, or none); the other tier holds the change and the {Tier} tier takes the whole state from it.", EventName = "DeltaUnapplicable")]
+    public static partial void DeltaUnapplicable(ILogger logger, string session, string tier);
+
     [LoggerMessage(3013, LogLevel.Error, "The journal could not take a {Operation} ({Reason}); it is held by Redis alone until the journal recovers.", EventName = "JournalDegraded")]
     public static partial void JournalDegraded(ILogger logger, string operation, string reason);
 

@@ -8,7 +8,8 @@ namespace Baton.Gateway.Store;
 
 /// <summary>
 /// The fast tier: one Redis hash per session (<c>{prefix}s:{&lt;id&gt;}</c>, the id in braces: v version, s state,
-/// d digest, o owner, e epoch, a last access, x expiry) with the retention as its TTL. The id is the key's hash tag,
+/// d digest, o owner, e epoch, a last access, x expiry, and for deltas stored after the whole state s: n how many,
+/// l1..ln each link as <see cref="StateChain.Frame"/> lays it) with the retention as its TTL. The id is the key's hash tag,
 /// so on Redis Cluster a session's keys share one slot and every script, which touches KEYS[1] alone, runs on one
 /// shard. A plain Redis, one under Sentinel and a cluster are the same to the rest of the gateway. Checkpoints go through a check-and-set
 /// script, so an older version never lands over a newer one — not even a write that waited in a client
@@ -20,9 +21,17 @@ internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDi
     // Writes the whole record and its expiry (the tail of the save and refill scripts, after their checks on
     // held = HMGET v e o a x). ARGV: 1 version, 2 state, 3 digest, 4 owner, 5 epoch, 6 last access, 7 expiry. The
     // owner travels with the epoch; last access and expiry never move back.
+    // A whole state ends the chain of deltas after the one it replaces.
     private const string WriteRecord = """
 
+        local links = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
+        for i = 1, links do redis.call('HDEL', KEYS[1], 'l' .. i) end
+        if links > 0 then redis.call('HDEL', KEYS[1], 'n') end
         redis.call('HSET', KEYS[1], 'v', ARGV[1], 's', ARGV[2], 'd', ARGV[3], 'e', ARGV[5])
+        """ + WriteOwnerAndTimes;
+
+    private const string WriteOwnerAndTimes = """
+
         if ARGV[4] ~= '' and (not held[3] or tonumber(held[2] or '0') < tonumber(ARGV[5])) then
             redis.call('HSET', KEYS[1], 'o', ARGV[4])
         end
@@ -31,6 +40,22 @@ internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDi
         redis.call('PEXPIREAT', KEYS[1], redis.call('HGET', KEYS[1], 'x'))
         return 1
         """;
+
+    // A delta (ARGV 2 its link, 3 its base; else as the save script's) lands after the held version when that is of the
+    // delta's epoch, at or above its base and below its version: 4 when it cannot apply (nothing held, an older line).
+    private const string DeltaScript = """
+        local held = redis.call('HMGET', KEYS[1], 'v', 'e', 'o', 'a', 'x', 'n')
+        if not held[1] then return 4 end
+        local epoch = tonumber(held[2] or '0')
+        if epoch > tonumber(ARGV[5]) then return 2 end
+        if tonumber(held[1]) >= tonumber(ARGV[1]) then
+            if epoch < tonumber(ARGV[5]) then return 3 end
+            return 0
+        end
+        if epoch < tonumber(ARGV[5]) or tonumber(held[1]) < tonumber(ARGV[3]) then return 4 end
+        local links = tonumber(held[6] or '0') + 1
+        redis.call('HSET', KEYS[1], 'v', ARGV[1], 'l' .. links, ARGV[2], 'n', links)
+        """ + WriteOwnerAndTimes;
 
     private const string SaveScript = """
         local held = redis.call('HMGET', KEYS[1], 'v', 'e', 'o', 'a', 'x')
@@ -191,8 +216,12 @@ internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDi
 
     public async Task<SaveOutcome> CheckpointAsync(SessionRecord record)
     {
-        var (ok, result) = await CallAsync("save", db => db.ScriptEvaluateAsync(SaveScript, [Key(record.SessionId)], RecordArguments(record)));
-        return ok ? (long)result switch { 1 => SaveOutcome.Stored, 2 => SaveOutcome.Fenced, 3 => SaveOutcome.Diverged, _ => SaveOutcome.Stale } : SaveOutcome.Unavailable;
+        var (ok, result) = record.DeltaBase is { } deltaBase
+            ? await CallAsync("save", db => db.ScriptEvaluateAsync(DeltaScript, [Key(record.SessionId)], DeltaArguments(record, deltaBase)))
+            : await CallAsync("save", db => db.ScriptEvaluateAsync(SaveScript, [Key(record.SessionId)], RecordArguments(record)));
+        return ok
+            ? (long)result switch { 1 => SaveOutcome.Stored, 2 => SaveOutcome.Fenced, 3 => SaveOutcome.Diverged, 4 => SaveOutcome.Unapplicable, _ => SaveOutcome.Stale }
+            : SaveOutcome.Unavailable;
     }
 
     /// <summary>Writes the journal's record of a session unless Redis holds it or a newer one; true when written, null when unavailable.</summary>
@@ -366,18 +395,40 @@ internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDi
             return null;
         }
 
-        var state = (byte[]?)value ?? [];
+        var snapshot = (byte[]?)value ?? [];
+        var (state, digest) = StateChain.Fold(
+            snapshot,
+            map.TryGetValue("d", out var stored) && stored.HasValue ? (string)stored! : Baton.Protocol.Ids.Sha256(snapshot),
+            Links(map) ?? [new DeltaLink(0, [], StateChain.DamagedDigest)]);
         return new SessionRecord(
             sessionId,
             map.TryGetValue("o", out var owner) && owner.HasValue ? (string?)owner : null,
             Number(map, "e"),
             (long)version,
             state,
-            map.TryGetValue("d", out var digest) && digest.HasValue ? (string)digest! : Baton.Protocol.Ids.Sha256(state),
+            digest,
             Number(map, "a"),
             Number(map, "x"));
 
         static long Number(Dictionary<string, RedisValue> map, string field) => map.TryGetValue(field, out var number) && number.HasValue ? (long)number : 0;
+
+        // The links l1..ln in order; null when one is missing or not a link (the record is then damaged).
+        static List<DeltaLink>? Links(Dictionary<string, RedisValue> map)
+        {
+            var links = new List<DeltaLink>();
+            for (var i = 1L; i <= Number(map, "n"); i++)
+            {
+                if (!map.TryGetValue("l" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), out var frame)
+                    || StateChain.ReadLinks((byte[]?)frame ?? []) is not [var link])
+                {
+                    return null;
+                }
+
+                links.Add(link);
+            }
+
+            return links;
+        }
     }
 
     // Once: the container disposes the tier both as itself and as the hosted service it also is.
@@ -436,6 +487,10 @@ internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDi
     // ARGV of the save and refill scripts (see WriteRecord).
     private static RedisValue[] RecordArguments(SessionRecord record)
         => [record.Version, record.State, record.Digest, record.Owner ?? string.Empty, record.Epoch, record.LastAccess, record.ExpiresAt];
+
+    // ARGV of the delta script.
+    private static RedisValue[] DeltaArguments(SessionRecord record, long deltaBase)
+        => [record.Version, StateChain.Frame(record.Version, record.State, record.Digest), deltaBase, record.Owner ?? string.Empty, record.Epoch, record.LastAccess, record.ExpiresAt];
 
     // Small enough that a page of reads in flight stays within the per-call budget of a loaded Redis.
     private const int ScanPage = 100;

@@ -118,7 +118,7 @@ internal sealed class SessionStore : IPinPersistence
         }
 
         var toRedis = _redis.CheckpointAsync(record);
-        if (_durability == DurabilityMode.RiskLossOnGatewayCrash && _redis.IsCurrent && await toRedis is var fast and not SaveOutcome.Unavailable)
+        if (_durability == DurabilityMode.RiskLossOnGatewayCrash && _redis.IsCurrent && await toRedis is var fast and not (SaveOutcome.Unavailable or SaveOutcome.Unapplicable))
         {
             Observe(SettleAfterAsync(toJournal, fast, record.SessionId), "checkpoint");
             return fast;
@@ -126,11 +126,21 @@ internal sealed class SessionStore : IPinPersistence
 
         var cached = await toRedis;
         var outcome = await JournalAnswerAsync(toJournal, cached == SaveOutcome.Stored, SaveOutcome.Unavailable);
-        if (outcome is SaveOutcome.Unavailable or SaveOutcome.Busy)
+        if (outcome is SaveOutcome.Unavailable or SaveOutcome.Busy or SaveOutcome.Unapplicable)
         {
-            if (cached == SaveOutcome.Unavailable)
+            if (cached is SaveOutcome.Unavailable or SaveOutcome.Unapplicable)
             {
-                throw new StoreUnavailableException("Neither tier could store the checkpoint: " + _journal.LastFailure);
+                throw new StoreUnavailableException(outcome == SaveOutcome.Unapplicable || cached == SaveOutcome.Unapplicable
+                    ? "Neither tier could apply the delta onto the state it holds."
+                    : "Neither tier could store the checkpoint: " + _journal.LastFailure);
+            }
+
+            if (outcome == SaveOutcome.Unapplicable)
+            {
+                // The journal holds an older line than the delta's base: Redis alone holds the change until the
+                // catch-up copies the whole record from Redis.
+                BehindOnDelta(record.SessionId, cached == SaveOutcome.Stored);
+                return cached;
             }
 
             Degraded("checkpoint", record.SessionId, cached == SaveOutcome.Stored);
@@ -155,6 +165,12 @@ internal sealed class SessionStore : IPinPersistence
     private async Task SettleAfterAsync(Task<SaveOutcome> toJournal, SaveOutcome cached, string sessionId)
     {
         var journaled = await toJournal;
+        if (journaled == SaveOutcome.Unapplicable)
+        {
+            BehindOnDelta(sessionId, cached == SaveOutcome.Stored);
+            return;
+        }
+
         if (journaled is SaveOutcome.Unavailable or SaveOutcome.Busy)
         {
             Degraded("checkpoint", sessionId, cached == SaveOutcome.Stored);
@@ -164,14 +180,32 @@ internal sealed class SessionStore : IPinPersistence
         DropIfDisagreeing(journaled, cached, sessionId);
     }
 
+    // A delta the journal could not apply while Redis took it: counted, logged, and remembered for the catch-up, which
+    // writes Redis's whole record into the journal.
+    private void BehindOnDelta(string sessionId, bool redisHoldsIt)
+    {
+        _metrics.DeltaUnapplicable(_journal.Name);
+        Log.DeltaUnapplicable(_logger, Baton.Protocol.Ids.LogHash(sessionId), _journal.Name);
+        if (redisHoldsIt)
+        {
+            Remember(_journalBehind, sessionId);
+        }
+    }
+
     // The tiers disagreeing about the line of changes: the journal fenced what Redis stored (Redis missed a move), or
-    // stored what Redis holds from an older epoch (an old owner's change Redis took). Drop Redis's copy, so reads go
-    // to the journal until the key is written again. Redis fencing what the journal stored is left alone: only a
-    // move (a pin) raises Redis's epoch, so Redis is ahead there — a move the journal missed.
+    // stored what Redis holds from an older epoch (an old owner's change Redis took), or stored a delta Redis could not
+    // apply (Redis holds an older line, or nothing). Drop Redis's copy, so reads go to the journal until the key is
+    // written whole again. Redis fencing what the journal stored is left alone: only a move (a pin) raises Redis's
+    // epoch, so Redis is ahead there — a move the journal missed.
     private void DropIfDisagreeing(SaveOutcome journaled, SaveOutcome cached, string sessionId)
     {
+        if (journaled == SaveOutcome.Stored && cached == SaveOutcome.Unapplicable)
+        {
+            _metrics.DeltaUnapplicable(_redis.Name);
+        }
+
         if ((journaled is SaveOutcome.Fenced or SaveOutcome.Diverged && cached == SaveOutcome.Stored)
-            || (journaled == SaveOutcome.Stored && cached == SaveOutcome.Diverged))
+            || (journaled == SaveOutcome.Stored && cached is SaveOutcome.Diverged or SaveOutcome.Unapplicable))
         {
             Observe(_redis.EndAsync(sessionId), "delete");
         }

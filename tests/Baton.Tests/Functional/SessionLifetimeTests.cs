@@ -186,6 +186,12 @@ public sealed class SessionLifetimeTests : IAsyncLifetime
         {
         }
 
+        public void RecordChain(SessionId id, int? deltaBytes)
+        {
+        }
+
+        public bool TakesDelta(SessionId id) => false;
+
         public void AdvanceEpoch(SessionId id)
         {
         }

@@ -69,8 +69,24 @@ internal sealed class MemoryTier(string name, bool isShared = false) : IDurableT
         {
             if (!_records.TryGetValue(record.SessionId, out var held))
             {
+                if (record.DeltaBase is not null)
+                {
+                    return SaveOutcome.Unapplicable;
+                }
+
                 _records[record.SessionId] = record;
                 return SaveOutcome.Stored;
+            }
+
+            if (record.DeltaBase is { } deltaBase && record.Version > held.Version && record.Epoch >= held.Epoch)
+            {
+                // Folded at once: this tier keeps whole states only.
+                if (record.Epoch != held.Epoch || held.Version < deltaBase || !Baton.Protocol.KeyedState.TryApply(held.State, record.State, out var folded))
+                {
+                    return SaveOutcome.Unapplicable;
+                }
+
+                record = record with { State = folded, Digest = Baton.Protocol.Ids.Sha256(folded), DeltaBase = null };
             }
 
             if (record.Version > held.Version && record.Epoch >= held.Epoch)

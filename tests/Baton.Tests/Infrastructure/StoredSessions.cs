@@ -1,4 +1,4 @@
-using Baton.Backend;
+using Baton.Gateway.Store;
 using Microsoft.Data.Sqlite;
 using StackExchange.Redis;
 
@@ -27,6 +27,17 @@ internal static class StoredSessions
     public static StoredSession? FromRedis(IDatabase redis, string sessionId, string keyPrefix = "baton:")
     {
         var fields = redis.HashGetAll(RedisKey(sessionId, keyPrefix)).ToDictionary(f => (string)f.Name!, f => f.Value);
-        return fields.Count == 0 ? null : new StoredSession((long)fields["v"], (byte[])fields["s"]!, fields.TryGetValue("o", out var o) ? (string?)o : null, (long)fields["a"], fields.TryGetValue("e", out var e) ? (long)e : 0);
+        if (fields.Count == 0)
+        {
+            return null;
+        }
+
+        // The whole state with the deltas stored after it folded in, as the gateway reads it.
+        var links = Enumerable.Range(1, fields.TryGetValue("n", out var n) ? (int)n : 0)
+            .Select(i => Assert.Single(StateChain.ReadLinks((byte[])fields["l" + i]!)!))
+            .ToList();
+        var (state, digest) = StateChain.Fold((byte[])fields["s"]!, (string)fields["d"]!, links);
+        Assert.NotEqual(StateChain.DamagedDigest, digest);
+        return new StoredSession((long)fields["v"], state, fields.TryGetValue("o", out var o) ? (string?)o : null, (long)fields["a"], fields.TryGetValue("e", out var e) ? (long)e : 0);
     }
 }

@@ -34,6 +34,7 @@ public sealed class ParserFuzzTests
     [
         new(Ids.New(), 1, 0, 0, Ids.Sha256([]), Ids.New()),
         new(Ids.New(), 7, null, 3, Ids.Sha256([1, 2, 3]), Ids.New()),
+        new(Ids.New(), 12, 4, 3, Ids.Sha256([2, 0, 0]), Ids.New(), Base: 11, StateSize: 70_000),
     ];
 
     private static readonly RestoreDescriptor[] Restores = [new(Ids.New(), 5, 2, 3, Ids.Sha256([1, 2, 3]), Ids.New(), 1_767_225_600_000, Ids.New())];

@@ -73,7 +73,36 @@ public sealed class ProtocolMessageTests
 
         Assert.Equal(ProtocolVerdict.BadSignature, CheckpointDescriptor.TryParse(header.Replace("epoch=4", "epoch=5", StringComparison.Ordinal), Keys, out _));
         Assert.Equal(ProtocolVerdict.BadSignature, CheckpointDescriptor.TryParse(version1.Replace("v=1; ", "v=2; ", StringComparison.Ordinal).Replace("; len=", "; epoch=9; len=", StringComparison.Ordinal), Keys, out _));
-        Assert.Equal(ProtocolVerdict.UnsupportedVersion, CheckpointDescriptor.TryParse(header.Replace("v=2; ", "v=3; ", StringComparison.Ordinal), Keys, out _));
+        Assert.Equal(ProtocolVerdict.UnsupportedVersion, CheckpointDescriptor.TryParse(header.Replace("v=2; ", "v=4; ", StringComparison.Ordinal), Keys, out _));
+    }
+
+    [Fact]
+    public void ADeltaCheckpoint_RoundTrips_InVersion3_WithItsBaseAndSizeSigned()
+    {
+        var checkpoint = new CheckpointDescriptor(Ids.New(), 9, 2, 12, Ids.Sha256(new byte[12]), Ids.New(), Base: 7, StateSize: 65_600);
+        var header = checkpoint.Format(Keys);
+
+        Assert.StartsWith("v=3; ", header, StringComparison.Ordinal);
+        Assert.Equal(ProtocolVerdict.Valid, CheckpointDescriptor.TryParse(header, Keys, out var parsed));
+        Assert.Equal(checkpoint, parsed);
+        Assert.True(parsed!.IsDelta);
+        Assert.Equal(65_600, parsed.WholeSize);
+        Assert.Equal(ProtocolVerdict.BadSignature, CheckpointDescriptor.TryParse(header.Replace("base=7", "base=8", StringComparison.Ordinal), Keys, out _));
+        Assert.Equal(ProtocolVerdict.BadSignature, CheckpointDescriptor.TryParse(header.Replace("size=65600", "size=65601", StringComparison.Ordinal), Keys, out _));
+
+        // A whole state's message read as a delta's, or a delta's as a whole state's, never checks out.
+        Assert.NotEqual(ProtocolVerdict.Valid, CheckpointDescriptor.TryParse(header.Replace("v=3; ", "v=2; ", StringComparison.Ordinal), Keys, out _));
+    }
+
+    [Theory]
+    [InlineData(0L, 5L)]
+    [InlineData(5L, 5L)]
+    [InlineData(6L, 5L)]
+    public void ADeltaCheckpoint_CountsFromAStoredVersionBelowItsOwn(long deltaBase, long version)
+    {
+        var checkpoint = new CheckpointDescriptor(Ids.New(), version, 0, 3, Ids.Sha256([2, 1, 0]), Ids.New(), Base: deltaBase, StateSize: 10);
+
+        Assert.Equal(ProtocolVerdict.Malformed, CheckpointDescriptor.TryParse(checkpoint.Format(Keys), Keys, out _));
     }
 
     [Fact]

@@ -231,6 +231,61 @@ public sealed class SessionStoreTests : IDisposable
 
     private static (long Version, long Epoch) Position(SessionRecord? record) => (record!.Version, record.Epoch);
 
+    [Fact]
+    public async Task ADeltaTheJournalCannotApply_IsHeldByRedisAlone_AndTheCatchUpWritesRedisWholeRecordIntoTheJournal()
+    {
+        var id = Baton.Protocol.Ids.New();
+        var whole = Baton.Protocol.KeyedState.Encode(new Dictionary<string, byte[]> { ["big"] = new byte[4096], ["n"] = [1] });
+        _redis.Put(TestRecords.Checkpoint(id, 3, whole, "b1", 1, epoch: 1));
+        _journal.Put(TestRecords.Checkpoint(id, 1, [], "b1", 1, epoch: 1));
+
+        Assert.Equal(SaveOutcome.Stored, await _store.SaveCheckpointAsync(Delta(id, 4, deltaBase: 3, epoch: 1, n: 4)));
+        Assert.Equal(1, _store.JournalBehind);
+        Assert.Equal(1, _journal[id]!.Version);
+
+        Assert.Equal(1, await _store.CatchUpAsync(CancellationToken.None));
+        Assert.Equal(4, _journal[id]!.Version);
+        Assert.Equal(_redis[id]!.State, _journal[id]!.State);
+        Assert.False(_store.HasMissedWrites);
+    }
+
+    [Fact]
+    public async Task ADeltaRedisCannotApply_DropsRedisCopy_SoReadsTakeTheJournals()
+    {
+        var id = Baton.Protocol.Ids.New();
+        var whole = Baton.Protocol.KeyedState.Encode(new Dictionary<string, byte[]> { ["big"] = new byte[4096], ["n"] = [1] });
+        _journal.Put(TestRecords.Checkpoint(id, 3, whole, "b1", 1, epoch: 1));
+        _redis.Put(TestRecords.Checkpoint(id, 1, [], "b1", 1, epoch: 1));
+
+        Assert.Equal(SaveOutcome.Stored, await _store.SaveCheckpointAsync(Delta(id, 4, deltaBase: 3, epoch: 1, n: 4)));
+        await Eventually.TrueAsync(() => Task.FromResult(_redis[id] is null), TimeSpan.FromSeconds(5), "Redis's older line should be dropped");
+        var read = await _store.GetAsync(id, 4, CancellationToken.None);
+        Assert.Equal(4, read!.Version);
+        Assert.True(Baton.Protocol.KeyedState.TryDecode(read.State, out var values));
+        Assert.Equal([4], values["n"]);
+        Assert.Equal(4096, values["big"].Length);
+    }
+
+    [Fact]
+    public async Task ADeltaNeitherTierCanApply_IsNotAcknowledged()
+    {
+        var id = Baton.Protocol.Ids.New();
+        _journal.Put(TestRecords.Checkpoint(id, 1, [], "b1", 1, epoch: 1));
+        _redis.Put(TestRecords.Checkpoint(id, 1, [], "b1", 1, epoch: 1));
+
+        await Assert.ThrowsAsync<StoreUnavailableException>(() => _store.SaveCheckpointAsync(Delta(id, 4, deltaBase: 3, epoch: 1, n: 4)));
+        await Assert.ThrowsAsync<StoreUnavailableException>(() => _store.SaveCheckpointAsync(Delta(Baton.Protocol.Ids.New(), 4, deltaBase: 3, epoch: 1, n: 4)));
+        Assert.Equal(1, _journal[id]!.Version);
+        Assert.Equal(1, _redis[id]!.Version);
+        Assert.False(_store.HasMissedWrites);
+    }
+
+    private static SessionRecord Delta(string id, long version, long deltaBase, long epoch, byte n)
+    {
+        var delta = Baton.Protocol.KeyedState.EncodeDelta([new("n", [n])])!;
+        return TestRecords.Checkpoint(id, version, delta, "b1", 2, epoch) with { DeltaBase = deltaBase };
+    }
+
     private SessionStore NewStore(ISessionTier redis, IDurableTier journal)
         => new(redis, journal, Options.Create(new BatonOptions()), new BatonMetrics(_services.GetRequiredService<IMeterFactory>()), NullLogger<SessionStore>.Instance);
 }
