@@ -70,6 +70,27 @@ internal static class LibraryApp
             c.Session.Set("big", new byte[2 * 1024 * 1024]);
             using var socket = await c.WebSockets.AcceptWebSocketAsync();
         });
+        // Sets each key=value of set (comma-separated), removes each key of remove, and with pad sets "pad" to that many bytes.
+        app.MapPost("/keys", (HttpContext c, string? set, string? remove, int? pad) =>
+        {
+            foreach (var pair in (set ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries))
+            {
+                var (key, value) = (pair[..pair.IndexOf('=', StringComparison.Ordinal)], pair[(pair.IndexOf('=', StringComparison.Ordinal) + 1)..]);
+                c.Session.SetString(key, value);
+            }
+
+            foreach (var key in (remove ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries))
+            {
+                c.Session.Remove(key);
+            }
+
+            if (pad is { } bytes)
+            {
+                c.Session.Set("pad", BigBody(bytes));
+            }
+
+            return "set";
+        });
         app.MapPost("/clear", (HttpContext c) =>
         {
             c.Session.Clear();
