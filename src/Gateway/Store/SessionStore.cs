@@ -67,6 +67,10 @@ internal sealed class SessionStore : IPinPersistence
     private readonly ConcurrentDictionary<string, byte> _journalEndsMissed = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, byte> _redisEndsMissed = new(StringComparer.Ordinal);
 
+    // Sessions a tier could not take a delta of: their next checkpoint should be whole, which repairs that tier at once.
+    // Bounded by Baton:Sessions:MaxSessions.
+    private readonly ConcurrentDictionary<string, byte> _wantsWhole = new(StringComparer.Ordinal);
+
     // A local journal that began empty and has not been rebuilt from Redis yet: Redis may hold sessions it lacks.
     private bool _rebuildPending;
 
@@ -98,6 +102,12 @@ internal sealed class SessionStore : IPinPersistence
     /// <summary>True while a tier missed a write that <see cref="CatchUpAsync"/> would make.</summary>
     public bool HasMissedWrites => !_journalBehind.IsEmpty || !_journalEndsMissed.IsEmpty || !_redisEndsMissed.IsEmpty;
 
+    /// <summary>
+    /// True when a tier could not apply the session's last delta (it missed a write, lost its data, or the session's
+    /// line moved on): its next checkpoint should be whole, which brings that tier back at once.
+    /// </summary>
+    public bool WantsWhole(string sessionId) => !_wantsWhole.IsEmpty && _wantsWhole.ContainsKey(sessionId);
+
     /// <summary>When a session used at <paramref name="lastAccess"/> may be dropped by a tier: its last use plus the retention.</summary>
     public long ExpiryOf(long lastAccess) => lastAccess + _retention;
 
@@ -108,6 +118,17 @@ internal sealed class SessionStore : IPinPersistence
     /// full, it is not acknowledged (<see cref="StoreUnavailableException"/>).
     /// </summary>
     public async Task<SaveOutcome> SaveCheckpointAsync(SessionRecord record)
+    {
+        var outcome = await SaveBothAsync(record);
+        if (record.DeltaBase is null && outcome == SaveOutcome.Stored && !_wantsWhole.IsEmpty)
+        {
+            _wantsWhole.TryRemove(record.SessionId, out _);
+        }
+
+        return outcome;
+    }
+
+    private async Task<SaveOutcome> SaveBothAsync(SessionRecord record)
     {
         var toJournal = _journal.CheckpointAsync(record);
         if (toJournal.IsCompleted && toJournal.Result == SaveOutcome.Busy)
@@ -130,6 +151,11 @@ internal sealed class SessionStore : IPinPersistence
         {
             if (cached is SaveOutcome.Unavailable or SaveOutcome.Unapplicable)
             {
+                if (outcome == SaveOutcome.Unapplicable || cached == SaveOutcome.Unapplicable)
+                {
+                    Remember(_wantsWhole, record.SessionId);
+                }
+
                 throw new StoreUnavailableException(outcome == SaveOutcome.Unapplicable || cached == SaveOutcome.Unapplicable
                     ? "Neither tier could apply the delta onto the state it holds."
                     : "Neither tier could store the checkpoint: " + _journal.LastFailure);
@@ -184,6 +210,7 @@ internal sealed class SessionStore : IPinPersistence
     // writes Redis's whole record into the journal.
     private void BehindOnDelta(string sessionId, bool redisHoldsIt)
     {
+        Remember(_wantsWhole, sessionId);
         _metrics.DeltaUnapplicable(_journal.Name);
         Log.DeltaUnapplicable(_logger, Baton.Protocol.Ids.LogHash(sessionId), _journal.Name);
         if (redisHoldsIt)
@@ -202,6 +229,7 @@ internal sealed class SessionStore : IPinPersistence
         if (journaled == SaveOutcome.Stored && cached == SaveOutcome.Unapplicable)
         {
             _metrics.DeltaUnapplicable(_redis.Name);
+            Remember(_wantsWhole, sessionId);
         }
 
         if ((journaled is SaveOutcome.Fenced or SaveOutcome.Diverged && cached == SaveOutcome.Stored)

@@ -242,11 +242,15 @@ public sealed class SessionStoreTests : IDisposable
         Assert.Equal(SaveOutcome.Stored, await _store.SaveCheckpointAsync(Delta(id, 4, deltaBase: 3, epoch: 1, n: 4)));
         Assert.Equal(1, _store.JournalBehind);
         Assert.Equal(1, _journal[id]!.Version);
+        Assert.True(_store.WantsWhole(id), "the next checkpoint should be whole, which repairs the journal at once");
 
         Assert.Equal(1, await _store.CatchUpAsync(CancellationToken.None));
         Assert.Equal(4, _journal[id]!.Version);
         Assert.Equal(_redis[id]!.State, _journal[id]!.State);
         Assert.False(_store.HasMissedWrites);
+
+        Assert.Equal(SaveOutcome.Stored, await _store.SaveCheckpointAsync(TestRecords.Checkpoint(id, 5, whole, "b1", 3, epoch: 1)));
+        Assert.False(_store.WantsWhole(id));
     }
 
     [Fact]
@@ -259,6 +263,7 @@ public sealed class SessionStoreTests : IDisposable
 
         Assert.Equal(SaveOutcome.Stored, await _store.SaveCheckpointAsync(Delta(id, 4, deltaBase: 3, epoch: 1, n: 4)));
         await Eventually.TrueAsync(() => Task.FromResult(_redis[id] is null), TimeSpan.FromSeconds(5), "Redis's older line should be dropped");
+        Assert.True(_store.WantsWhole(id));
         var read = await _store.GetAsync(id, 4, CancellationToken.None);
         Assert.Equal(4, read!.Version);
         Assert.True(Baton.Protocol.KeyedState.TryDecode(read.State, out var values));
@@ -278,6 +283,7 @@ public sealed class SessionStoreTests : IDisposable
         Assert.Equal(1, _journal[id]!.Version);
         Assert.Equal(1, _redis[id]!.Version);
         Assert.False(_store.HasMissedWrites);
+        Assert.True(_store.WantsWhole(id));
     }
 
     private static SessionRecord Delta(string id, long version, long deltaBase, long epoch, byte n)
