@@ -17,6 +17,9 @@ internal sealed class Exchange
     /// <summary>What the request was, for messages (<c>POST /counter with a grant</c>).</summary>
     public string Description { get; }
 
+    /// <summary>True when the request carried <c>Baton-Deltas: 1</c>: only then may its checkpoint be a delta.</summary>
+    public bool OfferedDeltas { get; init; }
+
     /// <summary>The status code; 0 when no answer came.</summary>
     public int Status { get; set; }
 

@@ -94,13 +94,18 @@ internal sealed class Probe : IDisposable
         return Base64Url.EncodeToString(HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(canonical)));
     }
 
-    /// <summary>Calls an app route, with a grant header when one is given.</summary>
-    public Task<Exchange> CallAsync(AppRoute route, string? grant, string description, CancellationToken cancellationToken, string? jsonBody = null)
+    /// <summary>Calls an app route, with a grant header when one is given, and <c>Baton-Deltas: 1</c> when <paramref name="offerDeltas"/>.</summary>
+    public Task<Exchange> CallAsync(AppRoute route, string? grant, string description, CancellationToken cancellationToken, string? jsonBody = null, bool offerDeltas = false)
     {
         var request = new HttpRequestMessage(new HttpMethod(route.Method), route.Path);
         if (grant is not null)
         {
             request.Headers.TryAddWithoutValidation(ProtocolConstants.SessionHeader, grant);
+        }
+
+        if (offerDeltas)
+        {
+            request.Headers.TryAddWithoutValidation(ProtocolConstants.DeltasHeader, "1");
         }
 
         if (jsonBody is not null)
@@ -112,7 +117,7 @@ internal sealed class Probe : IDisposable
             request.Content = new ByteArrayContent([]);
         }
 
-        return SendAsync(request, $"{route} ({description})", cancellationToken);
+        return SendAsync(request, $"{route} ({description})", cancellationToken, offerDeltas);
     }
 
     /// <summary>Sends a restore: the header as given (or none) and the body, with <c>application/octet-stream</c>.</summary>
@@ -133,9 +138,9 @@ internal sealed class Probe : IDisposable
         return SendAsync(request, $"{method} {ProtocolConstants.RestorePath} ({description})", cancellationToken);
     }
 
-    public async Task<Exchange> SendAsync(HttpRequestMessage request, string description, CancellationToken cancellationToken)
+    public async Task<Exchange> SendAsync(HttpRequestMessage request, string description, CancellationToken cancellationToken, bool offeredDeltas = false)
     {
-        var exchange = new Exchange(description);
+        var exchange = new Exchange(description) { OfferedDeltas = offeredDeltas };
         _exchanges.Add(exchange);
         using (request)
         using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))

@@ -26,6 +26,7 @@ internal sealed partial class RuleBook(Probe probe)
         .. SizeRules(),
         .. ActionRules(),
         .. RetiredRules(),
+        .. DeltaRules(),
         .. IncarnationRules(),
     ];
 

@@ -56,6 +56,12 @@ public enum Breakage
     ShrinksGrantMax,
     RetiredAnsweredStale,
     AcceptsRestoreOfRetiredSession,
+    SendsDeltasUnasked,
+    DeltaBaseOffByOne,
+    DeltaWithWrongDigest,
+    MalformedDelta,
+    DeltaWithWrongSize,
+    DeltaOfWrongValues,
 }
 
 /// <summary>
@@ -63,7 +69,8 @@ public enum Breakage
 /// breaks exactly one protocol rule, chosen by <see cref="Current"/> and switchable between runs. The step
 /// re-signs what it rewrites with the shared secret, so the library sees well-signed messages and only the
 /// broken rule shows. It keeps a ledger of the versions and epochs it saw the backend hold, so it can make
-/// the library serve a copy it should have refused.
+/// the library serve a copy it should have refused, and of the states it saw, so it can turn the library's whole states
+/// into deltas (the .NET library sends none) and break those.
 /// </summary>
 public sealed class BrokenBackend : IAsyncLifetime
 {
@@ -73,6 +80,9 @@ public sealed class BrokenBackend : IAsyncLifetime
     // How far VersionsOffByAThousand shifts the versions it sends.
     private const long Offset = 1000;
     private readonly ConcurrentDictionary<string, (long Version, long Epoch)> _ledger = new(StringComparer.Ordinal);
+
+    // The whole states the library's checkpoints carried, by session, epoch and version: what deltas are made from.
+    private readonly ConcurrentDictionary<(string Sid, long Epoch, long Version), byte[]> _states = new();
 
     // The sessions a response rotated or ended, as the backend's session actions named them.
     private readonly ConcurrentDictionary<string, byte> _retired = new(StringComparer.Ordinal);
@@ -126,8 +136,81 @@ public sealed class BrokenBackend : IAsyncLifetime
             return Task.CompletedTask;
         });
 
-        await next(context);
+        if (breakage is >= Breakage.SendsDeltasUnasked and <= Breakage.DeltaOfWrongValues && !isRestore && SessionGrant.TryParse(grant, Keys, out var granted) == ProtocolVerdict.Valid)
+        {
+            // Held back until the app is done, so the library's whole state can be swapped for a delta of it.
+            var body = response.Body;
+            using var held = new MemoryStream();
+            response.Body = held;
+            try
+            {
+                await next(context);
+            }
+            finally
+            {
+                response.Body = body;
+            }
+
+            var rewritten = AsDelta(context, breakage, granted!, held.ToArray());
+            if (rewritten.Length > 0)
+            {
+                await response.Body.WriteAsync(rewritten, context.RequestAborted);
+            }
+        }
+        else
+        {
+            await next(context);
+        }
+
         Learn(context, isRestore);
+    }
+
+    // The body, its whole state replaced by a delta of the changes since the grant's version (broken as the breakage says)
+    // when the response is checkpointed, the breakage sends deltas for this request, and the state at that version is known.
+    private byte[] AsDelta(HttpContext context, Breakage breakage, SessionGrant grant, byte[] body)
+    {
+        var headers = context.Response.Headers;
+        if (CheckpointDescriptor.TryParse(headers[ProtocolConstants.CheckpointHeader].ToString(), Keys, out var made) != ProtocolVerdict.Valid
+            || made!.IsDelta || made.Length > body.Length)
+        {
+            return body;
+        }
+
+        var state = body[..made.Length];
+        _states[(made.SessionId, made.Epoch ?? 0, made.Version)] = state;
+        var offered = context.Request.Headers[ProtocolConstants.DeltasHeader] == "1";
+        var sends = breakage == Breakage.SendsDeltasUnasked
+            ? !offered && context.Request.Path.StartsWithSegments("/blob", StringComparison.OrdinalIgnoreCase)
+            : offered && (breakage != Breakage.DeltaBaseOffByOne || grant.Version >= 2);
+        if (!sends || grant.Version < 1
+            || !_states.TryGetValue((made.SessionId, made.Epoch ?? 0, grant.Version), out var atBase)
+            || !KeyedState.TryDecode(atBase, out var before) || !KeyedState.TryDecode(state, out var after))
+        {
+            return body;
+        }
+
+        var changes = after.Where(entry => !before.TryGetValue(entry.Key, out var old) || !old.AsSpan().SequenceEqual(entry.Value))
+            .Select(entry => KeyValuePair.Create(entry.Key, (byte[]?)(breakage == Breakage.DeltaOfWrongValues && entry.Value.Length > 0
+                ? [.. entry.Value[..^1], (byte)(entry.Value[^1] ^ 1)]
+                : entry.Value)))
+            .Concat(before.Keys.Where(key => !after.ContainsKey(key)).Select(key => KeyValuePair.Create(key, (byte[]?)null)));
+        if (KeyedState.EncodeDelta(changes) is not { } delta)
+        {
+            return body;
+        }
+
+        // A malformed delta: the whole state (format byte 1) sent as one.
+        var lead = breakage == Breakage.MalformedDelta ? state : delta;
+        headers[ProtocolConstants.CheckpointHeader] = (made with
+        {
+            Base = breakage == Breakage.DeltaBaseOffByOne ? grant.Version - 1 : grant.Version,
+            Length = lead.Length,
+            Sha256 = Ids.Sha256(breakage == Breakage.DeltaWithWrongDigest ? [.. lead, 0] : lead),
+            StateSize = state.Length + (breakage == Breakage.DeltaWithWrongSize ? 1 : 0),
+        }).Format(Keys);
+        byte[] rewritten = [.. lead, .. body[made.Length..]];
+        context.Response.ContentLength = rewritten.Length;
+        return rewritten;
     }
 
     // The grant the library gets; null for none.

@@ -60,6 +60,12 @@ public sealed class ConformanceKitTests(BrokenBackend backend) : IClassFixture<B
         { Breakage.ShrinksGrantMax, ["size.within-max"] },
         { Breakage.RetiredAnsweredStale, ["retired.rotated", "retired.ended"] },
         { Breakage.AcceptsRestoreOfRetiredSession, ["retired.restore"] },
+        { Breakage.SendsDeltasUnasked, ["delta.only-when-offered"] },
+        { Breakage.DeltaBaseOffByOne, ["delta.base"] },
+        { Breakage.DeltaWithWrongDigest, ["delta.wellformed"] },
+        { Breakage.MalformedDelta, ["delta.wellformed"] },
+        { Breakage.DeltaWithWrongSize, ["delta.applies"] },
+        { Breakage.DeltaOfWrongValues, ["delta.applies"] },
     };
 
     [Fact]

@@ -38,20 +38,26 @@ function canHaveBody(req, res) {
   return req.method !== 'HEAD' && res.statusCode >= 200 && res.statusCode !== 204 && res.statusCode !== 304;
 }
 
-/** The top-level keys whose JSON differs between two data objects, applied onto a third. */
-function applyChanges(baseText, current, committedText, cleared) {
-  const base = stateFormat.parse(baseText);
-  const result = cleared ? {} : stateFormat.parse(committedText);
-  const now = current === '' ? {} : JSON.parse(current);
-  if (!cleared) {
-    for (const key of Object.keys(base)) {
-      if (!Object.hasOwn(now, key)) delete result[key];
+/** True when the gateway takes deltas for this request (`Baton-Deltas: 1`). */
+function offersDeltas(req) {
+  const values = req.headersDistinct['baton-deltas'];
+  return values !== undefined && values.length === 1 && values[0] === '1';
+}
+
+/**
+ * What leads a checkpointed response: { bytes, size } of the whole state, or with `base` a delta of the keys
+ * changed since the grant's version. A delta only when the gateway takes them, it counts from a stored version,
+ * every change since is known here, and it is smaller than the whole state.
+ */
+function leadingState(entry, scope) {
+  const { state } = entry;
+  if (scope.deltas && scope.gatewayVersion >= 1n) {
+    const changed = entry.changedSince(scope.gatewayVersion);
+    if (changed !== null && changed.length > 0 && state.deltaSize(changed) < state.size) {
+      return { bytes: state.encodeDelta(changed), base: scope.gatewayVersion, size: state.size };
     }
   }
-  for (const key of Object.keys(now)) {
-    if (cleared || !Object.hasOwn(base, key) || JSON.stringify(base[key]) !== JSON.stringify(now[key])) result[key] = now[key];
-  }
-  return Object.keys(result).length === 0 ? '' : JSON.stringify(result);
+  return { bytes: state.encode(), base: undefined, size: state.size };
 }
 
 function createMiddleware(context) {
@@ -86,7 +92,7 @@ function createMiddleware(context) {
     }
     return {
       key: grant.sid, gatewayVersion: grant.ver, epoch: grant.epoch, ttl: grant.ttl,
-      maxStateBytes: Math.min(grant.max, options.maxStateBytes), checkpointed: true,
+      maxStateBytes: Math.min(grant.max, options.maxStateBytes), checkpointed: true, deltas: offersDeltas(req),
     };
   }
 
@@ -99,7 +105,7 @@ function createMiddleware(context) {
     }
     return {
       key: 'local:' + id, localId: id, gatewayVersion: 0n, epoch: 0n, ttl: options.localIdleTimeout,
-      maxStateBytes: options.maxStateBytes, checkpointed: false,
+      maxStateBytes: options.maxStateBytes, checkpointed: false, deltas: false,
     };
   }
 
@@ -163,7 +169,7 @@ function createMiddleware(context) {
       return;
     }
 
-    scope.baseText = entry.text;
+    scope.base = entry.state;
     const servedEpoch = entry.epoch;
     scope.cleared = false;
     scope.started = false;
@@ -172,11 +178,11 @@ function createMiddleware(context) {
     req.sessionID = scope.checkpointed ? scope.key : scope.localId;
     req.sessionStore = new RequestStore(scope, req);
     req.batonSession = scope.control;
-    createSession(req, scope.baseText, scope.ttl);
+    createSession(req, scope.base, scope.ttl);
 
     // A change refused before the response's first byte: rolled back, the app's answer replaced.
     const rollBack = (status, reason) => {
-      createSession(req, scope.baseText, scope.ttl);
+      createSession(req, scope.base, scope.ttl);
       scope.cleared = false;
       releaseLock();
       return { replace: prepare(res, status, reason, incarnation) };
@@ -184,37 +190,37 @@ function createMiddleware(context) {
 
     const beforeStart = (streaming, bufferedLength) => {
       scope.started = true;
-      let text;
+      let data;
       try {
-        text = stateFormat.serialise(req.session);
+        data = stateFormat.serialise(req.session);
       } catch (error) {
         log('RequestRefused', `session ${hash}: the session cannot be serialised (${error.message}); the change was rolled back`);
         return rollBack(500, `The session could not be saved: a value in it cannot be serialised as JSON (${error.message}). The change was not saved and the session is as it was.`);
       }
-      let state = null;
-      if (scope.cleared || text !== scope.baseText) {
+      const changes = scope.base.changesTo(data);
+      if (scope.cleared || changes.size > 0) {
         if (res.statusCode >= 500) {
           // A server error (what Express sends when a handler throws) commits none of the request's changes.
           log('ChangeDiscarded', `session ${hash}: the response is ${res.statusCode}; the request's changes were not saved`);
-          createSession(req, scope.baseText, scope.ttl);
+          createSession(req, scope.base, scope.ttl);
           scope.cleared = false;
           scope.control.requested = null;
         } else {
-          state = stateFormat.encode(text);
-          if (state.length > scope.maxStateBytes) {
-            log('OversizedChangeRolledBack', `session ${hash}: the state would be ${state.length} bytes, over its limit of ${scope.maxStateBytes}`);
-            return rollBack(413, `The session state would be ${state.length} bytes, over its limit of ${scope.maxStateBytes}; the change was not saved and the session is as it was.`);
+          const next = scope.base.with(changes);
+          if (next.size > scope.maxStateBytes) {
+            log('OversizedChangeRolledBack', `session ${hash}: the state would be ${next.size} bytes, over its limit of ${scope.maxStateBytes}`);
+            return rollBack(413, `The session state would be ${next.size} bytes, over its limit of ${scope.maxStateBytes}; the change was not saved and the session is as it was.`);
           }
           if (!store.tryAdopt(scope.key, entry)) {
             log('RequestRefused', `memory_full: session ${hash}: a new session's first change, with maxSessions held; the change was rolled back`);
             return rollBack(503, 'This backend holds its most sessions (maxSessions); the change was not saved. Retry shortly.');
           }
-          if (!store.tryResize(entry, stateFormat.heldBytes(text, state.length))) {
-            log('RequestRefused', `state_memory_full: session ${hash}: ${state.length} bytes of state would pass maxTotalStateBytes; the change was rolled back`);
+          if (!store.tryResize(entry, next.held)) {
+            log('RequestRefused', `state_memory_full: session ${hash}: ${next.size} bytes of state would pass maxTotalStateBytes; the change was rolled back`);
             return rollBack(503, 'This backend holds its most session state (maxTotalStateBytes); the change was not saved and the session is as it was. Retry shortly.');
           }
-          entry.commit(text);
-          scope.baseText = text;
+          entry.commit(next, changes);
+          scope.base = next;
           scope.cleared = false;
         }
       }
@@ -230,39 +236,40 @@ function createMiddleware(context) {
         retired.retire(scope.key, scope.ttl);
         entry.retired = true;
       }
+      const lead = scope.checkpointed && version > scope.gatewayVersion && canHaveBody(req, res) ? leadingState(entry, scope) : null;
       releaseLock();
       if (!scope.checkpointed || version <= scope.gatewayVersion) {
         return { prefix: null };
       }
-      if (!canHaveBody(req, res)) {
+      if (lead === null) {
         log('ChangeDeferred', `session ${hash}: version ${version} rides with the session's next response (the response has no body)`);
         return { prefix: null };
       }
-      state ??= stateFormat.encode(entry.text);
+      const { bytes, base, size } = lead;
       res.setHeader('Baton-Checkpoint', formatCheckpoint({
-        sid: scope.key, ver: version, epoch, len: state.length, sha256: ids.sha256(state), inc: incarnation,
+        sid: scope.key, ver: version, epoch, base, len: bytes.length, size, sha256: ids.sha256(bytes), inc: incarnation,
       }, keys));
       if (!streaming) {
         res.removeHeader('Transfer-Encoding');
-        res.setHeader('Content-Length', String(state.length + bufferedLength));
+        res.setHeader('Content-Length', String(bytes.length + bufferedLength));
       } else if (res.hasHeader('Content-Length')) {
         const appLength = Number(res.getHeader('Content-Length'));
-        if (Number.isSafeInteger(appLength) && appLength >= 0) res.setHeader('Content-Length', String(appLength + state.length));
+        if (Number.isSafeInteger(appLength) && appLength >= 0) res.setHeader('Content-Length', String(appLength + bytes.length));
         else res.removeHeader('Content-Length');
       }
-      return { prefix: state };
+      return { prefix: bytes };
     };
 
     /** A change made after the response started: committed now, it rides with the session's next response. */
     const commitLateChange = async () => {
-      let text;
+      let data;
       try {
-        text = stateFormat.serialise(req.session);
+        data = stateFormat.serialise(req.session);
       } catch (error) {
         log('LateChangeLost', `session ${hash}: the session cannot be serialised (${error.message})`);
         return;
       }
-      if (!scope.cleared && text === scope.baseText) return;
+      if (!scope.cleared && scope.base.changesTo(data).size === 0) return;
       if (!(await entry.lock.acquire(options.sessionLockTimeout))) {
         log('LateChangeLost', `session ${hash}: the session stayed busy past sessionLockTimeout`);
         return;
@@ -279,16 +286,17 @@ function createMiddleware(context) {
           log('LateChangeLost', `session ${hash}: the session was renewed or ended before the change could be committed`);
           return;
         }
-        const merged = applyChanges(scope.baseText, text, entry.text, scope.cleared);
-        const state = stateFormat.encode(merged);
-        if (state.length > scope.maxStateBytes) {
-          log('LateChangeLost', `session ${hash}: the state would be ${state.length} bytes, over its limit of ${scope.maxStateBytes}`);
+        const changes = stateFormat.lateChanges(scope.base, data, entry.state, scope.cleared);
+        if (changes.size === 0) return;
+        const next = entry.state.with(changes);
+        if (next.size > scope.maxStateBytes) {
+          log('LateChangeLost', `session ${hash}: the state would be ${next.size} bytes, over its limit of ${scope.maxStateBytes}`);
         } else if (!store.tryAdopt(scope.key, entry)) {
           log('LateChangeLost', `session ${hash}: this backend holds its most sessions (maxSessions)`);
-        } else if (!store.tryResize(entry, stateFormat.heldBytes(merged, state.length))) {
+        } else if (!store.tryResize(entry, next.held)) {
           log('LateChangeLost', `session ${hash}: this backend holds its most session state (maxTotalStateBytes)`);
         } else {
-          entry.commit(merged);
+          entry.commit(next, changes);
           log('ChangeDeferred', `session ${hash}: version ${entry.version} rides with the session's next response (the app changed the session after the response started)`);
         }
       } finally {
@@ -324,7 +332,7 @@ function createMiddleware(context) {
         return beforeStart(streaming, length);
       } catch (error) {
         log('RequestFailed', `session ${hash}: ${error.stack ?? error}`);
-        createSession(req, scope.baseText, scope.ttl);
+        createSession(req, scope.base, scope.ttl);
         releaseLock();
         return { replace: prepare(res, 500, 'The session middleware failed; nothing was changed.', incarnation) };
       }
@@ -349,4 +357,4 @@ function createMiddleware(context) {
   };
 }
 
-module.exports = { createMiddleware, LOCAL_COOKIE, applyChanges };
+module.exports = { createMiddleware, LOCAL_COOKIE };

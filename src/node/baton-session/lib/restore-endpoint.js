@@ -99,8 +99,8 @@ async function handleRestore(context, req, res) {
   }
 
   const body = await readBody(req, restore.len);
-  const text = body === null || ids.sha256(body) !== restore.sha256 ? null : stateFormat.decode(body);
-  if (text === null) {
+  const state = body === null || ids.sha256(body) !== restore.sha256 ? null : stateFormat.decode(body);
+  if (state === null) {
     reject(400, 'bad_body', 'The body is not the state the restore header describes (length, digest, or a format this library reads).');
     return;
   }
@@ -128,11 +128,11 @@ async function handleRestore(context, req, res) {
       reject(409, 'older_than_held', `This backend holds version ${entry.version} of epoch ${entry.epoch}, newer than version ${restore.ver} of epoch ${restore.epoch}.`);
       return;
     }
-    if (!store.tryResize(entry, stateFormat.heldBytes(text, body.length))) {
+    if (!store.tryResize(entry, state.held)) {
       reject(503, 'memory_full', 'This backend holds its most session state (maxTotalStateBytes).');
       return;
     }
-    entry.install(text, restore.ver, restore.epoch);
+    entry.install(state, restore.ver, restore.epoch);
     entry.touch(store.now(), options.localIdleTimeout);
   } finally {
     entry.lock.release();

@@ -5,14 +5,14 @@
 // as the gateway knows it (rotate at login, end at logout).
 
 const { Session, Cookie, Store } = require('express-session');
-const stateFormat = require('./state');
+const { State } = require('./state');
 
 /** The request's session object, kept where express-session's destroy() cannot delete it. */
 const CURRENT = Symbol('baton-session.current');
 
-/** A Session of the data in JSON text, on req.session. */
-function createSession(req, text, maxAge) {
-  const session = new Session(req, stateFormat.parse(text));
+/** A Session of the data a State holds, on req.session. */
+function createSession(req, state, maxAge) {
+  const session = new Session(req, state.toObject());
   session.cookie = new Cookie({ maxAge, httpOnly: true, path: '/', sameSite: 'lax' });
   req.session = session;
   req[CURRENT] = session;
@@ -34,13 +34,13 @@ class RequestStore extends Store {
 
   get(id, callback) {
     const { scope } = this;
-    const data = stateFormat.parse(scope.baseText);
+    const data = scope.base.toObject();
     data.cookie = { originalMaxAge: scope.ttl, httpOnly: true, path: '/', sameSite: 'lax' };
     process.nextTick(callback, null, data);
   }
 
   createSession(req, sess) {
-    const session = createSession(req, '', this.scope.ttl);
+    const session = createSession(req, State.EMPTY, this.scope.ttl);
     for (const key of Object.keys(sess)) {
       if (key !== 'cookie' && !(key in session)) session[key] = sess[key];
     }
@@ -75,7 +75,7 @@ class RequestStore extends Store {
       : new Error('baton-session: the session cannot get a new id once the response has started.');
     if (!error) {
       scope.cleared = true;
-      createSession(req, '', scope.ttl);
+      createSession(req, State.EMPTY, scope.ttl);
     }
     if (callback) process.nextTick(callback, error);
   }

@@ -1,19 +1,33 @@
 'use strict';
 
 const { SessionLock } = require('./lock');
+const { State } = require('./state');
+
+/**
+ * Removed keys remembered per session, so a delta can name them; past it the oldest are forgotten, and a delta
+ * from a version before the newest forgotten removal is never sent (a whole state is).
+ */
+const MAX_REMOVED_KEYS = 1024;
 
 /** One session held in this process's memory. */
 class SessionEntry {
   constructor(ttl, now) {
     this.lock = new SessionLock();
     /**
-     * The committed data as JSON text ('' for an empty session); replaced whole on every commit. The only copy
-     * held: the checkpoint's bytes are encoded from it when a response carries them, so the bytes counted
-     * against maxTotalStateBytes are the bytes held.
+     * The committed data (a State, replaced whole on every commit). The only copy held: a checkpoint's bytes are
+     * encoded from it when a response carries them, so the bytes counted against maxTotalStateBytes are the bytes held.
      */
-    this.text = '';
+    this.state = State.EMPTY;
     /** 0n for a session never changed, +1 per commit. */
     this.version = 0n;
+    /** The version this copy was made at here (0n, or a restore's): changes are known from it on, none before. */
+    this.trackedFrom = 0n;
+    /** The version at which each key the state holds was last set. */
+    this.setAt = new Map();
+    /** The version at which each removed key was removed, oldest first (at most MAX_REMOVED_KEYS). */
+    this.removedAt = new Map();
+    /** The newest version of a removal forgotten: no delta is sent from a version before it. */
+    this.forgottenRemoval = 0n;
     /** The session's move count when this copy was made current here (by a restore or its first grant). */
     this.epoch = 0n;
     /** True until the first request or restore has used this entry. */
@@ -33,16 +47,52 @@ class SessionEntry {
     this.ttl = ttl;
   }
 
-  commit(text) {
-    this.text = text;
+  /** Commits `state`, made from the one held by `changes` (key → JSON text, or null for a removal), as the next version. */
+  commit(state, changes) {
     this.version += 1n;
+    for (const [key, json] of changes) {
+      this.removedAt.delete(key);
+      if (json === null) {
+        this.setAt.delete(key);
+        this.removedAt.set(key, this.version);
+      } else {
+        this.setAt.set(key, this.version);
+      }
+    }
+    for (const [key, version] of this.removedAt) {
+      if (this.removedAt.size <= MAX_REMOVED_KEYS) break;
+      this.removedAt.delete(key);
+      if (version > this.forgottenRemoval) this.forgottenRemoval = version;
+    }
+    this.state = state;
   }
 
-  install(text, version, epoch) {
-    this.text = text;
+  install(state, version, epoch) {
+    this.state = state;
     this.version = version;
     this.epoch = epoch;
     this.fresh = false;
+    // What changed before this version is not known here.
+    this.trackedFrom = version;
+    this.setAt.clear();
+    this.removedAt.clear();
+    this.forgottenRemoval = 0n;
+  }
+
+  /**
+   * The keys set or removed after version `base`, in ordinal order; null when not every one is known (the copy was
+   * made here after `base`, or a removal after it was forgotten).
+   */
+  changedSince(base) {
+    if (base < this.trackedFrom || base < this.forgottenRemoval) return null;
+    const keys = [];
+    for (const [key, version] of this.setAt) {
+      if (version > base) keys.push(key);
+    }
+    for (const [key, version] of this.removedAt) {
+      if (version > base) keys.push(key);
+    }
+    return keys.sort();
   }
 
   /** A fresh, empty entry joins the epoch of the grant that created it. */
@@ -132,7 +182,7 @@ class SessionStore {
 
   /** Drops an entry no request ever changed, once nobody holds it: visitors that never write leave nothing. */
   forgetIfUnused(id, entry) {
-    if (entry.version === 0n && entry.text === '' && entry.lock.idle) this.remove(id, entry);
+    if (entry.version === 0n && entry.state.size === 0 && entry.lock.idle) this.remove(id, entry);
   }
 
   purgeExpired() {
@@ -154,4 +204,4 @@ class SessionStore {
   }
 }
 
-module.exports = { SessionEntry, SessionStore };
+module.exports = { SessionEntry, SessionStore, MAX_REMOVED_KEYS };

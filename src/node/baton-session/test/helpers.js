@@ -57,17 +57,124 @@ function grant({ sid, ver = 0n, epoch = 0n, ttl = 60000, max = 1048576, ts = Dat
   return formatGrant({ sid, ver, epoch, ttl, max, ts }, keys);
 }
 
-/** Reads a response as the gateway does: the checkpoint (if any), the state it leads with, the app's body. */
+// The keyed format read as the gateway's Baton.Protocol.KeyedState reads it, written here apart from the library so
+// the tests do not check the library's encoding with itself.
+
+function readLength(bytes, at) {
+  let value = 0;
+  for (let shift = 0; shift < 35; shift += 7) {
+    if (at.offset >= bytes.length) throw new Error('a length runs past the end');
+    const b = bytes[at.offset++];
+    value += (b & 0x7f) * 2 ** shift;
+    if ((b & 0x80) === 0) return value;
+  }
+  throw new Error('a length of more than 5 bytes');
+}
+
+function readBytes(bytes, at) {
+  const length = readLength(bytes, at);
+  if (length > bytes.length - at.offset) throw new Error('an entry runs past the end');
+  const slice = bytes.subarray(at.offset, at.offset + length);
+  at.offset += length;
+  return slice;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A keyed state's entries: key → value bytes (a Map, keys in the order sent); throws on anything else. */
+function decodeState(bytes) {
+  const values = new Map();
+  if (bytes.length === 0) return values;
+  if (bytes[0] !== 1) throw new Error(`format byte ${bytes[0]}, expected 1`);
+  const at = { offset: 1 };
+  while (at.offset < bytes.length) {
+    const key = utf8.decode(readBytes(bytes, at));
+    if (values.has(key)) throw new Error(`key ${key} twice`);
+    values.set(key, Buffer.from(readBytes(bytes, at)));
+  }
+  return values;
+}
+
+/** A delta's entries in order: [key, value bytes or null for a removal]; throws unless well-formed (ordinal order, each key once). */
+function decodeDelta(bytes) {
+  if (bytes.length < 2 || bytes[0] !== 2) throw new Error('not a delta');
+  const entries = [];
+  const at = { offset: 1 };
+  while (at.offset < bytes.length) {
+    const op = bytes[at.offset++];
+    if (op !== 0 && op !== 1) throw new Error(`operation ${op}`);
+    const key = utf8.decode(readBytes(bytes, at));
+    if (entries.length > 0 && !(entries[entries.length - 1][0] < key)) throw new Error(`key ${key} out of ordinal order`);
+    entries.push([key, op === 1 ? Buffer.from(readBytes(bytes, at)) : null]);
+  }
+  return entries;
+}
+
+function writeLength(out, length) {
+  let rest = length;
+  while (rest >= 0x80) {
+    out.push((rest % 0x80) | 0x80);
+    rest = Math.floor(rest / 0x80);
+  }
+  out.push(rest);
+}
+
+/** The keyed state of entries (key → value bytes), keys in ordinal order. */
+function encodeState(values) {
+  if (values.size === 0) return Buffer.alloc(0);
+  const out = [1];
+  for (const key of [...values.keys()].sort()) {
+    const keyBytes = Buffer.from(key, 'utf8');
+    writeLength(out, keyBytes.length);
+    out.push(...keyBytes);
+    writeLength(out, values.get(key).length);
+    out.push(...values.get(key));
+  }
+  return Buffer.from(out);
+}
+
+/** A state's data as an object: each value's JSON parsed. */
+function dataOf(values) {
+  return Object.fromEntries([...values].map(([key, value]) => [key, JSON.parse(value.toString('utf8'))]));
+}
+
+/** The delta applied onto the state, as the gateway folds it (KeyedState.TryApply). */
+function applyDelta(stateBytes, deltaBytes) {
+  const values = decodeState(stateBytes);
+  for (const [key, value] of decodeDelta(deltaBytes)) {
+    if (value === null) values.delete(key);
+    else values.set(key, value);
+  }
+  return encodeState(values);
+}
+
+/** A state of data (an object), as the library writes it: each value its JSON text. */
+function stateOf(data) {
+  return encodeState(new Map(Object.entries(data).map(([key, value]) => [key, Buffer.from(JSON.stringify(value), 'utf8')])));
+}
+
+/**
+ * Reads a response as the gateway does: the checkpoint (if any), the bytes it leads with (`lead`), the app's body;
+ * for a whole state also `state`, its data as an object, and for a delta `delta`, its entries.
+ */
 function split(response) {
   const header = response.headers['baton-checkpoint'];
   if (header === undefined) {
-    return { checkpoint: null, state: null, body: response.body.toString('utf8') };
+    return { checkpoint: null, lead: null, state: null, delta: null, body: response.body.toString('utf8') };
   }
   const { verdict, checkpoint } = parseCheckpoint(header, keys);
   if (verdict !== 'valid') throw new Error(`checkpoint ${verdict}: ${header}`);
-  const state = response.body.subarray(0, checkpoint.len);
-  if (ids.sha256(state) !== checkpoint.sha256) throw new Error('checkpoint digest does not match');
-  return { checkpoint, state: state.toString('utf8'), body: response.body.subarray(checkpoint.len).toString('utf8') };
+  const lead = response.body.subarray(0, checkpoint.len);
+  if (lead.length !== checkpoint.len) throw new Error('the body is shorter than len');
+  if (ids.sha256(lead) !== checkpoint.sha256) throw new Error('checkpoint digest does not match');
+  const isDelta = checkpoint.base !== undefined;
+  return {
+    checkpoint,
+    lead: Buffer.from(lead),
+    state: isDelta ? null : dataOf(decodeState(lead)),
+    delta: isDelta ? decodeDelta(lead) : null,
+    body: response.body.subarray(checkpoint.len).toString('utf8'),
+  };
 }
 
 function action(response) {
@@ -97,4 +204,7 @@ function gate() {
   return { promise, open };
 }
 
-module.exports = { SECRET, keys, startApp, request, grant, split, action, restoreHeader, postRestore, gate, newId: ids.newId };
+module.exports = {
+  SECRET, keys, startApp, request, grant, split, action, restoreHeader, postRestore, gate, newId: ids.newId,
+  decodeState, decodeDelta, applyDelta, stateOf, dataOf,
+};

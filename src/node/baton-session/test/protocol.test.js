@@ -62,6 +62,23 @@ test('checkpoints are byte for byte what the .NET library sends', () => {
   assert.equal(parseCheckpoint(DOTNET.checkpoint, keys).verdict, Verdict.VALID);
 });
 
+test('a delta checkpoint is version 3: base and size in the header and in the canonical text the checkpoint key signs', () => {
+  const c = { sid: SID, ver: 8n, epoch: 2n, base: 7n, len: 5, size: 120, sha256: sha256(STATE), inc: INC };
+  const header = formatCheckpoint(c, keys);
+  const canonical = `checkpoint\n3\n${SID}\n8\n2\n7\n5\n120\n${sha256(STATE)}\n${INC}`;
+  assert.equal(header, `v=3; sid=${SID}; ver=8; epoch=2; base=7; len=5; size=120; sha256=${sha256(STATE)}; inc=${INC}; mac=${computeMac(keys.checkpoint, canonical)}`);
+  assert.deepEqual(parseCheckpoint(header, keys), { verdict: Verdict.VALID, checkpoint: c });
+  // The same fields signed as version 2, or with another purpose's key, do not verify.
+  const mac = header.slice(header.indexOf('mac=') + 4);
+  assert.notEqual(mac, computeMac(keys.checkpoint, `checkpoint\n2\n${SID}\n8\n2\n5\n${sha256(STATE)}\n${INC}`));
+  assert.equal(parseCheckpoint(header, { ...keys, checkpoint: keys.grant }).verdict, Verdict.BAD_SIGNATURE);
+  // A base that is not a stored version below ver is malformed.
+  for (const base of [0n, 8n, 9n]) {
+    assert.equal(parseCheckpoint(formatCheckpoint({ ...c, base }, keys), keys).verdict, Verdict.MALFORMED, `base=${base}`);
+  }
+  assert.equal(parseCheckpoint(header.replace('; size=120', ''), keys).verdict, Verdict.MALFORMED);
+});
+
 test('a .NET restore parses, and formats back the same', () => {
   const { verdict, restore } = parseRestore(DOTNET.restore, keys);
   assert.equal(verdict, Verdict.VALID);
