@@ -46,12 +46,13 @@ function offersDeltas(req) {
 
 /**
  * What leads a checkpointed response: { bytes, size } of the whole state, or with `base` a delta of the keys
- * changed since the grant's version. A delta only when the gateway takes them, it counts from a stored version,
- * every change since is known here, and it is smaller than the whole state.
+ * changed since the grant's version. A delta only when the gateway takes them (and `sendDeltas` is on), it counts
+ * from a stored version, every change since is known here, it is smaller than the whole state, and the response
+ * carries no session action (its state goes under the new id, which holds nothing a delta could apply to).
  */
-function leadingState(entry, scope) {
+function leadingState(entry, scope, sendDeltas) {
   const { state } = entry;
-  if (scope.deltas && scope.gatewayVersion >= 1n) {
+  if (sendDeltas && scope.deltas && scope.gatewayVersion >= 1n && !scope.control.requested) {
     const changed = entry.changedSince(scope.gatewayVersion);
     if (changed !== null && changed.length > 0 && state.deltaSize(changed) < state.size) {
       return { bytes: state.encodeDelta(changed), base: scope.gatewayVersion, size: state.size };
@@ -219,7 +220,7 @@ function createMiddleware(context) {
             log('RequestRefused', `state_memory_full: session ${hash}: ${next.size} bytes of state would pass maxTotalStateBytes; the change was rolled back`);
             return rollBack(503, 'This backend holds its most session state (maxTotalStateBytes); the change was not saved and the session is as it was. Retry shortly.');
           }
-          entry.commit(next, changes);
+          entry.commit(next, changes, options.maxRemovedKeysPerSession);
           scope.base = next;
           scope.cleared = false;
         }
@@ -236,7 +237,7 @@ function createMiddleware(context) {
         retired.retire(scope.key, scope.ttl);
         entry.retired = true;
       }
-      const lead = scope.checkpointed && version > scope.gatewayVersion && canHaveBody(req, res) ? leadingState(entry, scope) : null;
+      const lead = scope.checkpointed && version > scope.gatewayVersion && canHaveBody(req, res) ? leadingState(entry, scope, options.sendDeltas) : null;
       releaseLock();
       if (!scope.checkpointed || version <= scope.gatewayVersion) {
         return { prefix: null };
@@ -296,7 +297,7 @@ function createMiddleware(context) {
         } else if (!store.tryResize(entry, next.held)) {
           log('LateChangeLost', `session ${hash}: this backend holds its most session state (maxTotalStateBytes)`);
         } else {
-          entry.commit(next, changes);
+          entry.commit(next, changes, options.maxRemovedKeysPerSession);
           log('ChangeDeferred', `session ${hash}: version ${entry.version} rides with the session's next response (the app changed the session after the response started)`);
         }
       } finally {

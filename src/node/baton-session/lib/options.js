@@ -28,6 +28,7 @@ const DEFAULTS = Object.freeze({
   maxTotalStateBytes: Math.min(2 * 1024 * MIB, Math.floor(HEAP_LIMIT / 4)),
   maxRememberedRestores: 100_000,
   maxRetiredSessions: 100_000,
+  maxRemovedKeysPerSession: 64,
   localIdleTimeout: 20 * MINUTE,
   purgeInterval: MINUTE,
 });
@@ -73,6 +74,8 @@ const NAMES = {
   maxTotalStateBytes: 'MaxTotalStateBytes',
   maxRememberedRestores: 'MaxRememberedRestores',
   maxRetiredSessions: 'MaxRetiredSessions',
+  maxRemovedKeysPerSession: 'MaxRemovedKeysPerSession',
+  sendDeltas: 'SendDeltas',
   localIdleTimeout: 'LocalIdleTimeout',
   purgeInterval: 'PurgeInterval',
 };
@@ -134,6 +137,9 @@ function resolveOptions(input = {}) {
   check(o.maxTotalStateBytes <= HEAP_LIMIT / 2, `${describe('maxTotalStateBytes')} (${o.maxTotalStateBytes}) must be at most half of this process's JavaScript heap limit (${HEAP_LIMIT} bytes), where the state is held: lower it, or raise the limit with node --max-old-space-size.`);
   check(o.maxRememberedRestores >= 1, `${describe('maxRememberedRestores')} must be at least 1 (it is ${o.maxRememberedRestores}).`);
   check(o.maxRetiredSessions >= 1, `${describe('maxRetiredSessions')} must be at least 1 (it is ${o.maxRetiredSessions}).`);
+  check(o.maxRemovedKeysPerSession >= 0 && o.maxRemovedKeysPerSession <= 100_000, `${describe('maxRemovedKeysPerSession')} must be between 0 and 100000 (it is ${o.maxRemovedKeysPerSession}).`);
+  o.sendDeltas = input.sendDeltas ?? true;
+  check(typeof o.sendDeltas === 'boolean', `${describe('sendDeltas')} must be true or false (it is ${JSON.stringify(input.sendDeltas)}).`);
   check(o.localIdleTimeout >= SECOND, `${describe('localIdleTimeout')} must be at least 1000 ms (it is ${o.localIdleTimeout} ms).`);
   check(o.purgeInterval >= 100 && o.purgeInterval <= HOUR, `${describe('purgeInterval')} must be between 100 ms and 1 hour (it is ${o.purgeInterval} ms).`);
 

@@ -7,7 +7,6 @@ const { State } = require('./state');
  * Removed keys remembered per session, so a delta can name them; past it the oldest are forgotten, and a delta
  * from a version before the newest forgotten removal is never sent (a whole state is).
  */
-const MAX_REMOVED_KEYS = 1024;
 
 /** One session held in this process's memory. */
 class SessionEntry {
@@ -24,7 +23,7 @@ class SessionEntry {
     this.trackedFrom = 0n;
     /** The version at which each key the state holds was last set. */
     this.setAt = new Map();
-    /** The version at which each removed key was removed, oldest first (at most MAX_REMOVED_KEYS). */
+    /** The version at which each removed key was removed, oldest first (at most maxRemovedKeysPerSession). */
     this.removedAt = new Map();
     /** The newest version of a removal forgotten: no delta is sent from a version before it. */
     this.forgottenRemoval = 0n;
@@ -47,8 +46,11 @@ class SessionEntry {
     this.ttl = ttl;
   }
 
-  /** Commits `state`, made from the one held by `changes` (key → JSON text, or null for a removal), as the next version. */
-  commit(state, changes) {
+  /**
+   * Commits `state`, made from the one held by `changes` (key → JSON text, or null for a removal), as the next version,
+   * remembering at most `maxRemoved` removed keys.
+   */
+  commit(state, changes, maxRemoved) {
     this.version += 1n;
     for (const [key, json] of changes) {
       this.removedAt.delete(key);
@@ -60,7 +62,7 @@ class SessionEntry {
       }
     }
     for (const [key, version] of this.removedAt) {
-      if (this.removedAt.size <= MAX_REMOVED_KEYS) break;
+      if (this.removedAt.size <= maxRemoved) break;
       this.removedAt.delete(key);
       if (version > this.forgottenRemoval) this.forgottenRemoval = version;
     }
@@ -204,4 +206,4 @@ class SessionStore {
   }
 }
 
-module.exports = { SessionEntry, SessionStore, MAX_REMOVED_KEYS };
+module.exports = { SessionEntry, SessionStore };

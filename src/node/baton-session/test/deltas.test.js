@@ -7,7 +7,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { startApp, request, grant, split, postRestore, newId, applyDelta, stateOf } = require('./helpers');
-const { MAX_REMOVED_KEYS } = require('../lib/store');
+const MAX_REMOVED_KEYS = 64;
 
 const PAD = 'p'.repeat(4000);
 
@@ -41,6 +41,10 @@ function routes(app) {
       Object.assign(req.session, { pad, fresh: true });
       return res.json({ ok: true });
     });
+  });
+  app.post('/login', (req, res) => {
+    req.session.user = 'ann';
+    res.json({ rotated: req.batonSession.rotate() });
   });
   app.get('/read', (req, res) => res.json(Object.fromEntries(Object.entries(req.session).filter(([key]) => key !== 'cookie'))));
 }
@@ -85,11 +89,10 @@ test('offered deltas, a change is checkpointed as v3: the keys set and removed s
   const same = await change(s, { pad: PAD, a: 2 });
   assert.equal(same.checkpoint, null);
 
-  // A session made anew (express-session's regenerate): every key it lost is removed, a key set again to the value it held is no change.
+  // A session made anew (express-session's regenerate) gets a new id: its state goes whole, under the new id alone.
   const regenerated = await s.send('/regenerate');
-  assert.equal(regenerated.checkpoint.base, 3n);
-  assert.deepEqual(regenerated.delta, [['a', null], ['d', null], ['fresh', Buffer.from('true')]]);
-  assert.equal(regenerated.checkpoint.size, stateOf({ pad: PAD, fresh: true }).length);
+  assert.equal(regenerated.checkpoint.base, undefined);
+  assert.deepEqual(regenerated.state, { pad: PAD, fresh: true });
 });
 
 test('a v3 checkpoint is signed with the checkpoint key over its canonical text', async (t) => {
@@ -237,8 +240,8 @@ test('a session restored at a version is tracked from it: a delta from that vers
   assert.deepEqual(after.state, { pad: PAD, a: 3, z: 1 });
 });
 
-test(`removed keys are remembered up to ${MAX_REMOVED_KEYS}; past it a delta from before the forgotten removal is a whole state`, async (t) => {
-  const app = await startApp(routes);
+test(`removed keys are remembered up to maxRemovedKeysPerSession (${MAX_REMOVED_KEYS}); past it a delta from before the forgotten removal is a whole state`, async (t) => {
+  const app = await startApp(routes, { maxRemovedKeysPerSession: MAX_REMOVED_KEYS });
   t.after(() => app.close());
   const big = 'b'.repeat(40000);
   for (const [dropped, whole] of [[MAX_REMOVED_KEYS, false], [MAX_REMOVED_KEYS + 1, true]]) {
@@ -273,4 +276,17 @@ test('the state limit is the whole state\'s size, even when the delta is small',
   assert.equal(within.checkpoint.base, 1n);
   assert.ok(within.checkpoint.size <= 5000);
   assert.equal(within.checkpoint.size, stateOf({ pad: 'p'.repeat(4980), a: 1 }).length);
+});
+
+test('a response carrying a session action, or any with sendDeltas off, leads with the whole state', async (t) => {
+  const app = await startApp(routes);
+  const off = await startApp(routes, { sendDeltas: false });
+  t.after(() => Promise.all([app.close(), off.close()]));
+  for (const [server, path] of [[app, '/login'], [off, `/change?${new URLSearchParams({ set: JSON.stringify({ a: 2 }) })}`]]) {
+    const s = session(server);
+    await change(s, { pad: PAD, a: 1 });
+    const answered = await s.send(path);
+    assert.equal(answered.checkpoint.base, undefined, path);
+    assert.ok(answered.state !== null, `${path}: the whole state`);
+  }
 });

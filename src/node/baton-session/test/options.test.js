@@ -24,7 +24,7 @@ test('the secret is required, at least 32 characters, and not the development se
 test('every bad limit is reported together, naming the option', () => {
   let message = '';
   try {
-    resolveOptions({ secret: SECRET, maxStateBytes: 10, clockSkew: 'soon', maxSessions: 0, purgeInterval: 5, maxTotalStateBytes: 2000, maxBufferedResponseBytes: 1.5, maxRetiredSessions: 0 });
+    resolveOptions({ secret: SECRET, maxStateBytes: 10, clockSkew: 'soon', maxSessions: 0, purgeInterval: 5, maxTotalStateBytes: 2000, maxBufferedResponseBytes: 1.5, maxRetiredSessions: 0, maxRemovedKeysPerSession: -1, sendDeltas: 'yes' });
   } catch (error) {
     message = error.message;
   }
@@ -32,6 +32,8 @@ test('every bad limit is reported together, naming the option', () => {
   assert.match(message, /options\.clockSkew \(Baton:Backend:ClockSkew\) must be a duration/);
   assert.match(message, /options\.maxSessions \(Baton:Backend:MaxSessions\) must be at least 1/);
   assert.match(message, /options\.maxRetiredSessions \(Baton:Backend:MaxRetiredSessions\) must be at least 1 \(it is 0\)/);
+  assert.match(message, /options\.maxRemovedKeysPerSession \(Baton:Backend:MaxRemovedKeysPerSession\) must be between 0 and 100000 \(it is -1\)/);
+  assert.match(message, /options\.sendDeltas \(Baton:Backend:SendDeltas\) must be true or false/);
   assert.match(message, /options\.purgeInterval \(Baton:Backend:PurgeInterval\) must be between 100 ms and 1 hour/);
   assert.match(message, /options\.maxBufferedResponseBytes \(Baton:Backend:MaxBufferedResponseBytes\) must be a whole number/);
 });
