@@ -70,7 +70,8 @@ public enum Breakage
 /// re-signs what it rewrites with the shared secret, so the library sees well-signed messages and only the
 /// broken rule shows. It keeps a ledger of the versions and epochs it saw the backend hold, so it can make
 /// the library serve a copy it should have refused, and of the states it saw, so it can turn the library's whole states
-/// into deltas (the .NET library sends none) and break those.
+/// into deltas (the library under it is set to send none of its own, so each breakage rewrites whole states alone) and
+/// break those.
 /// </summary>
 public sealed class BrokenBackend : IAsyncLifetime
 {
@@ -94,7 +95,7 @@ public sealed class BrokenBackend : IAsyncLifetime
     public Uri Address => _backend!.Address;
 
     public async Task InitializeAsync()
-        => _backend = await TestBackend.StartAsync("conformance", [], BackendHook.Before(TamperAsync));
+        => _backend = await TestBackend.StartAsync("conformance", ["--Baton:Backend:SendDeltas=false"], BackendHook.Before(TamperAsync));
 
     public async Task DisposeAsync()
     {
