@@ -20,8 +20,17 @@ namespace Baton.Gateway.Store;
 /// </summary>
 internal abstract class ServerJournal : IJournalEngine, IDisposable
 {
-    // Version 2 adds moving_until, the lease of a move being restored (version 1 rows get 0: none).
-    private const int SchemaVersion = 2;
+    // Version 2 adds moving_until, the lease of a move being restored (version 1 rows get 0: none). Version 3 adds
+    // baton_session_links, the deltas stored after a session's whole state, and state_version, the version of that
+    // state (null for a row written before: its state is at its version, and it has no links).
+    //
+    // The whole state stays in baton_sessions: a delta updates the row's small columns and adds a link, and neither
+    // engine writes an unchanged large value again. PostgreSQL keeps a state over about 2 kB out of line (TOAST), and
+    // "an UPDATE of a row with out-of-line values incurs no TOAST costs if none of the out-of-line values change"
+    // (PostgreSQL manual, TOAST); InnoDB's DYNAMIC rows (the default) keep a long BLOB on overflow pages behind a
+    // 20-byte pointer, which an update of other columns carries over. A state small enough to stay in the row costs
+    // little to copy either way.
+    private const int SchemaVersion = 3;
 
     private readonly ILogger _logger;
     private readonly Lock _schemaLock = new();
@@ -160,14 +169,20 @@ internal abstract class ServerJournal : IJournalEngine, IDisposable
     };
 
     // Reads never make the schema (the writer does, on its own thread): with the server down they fail at once on
-    // their own connection, and a missing table is an unavailable journal.
+    // their own connection, and a missing table is an unavailable journal. A session and its links are read in one
+    // statement, so from one snapshot: a whole state committed meanwhile never pairs one version with another's state.
     public Task<SessionRecord?> GetAsync(string sessionId, CancellationToken cancellationToken) => ReadAsync(async () =>
     {
-        await using var command = Source.CreateCommand($"SELECT {RecordColumns}, moving_until FROM baton_sessions WHERE id = @id");
+        await using var command = Source.CreateCommand($"{SessionPart} WHERE s.id = @id UNION ALL {LinkPart} WHERE l.id = @id AND {LinkIsLive} ORDER BY 1, 5");
         command.CommandTimeout = TimeoutSeconds;
         Parameter(command.Parameters, command.CreateParameter(), "@id", sessionId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken) ? ReadRecord(reader) with { MovingUntil = reader.GetInt64(8) } : null;
+        await foreach (var record in ReadChainsAsync(reader, cancellationToken))
+        {
+            return record;
+        }
+
+        return null;
     });
 
     public Task<bool> HasEndedAsync(string sessionId, CancellationToken cancellationToken) => ReadAsync(async () =>
@@ -178,25 +193,99 @@ internal abstract class ServerJournal : IJournalEngine, IDisposable
         return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture) > 0;
     });
 
+    // The state's size is its whole state's plus its links' (not folded: that would read every state at startup). A
+    // delta's entry is never smaller than what it adds to the state, so this is at least the folded size, and at most
+    // about twice it: the gateway ends a chain once it holds more bytes than its state.
     public async IAsyncEnumerable<SessionSummary> LoadLiveAsync(long cutoff, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        await using var command = Source.CreateCommand("SELECT id, owner, epoch, version, octet_length(state), last_access FROM baton_sessions WHERE last_access >= @cutoff");
+        await using var command = Source.CreateCommand($"""
+            SELECT s.id, s.owner, s.epoch, s.version, octet_length(s.state)
+                + coalesce((SELECT sum(octet_length(l.delta)) FROM baton_session_links l WHERE l.id = s.id AND {LinkIsLive}), 0), s.last_access
+            FROM baton_sessions s WHERE s.last_access >= @cutoff
+            """);
         Parameter(command.Parameters, command.CreateParameter(), "@cutoff", cutoff);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            yield return new SessionSummary(reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3), Convert.ToInt32(reader.GetValue(4), CultureInfo.InvariantCulture), reader.GetInt64(5));
+            var bytes = Math.Min(int.MaxValue, Convert.ToInt64(reader.GetValue(4), CultureInfo.InvariantCulture));
+            yield return new SessionSummary(reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3), (int)bytes, reader.GetInt64(5));
         }
     }
 
+    // In pages of sessions by id, each page with its links in one statement: a session is never split between two.
     public async IAsyncEnumerable<SessionRecord> ReadLiveAsync(long cutoff, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        await using var command = Source.CreateCommand($"SELECT {RecordColumns} FROM baton_sessions WHERE last_access >= @cutoff");
-        Parameter(command.Parameters, command.CreateParameter(), "@cutoff", cutoff);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var after = string.Empty;
+        while (true)
+        {
+            await using var command = Source.CreateCommand($"""
+                WITH page AS (SELECT id FROM baton_sessions WHERE last_access >= @cutoff AND id > @after ORDER BY id LIMIT {ReadPage})
+                {SessionPart} JOIN page p ON p.id = s.id
+                UNION ALL
+                {LinkPart} JOIN page p ON p.id = l.id WHERE {LinkIsLive}
+                ORDER BY 2, 1, 5
+                """);
+            Parameter(command.Parameters, command.CreateParameter(), "@cutoff", cutoff);
+            Parameter(command.Parameters, command.CreateParameter(), "@after", after);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            var read = 0;
+            await foreach (var record in ReadChainsAsync(reader, cancellationToken))
+            {
+                read++;
+                after = record.SessionId;
+                yield return record;
+            }
+
+            if (read < ReadPage)
+            {
+                yield break;
+            }
+        }
+    }
+
+    private const int ReadPage = 64;
+
+    // A session's row and its links' rows as one result: part 0 the session (its whole state, the state's version
+    // last), part 1 a link (its base where the session has its epoch).
+    private const string SessionPart = """
+        SELECT 0 AS part, s.id, s.owner, s.epoch, s.version, s.state, s.digest, s.last_access, s.expires_at, s.moving_until, coalesce(s.state_version, s.version) AS state_version
+        FROM baton_sessions s
+        """;
+
+    private const string LinkPart = "SELECT 1, l.id, NULL, l.base, l.version, l.delta, l.digest, 0, 0, 0, 0 FROM baton_session_links l JOIN baton_sessions s ON s.id = l.id";
+
+    // A link left below the session's whole state (never made by this gateway: one of an older one) is not part of it.
+    private const string LinkIsLive = "l.version > coalesce(s.state_version, s.version)";
+
+    private static async IAsyncEnumerable<SessionRecord> ReadChainsAsync(DbDataReader reader, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        SessionRecord? stored = null;
+        var stateVersion = 0L;
+        var links = new List<JournalLink>();
         while (await reader.ReadAsync(cancellationToken))
         {
-            yield return ReadRecord(reader);
+            if (Convert.ToInt64(reader.GetValue(0), CultureInfo.InvariantCulture) == 1)
+            {
+                links.Add(new JournalLink(reader.GetInt64(4), reader.GetInt64(3), (byte[])reader.GetValue(5), reader.GetString(6)));
+                continue;
+            }
+
+            if (stored is not null)
+            {
+                yield return JournalChain.Whole(stored, stateVersion, links);
+                links = [];
+            }
+
+            stored = new SessionRecord(reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4), (byte[])reader.GetValue(5), reader.GetString(6), reader.GetInt64(7), reader.GetInt64(8))
+            {
+                MovingUntil = reader.GetInt64(9),
+            };
+            stateVersion = reader.GetInt64(10);
+        }
+
+        if (stored is not null)
+        {
+            yield return JournalChain.Whole(stored, stateVersion, links);
         }
     }
 
@@ -267,6 +356,13 @@ internal abstract class ServerJournal : IJournalEngine, IDisposable
         ("@digest", r.Digest), ("@access", r.LastAccess), ("@expires", r.ExpiresAt),
     ];
 
+    /// <summary>A delta's columns as parameters: the delta as <c>@delta</c>, its base as <c>@base</c>.</summary>
+    protected static (string, object?)[] DeltaParameters(SessionRecord r) =>
+    [
+        ("@id", r.SessionId), ("@owner", r.Owner), ("@epoch", r.Epoch), ("@version", r.Version), ("@base", r.DeltaBase), ("@delta", r.State),
+        ("@digest", r.Digest), ("@access", r.LastAccess), ("@expires", r.ExpiresAt),
+    ];
+
     protected static (string, object?)[] ClaimParameters(JournalCommand.Claim c) =>
     [
         ("@id", c.SessionId), ("@owner", c.Owner), ("@epoch", c.FromEpoch + 1), ("@digest", SessionRecord.EmptyDigest), ("@access", c.Now),
@@ -293,9 +389,6 @@ internal abstract class ServerJournal : IJournalEngine, IDisposable
         };
         parameters.Add(parameter);
     }
-
-    private static SessionRecord ReadRecord(DbDataReader reader)
-        => new(reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3), (byte[])reader.GetValue(4), reader.GetString(5), reader.GetInt64(6), reader.GetInt64(7));
 
     // The schema is made once per process, on the first call that reaches the server.
     private void EnsureSchema()
@@ -338,12 +431,12 @@ internal sealed class PostgreSqlJournal(IOptions<BatonOptions> options, ILogger<
     // travels with the epoch. It answers 1 when it stored the write.
     private const string Checkpoint = """
         WITH stored AS (
-            INSERT INTO baton_sessions AS s (id, owner, epoch, version, state, digest, last_access, expires_at)
-            SELECT @id, @owner, @epoch, @version, @state, @digest, @access, @expires
+            INSERT INTO baton_sessions AS s (id, owner, epoch, version, state, digest, last_access, expires_at, state_version)
+            SELECT @id, @owner, @epoch, @version, @state, @digest, @access, @expires, @version
             WHERE NOT EXISTS (SELECT FROM baton_ended WHERE id = @id)
             ON CONFLICT (id) DO UPDATE SET
                 owner = CASE WHEN excluded.epoch > s.epoch OR s.owner IS NULL THEN excluded.owner ELSE s.owner END,
-                epoch = excluded.epoch, version = excluded.version, state = excluded.state, digest = excluded.digest,
+                epoch = excluded.epoch, version = excluded.version, state = excluded.state, digest = excluded.digest, state_version = excluded.version,
                 last_access = greatest(s.last_access, excluded.last_access), expires_at = greatest(s.expires_at, excluded.expires_at)
             WHERE excluded.version > s.version AND excluded.epoch >= s.epoch
             RETURNING 1)
@@ -354,6 +447,36 @@ internal sealed class PostgreSqlJournal(IOptions<BatonOptions> options, ILogger<
     // it reads the row as committed now — the upsert locked it, and a move another gateway committed while the upsert
     // waited is seen — not as it was when the upsert began.
     private const string EpochNow = "SELECT epoch FROM baton_sessions WHERE id = @id";
+
+    // The links a whole state ended: those at or below the row's state version, stored or not by this write (never a
+    // link after it). A statement of its own, for the same reason: it sees a link another gateway committed while the
+    // upsert waited for the row.
+    private const string DropLinks = """
+        WITH d AS (DELETE FROM baton_session_links l USING baton_sessions s WHERE l.id = @id AND s.id = @id AND l.version <= s.state_version RETURNING 1)
+        SELECT count(*) FROM d
+        """;
+
+    // A delta's check-and-set: the row holds a version of the delta's epoch at or above its base and below its version.
+    // Only the small columns change (every SET reads the row as it was); the link is added in the same statement.
+    private const string Delta = """
+        WITH stored AS (
+            UPDATE baton_sessions SET owner = coalesce(owner, @owner), state_version = coalesce(state_version, version), version = @version,
+                last_access = greatest(last_access, @access), expires_at = greatest(expires_at, @expires)
+            WHERE id = @id AND epoch = @epoch AND version >= @base AND version < @version
+            RETURNING 1),
+        linked AS (
+            INSERT INTO baton_session_links (id, version, base, delta, digest) SELECT @id, @version, @base, @delta, @digest FROM stored
+            ON CONFLICT (id, version) DO UPDATE SET base = excluded.base, delta = excluded.delta, digest = excluded.digest)
+        SELECT count(*) FROM stored
+        """;
+
+    // What a delta not stored is, from the row as committed now: null (no row: absent or ended) is unapplicable.
+    private static readonly string DeltaRefused = $"""
+        SELECT CASE WHEN epoch > @epoch THEN {(int)SaveOutcome.Fenced}
+            WHEN version >= @version THEN (CASE WHEN epoch = @epoch THEN {(int)SaveOutcome.Stale} ELSE {(int)SaveOutcome.Diverged} END)
+            ELSE {(int)SaveOutcome.Unapplicable} END
+        FROM baton_sessions WHERE id = @id
+        """;
 
     private const string Move = """
         WITH moved AS (
@@ -455,7 +578,8 @@ internal sealed class PostgreSqlJournal(IOptions<BatonOptions> options, ILogger<
                 digest      text   NOT NULL,
                 last_access bigint NOT NULL,
                 expires_at  bigint NOT NULL,
-                moving_until bigint NOT NULL DEFAULT 0);
+                moving_until bigint NOT NULL DEFAULT 0,
+                state_version bigint);
             CREATE INDEX IF NOT EXISTS baton_sessions_last_access ON baton_sessions (last_access);
             CREATE INDEX IF NOT EXISTS baton_sessions_expires_at ON baton_sessions (expires_at);
             CREATE TABLE IF NOT EXISTS baton_ended (id text PRIMARY KEY, ended_at bigint NOT NULL);
@@ -479,6 +603,25 @@ internal sealed class PostgreSqlJournal(IOptions<BatonOptions> options, ILogger<
             command.ExecuteNonQuery();
         }
 
+        // A version 2 table gets the state's version (null in every row: no row is rewritten) and the links table, whose
+        // rows go with their session (ON DELETE CASCADE: an end or a purge drops them).
+        command.CommandText = "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'baton_sessions' AND column_name = 'state_version'";
+        if (Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture) == 0)
+        {
+            command.CommandText = "ALTER TABLE baton_sessions ADD COLUMN state_version bigint";
+            command.ExecuteNonQuery();
+        }
+
+        command.CommandText = """
+            CREATE TABLE IF NOT EXISTS baton_session_links (
+                id      text   NOT NULL REFERENCES baton_sessions (id) ON DELETE CASCADE,
+                version bigint NOT NULL,
+                base    bigint NOT NULL,
+                delta   bytea  NOT NULL,
+                digest  text   NOT NULL,
+                PRIMARY KEY (id, version))
+            """;
+        command.ExecuteNonQuery();
         transaction.Commit();
     }
 
@@ -486,10 +629,15 @@ internal sealed class PostgreSqlJournal(IOptions<BatonOptions> options, ILogger<
     {
         switch (command)
         {
+            case JournalCommand.Checkpoint { Record.DeltaBase: not null } c:
+                Statement(batch, Delta, DeltaParameters(c.Record));
+                Statement(batch, DeltaRefused, ("@id", c.Record.SessionId), ("@epoch", c.Record.Epoch), ("@version", c.Record.Version));
+                return 2;
             case JournalCommand.Checkpoint c:
                 Statement(batch, Checkpoint, RecordParameters(c.Record));
                 Statement(batch, EpochNow, ("@id", c.Record.SessionId));
-                return 2;
+                Statement(batch, DropLinks, ("@id", c.Record.SessionId));
+                return 3;
             case JournalCommand.Move m:
                 Statement(batch, Move, MoveParameters(m));
                 return 1;
@@ -513,11 +661,14 @@ internal sealed class PostgreSqlJournal(IOptions<BatonOptions> options, ILogger<
         }
     }
 
-    protected override int Result(JournalCommand command, long?[] values) => command is JournalCommand.Checkpoint c
-        ? (int)(values[0] > 0 ? SaveOutcome.Stored
+    protected override int Result(JournalCommand command, long?[] values) => command switch
+    {
+        JournalCommand.Checkpoint { Record.DeltaBase: not null } => (int)(values[0] > 0 ? SaveOutcome.Stored : values[1] is { } refused ? (SaveOutcome)refused : SaveOutcome.Unapplicable),
+        JournalCommand.Checkpoint c => (int)(values[0] > 0 ? SaveOutcome.Stored
             : values[1] is not { } epoch || epoch == c.Record.Epoch ? SaveOutcome.Stale
-            : epoch > c.Record.Epoch ? SaveOutcome.Fenced : SaveOutcome.Diverged)
-        : base.Result(command, values);
+            : epoch > c.Record.Epoch ? SaveOutcome.Fenced : SaveOutcome.Diverged),
+        _ => base.Result(command, values),
+    };
 }
 
 /// <summary>The journal on MySQL 8 or MariaDB (MySqlConnector). Ids compare byte for byte (<c>ascii_bin</c>): two ids differing in case are two sessions.</summary>
@@ -529,13 +680,14 @@ internal sealed class MySqlJournal(IOptions<BatonOptions> options, ILogger<MySql
     private const string Newer = "VALUES(version) > version AND VALUES(epoch) >= epoch";
 
     private const string Checkpoint = $"""
-        INSERT INTO baton_sessions (id, owner, epoch, version, state, digest, last_access, expires_at)
-        SELECT @id, @owner, @epoch, @version, @state, @digest, @access, @expires FROM DUAL
+        INSERT INTO baton_sessions (id, owner, epoch, version, state, digest, last_access, expires_at, state_version)
+        SELECT @id, @owner, @epoch, @version, @state, @digest, @access, @expires, @version FROM DUAL
         WHERE NOT EXISTS (SELECT 1 FROM baton_ended WHERE id = @id)
         ON DUPLICATE KEY UPDATE
             owner = IF({Newer}, IF(VALUES(epoch) > epoch OR owner IS NULL, VALUES(owner), owner), owner),
             state = IF({Newer}, VALUES(state), state),
             digest = IF({Newer}, VALUES(digest), digest),
+            state_version = IF({Newer}, VALUES(version), state_version),
             last_access = IF({Newer}, GREATEST(last_access, VALUES(last_access)), last_access),
             expires_at = IF({Newer}, GREATEST(expires_at, VALUES(expires_at)), expires_at),
             epoch = IF({Newer}, VALUES(epoch), epoch),
@@ -545,6 +697,29 @@ internal sealed class MySqlJournal(IOptions<BatonOptions> options, ILogger<MySql
     // 0 stored, 1 stale, 2 fenced, 3 diverged, as on PostgreSQL.
     private const string CheckpointResult = """
         SELECT IF(ROW_COUNT() > 0, 0, COALESCE((SELECT CASE WHEN epoch > @epoch THEN 2 WHEN epoch < @epoch THEN 3 ELSE 1 END FROM baton_sessions WHERE id = @id), 1))
+        """;
+
+    // The links a whole state ended, as on PostgreSQL: those at or below the row's state version (the upsert holds the row).
+    private const string DropLinks = "DELETE FROM baton_session_links WHERE id = @id AND version <= (SELECT state_version FROM baton_sessions WHERE id = @id)";
+
+    // A delta's check-and-set, as on PostgreSQL: only the small columns change (assigned left to right, so the state's
+    // version is taken before the version moves). The link is added only when the update changed the row.
+    private const string Delta = """
+        UPDATE baton_sessions SET owner = COALESCE(owner, @owner), state_version = COALESCE(state_version, version),
+            last_access = GREATEST(last_access, @access), expires_at = GREATEST(expires_at, @expires), version = @version
+        WHERE id = @id AND epoch = @epoch AND version >= @base AND version < @version
+        """;
+
+    private const string Link = """
+        INSERT INTO baton_session_links (id, version, base, delta, digest) SELECT @id, @version, @base, @delta, @digest FROM DUAL WHERE ROW_COUNT() > 0
+        ON DUPLICATE KEY UPDATE base = VALUES(base), delta = VALUES(delta), digest = VALUES(digest)
+        """;
+
+    // Stored when the link went in; otherwise what the row as it is makes the delta (no row: absent or ended).
+    private static readonly string DeltaResult = $"""
+        SELECT IF(ROW_COUNT() > 0, {(int)SaveOutcome.Stored}, COALESCE((SELECT CASE WHEN epoch > @epoch THEN {(int)SaveOutcome.Fenced}
+            WHEN version >= @version THEN IF(epoch = @epoch, {(int)SaveOutcome.Stale}, {(int)SaveOutcome.Diverged})
+            ELSE {(int)SaveOutcome.Unapplicable} END FROM baton_sessions WHERE id = @id), {(int)SaveOutcome.Unapplicable}))
         """;
 
     private const string Move = """
@@ -638,6 +813,7 @@ internal sealed class MySqlJournal(IOptions<BatonOptions> options, ILogger<MySql
                     last_access BIGINT       NOT NULL,
                     expires_at  BIGINT       NOT NULL,
                     moving_until BIGINT      NOT NULL DEFAULT 0,
+                    state_version BIGINT     NULL,
                     INDEX baton_sessions_last_access (last_access),
                     INDEX baton_sessions_expires_at (expires_at)
                 ) ENGINE = InnoDB;
@@ -658,6 +834,28 @@ internal sealed class MySqlJournal(IOptions<BatonOptions> options, ILogger<MySql
                 command.CommandText = "ALTER TABLE baton_sessions ADD COLUMN moving_until BIGINT NOT NULL DEFAULT 0";
                 command.ExecuteNonQuery();
             }
+
+            // A version 2 table gets the state's version (null in every row: an instant ALTER, no row rewritten) and the
+            // links table, whose rows go with their session (ON DELETE CASCADE: an end or a purge drops them).
+            command.CommandText = "SELECT count(*) FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'baton_sessions' AND column_name = 'state_version'";
+            if (Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture) == 0)
+            {
+                command.CommandText = "ALTER TABLE baton_sessions ADD COLUMN state_version BIGINT NULL";
+                command.ExecuteNonQuery();
+            }
+
+            command.CommandText = """
+                CREATE TABLE IF NOT EXISTS baton_session_links (
+                    id      VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                    version BIGINT   NOT NULL,
+                    base    BIGINT   NOT NULL,
+                    delta   LONGBLOB NOT NULL,
+                    digest  VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                    PRIMARY KEY (id, version),
+                    CONSTRAINT baton_session_links_session FOREIGN KEY (id) REFERENCES baton_sessions (id) ON DELETE CASCADE
+                ) ENGINE = InnoDB
+                """;
+            command.ExecuteNonQuery();
 
             command.CommandText = $"UPDATE baton_schema SET version = {CurrentSchema} WHERE version < {CurrentSchema}";
             command.ExecuteNonQuery();
@@ -682,10 +880,17 @@ internal sealed class MySqlJournal(IOptions<BatonOptions> options, ILogger<MySql
     {
         switch (command)
         {
+            case JournalCommand.Checkpoint { Record.DeltaBase: not null } c:
+                Statement(batch, Delta, DeltaParameters(c.Record));
+                Statement(batch, Link, DeltaParameters(c.Record));
+                Statement(batch, DeltaResult, ("@id", c.Record.SessionId), ("@epoch", c.Record.Epoch), ("@version", c.Record.Version));
+                return 1;
             case JournalCommand.Checkpoint c:
                 Statement(batch, Checkpoint, RecordParameters(c.Record));
                 Statement(batch, CheckpointResult, ("@id", c.Record.SessionId), ("@epoch", c.Record.Epoch));
-                return 1;
+                Statement(batch, DropLinks, ("@id", c.Record.SessionId));
+                Statement(batch, RowCount);
+                return 2;
             case JournalCommand.Move m:
                 Statement(batch, Move, MoveParameters(m));
                 Statement(batch, RowCount);

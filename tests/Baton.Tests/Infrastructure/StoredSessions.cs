@@ -1,4 +1,5 @@
 using Baton.Gateway.Store;
+using Baton.Protocol;
 using Microsoft.Data.Sqlite;
 using StackExchange.Redis;
 
@@ -7,15 +8,40 @@ namespace Baton.Tests.Infrastructure;
 /// <summary>Reads what the gateway wrote, straight from the SQLite file and the Redis server.</summary>
 internal static class StoredSessions
 {
+    /// <summary>The session as the SQLite file holds it: its whole state with the deltas stored after it applied.</summary>
     public static StoredSession? FromJournal(string journalPath, string sessionId)
     {
         using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = journalPath, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
         connection.Open();
+        using var transaction = connection.BeginTransaction(deferred: true);
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT version, state, owner, last_access, epoch FROM sessions WHERE id = $id";
+        command.Transaction = transaction;
+        command.CommandText = """
+            SELECT s.version, coalesce(t.state, x''), s.owner, s.last_access, s.epoch, coalesce(t.version, 0)
+            FROM sessions s LEFT JOIN session_states t ON t.id = s.id WHERE s.id = $id
+            """;
         command.Parameters.AddWithValue("$id", sessionId);
         using var reader = command.ExecuteReader();
-        return reader.Read() ? new StoredSession(reader.GetInt64(0), (byte[])reader.GetValue(1), reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4)) : null;
+        if (!reader.Read())
+        {
+            return null;
+        }
+
+        var state = (byte[])reader.GetValue(1);
+        using var links = connection.CreateCommand();
+        links.Transaction = transaction;
+        links.CommandText = "SELECT delta FROM session_links WHERE id = $id AND version > $after ORDER BY version";
+        links.Parameters.AddWithValue("$id", sessionId);
+        links.Parameters.AddWithValue("$after", reader.GetInt64(5));
+        using (var rows = links.ExecuteReader())
+        {
+            while (rows.Read())
+            {
+                Assert.True(KeyedState.TryApply(state, (byte[])rows.GetValue(0), out state), "a stored delta should apply");
+            }
+        }
+
+        return new StoredSession(reader.GetInt64(0), state, reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4));
     }
 
     /// <summary>The session's Redis key: its id in braces, the hash tag that keeps a session's keys in one cluster slot.</summary>

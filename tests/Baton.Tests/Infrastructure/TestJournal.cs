@@ -76,13 +76,70 @@ internal sealed class TestJournal : IAsyncDisposable
         await using var connection = Open();
         await connection.OpenAsync();
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT version, state, owner, last_access, epoch FROM baton_sessions WHERE id = @id";
+        await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead);
+        command.Transaction = transaction;
+        command.CommandText = "SELECT version, state, owner, last_access, epoch, coalesce(state_version, version) FROM baton_sessions WHERE id = @id";
         var id = command.CreateParameter();
         id.ParameterName = "@id";
         id.Value = sessionId;
         command.Parameters.Add(id);
-        await using var reader = await command.ExecuteReaderAsync();
-        return await reader.ReadAsync() ? new StoredSession(reader.GetInt64(0), (byte[])reader.GetValue(1), reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4)) : null;
+        StoredSession stored;
+        long stateVersion;
+        await using (var reader = await command.ExecuteReaderAsync())
+        {
+            if (!await reader.ReadAsync())
+            {
+                return null;
+            }
+
+            stored = new StoredSession(reader.GetInt64(0), (byte[])reader.GetValue(1), reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4));
+            stateVersion = reader.GetInt64(5);
+        }
+
+        // The deltas stored after the whole state, applied in order.
+        command.CommandText = $"SELECT delta FROM baton_session_links WHERE id = @id AND version > {stateVersion} ORDER BY version";
+        var state = stored.State;
+        await using (var links = await command.ExecuteReaderAsync())
+        {
+            while (await links.ReadAsync())
+            {
+                Assert.True(Baton.Protocol.KeyedState.TryApply(state, (byte[])links.GetValue(0), out state), "a stored delta should apply");
+            }
+        }
+
+        return stored with { State = state };
+    }
+
+    /// <summary>How many deltas the journal keeps for the session (its links table's rows); <paramref name="sqlitePath"/> as for <see cref="ReadAsync"/>.</summary>
+    public async Task<long> LinkCountAsync(string sessionId, string sqlitePath)
+    {
+        await using var connection = Kind == JournalKind.Sqlite
+            ? new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={sqlitePath};Mode=ReadOnly;Pooling=false")
+            : Open();
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT count(*) FROM {(Kind == JournalKind.Sqlite ? "session_links" : "baton_session_links")} WHERE id = @id";
+        var id = command.CreateParameter();
+        id.ParameterName = "@id";
+        id.Value = sessionId;
+        command.Parameters.Add(id);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Runs one statement on the journal's database (SQLite: the file at <paramref name="sqlitePath"/>).</summary>
+    public async Task ExecuteAsync(string sql, string sqlitePath)
+    {
+        if (Kind != JournalKind.Sqlite)
+        {
+            await ExecuteAsync(sql);
+            return;
+        }
+
+        await using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={sqlitePath};Pooling=false");
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync();
     }
 
     /// <summary>Runs one statement on the server journal's database.</summary>

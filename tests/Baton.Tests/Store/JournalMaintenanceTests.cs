@@ -139,7 +139,10 @@ public sealed class JournalMaintenanceTests : IAsyncLifetime, IDisposable
         using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = journalPath, Pooling = false, DefaultTimeout = 10 }.ToString());
         connection.Open();
         using var command = connection.CreateCommand();
-        command.CommandText = "INSERT INTO sessions (id, owner, epoch, version, state, digest, last_access, expires_at) VALUES ($id, 'b1', 0, 1, x'00', $digest, $at, $expires)";
+        command.CommandText = """
+            INSERT INTO sessions (id, owner, epoch, version, last_access, expires_at) VALUES ($id, 'b1', 0, 1, $at, $expires);
+            INSERT INTO session_states (id, version, state, digest) VALUES ($id, 1, x'00', $digest);
+            """;
         command.Parameters.AddWithValue("$id", id);
         command.Parameters.AddWithValue("$digest", Baton.Protocol.Ids.Sha256([0]));
         command.Parameters.AddWithValue("$at", lastAccess);

@@ -529,7 +529,7 @@ public sealed class JournalProviderTests : IAsyncLifetime
         await Journal.ExecuteAsync("UPDATE baton_schema SET version = 99");
         var error = await Assert.ThrowsAnyAsync<Exception>(() => TestGateway.StartAsync(_backends, Journal.GatewayArgs));
 
-        Assert.Contains("has schema version 99, newer than this gateway's (2)", error.ToString(), StringComparison.Ordinal);
+        Assert.Contains("has schema version 99, newer than this gateway's (3)", error.ToString(), StringComparison.Ordinal);
     }
 
     [Theory]
