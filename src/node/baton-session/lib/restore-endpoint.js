@@ -132,7 +132,9 @@ async function handleRestore(context, req, res) {
       reject(503, 'memory_full', 'This backend holds its most session state (maxTotalStateBytes).');
       return;
     }
-    entry.install(state, restore.ver, restore.epoch);
+    // A state of the previous library's format (JSON text) is what the gateway still holds: no delta applies to it,
+    // so the next change must go whole, in the keyed format.
+    entry.install(state, restore.ver, restore.epoch, { keyed: body.length === 0 || body[0] === 1 });
     entry.touch(store.now(), options.localIdleTimeout);
   } finally {
     entry.lock.release();

@@ -69,13 +69,17 @@ class SessionEntry {
     this.state = state;
   }
 
-  install(state, version, epoch) {
+  /**
+   * Installs a restored `state` at `version`. Unless the gateway holds it `keyed` (the bytes it restored were in the
+   * keyed format), changes are known only from the next version on: no delta is sent onto a state it cannot apply to.
+   */
+  install(state, version, epoch, { keyed = true } = {}) {
     this.state = state;
     this.version = version;
     this.epoch = epoch;
     this.fresh = false;
     // What changed before this version is not known here.
-    this.trackedFrom = version;
+    this.trackedFrom = keyed ? version : version + 1n;
     this.setAt.clear();
     this.removedAt.clear();
     this.forgottenRemoval = 0n;

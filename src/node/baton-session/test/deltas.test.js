@@ -225,8 +225,17 @@ test('a session restored at a version is tracked from it: a delta from that vers
     assert.deepEqual({ ver: fromEarlier.checkpoint.ver, base: fromEarlier.checkpoint.base }, { ver: 6n, base: undefined }, what);
     assert.deepEqual(fromEarlier.state, { pad: PAD, a: 1, b: 1 }, what);
     const fromRestored = await change(restored, { b: 2 }, null, { ver: 5n });
-    assert.deepEqual({ ver: fromRestored.checkpoint.ver, base: fromRestored.checkpoint.base }, { ver: 7n, base: 5n }, what);
-    assert.deepEqual(applyDelta(stateOf({ pad: PAD, a: 1 }), fromRestored.lead), stateOf({ pad: PAD, a: 1, b: 2 }), what);
+    if (what === 'the keyed format') {
+      assert.deepEqual({ ver: fromRestored.checkpoint.ver, base: fromRestored.checkpoint.base }, { ver: 7n, base: 5n }, what);
+      assert.deepEqual(applyDelta(stateOf({ pad: PAD, a: 1 }), fromRestored.lead), stateOf({ pad: PAD, a: 1, b: 2 }), what);
+    } else {
+      // The gateway holds version 5 as JSON text, which no delta applies to: the change goes whole, and the next one
+      // (from 7, which the gateway then holds keyed) as a delta.
+      assert.deepEqual({ ver: fromRestored.checkpoint.ver, base: fromRestored.checkpoint.base }, { ver: 7n, base: undefined }, what);
+      assert.deepEqual(fromRestored.state, { pad: PAD, a: 1, b: 2 }, what);
+      const fromWhole = await change(restored, { b: 3 }, null, { ver: 7n });
+      assert.equal(fromWhole.checkpoint.base, 7n, what);
+    }
   }
 
   // A restore over a copy that tracked its changes starts over: nothing before the restored version is known.
