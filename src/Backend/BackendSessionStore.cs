@@ -83,7 +83,8 @@ internal sealed class SessionEntry(long ttlMilliseconds, long now)
 
     /// <summary>
     /// The keys set (with their values) and removed (null) after <paramref name="since"/>; null when this copy cannot name
-    /// them all (it was installed later, or a removal since then was forgotten).
+    /// them all (it was installed later, or a removal since then was forgotten). Only under <see cref="Lock"/>: a commit
+    /// or an install changes what it reads.
     /// </summary>
     public List<KeyValuePair<string, byte[]?>>? ChangesSince(long since)
     {

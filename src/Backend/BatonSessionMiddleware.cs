@@ -215,6 +215,12 @@ internal sealed class BatonSessionMiddleware(
             entry.IsRetired = true;
         }
 
+        // Read under the lock: the next request's commit (or a restore) moves the tracking on. A session action's state
+        // goes under the new id, which holds nothing a delta could apply to: always whole.
+        var changes = scope.Checkpointed && version > scope.GatewayVersion && scope.DeltasOffered && limits.SendDeltas
+            && scope.GatewayVersion > 0 && scope.Control?.Requested is null
+            ? entry.ChangesSince(scope.GatewayVersion)
+            : null;
         ReleaseLock(scope);
 
         if (!scope.Checkpointed || version <= scope.GatewayVersion)
@@ -229,11 +235,7 @@ internal sealed class BatonSessionMiddleware(
             return ValueTask.FromResult(StartDecision.Proceed(ReadOnlyMemory<byte>.Empty));
         }
 
-        // A session action's state goes under the new id, which holds nothing a delta could apply to: always whole.
-        var delta = scope.DeltasOffered && limits.SendDeltas && scope.GatewayVersion > 0 && scope.Control?.Requested is null
-            && entry.ChangesSince(scope.GatewayVersion) is { } changes
-            ? KeyedState.EncodeDelta(changes)
-            : null;
+        var delta = changes is null ? null : KeyedState.EncodeDelta(changes);
         var wholeSize = KeyedState.SizeOf(committed);
         byte[] state;
         if (delta is not null && delta.Length < wholeSize)
