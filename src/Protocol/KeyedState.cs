@@ -128,12 +128,26 @@ public static class KeyedState
     /// <paramref name="state"/> with <paramref name="delta"/> applied; false (and no result) when the state is not a
     /// keyed state or the delta is not well-formed.
     /// </summary>
-    public static bool TryApply(ReadOnlySpan<byte> state, ReadOnlySpan<byte> delta, out byte[] result)
+    public static bool TryApply(ReadOnlySpan<byte> state, byte[] delta, out byte[] result) => TryApply(state, [delta], out result);
+
+    /// <summary>
+    /// <paramref name="state"/> with each of <paramref name="deltas"/> applied in turn (decoded and encoded once, however
+    /// many); false (and no result) when the state is not a keyed state or a delta is not well-formed.
+    /// </summary>
+    public static bool TryApply(ReadOnlySpan<byte> state, IEnumerable<byte[]> deltas, out byte[] result)
     {
         result = [];
-        if (!TryDecode(state, out var values) || !TryReadDelta(delta, values))
+        if (!TryDecode(state, out var values))
         {
             return false;
+        }
+
+        foreach (var delta in deltas)
+        {
+            if (!TryReadDelta(delta, values))
+            {
+                return false;
+            }
         }
 
         result = Encode(values);

@@ -36,15 +36,9 @@ internal static class StateChain
             return (snapshot, DamagedDigest);
         }
 
-        var state = snapshot;
-        foreach (var link in links)
+        if (links.Any(link => Ids.Sha256(link.Delta) != link.Digest) || !KeyedState.TryApply(snapshot, links.Select(link => link.Delta), out var state))
         {
-            if (Ids.Sha256(link.Delta) != link.Digest || !KeyedState.TryApply(state, link.Delta, out var next))
-            {
-                return (snapshot, DamagedDigest);
-            }
-
-            state = next;
+            return (snapshot, DamagedDigest);
         }
 
         return (state, Ids.Sha256(state));
