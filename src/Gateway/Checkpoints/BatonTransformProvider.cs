@@ -52,7 +52,7 @@ internal sealed class BatonTransformProvider(
         var affinity = context.Cluster?.SessionAffinity;
         if (BatonConstants.IsBatonAffinity(affinity))
         {
-            var grants = new SessionGrantTransform(keys, pins, store, options, time, affinity.AffinityKeyName!);
+            var grants = new SessionGrantTransform(keys, pins, options, time, affinity.AffinityKeyName!);
             context.RequestTransforms.Add(grants);
             var actions = new SessionActions(store, pins, cookies, keys, time, metrics, logger);
             context.ResponseTransforms.Add(new CheckpointCaptureTransform(store, pins, incarnations, actions, keys, options, time, metrics, logger));

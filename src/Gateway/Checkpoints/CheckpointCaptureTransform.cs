@@ -256,7 +256,9 @@ internal sealed class CheckpointCaptureTransform(
 
             outcome = current.Epoch > epoch
                 ? SaveOutcome.Fenced
-                : await store.SaveCheckpointAsync(new SessionRecord(id.Value, destination, epoch, checkpoint.Version, stored, checkpoint.Sha256, now, store.ExpiryOf(now)) { DeltaBase = checkpoint.Base });
+                : await store.SaveCheckpointAsync(
+                    new SessionRecord(id.Value, destination, epoch, checkpoint.Version, stored, checkpoint.Sha256, now, store.ExpiryOf(now)) { DeltaBase = checkpoint.Base },
+                    onDeltaRefused: () => pins.RequireWhole(id));
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

@@ -1,6 +1,5 @@
 using Baton.Gateway.Configuration;
 using Baton.Gateway.Sessions;
-using Baton.Gateway.Store;
 using Baton.Protocol;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Transforms;
@@ -12,7 +11,7 @@ namespace Baton.Gateway.Checkpoints;
 /// the gateway's own cookie from reaching it: the backend never needs the cookie, only the grant. Offers the backend to
 /// send the request's checkpoint as a delta (<c>Baton-Deltas</c>) while the session's chain is short enough.
 /// </summary>
-internal sealed class SessionGrantTransform(ProtocolKeys keys, ISessionPinTable pins, SessionStore store, IOptions<BatonOptions> options, TimeProvider time, string cookieName) : RequestTransform
+internal sealed class SessionGrantTransform(ProtocolKeys keys, ISessionPinTable pins, IOptions<BatonOptions> options, TimeProvider time, string cookieName) : RequestTransform
 {
     private readonly long _ttl = (long)options.Value.Sessions.IdleTimeout.TotalMilliseconds;
     private readonly int _maxState = options.Value.Checkpoints.MaxStateBytes;
@@ -32,7 +31,7 @@ internal sealed class SessionGrantTransform(ProtocolKeys keys, ISessionPinTable 
 
         // A delta counts from a stored version: none yet, a chain long enough, or a tier that could not take the last
         // delta, and the backend sends the whole state. Decided per attempt: a resent request is offered afresh.
-        session.DeltasOffered = session.Version > 0 && pins.TakesDelta(session.Id) && !store.WantsWhole(session.Id.Value);
+        session.DeltasOffered = session.Version > 0 && pins.TakesDelta(session.Id);
         if (session.DeltasOffered)
         {
             context.ProxyRequest.Headers.TryAddWithoutValidation(ProtocolConstants.DeltasHeader, "1");

@@ -551,6 +551,14 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         }
     }
 
+    public void RequireWhole(SessionId id)
+    {
+        if (_entries.TryGetValue(id, out var entry))
+        {
+            entry.RequireWhole();
+        }
+    }
+
     public bool TakesDelta(SessionId id)
         => _maxDeltaChain > 0 && _entries.TryGetValue(id, out var entry) && entry.TakesDelta(_maxDeltaChain);
 
@@ -842,15 +850,26 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         /// <summary>The version <see cref="StateBytes"/> was counted for.</summary>
         public long StateVersion { get; set; }
 
-        // Deltas this gateway stored since the session's last whole state, and their bytes (under the entry's lock).
+        // Deltas this gateway stored since the session's last whole state, and their bytes; whether a tier refused one
+        // since (under the entry's lock).
         private int _links;
         private long _linkBytes;
+        private bool _wholeRequired;
 
         public void RecordChain(int? deltaBytes)
         {
             lock (this)
             {
                 (_links, _linkBytes) = deltaBytes is { } bytes ? (_links + 1, _linkBytes + bytes) : (0, 0);
+                _wholeRequired &= deltaBytes is not null;
+            }
+        }
+
+        public void RequireWhole()
+        {
+            lock (this)
+            {
+                _wholeRequired = true;
             }
         }
 
@@ -858,7 +877,7 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         {
             lock (this)
             {
-                return _links < maxChain && _linkBytes <= StateBytes;
+                return !_wholeRequired && _links < maxChain && _linkBytes <= StateBytes;
             }
         }
 

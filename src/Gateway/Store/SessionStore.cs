@@ -67,10 +67,6 @@ internal sealed class SessionStore : IPinPersistence
     private readonly ConcurrentDictionary<string, byte> _journalEndsMissed = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, byte> _redisEndsMissed = new(StringComparer.Ordinal);
 
-    // Sessions a tier could not take a delta of: their next checkpoint should be whole, which repairs that tier at once.
-    // Bounded by Baton:Sessions:MaxSessions.
-    private readonly ConcurrentDictionary<string, byte> _wantsWhole = new(StringComparer.Ordinal);
-
     // A local journal that began empty and has not been rebuilt from Redis yet: Redis may hold sessions it lacks.
     private bool _rebuildPending;
 
@@ -102,12 +98,6 @@ internal sealed class SessionStore : IPinPersistence
     /// <summary>True while a tier missed a write that <see cref="CatchUpAsync"/> would make.</summary>
     public bool HasMissedWrites => !_journalBehind.IsEmpty || !_journalEndsMissed.IsEmpty || !_redisEndsMissed.IsEmpty;
 
-    /// <summary>
-    /// True when a tier could not apply the session's last delta (it missed a write, lost its data, or the session's
-    /// line moved on): its next checkpoint should be whole, which brings that tier back at once.
-    /// </summary>
-    public bool WantsWhole(string sessionId) => !_wantsWhole.IsEmpty && _wantsWhole.ContainsKey(sessionId);
-
     /// <summary>When a session used at <paramref name="lastAccess"/> may be dropped by a tier: its last use plus the retention.</summary>
     public long ExpiryOf(long lastAccess) => lastAccess + _retention;
 
@@ -117,18 +107,12 @@ internal sealed class SessionStore : IPinPersistence
     /// counted, and written into the journal when it is back); when neither holds it, or the journal's queue is
     /// full, it is not acknowledged (<see cref="StoreUnavailableException"/>).
     /// </summary>
-    public async Task<SaveOutcome> SaveCheckpointAsync(SessionRecord record)
-    {
-        var outcome = await SaveBothAsync(record);
-        if (record.DeltaBase is null && outcome == SaveOutcome.Stored && !_wantsWhole.IsEmpty)
-        {
-            _wantsWhole.TryRemove(record.SessionId, out _);
-        }
-
-        return outcome;
-    }
-
-    private async Task<SaveOutcome> SaveBothAsync(SessionRecord record)
+    /// <remarks>
+    /// A delta a tier cannot apply (it missed a write, lost its data, or the session's line moved on) calls
+    /// <paramref name="onDeltaRefused"/>, before the answer or the exception: the session's next checkpoint should be
+    /// whole, which brings that tier back at once.
+    /// </remarks>
+    public async Task<SaveOutcome> SaveCheckpointAsync(SessionRecord record, Action? onDeltaRefused = null)
     {
         var toJournal = _journal.CheckpointAsync(record);
         if (toJournal.IsCompleted && toJournal.Result == SaveOutcome.Busy)
@@ -141,7 +125,7 @@ internal sealed class SessionStore : IPinPersistence
         var toRedis = _redis.CheckpointAsync(record);
         if (_durability == DurabilityMode.RiskLossOnGatewayCrash && _redis.IsCurrent && await toRedis is var fast and not (SaveOutcome.Unavailable or SaveOutcome.Unapplicable))
         {
-            Observe(SettleAfterAsync(toJournal, fast, record.SessionId), "checkpoint");
+            Observe(SettleAfterAsync(toJournal, fast, record.SessionId, onDeltaRefused), "checkpoint");
             return fast;
         }
 
@@ -153,7 +137,7 @@ internal sealed class SessionStore : IPinPersistence
             {
                 if (outcome == SaveOutcome.Unapplicable || cached == SaveOutcome.Unapplicable)
                 {
-                    Remember(_wantsWhole, record.SessionId);
+                    onDeltaRefused?.Invoke();
                 }
 
                 throw new StoreUnavailableException(outcome == SaveOutcome.Unapplicable || cached == SaveOutcome.Unapplicable
@@ -164,7 +148,8 @@ internal sealed class SessionStore : IPinPersistence
             if (outcome == SaveOutcome.Unapplicable)
             {
                 // The journal holds an older line than the delta's base: Redis alone holds the change until the
-                // catch-up copies the whole record from Redis.
+                // catch-up copies the whole record from Redis, or the session's next checkpoint, whole, lands.
+                onDeltaRefused?.Invoke();
                 BehindOnDelta(record.SessionId, cached == SaveOutcome.Stored);
                 return cached;
             }
@@ -182,17 +167,23 @@ internal sealed class SessionStore : IPinPersistence
         }
         else
         {
+            if (outcome == SaveOutcome.Stored && cached == SaveOutcome.Unapplicable)
+            {
+                onDeltaRefused?.Invoke();
+            }
+
             DropIfDisagreeing(outcome, cached, record.SessionId);
         }
 
         return outcome;
     }
 
-    private async Task SettleAfterAsync(Task<SaveOutcome> toJournal, SaveOutcome cached, string sessionId)
+    private async Task SettleAfterAsync(Task<SaveOutcome> toJournal, SaveOutcome cached, string sessionId, Action? onDeltaRefused)
     {
         var journaled = await toJournal;
         if (journaled == SaveOutcome.Unapplicable)
         {
+            onDeltaRefused?.Invoke();
             BehindOnDelta(sessionId, cached == SaveOutcome.Stored);
             return;
         }
@@ -210,7 +201,6 @@ internal sealed class SessionStore : IPinPersistence
     // writes Redis's whole record into the journal.
     private void BehindOnDelta(string sessionId, bool redisHoldsIt)
     {
-        Remember(_wantsWhole, sessionId);
         _metrics.DeltaUnapplicable(_journal.Name);
         Log.DeltaUnapplicable(_logger, Baton.Protocol.Ids.LogHash(sessionId), _journal.Name);
         if (redisHoldsIt)
@@ -229,7 +219,6 @@ internal sealed class SessionStore : IPinPersistence
         if (journaled == SaveOutcome.Stored && cached == SaveOutcome.Unapplicable)
         {
             _metrics.DeltaUnapplicable(_redis.Name);
-            Remember(_wantsWhole, sessionId);
         }
 
         if ((journaled is SaveOutcome.Fenced or SaveOutcome.Diverged && cached == SaveOutcome.Stored)
@@ -396,25 +385,30 @@ internal sealed class SessionStore : IPinPersistence
         foreach (var id in _journalBehind.Keys)
         {
             cancellationToken.ThrowIfCancellationRequested();
+
+            // Forgotten before Redis is read: a write Redis alone takes from now on (a delta the journal cannot apply yet)
+            // remembers the session again, so a later pass copies that too.
+            _journalBehind.TryRemove(id, out _);
             var held = await _redis.GetAsync(id, cancellationToken);
             if (!held.Available)
             {
+                Remember(_journalBehind, id);
                 return written;
             }
 
-            if (held.Record is { Owner: { } owner } record)
+            // A Redis copy whose state does not match its digest (damaged in Redis) is never copied over the journal's.
+            if (held.Record is { Owner: { } owner } record && Baton.Protocol.Ids.Sha256(record.State) == record.Digest)
             {
                 if (await _journal.MoveAsync(id, owner, record.Epoch, record.LastAccess, record.ExpiresAt) != WriteOutcome.Written
                     || await _journal.CheckpointAsync(record) is SaveOutcome.Unavailable or SaveOutcome.Busy)
                 {
+                    Remember(_journalBehind, id);
                     return written;
                 }
 
                 written++;
                 Log.JournalCaughtUpSession(_logger, Baton.Protocol.Ids.LogHash(id), record.Version, record.Epoch);
             }
-
-            _journalBehind.TryRemove(id, out _);
         }
 
         return written;
@@ -668,7 +662,9 @@ internal sealed class SessionStore : IPinPersistence
             throw new StoreUnavailableException("Redis stopped answering during the catch-up.");
         }
 
-        return held.Record is not { } record || await _journal.CheckpointAsync(record) is not (SaveOutcome.Unavailable or SaveOutcome.Busy);
+        // A damaged copy (its state not matching its digest) is left out: the journal keeps what it holds.
+        return held.Record is not { } record || Baton.Protocol.Ids.Sha256(record.State) != record.Digest
+            || await _journal.CheckpointAsync(record) is not (SaveOutcome.Unavailable or SaveOutcome.Busy);
     }
 
     private void Observe(Task task, string operation)

@@ -80,6 +80,31 @@ public sealed class DeltaCheckpointGatewayTests(RedisServer redis) : IClassFixtu
     }
 
     [Fact]
+    public async Task ADeltaRedisCannotApply_IsKeptByTheJournal_AndTheNextChangeGoesWhole_WhichBringsRedisBack()
+    {
+        using var client = _gateway.NewClient();
+        using var unapplicable = new InstrumentCounter(_gateway, "baton.checkpoint.delta_unapplicable", "baton.tier", "redis");
+        await PostOkAsync(client, "/delta");
+        var sid = SessionCookies.SessionIdOf(client, _gateway);
+
+        // Redis loses the session (evicted, flushed): a delta has nothing to apply onto there.
+        Assert.True(await redis.Database.KeyDeleteAsync(StoredSessions.RedisKey(sid)));
+        await PostOkAsync(client, "/delta");
+        Assert.Equal(1, unapplicable.Total);
+        Assert.Null(StoredSessions.FromRedis(redis.Database, sid));
+        Assert.Equal(StateOf(2), StoredSessions.FromJournal(_gateway.JournalPath, sid)!.State);
+
+        // The chain is one link long, so a delta would be offered; the tier that refused one wants the whole state.
+        await PostOkAsync(client, "/delta");
+        Assert.Equal([false, true, false], _requests.Select(r => r.Offered));
+        Assert.Equal(StateOf(3), StoredSessions.FromRedis(redis.Database, sid)!.State);
+        Assert.Equal(StateOf(3), StoredSessions.FromJournal(_gateway.JournalPath, sid)!.State);
+
+        await PostOkAsync(client, "/delta");
+        Assert.True(_requests.Last().Offered);
+    }
+
+    [Fact]
     public async Task AStoredChain_IsRestoredFolded_WhenTheBackendLostItsCopy()
     {
         using var client = _gateway.NewClient();

@@ -190,6 +190,10 @@ public sealed class SessionLifetimeTests : IAsyncLifetime
         {
         }
 
+        public void RequireWhole(SessionId id)
+        {
+        }
+
         public bool TakesDelta(SessionId id) => false;
 
         public void AdvanceEpoch(SessionId id)
