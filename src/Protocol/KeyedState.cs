@@ -98,7 +98,8 @@ public static class KeyedState
 
     /// <summary>
     /// The delta setting or removing each of <paramref name="changes"/> (a null value removes its key); null when there
-    /// are none, since a delta holds at least one entry.
+    /// are none (a delta holds at least one entry), or when a key is not well-formed UTF-16 (a lone surrogate has no
+    /// UTF-8 of its own, so the key would not read back as itself, nor in its order): such a change goes whole.
     /// </summary>
     public static byte[]? EncodeDelta(IEnumerable<KeyValuePair<string, byte[]?>> changes)
     {
@@ -106,6 +107,11 @@ public static class KeyedState
         WriteByte(buffer, DeltaFormat);
         foreach (var (key, value) in changes.OrderBy(change => change.Key, StringComparer.Ordinal))
         {
+            if (!IsWellFormed(key))
+            {
+                return null;
+            }
+
             if (value is null)
             {
                 WriteByte(buffer, RemoveOperation);
@@ -194,6 +200,19 @@ public static class KeyedState
         }
 
         return true;
+    }
+
+    private static bool IsWellFormed(string key)
+    {
+        try
+        {
+            StrictUtf8.GetByteCount(key);
+            return true;
+        }
+        catch (EncoderFallbackException)
+        {
+            return false;
+        }
     }
 
     private static bool TryReadKey(ref ReadOnlySpan<byte> data, out string key)

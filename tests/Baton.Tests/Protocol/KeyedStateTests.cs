@@ -79,6 +79,13 @@ public sealed class KeyedStateTests
     }
 
     [Fact]
+    public void AKeyWithALoneSurrogate_MakesNoDelta()
+    {
+        Assert.Null(KeyedState.EncodeDelta([new("\uD800a", [1]), new("\uE000", [2])]));
+        Assert.NotNull(KeyedState.EncodeDelta([new("\uD83D\uDE00", [1]), new("\uE000", [2])]));
+    }
+
+    [Fact]
     public void ADelta_ToAStateOfAnotherFormat_DoesNotApply()
     {
         Assert.False(KeyedState.TryApply("{\"n\":1}"u8.ToArray(), KeyedState.EncodeDelta([new("n", [2])])!, out _));
