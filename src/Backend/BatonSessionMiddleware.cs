@@ -235,8 +235,9 @@ internal sealed class BatonSessionMiddleware(
             return ValueTask.FromResult(StartDecision.Proceed(ReadOnlyMemory<byte>.Empty));
         }
 
-        var delta = changes is null ? null : KeyedState.EncodeDelta(changes);
+        // A delta only when it is smaller than the whole state: sized before it is made.
         var wholeSize = KeyedState.SizeOf(committed);
+        var delta = changes is null || KeyedState.DeltaSize(changes) >= wholeSize ? null : KeyedState.EncodeDelta(changes);
         byte[] state;
         if (delta is not null && delta.Length < wholeSize)
         {

@@ -96,6 +96,18 @@ public static class KeyedState
         return LengthSize(keyLength) + keyLength + LengthSize(valueLength) + valueLength;
     }
 
+    /// <summary>How many bytes <see cref="EncodeDelta"/> makes of <paramref name="changes"/>, without making them.</summary>
+    public static int DeltaSize(IEnumerable<KeyValuePair<string, byte[]?>> changes)
+    {
+        long size = 1;
+        foreach (var (key, value) in changes)
+        {
+            size += 1 + (value is null ? EntrySize(key, 0) - LengthSize(0) : EntrySize(key, value.Length));
+        }
+
+        return (int)Math.Min(int.MaxValue, size);
+    }
+
     /// <summary>
     /// The delta setting or removing each of <paramref name="changes"/> (a null value removes its key); null when there
     /// are none (a delta holds at least one entry), or when a key is not well-formed UTF-16 (a lone surrogate has no

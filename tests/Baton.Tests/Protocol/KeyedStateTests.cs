@@ -58,6 +58,7 @@ public sealed class KeyedStateTests
 
         Assert.True(KeyedState.IsValidDelta(delta));
         Assert.True(delta.Length < 40);
+        Assert.Equal(delta.Length, KeyedState.DeltaSize([new("n", [2]), new("gone", null), new("new", [7, 7]), new("never-there", null)]));
         Assert.True(KeyedState.TryApply(state, delta, out var applied));
         Assert.True(KeyedState.TryDecode(applied, out var values));
         Assert.Equal(["big", "n", "new"], values.Keys.Order(StringComparer.Ordinal));
