@@ -35,7 +35,7 @@ internal static class JournalChain
             return stored with { Digest = StateChain.DamagedDigest };
         }
 
-        var (state, digest) = StateChain.Fold(stored.State, stored.Digest, links.Select(l => new DeltaLink(l.Version, l.Delta, l.Digest)).ToList());
+        var (state, digest) = StateChain.Fold(stored.State, stored.Digest, links.Select(l => new DeltaLink(l.Delta, l.Digest)).ToList());
         return stored with { State = state, Digest = digest };
     }
 

@@ -399,7 +399,7 @@ internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDi
         var (state, digest) = StateChain.Fold(
             snapshot,
             map.TryGetValue("d", out var stored) && stored.HasValue ? (string)stored! : Baton.Protocol.Ids.Sha256(snapshot),
-            Links(map) ?? [new DeltaLink(0, [], StateChain.DamagedDigest)]);
+            Links(map) ?? [new DeltaLink([], StateChain.DamagedDigest)]);
         return new SessionRecord(
             sessionId,
             map.TryGetValue("o", out var owner) && owner.HasValue ? (string?)owner : null,
@@ -419,7 +419,7 @@ internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDi
             for (var i = 1L; i <= Number(map, "n"); i++)
             {
                 if (!map.TryGetValue("l" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), out var frame)
-                    || StateChain.ReadLinks((byte[]?)frame ?? []) is not [var link])
+                    || StateChain.ReadLink((byte[]?)frame ?? []) is not { } link)
                 {
                     return null;
                 }
@@ -490,7 +490,7 @@ internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDi
 
     // ARGV of the delta script.
     private static RedisValue[] DeltaArguments(SessionRecord record, long deltaBase)
-        => [record.Version, StateChain.Frame(record.Version, record.State, record.Digest), deltaBase, record.Owner ?? string.Empty, record.Epoch, record.LastAccess, record.ExpiresAt];
+        => [record.Version, StateChain.Frame(record.State, record.Digest), deltaBase, record.Owner ?? string.Empty, record.Epoch, record.LastAccess, record.ExpiresAt];
 
     // Small enough that a page of reads in flight stays within the per-call budget of a loaded Redis.
     private const int ScanPage = 100;

@@ -1,15 +1,14 @@
-using System.Buffers;
 using System.Text;
 using Baton.Protocol;
 
 namespace Baton.Gateway.Store;
 
-/// <summary>One delta a tier keeps after a session's last whole state: the version it made, the delta and its digest.</summary>
-internal sealed record DeltaLink(long Version, byte[] Delta, string Digest);
+/// <summary>One delta a tier keeps after a session's last whole state, with its digest.</summary>
+internal sealed record DeltaLink(byte[] Delta, string Digest);
 
 /// <summary>
 /// How a tier turns a whole state and the deltas stored after it into the session's state, and how a tier that keeps
-/// the chain in one value (Redis) lays its links end to end.
+/// the chain in values of its own (Redis, a field per link) lays each out.
 /// </summary>
 internal static class StateChain
 {
@@ -44,75 +43,12 @@ internal static class StateChain
         return (state, Ids.Sha256(state));
     }
 
-    /// <summary>One link as <see cref="ReadLinks"/> reads it back: version and length as unsigned LEB128, the 43-character digest, the delta.</summary>
-    public static byte[] Frame(long version, byte[] delta, string digest)
-    {
-        var buffer = new ArrayBufferWriter<byte>(delta.Length + 64);
-        WriteNumber(buffer, (ulong)version);
-        Encoding.ASCII.GetBytes(digest, buffer.GetSpan(digest.Length));
-        buffer.Advance(digest.Length);
-        WriteNumber(buffer, (ulong)delta.Length);
-        buffer.Write(delta);
-        return buffer.WrittenSpan.ToArray();
-    }
+    /// <summary>One link as <see cref="ReadLink"/> reads it back: the 43-character digest, then the delta.</summary>
+    public static byte[] Frame(byte[] delta, string digest) => [.. Encoding.ASCII.GetBytes(digest), .. delta];
 
-    /// <summary>The links laid end to end by <see cref="Frame"/>; null when the bytes are not such links.</summary>
-    public static List<DeltaLink>? ReadLinks(ReadOnlySpan<byte> frames)
-    {
-        var links = new List<DeltaLink>();
-        while (!frames.IsEmpty)
-        {
-            if (!TryReadNumber(ref frames, out var version) || frames.Length < ProtocolConstants.DigestLength)
-            {
-                return null;
-            }
-
-            var digest = Encoding.ASCII.GetString(frames[..ProtocolConstants.DigestLength]);
-            frames = frames[ProtocolConstants.DigestLength..];
-            if (!TryReadNumber(ref frames, out var length) || length > (ulong)frames.Length || version > long.MaxValue)
-            {
-                return null;
-            }
-
-            links.Add(new DeltaLink((long)version, frames[..(int)length].ToArray(), digest));
-            frames = frames[(int)length..];
-        }
-
-        return links;
-    }
-
-    private static void WriteNumber(ArrayBufferWriter<byte> buffer, ulong value)
-    {
-        while (value >= 0x80)
-        {
-            buffer.GetSpan(1)[0] = (byte)(value | 0x80);
-            buffer.Advance(1);
-            value >>= 7;
-        }
-
-        buffer.GetSpan(1)[0] = (byte)value;
-        buffer.Advance(1);
-    }
-
-    private static bool TryReadNumber(ref ReadOnlySpan<byte> data, out ulong value)
-    {
-        value = 0;
-        for (var shift = 0; shift < 64; shift += 7)
-        {
-            if (data.IsEmpty)
-            {
-                return false;
-            }
-
-            var b = data[0];
-            data = data[1..];
-            value |= (ulong)(b & 0x7F) << shift;
-            if ((b & 0x80) == 0)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+    /// <summary>A link laid out by <see cref="Frame"/>; null when the bytes are too short to be one.</summary>
+    public static DeltaLink? ReadLink(ReadOnlySpan<byte> frame)
+        => frame.Length < ProtocolConstants.DigestLength
+            ? null
+            : new DeltaLink(frame[ProtocolConstants.DigestLength..].ToArray(), Encoding.ASCII.GetString(frame[..ProtocolConstants.DigestLength]));
 }

@@ -60,7 +60,7 @@ internal static class StoredSessions
 
         // The whole state with the deltas stored after it folded in, as the gateway reads it.
         var links = Enumerable.Range(1, fields.TryGetValue("n", out var n) ? (int)n : 0)
-            .Select(i => Assert.Single(StateChain.ReadLinks((byte[])fields["l" + i]!)!))
+            .Select(i => StateChain.ReadLink((byte[])fields["l" + i]!)!)
             .ToList();
         var (state, digest) = StateChain.Fold((byte[])fields["s"]!, (string)fields["d"]!, links);
         Assert.NotEqual(StateChain.DamagedDigest, digest);
