@@ -138,7 +138,7 @@ public sealed class DeltaCheckpointTests : IAsyncLifetime, IDisposable
     private async Task<(CheckpointDescriptor Checkpoint, byte[] Body)> SendAsync(string sessionId, string path, long version, bool offer, long epoch = 0)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, path);
-        request.Headers.Add(ProtocolConstants.SessionHeader, new SessionGrant(sessionId, version, epoch, 60_000, 1 << 20, ProtocolTime.Now(TimeProvider.System)).Format(Keys));
+        request.Headers.Add(ProtocolConstants.SessionHeader, BackendRequests.Grant(Keys, sessionId, version, epoch));
         if (offer)
         {
             request.Headers.Add(ProtocolConstants.DeltasHeader, "1");
@@ -153,12 +153,6 @@ public sealed class DeltaCheckpointTests : IAsyncLifetime, IDisposable
         return (checkpoint, state);
     }
 
-    private async Task<HttpResponseMessage> RestoreAsync(string sessionId, long version, long epoch, byte[] state)
-    {
-        using var probe = await _client.GetAsync(new Uri("/health", UriKind.Relative));
-        var incarnation = probe.Headers.GetValues(ProtocolConstants.IncarnationHeader).Single();
-        var request = new HttpRequestMessage(HttpMethod.Post, ProtocolConstants.RestorePath) { Content = new ByteArrayContent(state) };
-        request.Headers.TryAddWithoutValidation(ProtocolConstants.RestoreHeader, new RestoreDescriptor(sessionId, version, epoch, state.Length, Ids.Sha256(state), incarnation, ProtocolTime.Now(TimeProvider.System), Ids.New()).Format(Keys));
-        return await _client.SendAsync(request);
-    }
+    private Task<HttpResponseMessage> RestoreAsync(string sessionId, long version, long epoch, byte[] state)
+        => BackendRequests.RestoreAsync(_client, Keys, sessionId, version, epoch, state);
 }

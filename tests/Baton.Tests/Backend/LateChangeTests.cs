@@ -98,18 +98,12 @@ public sealed class LateChangeTests : IAsyncLifetime, IDisposable
             request.Headers.Add("X-Test-Arrival", "1");
         }
 
-        request.Headers.Add(ProtocolConstants.SessionHeader, new SessionGrant(sessionId, version, epoch, 60_000, 1 << 20, ProtocolTime.Now(TimeProvider.System)).Format(Keys));
+        request.Headers.Add(ProtocolConstants.SessionHeader, BackendRequests.Grant(Keys, sessionId, version, epoch));
         return _client.SendAsync(request, completion);
     }
 
-    private async Task<HttpResponseMessage> RestoreAsync(string sessionId, long version, long epoch, byte[] state)
-    {
-        using var probe = await _client.GetAsync(new Uri("/health", UriKind.Relative));
-        var incarnation = probe.Headers.GetValues(ProtocolConstants.IncarnationHeader).Single();
-        var request = new HttpRequestMessage(HttpMethod.Post, ProtocolConstants.RestorePath) { Content = new ByteArrayContent(state) };
-        request.Headers.TryAddWithoutValidation(ProtocolConstants.RestoreHeader, new RestoreDescriptor(sessionId, version, epoch, state.Length, Ids.Sha256(state), incarnation, ProtocolTime.Now(TimeProvider.System), Ids.New()).Format(Keys));
-        return await _client.SendAsync(request);
-    }
+    private Task<HttpResponseMessage> RestoreAsync(string sessionId, long version, long epoch, byte[] state)
+        => BackendRequests.RestoreAsync(_client, Keys, sessionId, version, epoch, state);
 
     private static byte[] CounterState(int count)
         => KeyedState.Encode(new Dictionary<string, byte[]> { ["n"] = [(byte)(count >> 24), (byte)(count >> 16), (byte)(count >> 8), (byte)count] });
