@@ -231,6 +231,9 @@ internal sealed class CheckpointCaptureTransform(
         span?.SetTag("baton.checkpoint.size", stored.Length);
         span?.SetTag("baton.checkpoint.delta", checkpoint.IsDelta);
         SaveOutcome outcome;
+
+        // Set when a tier falls behind on this write: the session's next checkpoint is asked whole, once this one is counted.
+        var tierBehind = false;
         try
         {
             // The session moved on while this request ran here: the store would refuse it too. A session that
@@ -258,11 +261,16 @@ internal sealed class CheckpointCaptureTransform(
                 ? SaveOutcome.Fenced
                 : await store.SaveCheckpointAsync(
                     new SessionRecord(id.Value, destination, epoch, checkpoint.Version, stored, checkpoint.Sha256, now, store.ExpiryOf(now)) { DeltaBase = checkpoint.Base },
-                    onDeltaRefused: () => pins.RequireWhole(id));
+                    onTierBehind: () => tierBehind = true);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             span?.SetStatus(ActivityStatusCode.Error, "not stored");
+            if (tierBehind)
+            {
+                pins.RequireWhole(id);
+            }
+
             metrics.CheckpointFailed();
             Log.CheckpointNotStored(logger, id.Hash, checkpoint.Version, ex.Message);
             if (pending is not null)
@@ -294,6 +302,11 @@ internal sealed class CheckpointCaptureTransform(
             AttemptSignals.Stored(http);
             pins.RecordVersion(id, checkpoint.Version);
             pins.RecordChain(id, deltaBytes: null);
+            if (tierBehind)
+            {
+                pins.RequireWhole(id);
+            }
+
             if (await actions.CompleteAsync(context, pending, stateCarried: true))
             {
                 TrimState(http, checkpoint);
@@ -324,6 +337,11 @@ internal sealed class CheckpointCaptureTransform(
                 AttemptSignals.Stored(http);
                 pins.RecordVersion(owner.Id, checkpoint.Version);
                 pins.RecordChain(owner.Id, checkpoint.IsDelta ? stored.Length : null);
+                if (tierBehind)
+                {
+                    pins.RequireWhole(owner.Id);
+                }
+
                 owner.Version = Math.Max(owner.Version, checkpoint.Version);
                 break;
             case SaveOutcome.Stale:

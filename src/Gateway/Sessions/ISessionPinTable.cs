@@ -106,13 +106,13 @@ internal interface ISessionPinTable
     /// </summary>
     void RecordChain(SessionId id, int? deltaBytes);
 
-    /// <summary>A tier could not apply the session's last delta: its next checkpoint should be whole (until one is stored).</summary>
+    /// <summary>A tier is behind on the session (it could not apply a delta, or missed a write): its next checkpoint should be whole (until one is stored).</summary>
     void RequireWhole(SessionId id);
 
     /// <summary>
     /// True when the session's next checkpoint may be a delta: deltas are on (<c>Baton:Checkpoints:MaxDeltaChain</c>),
-    /// the chain this gateway stored is shorter than that and holds no more bytes than the state, and no tier refused
-    /// a delta of it since its last whole state.
+    /// the chain this gateway stored is shorter than that and holds no more bytes than the state, and no tier fell behind
+    /// on it since its last whole state.
     /// </summary>
     bool TakesDelta(SessionId id);
 

@@ -193,14 +193,13 @@ internal abstract class ServerJournal : IJournalEngine, IDisposable
         return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture) > 0;
     });
 
-    // The state's size is its whole state's plus its links' (not folded: that would read every state at startup). A
-    // delta's entry is never smaller than what it adds to the state, so this is at least the folded size, and at most
-    // about twice it: the gateway ends a chain once it holds more bytes than its state.
+    // The state's size is its whole state's (not folded: that would read every state at startup), an estimate the
+    // session's next checkpoint replaces with its own size. Counting the links too would count many sessions up to twice
+    // over after a restart, and refuse new sessions' changes against a budget they fit in.
     public async IAsyncEnumerable<SessionSummary> LoadLiveAsync(long cutoff, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await using var command = Source.CreateCommand($"""
-            SELECT s.id, s.owner, s.epoch, s.version, octet_length(s.state)
-                + coalesce((SELECT sum(octet_length(l.delta)) FROM baton_session_links l WHERE l.id = s.id AND {LinkIsLive}), 0), s.last_access
+            SELECT s.id, s.owner, s.epoch, s.version, octet_length(s.state), s.last_access
             FROM baton_sessions s WHERE s.last_access >= @cutoff
             """);
         Parameter(command.Parameters, command.CreateParameter(), "@cutoff", cutoff);

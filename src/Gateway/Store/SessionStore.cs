@@ -108,11 +108,13 @@ internal sealed class SessionStore : IPinPersistence
     /// full, it is not acknowledged (<see cref="StoreUnavailableException"/>).
     /// </summary>
     /// <remarks>
-    /// A delta a tier cannot apply (it missed a write, lost its data, or the session's line moved on) calls
-    /// <paramref name="onDeltaRefused"/>, before the answer or the exception: the session's next checkpoint should be
-    /// whole, which brings that tier back at once.
+    /// A delta a tier cannot apply (it missed a write, lost its data, or the session's line moved on), or any checkpoint
+    /// Redis alone takes, calls <paramref name="onTierBehind"/> before the answer or the exception: the session's next
+    /// checkpoint should be whole, which brings that tier back at once. A delta the journal cannot apply while Redis took
+    /// it is made good at once where the journal answers: Redis's whole record, which holds the change, is written into the
+    /// journal before the change is acknowledged.
     /// </remarks>
-    public async Task<SaveOutcome> SaveCheckpointAsync(SessionRecord record, Action? onDeltaRefused = null)
+    public async Task<SaveOutcome> SaveCheckpointAsync(SessionRecord record, Action? onTierBehind = null)
     {
         var toJournal = _journal.CheckpointAsync(record);
         if (toJournal.IsCompleted && toJournal.Result == SaveOutcome.Busy)
@@ -125,7 +127,7 @@ internal sealed class SessionStore : IPinPersistence
         var toRedis = _redis.CheckpointAsync(record);
         if (_durability == DurabilityMode.RiskLossOnGatewayCrash && _redis.IsCurrent && await toRedis is var fast and not (SaveOutcome.Unavailable or SaveOutcome.Unapplicable))
         {
-            Observe(SettleAfterAsync(toJournal, fast, record.SessionId, onDeltaRefused), "checkpoint");
+            Observe(SettleAfterAsync(toJournal, fast, record.SessionId, onTierBehind), "checkpoint");
             return fast;
         }
 
@@ -137,7 +139,7 @@ internal sealed class SessionStore : IPinPersistence
             {
                 if (outcome == SaveOutcome.Unapplicable || cached == SaveOutcome.Unapplicable)
                 {
-                    onDeltaRefused?.Invoke();
+                    onTierBehind?.Invoke();
                 }
 
                 throw new StoreUnavailableException(outcome == SaveOutcome.Unapplicable || cached == SaveOutcome.Unapplicable
@@ -145,11 +147,17 @@ internal sealed class SessionStore : IPinPersistence
                     : "Neither tier could store the checkpoint: " + _journal.LastFailure);
             }
 
+            onTierBehind?.Invoke();
             if (outcome == SaveOutcome.Unapplicable)
             {
-                // The journal holds an older line than the delta's base: Redis alone holds the change until the
-                // catch-up copies the whole record from Redis, or the session's next checkpoint, whole, lands.
-                onDeltaRefused?.Invoke();
+                // The journal holds an older line than the delta's base (it missed a write Redis took): Redis's whole
+                // record goes into the journal now, so the change is never acknowledged on Redis alone while the journal
+                // answers. Should that fail too, Redis alone holds it until the catch-up or the next, whole, checkpoint.
+                if (cached == SaveOutcome.Stored && await JournalTakesRedisCopyAsync(record))
+                {
+                    return SaveOutcome.Stored;
+                }
+
                 BehindOnDelta(record.SessionId, cached == SaveOutcome.Stored);
                 return cached;
             }
@@ -169,7 +177,7 @@ internal sealed class SessionStore : IPinPersistence
         {
             if (outcome == SaveOutcome.Stored && cached == SaveOutcome.Unapplicable)
             {
-                onDeltaRefused?.Invoke();
+                onTierBehind?.Invoke();
             }
 
             DropIfDisagreeing(outcome, cached, record.SessionId);
@@ -178,12 +186,36 @@ internal sealed class SessionStore : IPinPersistence
         return outcome;
     }
 
-    private async Task SettleAfterAsync(Task<SaveOutcome> toJournal, SaveOutcome cached, string sessionId, Action? onDeltaRefused)
+    // Redis's whole record of the session, holding the delta just stored there, written into the journal; true when the
+    // journal holds that version now.
+    private async Task<bool> JournalTakesRedisCopyAsync(SessionRecord delta)
+    {
+        var held = await _redis.GetAsync(delta.SessionId, CancellationToken.None);
+        if (held.Record is not { } whole || whole.Version < delta.Version || whole.Epoch != delta.Epoch || Baton.Protocol.Ids.Sha256(whole.State) != whole.Digest)
+        {
+            return false;
+        }
+
+        var journaled = await _journal.CheckpointAsync(whole);
+        if (journaled is not (SaveOutcome.Stored or SaveOutcome.Stale))
+        {
+            return false;
+        }
+
+        Log.JournalCaughtUpSession(_logger, Baton.Protocol.Ids.LogHash(delta.SessionId), whole.Version, whole.Epoch);
+        return true;
+    }
+
+    private async Task SettleAfterAsync(Task<SaveOutcome> toJournal, SaveOutcome cached, string sessionId, Action? onTierBehind)
     {
         var journaled = await toJournal;
+        if (journaled is SaveOutcome.Unapplicable or SaveOutcome.Unavailable or SaveOutcome.Busy)
+        {
+            onTierBehind?.Invoke();
+        }
+
         if (journaled == SaveOutcome.Unapplicable)
         {
-            onDeltaRefused?.Invoke();
             BehindOnDelta(sessionId, cached == SaveOutcome.Stored);
             return;
         }

@@ -172,17 +172,16 @@ internal sealed class SqliteJournal(
     /// <summary>A local journal is the only one its gateway asks: a session it does not hold is not live, whatever Redis says.</summary>
     public Task<bool> HasEndedAsync(string sessionId, CancellationToken cancellationToken) => Task.FromResult(false);
 
-    // The state's size is its whole state's plus its links' (not folded: that would read every state at startup). A
-    // delta's entry is never smaller than what it adds to the state, so this is at least the folded size, and at most
-    // about twice it: the gateway ends a chain once it holds more bytes than its state.
+    // The state's size is its whole state's (not folded: that would read every state at startup), an estimate the
+    // session's next checkpoint replaces with its own size. Counting the links too would count many sessions up to twice
+    // over after a restart, and refuse new sessions' changes against a budget they fit in.
     public async IAsyncEnumerable<SessionSummary> LoadLiveAsync(long cutoff, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await using var connection = new SqliteConnection(_connectionString);
         await connection.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = """
-            SELECT s.id, s.owner, s.epoch, s.version, coalesce(length(t.state), 0)
-                + coalesce((SELECT sum(length(l.delta)) FROM session_links l WHERE l.id = s.id AND l.version > coalesce(t.version, 0)), 0), s.last_access
+            SELECT s.id, s.owner, s.epoch, s.version, coalesce(length(t.state), 0), s.last_access
             FROM sessions s LEFT JOIN session_states t ON t.id = s.id WHERE s.last_access >= $cutoff
             """;
         command.Parameters.AddWithValue("$cutoff", cutoff);
