@@ -44,7 +44,7 @@ public sealed class DeltaCheckpointGatewayTests(RedisServer redis) : IClassFixtu
         _logs = logs.Lines;
         _gateway = await TestGateway.StartAsync(
             [_backend],
-            [$"--Baton:Redis={redis.Configuration}", $"--Baton:Checkpoints:MaxStateBytes={MaxStateBytes}", "--Baton:Checkpoints:MaxDeltaChain=2"],
+            [$"--Baton:Redis={redis.Configuration}", $"--Baton:Checkpoints:MaxStateBytes={MaxStateBytes}", "--Baton:Checkpoints:MaxDeltaChain=2", "--Baton:Journal:LockTimeout=00:00:01"],
             logs.AttachTo);
         await _gateway.WaitForRedisAsync();
     }
@@ -102,6 +102,30 @@ public sealed class DeltaCheckpointGatewayTests(RedisServer redis) : IClassFixtu
 
         await PostOkAsync(client, "/delta");
         Assert.True(_requests.Last().Offered);
+    }
+
+    [Fact]
+    public async Task ADeltaTheFailingJournalMissed_IsHeldByRedis_AndTheNextChangeGoesWhole_WhichBringsTheJournalBack()
+    {
+        using var client = _gateway.NewClient();
+        await PostOkAsync(client, "/delta");
+        var sid = SessionCookies.SessionIdOf(client, _gateway);
+
+        // The journal's commits fail (its lock held past Baton:Journal:LockTimeout): Redis alone takes version 2, a delta.
+        using (new JournalLock(_gateway.JournalPath))
+        {
+            await PostOkAsync(client, "/delta");
+        }
+
+        Assert.Equal(StateOf(2), StoredSessions.FromRedis(redis.Database, sid)!.State);
+        Assert.Equal(1, StoredSessions.FromJournal(_gateway.JournalPath, sid)!.Version);
+
+        // The chain is one link long, so a delta would be offered; the journal is behind, so the next change is asked
+        // whole, and the journal holds it.
+        await PostOkAsync(client, "/delta");
+        Assert.Equal([false, true, false], _requests.Select(r => r.Offered));
+        Assert.Equal(StateOf(3), StoredSessions.FromJournal(_gateway.JournalPath, sid)!.State);
+        Assert.Equal(StateOf(3), StoredSessions.FromRedis(redis.Database, sid)!.State);
     }
 
     [Fact]
