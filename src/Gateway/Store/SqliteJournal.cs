@@ -284,6 +284,11 @@ internal sealed class SqliteJournal(
         command.CommandText = $"PRAGMA synchronous = {(_settings.Synchronous == JournalSynchronous.Full ? "FULL" : "NORMAL")};";
         command.ExecuteNonQuery();
 
+        // Each time the write-ahead log starts over (after a checkpoint) it is cut back to at most half the journal's size
+        // limit (64 MiB at most): otherwise it keeps its high mark, and a journal whose rows have gone still counts full.
+        command.CommandText = FormattableString.Invariant($"PRAGMA journal_size_limit = {Math.Min(_settings.MaxSizeBytes / 2, 64L * 1024 * 1024)};");
+        command.ExecuteNonQuery();
+
         // The writer's ends and purges drop a session's state and links by cascade (outside a transaction: it is a no-op in one).
         command.CommandText = "PRAGMA foreign_keys = ON;";
         command.ExecuteNonQuery();
