@@ -232,8 +232,9 @@ internal sealed class CheckpointCaptureTransform(
         span?.SetTag("baton.checkpoint.delta", checkpoint.IsDelta);
         SaveOutcome outcome;
 
-        // Set when a tier falls behind on this write: the session's next checkpoint is asked whole, once this one is counted.
-        var tierBehind = false;
+        // What the tiers say of this write: one falling behind asks the session's next checkpoint whole, once this one is
+        // counted; a stored delta's chain as they count it bounds the next offers.
+        var report = new CheckpointReport();
         try
         {
             // The session moved on while this request ran here: the store would refuse it too. A session that
@@ -261,12 +262,12 @@ internal sealed class CheckpointCaptureTransform(
                 ? SaveOutcome.Fenced
                 : await store.SaveCheckpointAsync(
                     new SessionRecord(id.Value, destination, epoch, checkpoint.Version, stored, checkpoint.Sha256, now, store.ExpiryOf(now)) { DeltaBase = checkpoint.Base },
-                    onTierBehind: () => tierBehind = true);
+                    report);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             span?.SetStatus(ActivityStatusCode.Error, "not stored");
-            if (tierBehind)
+            if (report.TierBehind)
             {
                 pins.RequireWhole(id);
             }
@@ -302,7 +303,7 @@ internal sealed class CheckpointCaptureTransform(
             AttemptSignals.Stored(http);
             pins.RecordVersion(id, checkpoint.Version);
             pins.RecordChain(id, deltaBytes: null);
-            if (tierBehind)
+            if (report.TierBehind)
             {
                 pins.RequireWhole(id);
             }
@@ -336,8 +337,8 @@ internal sealed class CheckpointCaptureTransform(
             case SaveOutcome.Stored:
                 AttemptSignals.Stored(http);
                 pins.RecordVersion(owner.Id, checkpoint.Version);
-                pins.RecordChain(owner.Id, checkpoint.IsDelta ? stored.Length : null);
-                if (tierBehind)
+                pins.RecordChain(owner.Id, checkpoint.IsDelta ? stored.Length : null, report.Chain);
+                if (report.TierBehind)
                 {
                     pins.RequireWhole(owner.Id);
                 }

@@ -102,16 +102,17 @@ internal interface ISessionPinTable
 
     /// <summary>
     /// A checkpoint of the session was stored: a delta of <paramref name="deltaBytes"/> (a link more in its chain), or a
-    /// whole state (null: the chain ends).
+    /// whole state (null: the chain ends). <paramref name="reported"/> is the longest chain a tier said it holds after
+    /// that delta (links and bytes, counting those other gateways stored): the chain is the longer of the two counts.
     /// </summary>
-    void RecordChain(SessionId id, int? deltaBytes);
+    void RecordChain(SessionId id, int? deltaBytes, (int Links, long Bytes) reported = default);
 
     /// <summary>A tier is behind on the session (it could not apply a delta, or missed a write): its next checkpoint should be whole (until one is stored).</summary>
     void RequireWhole(SessionId id);
 
     /// <summary>
     /// True when the session's next checkpoint may be a delta: deltas are on (<c>Baton:Checkpoints:MaxDeltaChain</c>),
-    /// the chain this gateway stored is shorter than that and holds no more bytes than the state, and no tier fell behind
+    /// the session's chain is shorter than that and holds no more bytes than the state, and no tier fell behind
     /// on it since its last whole state.
     /// </summary>
     bool TakesDelta(SessionId id);

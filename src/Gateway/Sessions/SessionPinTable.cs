@@ -543,11 +543,11 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         return Follow(id, stored, generation);
     }
 
-    public void RecordChain(SessionId id, int? deltaBytes)
+    public void RecordChain(SessionId id, int? deltaBytes, (int Links, long Bytes) reported = default)
     {
         if (_entries.TryGetValue(id, out var entry))
         {
-            entry.RecordChain(deltaBytes);
+            entry.RecordChain(deltaBytes, reported);
         }
     }
 
@@ -850,17 +850,20 @@ internal sealed class SessionPinTable(IOptions<BatonOptions> options, TimeProvid
         /// <summary>The version <see cref="StateBytes"/> was counted for.</summary>
         public long StateVersion { get; set; }
 
-        // Deltas this gateway stored since the session's last whole state, and their bytes; whether a tier refused one
-        // since (under the entry's lock).
+        // Deltas stored since the session's last whole state, and their bytes: those this gateway stored, or as many as a
+        // tier said it holds when that is more (another gateway's, or this one's before a restart); whether a tier
+        // refused one since (under the entry's lock).
         private int _links;
         private long _linkBytes;
         private bool _wholeRequired;
 
-        public void RecordChain(int? deltaBytes)
+        public void RecordChain(int? deltaBytes, (int Links, long Bytes) reported)
         {
             lock (this)
             {
-                (_links, _linkBytes) = deltaBytes is { } bytes ? (_links + 1, _linkBytes + bytes) : (0, 0);
+                (_links, _linkBytes) = deltaBytes is { } bytes
+                    ? (Math.Max(_links + 1, reported.Links), Math.Max(_linkBytes + bytes, reported.Bytes))
+                    : (0, 0);
                 _wholeRequired &= deltaBytes is not null;
             }
         }

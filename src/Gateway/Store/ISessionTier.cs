@@ -24,9 +24,10 @@ internal interface ISessionTier
 
     /// <summary>
     /// Stores the checkpoint unless the session is in a later epoch (Fenced), or the tier holds the same or a newer
-    /// version, of the same epoch (Stale) or an older one (Diverged). Creates the session when new.
+    /// version, of the same epoch (Stale) or an older one (Diverged). Creates the session when new. A delta stored notes
+    /// in <paramref name="report"/> the chain the tier holds after the session's whole state, this delta its last link.
     /// </summary>
-    Task<SaveOutcome> CheckpointAsync(SessionRecord record);
+    Task<SaveOutcome> CheckpointAsync(SessionRecord record, CheckpointReport? report = null);
 
     /// <summary>
     /// Pins the session to <paramref name="owner"/> in <paramref name="epoch"/> (epochs only move forward; an older

@@ -167,9 +167,9 @@ internal sealed class JournalTier : IDurableTier, IHostedService
         _engine.Close();
     }
 
-    public async Task<SaveOutcome> CheckpointAsync(SessionRecord record)
+    public async Task<SaveOutcome> CheckpointAsync(SessionRecord record, CheckpointReport? report = null)
     {
-        var result = await EnqueueAsync(new JournalCommand.Checkpoint(record));
+        var result = await EnqueueAsync(new JournalCommand.Checkpoint(record) { Report = report });
         return result >= 0 ? (SaveOutcome)result : Failed(result);
     }
 
@@ -364,7 +364,11 @@ internal abstract record JournalCommand
 
     public long Enqueued { get; } = Environment.TickCount64;
 
-    public sealed record Checkpoint(SessionRecord Record) : JournalCommand;
+    public sealed record Checkpoint(SessionRecord Record) : JournalCommand
+    {
+        /// <summary>Where the engine notes the chain a stored delta ends (a commit rolled back may have noted it: a count too high only asks the next change whole).</summary>
+        public CheckpointReport? Report { get; init; }
+    }
 
     public sealed record Move(string SessionId, string Owner, long Epoch, long LastAccess, long ExpiresAt) : JournalCommand;
 

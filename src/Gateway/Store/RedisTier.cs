@@ -8,8 +8,8 @@ namespace Baton.Gateway.Store;
 
 /// <summary>
 /// The fast tier: one Redis hash per session (<c>{prefix}s:{&lt;id&gt;}</c>, the id in braces: v version, s state,
-/// d digest, o owner, e epoch, a last access, x expiry, and for deltas stored after the whole state s: n how many,
-/// l1..ln each link as <see cref="StateChain.Frame"/> lays it) with the retention as its TTL. The id is the key's hash tag,
+/// d digest, o owner, e epoch, a last access, x expiry, and for deltas stored after the whole state s: n how many, b
+/// their bytes, l1..ln each link as <see cref="StateChain.Frame"/> lays it) with the retention as its TTL. The id is the key's hash tag,
 /// so on Redis Cluster a session's keys share one slot and every script, which touches KEYS[1] alone, runs on one
 /// shard. A plain Redis, one under Sentinel and a cluster are the same to the rest of the gateway. Checkpoints go through a check-and-set
 /// script, so an older version never lands over a newer one — not even a write that waited in a client
@@ -26,9 +26,12 @@ internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDi
 
         local links = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
         for i = 1, links do redis.call('HDEL', KEYS[1], 'l' .. i) end
-        if links > 0 then redis.call('HDEL', KEYS[1], 'n') end
+        if links > 0 then redis.call('HDEL', KEYS[1], 'n', 'b') end
         redis.call('HSET', KEYS[1], 'v', ARGV[1], 's', ARGV[2], 'd', ARGV[3], 'e', ARGV[5])
-        """ + WriteOwnerAndTimes;
+        """ + WriteOwnerAndTimes + """
+
+        return 1
+        """;
 
     private const string WriteOwnerAndTimes = """
 
@@ -38,13 +41,13 @@ internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDi
         if tonumber(held[4] or '0') < tonumber(ARGV[6]) then redis.call('HSET', KEYS[1], 'a', ARGV[6]) end
         if tonumber(held[5] or '0') < tonumber(ARGV[7]) then redis.call('HSET', KEYS[1], 'x', ARGV[7]) end
         redis.call('PEXPIREAT', KEYS[1], redis.call('HGET', KEYS[1], 'x'))
-        return 1
         """;
 
-    // A delta (ARGV 2 its link, 3 its base; else as the save script's) lands after the held version when that is of the
-    // delta's epoch, at or above its base and below its version: 4 when it cannot apply (nothing held, an older line).
+    // A delta (ARGV 2 its link, 3 its base, 8 its bytes; else as the save script's) lands after the held version when
+    // that is of the delta's epoch, at or above its base and below its version: 4 when it cannot apply (nothing held, an
+    // older line). Stored, it answers {1, the chain's links, their bytes} (b counts the links' bytes).
     private const string DeltaScript = """
-        local held = redis.call('HMGET', KEYS[1], 'v', 'e', 'o', 'a', 'x', 'n')
+        local held = redis.call('HMGET', KEYS[1], 'v', 'e', 'o', 'a', 'x', 'n', 'b')
         if not held[1] then return 4 end
         local epoch = tonumber(held[2] or '0')
         if epoch > tonumber(ARGV[5]) then return 2 end
@@ -54,8 +57,12 @@ internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDi
         end
         if epoch < tonumber(ARGV[5]) or tonumber(held[1]) < tonumber(ARGV[3]) then return 4 end
         local links = tonumber(held[6] or '0') + 1
-        redis.call('HSET', KEYS[1], 'v', ARGV[1], 'l' .. links, ARGV[2], 'n', links)
-        """ + WriteOwnerAndTimes;
+        local bytes = tonumber(held[7] or '0') + tonumber(ARGV[8])
+        redis.call('HSET', KEYS[1], 'v', ARGV[1], 'l' .. links, ARGV[2], 'n', links, 'b', bytes)
+        """ + WriteOwnerAndTimes + """
+
+        return {1, links, bytes}
+        """;
 
     private const string SaveScript = """
         local held = redis.call('HMGET', KEYS[1], 'v', 'e', 'o', 'a', 'x')
@@ -214,14 +221,24 @@ internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDi
         return IsConnected;
     }
 
-    public async Task<SaveOutcome> CheckpointAsync(SessionRecord record)
+    public async Task<SaveOutcome> CheckpointAsync(SessionRecord record, CheckpointReport? report = null)
     {
         var (ok, result) = record.DeltaBase is { } deltaBase
             ? await CallAsync("save", db => db.ScriptEvaluateAsync(DeltaScript, [Key(record.SessionId)], DeltaArguments(record, deltaBase)))
             : await CallAsync("save", db => db.ScriptEvaluateAsync(SaveScript, [Key(record.SessionId)], RecordArguments(record)));
-        return ok
-            ? (long)result switch { 1 => SaveOutcome.Stored, 2 => SaveOutcome.Fenced, 3 => SaveOutcome.Diverged, 4 => SaveOutcome.Unapplicable, _ => SaveOutcome.Stale }
-            : SaveOutcome.Unavailable;
+        if (!ok)
+        {
+            return SaveOutcome.Unavailable;
+        }
+
+        if (result.Resp2Type == ResultType.Array && result.Length == 3)
+        {
+            // A stored delta, with the chain it ends.
+            report?.NoteChain((long)result[1], (long)result[2]);
+            return SaveOutcome.Stored;
+        }
+
+        return (long)result switch { 1 => SaveOutcome.Stored, 2 => SaveOutcome.Fenced, 3 => SaveOutcome.Diverged, 4 => SaveOutcome.Unapplicable, _ => SaveOutcome.Stale };
     }
 
     /// <summary>Writes the journal's record of a session unless Redis holds it or a newer one; true when written, null when unavailable.</summary>
@@ -490,7 +507,7 @@ internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDi
 
     // ARGV of the delta script.
     private static RedisValue[] DeltaArguments(SessionRecord record, long deltaBase)
-        => [record.Version, StateChain.Frame(record.State, record.Digest), deltaBase, record.Owner ?? string.Empty, record.Epoch, record.LastAccess, record.ExpiresAt];
+        => [record.Version, StateChain.Frame(record.State, record.Digest), deltaBase, record.Owner ?? string.Empty, record.Epoch, record.LastAccess, record.ExpiresAt, record.State.Length];
 
     // Small enough that a page of reads in flight stays within the per-call budget of a loaded Redis.
     private const int ScanPage = 100;

@@ -330,6 +330,22 @@ internal abstract class ServerJournal : IJournalEngine, IDisposable
     /// <summary>The write's result from the numbers its statements answered (null: no row).</summary>
     protected virtual int Result(JournalCommand command, long?[] values) => (int)(values[0] ?? 0);
 
+    // The chain of links after the session's whole state, its length and its bytes: read after a delta's statements, in
+    // the same transaction, so the link just added counts.
+    protected const string ChainLinks = "SELECT count(*) FROM baton_session_links WHERE id = @id";
+    protected const string ChainBytes = "SELECT coalesce(sum(length(delta)), 0) FROM baton_session_links WHERE id = @id";
+
+    /// <summary>A delta's outcome; when stored, the chain it ends (<see cref="ChainLinks"/>, <see cref="ChainBytes"/>) is noted in its report.</summary>
+    protected static int Chained(JournalCommand.Checkpoint delta, SaveOutcome outcome, long? links, long? bytes)
+    {
+        if (outcome == SaveOutcome.Stored)
+        {
+            delta.Report?.NoteChain(links ?? 0, bytes ?? 0);
+        }
+
+        return (int)outcome;
+    }
+
     /// <summary>The pool bound the data source was built with, for the log.</summary>
     protected abstract int MaxConnectionsOf(DbDataSource source);
 
@@ -631,7 +647,9 @@ internal sealed class PostgreSqlJournal(IOptions<BatonOptions> options, ILogger<
             case JournalCommand.Checkpoint { Record.DeltaBase: not null } c:
                 Statement(batch, Delta, DeltaParameters(c.Record));
                 Statement(batch, DeltaRefused, ("@id", c.Record.SessionId), ("@epoch", c.Record.Epoch), ("@version", c.Record.Version));
-                return 2;
+                Statement(batch, ChainLinks, ("@id", c.Record.SessionId));
+                Statement(batch, ChainBytes, ("@id", c.Record.SessionId));
+                return 4;
             case JournalCommand.Checkpoint c:
                 Statement(batch, Checkpoint, RecordParameters(c.Record));
                 Statement(batch, EpochNow, ("@id", c.Record.SessionId));
@@ -662,7 +680,8 @@ internal sealed class PostgreSqlJournal(IOptions<BatonOptions> options, ILogger<
 
     protected override int Result(JournalCommand command, long?[] values) => command switch
     {
-        JournalCommand.Checkpoint { Record.DeltaBase: not null } => (int)(values[0] > 0 ? SaveOutcome.Stored : values[1] is { } refused ? (SaveOutcome)refused : SaveOutcome.Unapplicable),
+        JournalCommand.Checkpoint { Record.DeltaBase: not null } c
+            => Chained(c, values[0] > 0 ? SaveOutcome.Stored : values[1] is { } refused ? (SaveOutcome)refused : SaveOutcome.Unapplicable, values[2], values[3]),
         JournalCommand.Checkpoint c => (int)(values[0] > 0 ? SaveOutcome.Stored
             : values[1] is not { } epoch || epoch == c.Record.Epoch ? SaveOutcome.Stale
             : epoch > c.Record.Epoch ? SaveOutcome.Fenced : SaveOutcome.Diverged),
@@ -872,6 +891,7 @@ internal sealed class MySqlJournal(IOptions<BatonOptions> options, ILogger<MySql
     {
         JournalCommand.Purge => (int)Math.Max(values[1] ?? 0, values[2] ?? 0),
         JournalCommand.Claim => (values[0] ?? 0) + (values[1] ?? 0) > 0 ? 1 : 0,
+        JournalCommand.Checkpoint { Record.DeltaBase: not null } c => Chained(c, (SaveOutcome)(values[0] ?? (int)SaveOutcome.Unapplicable), values[1], values[2]),
         _ => base.Result(command, values),
     };
 
@@ -883,7 +903,9 @@ internal sealed class MySqlJournal(IOptions<BatonOptions> options, ILogger<MySql
                 Statement(batch, Delta, DeltaParameters(c.Record));
                 Statement(batch, Link, DeltaParameters(c.Record));
                 Statement(batch, DeltaResult, ("@id", c.Record.SessionId), ("@epoch", c.Record.Epoch), ("@version", c.Record.Version));
-                return 1;
+                Statement(batch, ChainLinks, ("@id", c.Record.SessionId));
+                Statement(batch, ChainBytes, ("@id", c.Record.SessionId));
+                return 3;
             case JournalCommand.Checkpoint c:
                 Statement(batch, Checkpoint, RecordParameters(c.Record));
                 Statement(batch, CheckpointResult, ("@id", c.Record.SessionId), ("@epoch", c.Record.Epoch));

@@ -109,14 +109,15 @@ internal sealed class SessionStore : IPinPersistence
     /// </summary>
     /// <remarks>
     /// A delta a tier cannot apply (it missed a write, lost its data, or the session's line moved on), or any checkpoint
-    /// Redis alone takes, calls <paramref name="onTierBehind"/> before the answer or the exception: the session's next
-    /// checkpoint should be whole, which brings that tier back at once. A delta the journal cannot apply while Redis took
+    /// Redis alone takes, is noted in <paramref name="report"/> before the answer or the exception: the session's next
+    /// checkpoint should be whole, which brings that tier back at once. A stored delta's chain, as each tier counts it,
+    /// is noted there too. A delta the journal cannot apply while Redis took
     /// it is made good at once where the journal answers: Redis's whole record, which holds the change, is written into the
     /// journal before the change is acknowledged.
     /// </remarks>
-    public async Task<SaveOutcome> SaveCheckpointAsync(SessionRecord record, Action? onTierBehind = null)
+    public async Task<SaveOutcome> SaveCheckpointAsync(SessionRecord record, CheckpointReport? report = null)
     {
-        var toJournal = _journal.CheckpointAsync(record);
+        var toJournal = _journal.CheckpointAsync(record, report);
         if (toJournal.IsCompleted && toJournal.Result == SaveOutcome.Busy)
         {
             // The journal refused at once (its queue is full): an overload, not a failing disk. Nothing is written
@@ -124,10 +125,10 @@ internal sealed class SessionStore : IPinPersistence
             throw new StoreUnavailableException("The journal's write queue is full (Baton:Journal:QueueLength).");
         }
 
-        var toRedis = _redis.CheckpointAsync(record);
+        var toRedis = _redis.CheckpointAsync(record, report);
         if (_durability == DurabilityMode.RiskLossOnGatewayCrash && _redis.IsCurrent && await toRedis is var fast and not (SaveOutcome.Unavailable or SaveOutcome.Unapplicable))
         {
-            Observe(SettleAfterAsync(toJournal, fast, record.SessionId, onTierBehind), "checkpoint");
+            Observe(SettleAfterAsync(toJournal, fast, record.SessionId, report), "checkpoint");
             return fast;
         }
 
@@ -139,7 +140,7 @@ internal sealed class SessionStore : IPinPersistence
             {
                 if (outcome == SaveOutcome.Unapplicable || cached == SaveOutcome.Unapplicable)
                 {
-                    onTierBehind?.Invoke();
+                    report?.NoteTierBehind();
                 }
 
                 throw new StoreUnavailableException(outcome == SaveOutcome.Unapplicable || cached == SaveOutcome.Unapplicable
@@ -147,7 +148,7 @@ internal sealed class SessionStore : IPinPersistence
                     : "Neither tier could store the checkpoint: " + _journal.LastFailure);
             }
 
-            onTierBehind?.Invoke();
+            report?.NoteTierBehind();
             if (outcome == SaveOutcome.Unapplicable)
             {
                 // The journal holds an older line than the delta's base (it missed a write Redis took): Redis's whole
@@ -177,7 +178,7 @@ internal sealed class SessionStore : IPinPersistence
         {
             if (outcome == SaveOutcome.Stored && cached == SaveOutcome.Unapplicable)
             {
-                onTierBehind?.Invoke();
+                report?.NoteTierBehind();
             }
 
             DropIfDisagreeing(outcome, cached, record.SessionId);
@@ -206,12 +207,12 @@ internal sealed class SessionStore : IPinPersistence
         return true;
     }
 
-    private async Task SettleAfterAsync(Task<SaveOutcome> toJournal, SaveOutcome cached, string sessionId, Action? onTierBehind)
+    private async Task SettleAfterAsync(Task<SaveOutcome> toJournal, SaveOutcome cached, string sessionId, CheckpointReport? report)
     {
         var journaled = await toJournal;
         if (journaled is SaveOutcome.Unapplicable or SaveOutcome.Unavailable or SaveOutcome.Busy)
         {
-            onTierBehind?.Invoke();
+            report?.NoteTierBehind();
         }
 
         if (journaled == SaveOutcome.Unapplicable)

@@ -118,7 +118,7 @@ internal sealed class SqliteJournal(
             {
                 results[i] = batch[i] switch
                 {
-                    JournalCommand.Checkpoint c => statements.Checkpoint(c.Record),
+                    JournalCommand.Checkpoint c => statements.Checkpoint(c),
                     JournalCommand.Move m => statements.Move(m),
                     JournalCommand.Claim c => statements.Claim(c),
 
@@ -415,6 +415,7 @@ internal sealed class SqliteJournal(
         private readonly SqliteCommand _dropLinks;
         private readonly SqliteCommand _delta;
         private readonly SqliteCommand _link;
+        private readonly SqliteCommand _chain;
         private readonly SqliteCommand _position;
         private readonly SqliteCommand _move;
         private readonly SqliteCommand _claim;
@@ -447,6 +448,7 @@ internal sealed class SqliteJournal(
                 WHERE id = $id AND epoch = $epoch AND version >= $base AND version < $version
                 """, "$id", "$owner", "$epoch", "$version", "$base", "$access", "$expires");
             _link = Prepare("INSERT OR REPLACE INTO session_links (id, version, base, delta, digest) VALUES ($id, $version, $base, $delta, $digest)", "$id", "$version", "$base", "$delta", "$digest");
+            _chain = Prepare("SELECT count(*), total(length(delta)) FROM session_links WHERE id = $id", "$id");
             _position = Prepare("SELECT epoch, version FROM sessions WHERE id = $id", "$id");
             _move = Prepare("""
                 INSERT INTO sessions (id, owner, epoch, version, last_access, expires_at) VALUES ($id, $owner, $epoch, 0, $access, $expires)
@@ -465,7 +467,7 @@ internal sealed class SqliteJournal(
             // The session's state and links go with it (ON DELETE CASCADE).
             End = Prepare("DELETE FROM sessions WHERE id = $id", "$id");
             Purge = Prepare("DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at < $now LIMIT $limit)", "$now", "$limit");
-            _all = [_checkpoint, _state, _dropLinks, _delta, _link, _position, _move, _claim, Touch, End, Purge];
+            _all = [_checkpoint, _state, _dropLinks, _delta, _link, _chain, _position, _move, _claim, Touch, End, Purge];
         }
 
         public SqliteCommand Touch { get; }
@@ -482,15 +484,24 @@ internal sealed class SqliteJournal(
             }
         }
 
-        // A whole state replaces the state and ends the chain; a delta is a link after it.
-        public int Checkpoint(SessionRecord r)
+        // A whole state replaces the state and ends the chain; a delta is a link after it, and the chain it ends is noted.
+        public int Checkpoint(JournalCommand.Checkpoint c)
         {
+            var r = c.Record;
             var owner = (object?)r.Owner ?? DBNull.Value;
             if (r.DeltaBase is { } deltaBase)
             {
                 if (Run(_delta, r.SessionId, owner, r.Epoch, r.Version, deltaBase, r.LastAccess, r.ExpiresAt) == 1)
                 {
                     Run(_link, r.SessionId, r.Version, deltaBase, r.State, r.Digest);
+                    if (c.Report is { } report)
+                    {
+                        _chain.Parameters[0].Value = r.SessionId;
+                        using var chain = _chain.ExecuteReader();
+                        chain.Read();
+                        report.NoteChain(chain.GetInt64(0), (long)chain.GetDouble(1));
+                    }
+
                     return (int)SaveOutcome.Stored;
                 }
             }

@@ -80,6 +80,37 @@ public sealed class DeltaCheckpointGatewayTests(RedisServer redis) : IClassFixtu
     }
 
     [Fact]
+    public async Task TheChainTheTiersHold_BoundsTheOffers_ThoughThisGatewayStoredOnlyPartOfIt()
+    {
+        var jar = new System.Net.CookieContainer();
+        using (var client = _gateway.ClientWithJar(jar))
+        {
+            await PostOkAsync(client, "/delta");
+            await PostOkAsync(client, "/delta");
+        }
+
+        // The gateway restarts on the same journal and Redis: it stored none of the session's chain (one link long) in this
+        // run, but the tiers say how long it is, so after one more delta the chain is two links and the next change whole.
+        var journal = _gateway.JournalPath;
+        await _gateway.DisposeAsync();
+        _gateway = await TestGateway.StartAsync(
+            [_backend],
+            [$"--Baton:Redis={redis.Configuration}", $"--Baton:JournalPath={journal}", $"--Baton:Checkpoints:MaxStateBytes={MaxStateBytes}", "--Baton:Checkpoints:MaxDeltaChain=2"]);
+        await _gateway.WaitForRedisAsync();
+        using (var client = _gateway.ClientWithJar(jar))
+        {
+            await PostOkAsync(client, "/delta");
+            await PostOkAsync(client, "/delta");
+            await PostOkAsync(client, "/delta");
+        }
+
+        Assert.Equal([false, true, true, false, true], _requests.Select(r => r.Offered));
+        var sid = _requests.Last().Grant.SessionId;
+        Assert.Equal(StateOf(5), StoredSessions.FromRedis(redis.Database, sid)!.State);
+        Assert.Equal(StateOf(5), StoredSessions.FromJournal(_gateway.JournalPath, sid)!.State);
+    }
+
+    [Fact]
     public async Task ADeltaRedisCannotApply_IsKeptByTheJournal_AndTheNextChangeGoesWhole_WhichBringsRedisBack()
     {
         using var client = _gateway.NewClient();

@@ -186,7 +186,7 @@ public sealed class SessionLifetimeTests : IAsyncLifetime
         {
         }
 
-        public void RecordChain(SessionId id, int? deltaBytes)
+        public void RecordChain(SessionId id, int? deltaBytes, (int Links, long Bytes) reported)
         {
         }
 

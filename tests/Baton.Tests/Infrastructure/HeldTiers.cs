@@ -122,10 +122,10 @@ internal sealed class HeldTier(ISessionTier inner, HeldTiers holds) : IDurableTi
 
     public TimeSpan CommitWait => Durable.CommitWait;
 
-    public async Task<SaveOutcome> CheckpointAsync(SessionRecord record)
+    public async Task<SaveOutcome> CheckpointAsync(SessionRecord record, CheckpointReport? report = null)
     {
         await holds.PassAsync("checkpoint", record.SessionId);
-        return await inner.CheckpointAsync(record);
+        return await inner.CheckpointAsync(record, report);
     }
 
     public async Task<WriteOutcome> MoveAsync(string sessionId, string owner, long epoch, long lastAccess, long expiresAt)

@@ -58,7 +58,7 @@ internal sealed class MemoryTier(string name, bool isShared = false) : IDurableT
         }
     }
 
-    public async Task<SaveOutcome> CheckpointAsync(SessionRecord record)
+    public async Task<SaveOutcome> CheckpointAsync(SessionRecord record, CheckpointReport? report = null)
     {
         if (!await ReachAsync("checkpoint", record.SessionId))
         {
@@ -80,7 +80,7 @@ internal sealed class MemoryTier(string name, bool isShared = false) : IDurableT
 
             if (record.DeltaBase is { } deltaBase && record.Version > held.Version && record.Epoch >= held.Epoch)
             {
-                // Folded at once: this tier keeps whole states only.
+                // Folded at once: this tier keeps whole states only, so it holds no chain to report.
                 if (record.Epoch != held.Epoch || held.Version < deltaBase || !Baton.Protocol.KeyedState.TryApply(held.State, record.State, out var folded))
                 {
                     return SaveOutcome.Unapplicable;

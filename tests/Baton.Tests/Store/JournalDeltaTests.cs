@@ -57,13 +57,16 @@ public sealed class JournalDeltaTests : IAsyncLifetime
         Assert.Equal(SaveOutcome.Stored, await journal.CheckpointAsync(Whole(id, 1, 2, whole)));
 
         // A delta onto the version held: stored, and read back whole, with the digest of the whole state.
-        Assert.Equal(SaveOutcome.Stored, await journal.CheckpointAsync(Delta(id, 2, 1, 2, ("a", [2]))));
+        // Each delta stored reports the chain the journal holds after it: its links and their bytes.
+        var first = Delta(id, 2, 1, 2, ("a", [2]));
+        Assert.Equal((SaveOutcome.Stored, (1, (long)first.State.Length)), await CheckpointWithChainAsync(journal, first));
         var expected = State(("a", [2]), ("big", new byte[64 * 1024]));
         await AssertHoldsAsync(journal, id, 2, 2, expected);
         Assert.Equal(1, await Journal.LinkCountAsync(id, _sqlitePath));
 
         // A second delta counting from before the version held (it holds every change since its base) folds onto the first.
-        Assert.Equal(SaveOutcome.Stored, await journal.CheckpointAsync(Delta(id, 3, 1, 2, ("a", null), ("c", [3]))));
+        var second = Delta(id, 3, 1, 2, ("a", null), ("c", [3]));
+        Assert.Equal((SaveOutcome.Stored, (2, (long)(first.State.Length + second.State.Length))), await CheckpointWithChainAsync(journal, second));
         expected = State(("big", new byte[64 * 1024]), ("c", [3]));
         var folded = await AssertHoldsAsync(journal, id, 3, 2, expected);
         Assert.Equal(("b1", _t + 3, _t + 1003), (folded.Owner, folded.LastAccess, folded.ExpiresAt));
@@ -96,7 +99,7 @@ public sealed class JournalDeltaTests : IAsyncLifetime
         ];
         foreach (var (delta, outcome) in refused)
         {
-            Assert.Equal(outcome, await journal.CheckpointAsync(delta));
+            Assert.Equal((outcome, (0, 0L)), await CheckpointWithChainAsync(journal, delta));
             Assert.Null((await journal.GetAsync(absent, CancellationToken.None)).Record);
             await AssertHoldsAsync(journal, id, 3, 2, expected);
             Assert.Equal(2, await Journal.LinkCountAsync(id, _sqlitePath));
@@ -107,20 +110,22 @@ public sealed class JournalDeltaTests : IAsyncLifetime
         Assert.Equal(WriteOutcome.Written, await journal.MoveAsync(id, "b2", 3, _t + 10, _t + 1010));
         Assert.Equal(WriteOutcome.Written, await journal.TouchAsync(id, _t + 11, _t + 1011));
         Assert.Equal("b2", (await AssertHoldsAsync(journal, id, 3, 3, expected)).Owner);
-        var together = new[] { Delta(id, 4, 3, 3, ("e", [4])), Delta(id, 5, 4, 3, ("e", [5])), Delta(id, 6, 4, 3, ("e", [6]), ("f", [6])) }.Select(journal.CheckpointAsync).ToList();
+        var together = new[] { Delta(id, 4, 3, 3, ("e", [4])), Delta(id, 5, 4, 3, ("e", [5])), Delta(id, 6, 4, 3, ("e", [6]), ("f", [6])) }.Select(d => journal.CheckpointAsync(d)).ToList();
         Assert.All(await Task.WhenAll(together), o => Assert.Equal(SaveOutcome.Stored, o));
         await AssertHoldsAsync(journal, id, 6, 3, State(("big", new byte[64 * 1024]), ("c", [3]), ("e", [6]), ("f", [6])));
         Assert.Equal(5, await Journal.LinkCountAsync(id, _sqlitePath));
 
-        // A whole state ends the chain: it is what a read returns, and no link is left.
+        // A whole state ends the chain: it is what a read returns, and no link is left; it reports no chain, and the next
+        // delta is its first link.
         var next = State(("g", [7]));
-        Assert.Equal(SaveOutcome.Stored, await journal.CheckpointAsync(Whole(id, 7, 3, next)));
+        Assert.Equal((SaveOutcome.Stored, (0, 0L)), await CheckpointWithChainAsync(journal, Whole(id, 7, 3, next)));
         await AssertHoldsAsync(journal, id, 7, 3, next);
         Assert.Equal(0, await Journal.LinkCountAsync(id, _sqlitePath));
         Assert.Equal(next, await RawStateAsync(id));
 
         // An end drops the session's links, and so does a purge.
-        Assert.Equal(SaveOutcome.Stored, await journal.CheckpointAsync(Delta(id, 8, 7, 3, ("g", [8]))));
+        var eighth = Delta(id, 8, 7, 3, ("g", [8]));
+        Assert.Equal((SaveOutcome.Stored, (1, (long)eighth.State.Length)), await CheckpointWithChainAsync(journal, eighth));
         Assert.Equal(1, await Journal.LinkCountAsync(id, _sqlitePath));
         Assert.Equal(WriteOutcome.Written, await journal.EndAsync(id));
         Assert.Null((await journal.GetAsync(id, CancellationToken.None)).Record);
@@ -246,6 +251,13 @@ public sealed class JournalDeltaTests : IAsyncLifetime
     {
         var delta = KeyedState.EncodeDelta(changes.Select(c => KeyValuePair.Create(c.Key, c.Value)))!;
         return new SessionRecord(id, "b9", epoch, version, delta, Ids.Sha256(delta), _t + version, _t + 1000 + version) { DeltaBase = deltaBase };
+    }
+
+    private static async Task<(SaveOutcome, (int, long))> CheckpointWithChainAsync(JournalTier journal, SessionRecord record)
+    {
+        var report = new CheckpointReport();
+        var outcome = await journal.CheckpointAsync(record, report);
+        return (outcome, report.Chain);
     }
 
     private static byte[] State(params (string Key, byte[] Value)[] values) => KeyedState.Encode(values.ToDictionary(v => v.Key, v => v.Value));

@@ -44,9 +44,15 @@ public sealed class RedisDeltaTests(RedisTestCluster cluster) : IClassFixture<Re
             (3, 2, 4, 9, SaveOutcome.Diverged),
             (5, 3, 4, 9, SaveOutcome.Unapplicable),
         ];
+        // Each delta stored reports the chain Redis holds after it (links and their bytes); one refused reports none.
+        var linkBytes = 0L;
         foreach (var (version, deltaBase, epoch, n, expected) in deltas)
         {
-            Assert.Equal(expected, await Redis.CheckpointAsync(Delta(id, version, deltaBase, epoch, n)));
+            var delta = Delta(id, version, deltaBase, epoch, n);
+            var report = new CheckpointReport();
+            Assert.Equal(expected, await Redis.CheckpointAsync(delta, report));
+            linkBytes += expected == SaveOutcome.Stored ? delta.State.Length : 0;
+            Assert.Equal(expected == SaveOutcome.Stored ? ((int)version - 1, linkBytes) : (0, 0L), report.Chain);
         }
 
         var read = (await Redis.GetAsync(id, CancellationToken.None)).Record!;
@@ -74,8 +80,12 @@ public sealed class RedisDeltaTests(RedisTestCluster cluster) : IClassFixture<Re
 
         var fields = (await cluster.Redis!.Database.HashGetAllAsync(StoredSessions.RedisKey(id))).Select(f => (string)f.Name!).ToList();
         Assert.DoesNotContain("n", fields);
+        Assert.DoesNotContain("b", fields);
         Assert.DoesNotContain(fields, name => name.StartsWith('l'));
-        Assert.Equal(SaveOutcome.Stored, await Redis.CheckpointAsync(Delta(id, 5, 4, 0, 5)));
+        var report = new CheckpointReport();
+        var fifth = Delta(id, 5, 4, 0, 5);
+        Assert.Equal(SaveOutcome.Stored, await Redis.CheckpointAsync(fifth, report));
+        Assert.Equal((1, (long)fifth.State.Length), report.Chain);
         var read = (await Redis.GetAsync(id, CancellationToken.None)).Record!;
         Assert.True(KeyedState.TryDecode(read.State, out var values));
         Assert.Equal([5], values["n"]);
