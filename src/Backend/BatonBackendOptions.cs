@@ -64,7 +64,7 @@ public sealed class BatonBackendLimits
 
     /// <summary>
     /// Send a change as a delta (the keys set and removed since the gateway's stored version) where the gateway
-    /// offers to take one and the delta is smaller than the whole state. Default true.
+    /// offers to take one and the delta is at most half the whole state. Default true.
     /// </summary>
     public bool SendDeltas { get; set; } = true;
 

@@ -235,11 +235,12 @@ internal sealed class BatonSessionMiddleware(
             return ValueTask.FromResult(StartDecision.Proceed(ReadOnlyMemory<byte>.Empty));
         }
 
-        // A delta only when it is smaller than the whole state: sized before it is made.
+        // A delta only when it is at most half the whole state (sized before it is made): a larger one saves little, and
+        // it lengthens the chain every read of the session folds and that the gateway ends with a whole state soon.
         var wholeSize = KeyedState.SizeOf(committed);
-        var delta = changes is null || KeyedState.DeltaSize(changes) >= wholeSize ? null : KeyedState.EncodeDelta(changes);
+        var delta = changes is null || KeyedState.DeltaSize(changes) > wholeSize / 2 ? null : KeyedState.EncodeDelta(changes);
         byte[] state;
-        if (delta is not null && delta.Length < wholeSize)
+        if (delta is not null && delta.Length <= wholeSize / 2)
         {
             state = delta;
         }

@@ -68,15 +68,24 @@ public sealed class DeltaCheckpointTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
-    public async Task ADeltaNoSmallerThanTheWholeState_IsSentWhole()
+    public async Task ADeltaOfMoreThanHalfTheWholeState_IsSentWhole()
     {
+        // One key that is the whole state: the delta would be a byte longer.
         var id = Ids.New();
         await SendAsync(id, "/keys?set=a=1", version: 0, offer: true);
-
         var (second, state) = await SendAsync(id, "/keys?set=a=2", version: 1, offer: true);
-
         Assert.False(second.IsDelta);
         Assert.Equal(KeyedState.Encode(new Dictionary<string, byte[]> { ["a"] = Encoding.UTF8.GetBytes("2") }), state);
+
+        // Two of three keys of the same size changing: the delta is smaller than the state, but more than half of it.
+        var other = Ids.New();
+        await SendAsync(other, "/keys?set=a=1111111111,b=1111111111,c=1111111111", version: 0, offer: true);
+        var (two, _) = await SendAsync(other, "/keys?set=a=2222222222,b=2222222222", version: 1, offer: true);
+        Assert.False(two.IsDelta);
+
+        // One of the three: a third of it, a delta.
+        var (one, _) = await SendAsync(other, "/keys?set=c=3333333333", version: 2, offer: true);
+        Assert.True(one.IsDelta);
     }
 
     [Fact]

@@ -47,14 +47,15 @@ function offersDeltas(req) {
 /**
  * What leads a checkpointed response: { bytes, size } of the whole state, or with `base` a delta of the keys
  * changed since the grant's version. A delta only when the gateway takes them (and `sendDeltas` is on), it counts
- * from a stored version, every change since is known here, it is smaller than the whole state, and the response
+ * from a stored version, every change since is known here, it is at most half the whole state (a larger one saves
+ * little and lengthens the chain every read folds), and the response
  * carries no session action (its state goes under the new id, which holds nothing a delta could apply to).
  */
 function leadingState(entry, scope, sendDeltas) {
   const { state } = entry;
   if (sendDeltas && scope.deltas && scope.gatewayVersion >= 1n && !scope.control.requested) {
     const changed = entry.changedSince(scope.gatewayVersion);
-    if (changed !== null && changed.length > 0 && state.deltaSize(changed) < state.size) {
+    if (changed !== null && changed.length > 0 && state.deltaSize(changed) <= Math.floor(state.size / 2)) {
       return { bytes: state.encodeDelta(changed), base: scope.gatewayVersion, size: state.size };
     }
   }

@@ -2,7 +2,7 @@
 
 // Deltas (docs/protocol.md, "Deltas — a checkpoint of what changed"): offered `Baton-Deltas: 1`, a change is
 // checkpointed as the keys set and removed since the grant's version, whenever every such key is known here and the
-// delta is smaller than the whole state; the gateway folds it onto the state it holds for that version.
+// delta is at most half the whole state; the gateway folds it onto the state it holds for that version.
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -163,14 +163,14 @@ test('every delta folded onto the state at its base is the whole state at its ve
       const folded = applyDelta(stored.get(checkpoint.base), result.lead);
       assert.deepEqual(folded, expected, `step ${step}: the folded delta`);
       assert.equal(checkpoint.size, folded.length, `step ${step}: size`);
-      assert.ok(result.lead.length < folded.length, `step ${step}: a delta only when smaller`);
+      assert.ok(result.lead.length <= Math.floor(folded.length / 2), `step ${step}: a delta only when at most half the state`);
     }
     stored.set(checkpoint.ver, expected);
   }
   assert.ok(sent.delta > 30 && sent.unasked > 5, JSON.stringify(sent));
 });
 
-test('a whole state without Baton-Deltas, at ver=0, or when the delta would not be smaller', async (t) => {
+test('a whole state without Baton-Deltas, at ver=0, or when the delta would be more than half the state', async (t) => {
   const app = await startApp(routes);
   t.after(() => app.close());
   const s = session(app);
@@ -195,6 +195,15 @@ test('a whole state without Baton-Deltas, at ver=0, or when the delta would not 
   const counted = await change(small, { counter: 2 });
   assert.equal(counted.checkpoint.base, undefined);
   assert.deepEqual(counted.state, { counter: 2 });
+
+  // Two of three keys of the same size changing: smaller than the state but more than half of it, so whole; one of
+  // the three is a third of it, a delta.
+  const three = session(app);
+  await change(three, { a: 'x'.repeat(50), b: 'x'.repeat(50), c: 'x'.repeat(50) });
+  const two = await change(three, { a: 'y'.repeat(50), b: 'y'.repeat(50) });
+  assert.equal(two.checkpoint.base, undefined, 'two keys of three');
+  const one = await change(three, { c: 'z'.repeat(50) });
+  assert.equal(one.checkpoint.base, 2n, 'one key of three');
 });
 
 test('a change made when the response had no body is part of the next response\'s delta', async (t) => {
