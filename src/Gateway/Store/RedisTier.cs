@@ -19,28 +19,44 @@ namespace Baton.Gateway.Store;
 internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDisposable
 {
     // Writes the whole record and its expiry (the tail of the save and refill scripts, after their checks on
-    // held = HMGET v e o a x). ARGV: 1 version, 2 state, 3 digest, 4 owner, 5 epoch, 6 last access, 7 expiry. The
-    // owner travels with the epoch; last access and expiry never move back.
-    // A whole state ends the chain of deltas after the one it replaces.
+    // held = HMGET v e o a x n). ARGV: 1 version, 2 state, 3 digest, 4 owner, 5 epoch, 6 last access, 7 expiry.
+    // A whole state ends the chain of deltas after the one it replaces. Each script makes as few calls as it can (one
+    // HMGET, one HSET, one PEXPIREAT, and an HDEL where a chain ends): each call into Redis from a script costs more
+    // than the work it does.
     private const string WriteRecord = """
 
-        local links = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
-        for i = 1, links do redis.call('HDEL', KEYS[1], 'l' .. i) end
-        if links > 0 then redis.call('HDEL', KEYS[1], 'n', 'b') end
-        redis.call('HSET', KEYS[1], 'v', ARGV[1], 's', ARGV[2], 'd', ARGV[3], 'e', ARGV[5])
+        local links = tonumber(held[6] or '0')
+        if links > 0 then
+            local ended = {'n', 'b'}
+            for i = 1, links do ended[#ended + 1] = 'l' .. i end
+            redis.call('HDEL', KEYS[1], unpack(ended))
+        end
+        local fields = {'v', ARGV[1], 's', ARGV[2], 'd', ARGV[3], 'e', ARGV[5]}
         """ + WriteOwnerAndTimes + """
 
         return 1
         """;
 
+    // Adds the owner and times to `fields` and writes them, then the key's expiry. The owner travels with the epoch;
+    // last access and expiry never move back.
     private const string WriteOwnerAndTimes = """
 
         if ARGV[4] ~= '' and (not held[3] or tonumber(held[2] or '0') < tonumber(ARGV[5])) then
-            redis.call('HSET', KEYS[1], 'o', ARGV[4])
+            fields[#fields + 1] = 'o'
+            fields[#fields + 1] = ARGV[4]
         end
-        if tonumber(held[4] or '0') < tonumber(ARGV[6]) then redis.call('HSET', KEYS[1], 'a', ARGV[6]) end
-        if tonumber(held[5] or '0') < tonumber(ARGV[7]) then redis.call('HSET', KEYS[1], 'x', ARGV[7]) end
-        redis.call('PEXPIREAT', KEYS[1], redis.call('HGET', KEYS[1], 'x'))
+        if tonumber(held[4] or '0') < tonumber(ARGV[6]) then
+            fields[#fields + 1] = 'a'
+            fields[#fields + 1] = ARGV[6]
+        end
+        local expiry = held[5]
+        if tonumber(expiry or '0') < tonumber(ARGV[7]) then
+            expiry = ARGV[7]
+            fields[#fields + 1] = 'x'
+            fields[#fields + 1] = expiry
+        end
+        redis.call('HSET', KEYS[1], unpack(fields))
+        redis.call('PEXPIREAT', KEYS[1], expiry)
         """;
 
     // A delta (ARGV 2 its link, 3 its base, 8 its bytes; else as the save script's) lands after the held version when
@@ -58,14 +74,14 @@ internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDi
         if epoch < tonumber(ARGV[5]) or tonumber(held[1]) < tonumber(ARGV[3]) then return 4 end
         local links = tonumber(held[6] or '0') + 1
         local bytes = tonumber(held[7] or '0') + tonumber(ARGV[8])
-        redis.call('HSET', KEYS[1], 'v', ARGV[1], 'l' .. links, ARGV[2], 'n', links, 'b', bytes)
+        local fields = {'v', ARGV[1], 'l' .. links, ARGV[2], 'n', tostring(links), 'b', tostring(bytes)}
         """ + WriteOwnerAndTimes + """
 
         return {1, links, bytes}
         """;
 
     private const string SaveScript = """
-        local held = redis.call('HMGET', KEYS[1], 'v', 'e', 'o', 'a', 'x')
+        local held = redis.call('HMGET', KEYS[1], 'v', 'e', 'o', 'a', 'x', 'n')
         if tonumber(held[2] or '0') > tonumber(ARGV[5]) then return 2 end
         if tonumber(held[1] or '-1') >= tonumber(ARGV[1]) then
             if tonumber(held[2] or '0') < tonumber(ARGV[5]) then return 3 end
@@ -81,7 +97,7 @@ internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDi
         if held[1] and epoch > tonumber(ARGV[5]) then return 0 end
         if epoch == tonumber(ARGV[5]) and tonumber(held[1] or '-1') >= tonumber(ARGV[1]) then return 0 end
         redis.call('DEL', KEYS[1])
-        held = {false, false, false, false, false}
+        held = {false, false, false, false, false, false}
         """ + WriteRecord;
 
     // ARGV: 1 owner, 2 epoch, 3 last access, 4 expiry, 5 the empty state's digest.
