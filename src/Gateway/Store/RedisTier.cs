@@ -19,17 +19,24 @@ namespace Baton.Gateway.Store;
 internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDisposable
 {
     // Writes the whole record and its expiry (the tail of the save and refill scripts, after their checks on
-    // held = HMGET v e o a x n). ARGV: 1 version, 2 state, 3 digest, 4 owner, 5 epoch, 6 last access, 7 expiry.
-    // A whole state ends the chain of deltas after the one it replaces. Each script makes as few calls as it can (one
-    // HMGET, one HSET, one PEXPIREAT, and an HDEL where a chain ends): each call into Redis from a script costs more
-    // than the work it does.
+    // held = HMGET v e o a x n b). ARGV: 1 version, 2 state, 3 digest, 4 owner, 5 epoch, 6 last access, 7 expiry.
+    // A whole state ends the chain of deltas after the one it replaces (and a byte count an older gateway left without
+    // one), its links deleted a thousand at a time: Lua unpacks only so many values into one call. Each script makes as
+    // few calls as it can (one HMGET, one HSET, one PEXPIREAT, and an HDEL where a chain ends): each call into Redis
+    // from a script costs more than the work it does.
     private const string WriteRecord = """
 
         local links = tonumber(held[6] or '0')
-        if links > 0 then
+        if links > 0 or held[7] then
             local ended = {'n', 'b'}
-            for i = 1, links do ended[#ended + 1] = 'l' .. i end
-            redis.call('HDEL', KEYS[1], unpack(ended))
+            for i = 1, links do
+                ended[#ended + 1] = 'l' .. i
+                if #ended == 1000 then
+                    redis.call('HDEL', KEYS[1], unpack(ended))
+                    ended = {}
+                end
+            end
+            if #ended > 0 then redis.call('HDEL', KEYS[1], unpack(ended)) end
         end
         local fields = {'v', ARGV[1], 's', ARGV[2], 'd', ARGV[3], 'e', ARGV[5]}
         """ + WriteOwnerAndTimes + """
@@ -81,7 +88,7 @@ internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDi
         """;
 
     private const string SaveScript = """
-        local held = redis.call('HMGET', KEYS[1], 'v', 'e', 'o', 'a', 'x', 'n')
+        local held = redis.call('HMGET', KEYS[1], 'v', 'e', 'o', 'a', 'x', 'n', 'b')
         if tonumber(held[2] or '0') > tonumber(ARGV[5]) then return 2 end
         if tonumber(held[1] or '-1') >= tonumber(ARGV[1]) then
             if tonumber(held[2] or '0') < tonumber(ARGV[5]) then return 3 end
@@ -97,7 +104,7 @@ internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDi
         if held[1] and epoch > tonumber(ARGV[5]) then return 0 end
         if epoch == tonumber(ARGV[5]) and tonumber(held[1] or '-1') >= tonumber(ARGV[1]) then return 0 end
         redis.call('DEL', KEYS[1])
-        held = {false, false, false, false, false, false}
+        held = {false, false, false, false, false, false, false}
         """ + WriteRecord;
 
     // ARGV: 1 owner, 2 epoch, 3 last access, 4 expiry, 5 the empty state's digest.
