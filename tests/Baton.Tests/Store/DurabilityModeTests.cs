@@ -42,7 +42,7 @@ public sealed class DurabilityModeTests : IAsyncLifetime
             }
 
             var id = older.GetCookies(gateway.Address)[TestGateway.CookieName]!.Value;
-            await Eventually.TrueAsync(() => RedisIsCurrentAsync(gateway.Address), TimeSpan.FromSeconds(15), "a check should confirm Redis current, so changes are answered on it alone");
+            await Eventually.TrueAsync(() => GatewayStatus.RedisIsCurrentAsync(gateway.Address), TimeSpan.FromSeconds(15), "a check should confirm Redis current, so changes are answered on it alone");
             await Eventually.TrueAsync(() => StoredSessions.FromJournal(gateway.JournalPath, SessionIdOf(id))?.Version == 2, TimeSpan.FromSeconds(10), "the journal should commit the first changes");
 
             // The journal is held back: a change of the older session and a whole new session are answered all the same.
@@ -122,13 +122,6 @@ public sealed class DurabilityModeTests : IAsyncLifetime
         using var answer = await change;
         Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
         Assert.Equal(2, StoredSessions.FromJournal(gateway.JournalPath, id)!.Int32("counter"));
-    }
-
-    private static async Task<bool> RedisIsCurrentAsync(Uri gateway)
-    {
-        using var client = new HttpClient { BaseAddress = gateway };
-        using var status = System.Text.Json.JsonDocument.Parse(await client.GetStringAsync(new Uri("/_baton/status.json", UriKind.Relative)));
-        return status.RootElement.GetProperty("store").GetProperty("redis").GetProperty("current").GetBoolean();
     }
 
     private static string SessionIdOf(string cookieValue) => cookieValue[..Baton.Protocol.ProtocolConstants.IdLength];

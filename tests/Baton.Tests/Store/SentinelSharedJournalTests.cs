@@ -97,7 +97,7 @@ public sealed class SentinelSharedJournalTests(RedisSentinelSet redis) : IClassF
             // disconnect swallowed lands uncounted, so not every session need be), and each gateway has confirmed the
             // promoted primary holds every write before Redis answers alone again.
             await Eventually.TrueAsync(
-                async () => await RefilledAsync() > refilledBefore && (await Task.WhenAll(_gateways.Select(RedisCurrentAsync))).All(current => current),
+                async () => await RefilledAsync() > refilledBefore && (await Task.WhenAll(_gateways.Select(g => GatewayStatus.RedisIsCurrentAsync(g.Address)))).All(current => current),
                 TimeSpan.FromSeconds(15),
                 "the gateways should have written back the sessions the replica lacked and found Redis current again");
 
@@ -129,13 +129,6 @@ public sealed class SentinelSharedJournalTests(RedisSentinelSet redis) : IClassF
         }
 
         return total;
-    }
-
-    private static async Task<bool> RedisCurrentAsync(GatewayProcess gateway)
-    {
-        using var http = new HttpClient();
-        using var status = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync(new Uri(gateway.Address, "/_baton/status.json")));
-        return status.RootElement.GetProperty("store").GetProperty("redis").GetProperty("current").GetBoolean();
     }
 
     private static HttpClient WithJar(CookieContainer jar, Uri address)
