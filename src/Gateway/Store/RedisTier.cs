@@ -68,7 +68,8 @@ internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDi
 
     // A delta (ARGV 2 its link, 3 its base, 8 its bytes; else as the save script's) lands after the held version when
     // that is of the delta's epoch, at or above its base and below its version: 4 when it cannot apply (nothing held, an
-    // older line). Stored, it answers {1, the chain's links, their bytes} (b counts the links' bytes).
+    // older line). Stored, it answers {1, the chain's links, their bytes} (b counts the links' bytes; the first link
+    // counts from nothing, whatever count an older gateway's whole state left).
     private const string DeltaScript = """
         local held = redis.call('HMGET', KEYS[1], 'v', 'e', 'o', 'a', 'x', 'n', 'b')
         if not held[1] then return 4 end
@@ -80,7 +81,8 @@ internal sealed partial class RedisTier : ISessionTier, IHostedService, IAsyncDi
         end
         if epoch < tonumber(ARGV[5]) or tonumber(held[1]) < tonumber(ARGV[3]) then return 4 end
         local links = tonumber(held[6] or '0') + 1
-        local bytes = tonumber(held[7] or '0') + tonumber(ARGV[8])
+        local bytes = tonumber(ARGV[8])
+        if links > 1 then bytes = bytes + tonumber(held[7] or '0') end
         local fields = {'v', ARGV[1], 'l' .. links, ARGV[2], 'n', tostring(links), 'b', tostring(bytes)}
         """ + WriteOwnerAndTimes + """
 

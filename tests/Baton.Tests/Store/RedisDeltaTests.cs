@@ -109,6 +109,22 @@ public sealed class RedisDeltaTests(RedisTestCluster cluster) : IClassFixture<Re
         await AssertChainEndedAsync(id, 3);
     }
 
+    [Fact]
+    public async Task ADeltaStartingAChain_CountsOnlyItsOwnBytes_ThoughAnOlderGatewayLeftACount()
+    {
+        // An older gateway's whole state ended the chain but left its byte count: the next chain starts from nothing, or
+        // the gateway would end it (asking for the whole 64 KiB) long before it is long.
+        await WarmAsync();
+        var id = Ids.New();
+        Assert.Equal(SaveOutcome.Stored, await Redis.CheckpointAsync(Whole(id, 1, 0, n: 1)));
+        await cluster.Redis!.Database.HashSetAsync(StoredSessions.RedisKey(id), "b", 123_456);
+
+        var report = new CheckpointReport();
+        var delta = Delta(id, 2, 1, 0, 2);
+        Assert.Equal(SaveOutcome.Stored, await Redis.CheckpointAsync(delta, report));
+        Assert.Equal((1, (long)delta.State.Length), report.Chain);
+    }
+
     // The session's hash holds no chain (no link, count or bytes), and the next delta (as version) starts one of one link.
     private async Task AssertChainEndedAsync(string id, byte version)
     {
